@@ -1,0 +1,160 @@
+//! Content hashes and stable ids.
+//!
+//! The content hash of a record is SHA-256 over a canonical encoding of its
+//! fields: keys sorted, strings in Unicode NFC with whitespace folded (trimmed,
+//! inner runs made one space), empty strings and nulls left out, and the
+//! header (id, source keys, provenance) excluded, so two exports of the same
+//! facts under different ids hash alike. Each value is written with a type tag
+//! and a length so that no two different records share an encoding.
+
+use sha2::{Digest, Sha256 as Hasher};
+use unicode_normalization::{is_nfc_quick, IsNormalized, UnicodeNormalization};
+
+use crate::{Record, RecordKind, Sha256};
+
+/// Unicode NFC with whitespace folded: trimmed, and every run of whitespace
+/// inside made one ASCII space.
+pub fn fold_text(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut pending_space = false;
+    let mut push = |c: char, out: &mut String| {
+        if c.is_whitespace() {
+            pending_space = !out.is_empty();
+        } else {
+            if pending_space {
+                out.push(' ');
+                pending_space = false;
+            }
+            out.push(c);
+        }
+    };
+    if matches!(is_nfc_quick(s.chars()), IsNormalized::Yes) {
+        for c in s.chars() {
+            push(c, &mut out);
+        }
+    } else {
+        for c in s.nfc() {
+            push(c, &mut out);
+        }
+    }
+    out
+}
+
+/// SHA-256 of the record's canonical content.
+pub fn content_sha256(record: &Record) -> Sha256 {
+    let mut value = serde_json::to_value(record).unwrap_or(serde_json::Value::Null);
+    if let serde_json::Value::Object(map) = &mut value {
+        map.remove("id");
+        map.remove("source_keys");
+        map.remove("provenance");
+    }
+    let mut h = Hasher::new();
+    write_value(&mut h, &value);
+    Sha256(h.finalize().into())
+}
+
+fn write_tagged(h: &mut Hasher, tag: u8, bytes: &[u8]) {
+    h.update([tag]);
+    h.update((bytes.len() as u64).to_le_bytes());
+    h.update(bytes);
+}
+
+fn is_blank(v: &serde_json::Value) -> bool {
+    match v {
+        serde_json::Value::Null => true,
+        serde_json::Value::String(s) => s.trim().is_empty(),
+        _ => false,
+    }
+}
+
+fn write_value(h: &mut Hasher, v: &serde_json::Value) {
+    use serde_json::Value;
+    match v {
+        Value::Null => h.update([b'n']),
+        Value::Bool(b) => h.update([b'b', u8::from(*b)]),
+        Value::Number(n) => write_tagged(h, b'#', n.to_string().as_bytes()),
+        Value::String(s) => write_tagged(h, b's', fold_text(s).as_bytes()),
+        Value::Array(items) => {
+            h.update([b'[']);
+            h.update((items.len() as u64).to_le_bytes());
+            for item in items {
+                write_value(h, item);
+            }
+        }
+        Value::Object(map) => {
+            let mut keys: Vec<&String> = map.keys().filter(|k| !is_blank(&map[*k])).collect();
+            keys.sort();
+            h.update([b'{']);
+            h.update((keys.len() as u64).to_le_bytes());
+            for k in keys {
+                write_tagged(h, b'k', k.as_bytes());
+                write_value(h, &map[k]);
+            }
+        }
+    }
+}
+
+/// The stable id of a record: its kind and the first 16 bytes (32 hex digits)
+/// of SHA-256 over system and source key, e.g. `person:1f0c...`. The same
+/// source record gets the same id in every run.
+pub fn stable_id(kind: RecordKind, system: &str, source_key: &str) -> String {
+    let mut h = Hasher::new();
+    write_tagged(&mut h, b'k', kind.as_str().as_bytes());
+    write_tagged(&mut h, b's', system.as_bytes());
+    write_tagged(&mut h, b'v', source_key.trim().as_bytes());
+    let digest: [u8; 32] = h.finalize().into();
+    format!("{}:{}", kind.as_str(), hex::encode(&digest[..16]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Header, Person, SourceKey};
+
+    fn person(key: &str, first: &str) -> Record {
+        Record::Person(Person {
+            header: Header {
+                id: stable_id(RecordKind::Person, "mosaic", key),
+                source_keys: vec![SourceKey { system: "mosaic".into(), key: key.into() }],
+                provenance: vec![],
+            },
+            first_name: Some(first.into()),
+            last_name: Some("Okafor".into()),
+            ..Person::default()
+        })
+    }
+
+    #[test]
+    fn folding_makes_whitespace_and_composition_alike() {
+        assert_eq!(fold_text("  Zoe\u{0308}   \t Smith\n"), "Zo\u{eb} Smith");
+        assert_eq!(fold_text(""), "");
+    }
+
+    #[test]
+    fn content_hash_ignores_ids_and_spacing_but_not_content() {
+        let a = content_sha256(&person("1", "Amara"));
+        let b = content_sha256(&person("2", " Amara  "));
+        let c = content_sha256(&person("1", "Amira"));
+        assert_eq!(a, b);
+        assert_ne!(a, c);
+    }
+
+    #[test]
+    fn empty_string_and_absent_hash_alike() {
+        let mut p = person("1", "Amara");
+        let a = content_sha256(&p);
+        if let Record::Person(p) = &mut p {
+            p.upn = Some("  ".into());
+        }
+        assert_eq!(a, content_sha256(&p));
+    }
+
+    #[test]
+    fn stable_ids_depend_on_kind_system_and_key() {
+        let a = stable_id(RecordKind::Person, "mosaic", "100");
+        assert_eq!(a, stable_id(RecordKind::Person, "mosaic", "100"));
+        assert_ne!(a, stable_id(RecordKind::CaseNote, "mosaic", "100"));
+        assert_ne!(a, stable_id(RecordKind::Person, "lcs", "100"));
+        assert!(a.starts_with("person:") && a.len() == "person:".len() + 32);
+    }
+}

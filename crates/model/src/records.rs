@@ -1,0 +1,273 @@
+//! The canonical record types, serialised as JSON Lines (one record a line,
+//! tagged by `kind`).
+
+use chrono::{NaiveDate, NaiveDateTime};
+use serde::{Deserialize, Serialize};
+
+use crate::{Provenance, RecordKind};
+
+/// A record's key in its source system.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct SourceKey {
+    /// Source system, e.g. `mosaic`.
+    pub system: String,
+    /// The key as the source spells it.
+    pub key: String,
+}
+
+/// Fields every canonical record carries.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct Header {
+    /// Stable id derived from kind, system and source key (see [`crate::stable_id`]).
+    pub id: String,
+    /// Keys in source systems; a merged record keeps those of every copy.
+    pub source_keys: Vec<SourceKey>,
+    /// Provenance of every copy that made this record.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub provenance: Vec<Provenance>,
+}
+
+/// A person.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[allow(missing_docs)]
+pub struct Person {
+    #[serde(flatten)]
+    pub header: Header,
+    pub first_name: Option<String>,
+    pub middle_names: Option<String>,
+    pub last_name: Option<String>,
+    pub full_name: Option<String>,
+    pub date_of_birth: Option<NaiveDate>,
+    #[serde(default)]
+    pub dob_estimated: bool,
+    pub date_of_death: Option<NaiveDate>,
+    pub gender: Option<String>,
+    pub ethnicity: Option<String>,
+    pub nhs_number: Option<String>,
+    pub upn: Option<String>,
+    pub postcode: Option<String>,
+    pub role: Option<String>,
+}
+
+/// An address of a person.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[allow(missing_docs)]
+pub struct PersonAddress {
+    #[serde(flatten)]
+    pub header: Header,
+    pub person: Option<String>,
+    pub address: Option<String>,
+    pub postcode: Option<String>,
+    pub address_type: Option<String>,
+    pub start_date: Option<NaiveDate>,
+    pub end_date: Option<NaiveDate>,
+}
+
+/// A relationship: `person` is `relationship_type` of `other_person`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[allow(missing_docs)]
+pub struct Relationship {
+    #[serde(flatten)]
+    pub header: Header,
+    pub person: Option<String>,
+    pub other_person: Option<String>,
+    pub relationship_type: Option<String>,
+    pub start_date: Option<NaiveDate>,
+    pub end_date: Option<NaiveDate>,
+}
+
+/// A case or involvement.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[allow(missing_docs)]
+pub struct Involvement {
+    #[serde(flatten)]
+    pub header: Header,
+    pub person: Option<String>,
+    pub case_id: Option<String>,
+    pub legal_status: Option<String>,
+    pub team: Option<String>,
+    pub worker: Option<String>,
+    pub start_date: Option<NaiveDate>,
+    pub end_date: Option<NaiveDate>,
+    pub step_change: Option<String>,
+}
+
+/// A case note.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[allow(missing_docs)]
+pub struct CaseNote {
+    #[serde(flatten)]
+    pub header: Header,
+    /// Subject persons: one note can cover several children of a group.
+    pub subjects: Vec<String>,
+    pub note_type: Option<String>,
+    pub title: Option<String>,
+    pub contact_date: Option<NaiveDateTime>,
+    pub recorded_date: Option<NaiveDateTime>,
+    pub author: Option<String>,
+    pub text: Option<String>,
+    #[serde(default)]
+    pub significant: bool,
+    pub status: Option<String>,
+    pub confidentiality: Option<String>,
+}
+
+/// A chronology entry.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[allow(missing_docs)]
+pub struct ChronologyEntry {
+    #[serde(flatten)]
+    pub header: Header,
+    pub subjects: Vec<String>,
+    pub start_date: Option<NaiveDate>,
+    pub end_date: Option<NaiveDate>,
+    #[serde(default)]
+    pub date_approximate: bool,
+    pub category: Option<String>,
+    pub source_agency: Option<String>,
+    pub description: Option<String>,
+    pub analysis: Option<String>,
+    #[serde(default)]
+    pub significant: bool,
+    pub source_record: Option<String>,
+}
+
+/// A typed answer to a workbook question.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", content = "value", rename_all = "snake_case")]
+pub enum AnswerValue {
+    /// Free text.
+    Text(String),
+    /// A date.
+    Date(NaiveDate),
+    /// A date and time.
+    DateTime(NaiveDateTime),
+    /// One coded choice.
+    Code(String),
+    /// Several coded choices.
+    Codes(Vec<String>),
+    /// A score on the question's scale.
+    Score(i64),
+    /// A number.
+    Number(f64),
+    /// Yes or no.
+    Boolean(bool),
+}
+
+/// One answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Answer {
+    /// Question code in the template.
+    pub question: String,
+    /// The person answered for, when the answer is about one subject.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+    /// The value.
+    pub value: AnswerValue,
+}
+
+/// One row of a section: a plain section has one, a repeating table several.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SectionRow {
+    /// The source's row id for repeating tables.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub row_id: Option<String>,
+    /// Answers in template order.
+    pub answers: Vec<Answer>,
+}
+
+/// A section of a workbook form.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Section {
+    /// Section code in the template.
+    pub code: String,
+    /// Its rows.
+    pub rows: Vec<SectionRow>,
+}
+
+/// A workbook form: a chapter summary, session record, assessment, measure...
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct WorkbookForm {
+    /// Id, source keys, provenance.
+    #[serde(flatten)]
+    pub header: Header,
+    /// Template id, e.g. `fs-workbook`.
+    pub template_id: String,
+    /// Template version.
+    pub template_version: String,
+    /// Form code in the template, e.g. `gcp2`.
+    pub form_code: String,
+    /// draft, completed or authorised.
+    pub status: Option<String>,
+    /// The workflow step the form sits on.
+    pub workflow_step_id: Option<String>,
+    /// Subject persons (a family-level form covers several).
+    pub subjects: Vec<String>,
+    /// Sections in template order.
+    pub sections: Vec<Section>,
+}
+
+/// Any canonical record: one line of the JSON Lines interchange.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+#[allow(missing_docs)]
+pub enum Record {
+    Person(Person),
+    PersonAddress(PersonAddress),
+    Relationship(Relationship),
+    Involvement(Involvement),
+    CaseNote(CaseNote),
+    ChronologyEntry(ChronologyEntry),
+    WorkbookForm(WorkbookForm),
+}
+
+impl Record {
+    /// The record's kind.
+    pub fn kind(&self) -> RecordKind {
+        match self {
+            Record::Person(_) => RecordKind::Person,
+            Record::PersonAddress(_) => RecordKind::PersonAddress,
+            Record::Relationship(_) => RecordKind::Relationship,
+            Record::Involvement(_) => RecordKind::Involvement,
+            Record::CaseNote(_) => RecordKind::CaseNote,
+            Record::ChronologyEntry(_) => RecordKind::ChronologyEntry,
+            Record::WorkbookForm(_) => RecordKind::WorkbookForm,
+        }
+    }
+
+    /// The common header.
+    pub fn header(&self) -> &Header {
+        match self {
+            Record::Person(r) => &r.header,
+            Record::PersonAddress(r) => &r.header,
+            Record::Relationship(r) => &r.header,
+            Record::Involvement(r) => &r.header,
+            Record::CaseNote(r) => &r.header,
+            Record::ChronologyEntry(r) => &r.header,
+            Record::WorkbookForm(r) => &r.header,
+        }
+    }
+
+    /// The common header, mutably.
+    pub fn header_mut(&mut self) -> &mut Header {
+        match self {
+            Record::Person(r) => &mut r.header,
+            Record::PersonAddress(r) => &mut r.header,
+            Record::Relationship(r) => &mut r.header,
+            Record::Involvement(r) => &mut r.header,
+            Record::CaseNote(r) => &mut r.header,
+            Record::ChronologyEntry(r) => &mut r.header,
+            Record::WorkbookForm(r) => &mut r.header,
+        }
+    }
+
+    /// One JSON line (no trailing newline).
+    pub fn to_json_line(&self) -> Result<String, crate::Error> {
+        serde_json::to_string(self).map_err(crate::Error::Json)
+    }
+
+    /// Parses one JSON line.
+    pub fn from_json_line(line: &str) -> Result<Self, crate::Error> {
+        serde_json::from_str(line).map_err(crate::Error::Json)
+    }
+}

@@ -1,0 +1,161 @@
+//! The boundary between source adapters and mappings: adapters know formats
+//! and yield [`TextRow`]s; mappings know meaning and read them.
+//!
+//! A [`RecordSource`] is pulled one row at a time into a row the caller owns,
+//! so a reader holds one record in memory whatever the size of its input.
+
+use crate::{Locator, Sha256};
+
+/// One source record decoded to text: its locator and the cells of the
+/// columns the caller asked for (the others are left empty, undecoded).
+#[derive(Debug, Default, Clone)]
+pub struct TextRow {
+    /// Where the record starts.
+    pub locator: Option<Locator>,
+    cells: Vec<String>,
+    len: usize,
+}
+
+impl TextRow {
+    /// An empty row.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Clears the row for `len` cells, keeping the allocations.
+    pub fn reset(&mut self, len: usize) {
+        if self.cells.len() < len {
+            self.cells.resize_with(len, String::new);
+        }
+        for c in &mut self.cells[..len] {
+            c.clear();
+        }
+        self.len = len;
+    }
+
+    /// The buffer of cell `i`, to fill. Panics if `i` is past [`TextRow::reset`]'s `len`.
+    pub fn cell_mut(&mut self, i: usize) -> &mut String {
+        &mut self.cells[i]
+    }
+
+    /// Cell `i`, or `None` past the end of the row.
+    pub fn get(&self, i: usize) -> Option<&str> {
+        if i < self.len {
+            self.cells.get(i).map(String::as_str)
+        } else {
+            None
+        }
+    }
+
+    /// Number of cells.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the row has no cells.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Builds a row from cells (tests and small in-memory sources).
+    pub fn from_cells<I, S>(locator: Locator, cells: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let cells: Vec<String> = cells.into_iter().map(Into::into).collect();
+        let len = cells.len();
+        TextRow { locator: Some(locator), cells, len }
+    }
+}
+
+/// What is known of a source once it has been read to the end.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceInfo {
+    /// File name or URL.
+    pub name: String,
+    /// SHA-256 of every byte read.
+    pub sha256: Sha256,
+    /// Bytes read.
+    pub bytes: u64,
+    /// Data records read (good and bad).
+    pub records: u64,
+}
+
+/// What went wrong reading a source.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SourceErrorKind {
+    /// The file could not be opened or read.
+    Io(String),
+    /// The file holds no header and no data.
+    Empty,
+    /// The file is in an encoding the source is not set up for (e.g. UTF-16).
+    UnsupportedEncoding(String),
+    /// A record has a different number of fields from the header.
+    FieldCount {
+        /// Fields in the header.
+        expected: usize,
+        /// Fields in this record.
+        found: usize,
+    },
+    /// A field is not valid in the declared encoding.
+    InvalidEncoding {
+        /// The column's name in the header.
+        column: String,
+    },
+    /// The CSV is malformed beyond recovery at this point.
+    Syntax(String),
+    /// A configured limit was exceeded.
+    Limit(String),
+}
+
+/// An error from a source, with where it happened and whether reading can go on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceError {
+    /// What went wrong.
+    pub kind: SourceErrorKind,
+    /// Where; [`Locator::File`] for file-level errors.
+    pub locator: Locator,
+    /// `true`: the record is rejected and the next one can be read.
+    /// `false`: the rest of the file cannot be read.
+    pub recoverable: bool,
+}
+
+impl std::fmt::Display for SourceError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: ", self.locator)?;
+        match &self.kind {
+            SourceErrorKind::Io(e) => write!(f, "cannot read: {e}"),
+            SourceErrorKind::Empty => f.write_str("file is empty"),
+            SourceErrorKind::UnsupportedEncoding(e) => write!(f, "unsupported encoding {e}"),
+            SourceErrorKind::FieldCount { expected, found } => {
+                write!(f, "{found} fields, header has {expected}")
+            }
+            SourceErrorKind::InvalidEncoding { column } => {
+                write!(f, "column {column}: bytes not valid in the declared encoding")
+            }
+            SourceErrorKind::Syntax(m) => write!(f, "{m}"),
+            SourceErrorKind::Limit(m) => write!(f, "limit exceeded: {m}"),
+        }
+    }
+}
+
+impl std::error::Error for SourceError {}
+
+/// A stream of records from one source.
+pub trait RecordSource {
+    /// The source's column names (header), in order.
+    fn columns(&self) -> &[String];
+
+    /// Reads the next record into `row`, decoding only the columns whose
+    /// `wanted` flag is set. `Ok(false)` at the end. A recoverable error
+    /// rejects this record only: record it and read on.
+    fn read_row(&mut self, row: &mut TextRow, wanted: &[bool]) -> Result<bool, SourceError>;
+
+    /// Bytes read so far (for progress).
+    fn bytes_read(&self) -> u64;
+
+    /// Reads what is left, then gives the source's hash and counts.
+    fn finish(self: Box<Self>) -> Result<SourceInfo, SourceError>;
+}
