@@ -1,0 +1,107 @@
+//! Diagnostics for mapping, template and code-set files: file, line and a
+//! "did you mean" suggestion.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// One problem found in a configuration file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostic {
+    /// The file.
+    pub file: PathBuf,
+    /// 1-based line, when known.
+    pub line: Option<usize>,
+    /// What is wrong.
+    pub message: String,
+    /// The nearest known name, when one is close.
+    pub suggestion: Option<String>,
+}
+
+impl Diagnostic {
+    pub(crate) fn new(file: &Path, line: Option<usize>, message: impl Into<String>) -> Self {
+        Diagnostic { file: file.to_path_buf(), line, message: message.into(), suggestion: None }
+    }
+
+    pub(crate) fn suggest<'a>(
+        mut self,
+        got: &str,
+        known: impl IntoIterator<Item = &'a str>,
+    ) -> Self {
+        self.suggestion = did_you_mean(got, known);
+        self
+    }
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file.display())?;
+        if let Some(line) = self.line {
+            write!(f, ":{line}")?;
+        }
+        write!(f, ": {}", self.message)?;
+        if let Some(s) = &self.suggestion {
+            write!(f, " (did you mean `{s}`?)")?;
+        }
+        Ok(())
+    }
+}
+
+/// The known name nearest to `got`, if it is near enough to be a typo.
+pub fn did_you_mean<'a>(got: &str, known: impl IntoIterator<Item = &'a str>) -> Option<String> {
+    let lower = got.to_lowercase();
+    let mut best: Option<(f64, &str)> = None;
+    for k in known {
+        let score = strsim::jaro_winkler(&lower, &k.to_lowercase());
+        if score > best.map_or(0.0, |b| b.0) {
+            best = Some((score, k));
+        }
+    }
+    best.filter(|(s, _)| *s >= 0.8).map(|(_, k)| k.to_string())
+}
+
+/// Maps byte offsets of a file's text to 1-based lines.
+pub(crate) struct LineIndex {
+    starts: Vec<usize>,
+}
+
+impl LineIndex {
+    pub(crate) fn new(text: &str) -> Self {
+        let mut starts = vec![0];
+        starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
+        LineIndex { starts }
+    }
+
+    pub(crate) fn line(&self, offset: usize) -> usize {
+        match self.starts.binary_search(&offset) {
+            Ok(i) => i + 1,
+            Err(i) => i,
+        }
+    }
+}
+
+/// Turns a TOML parse error into a diagnostic with its line.
+pub(crate) fn toml_error(file: &Path, text: &str, err: &toml::de::Error) -> Diagnostic {
+    let line = err.span().map(|s| LineIndex::new(text).line(s.start));
+    Diagnostic::new(file, line, err.message().trim().to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suggests_a_near_name_only() {
+        let known = ["first_name", "last_name", "date_of_birth"];
+        assert_eq!(did_you_mean("frist_name", known).as_deref(), Some("first_name"));
+        assert_eq!(did_you_mean("postcode", known), None);
+    }
+
+    #[test]
+    fn line_index_counts_from_one() {
+        let idx = LineIndex::new("a\nbb\n\nc");
+        assert_eq!(idx.line(0), 1);
+        assert_eq!(idx.line(2), 2);
+        assert_eq!(idx.line(5), 3);
+        assert_eq!(idx.line(6), 4);
+    }
+}
