@@ -19,7 +19,12 @@ pub struct Diagnostic {
 
 impl Diagnostic {
     pub(crate) fn new(file: &Path, line: Option<usize>, message: impl Into<String>) -> Self {
-        Diagnostic { file: file.to_path_buf(), line, message: message.into(), suggestion: None }
+        Diagnostic {
+            file: file.to_path_buf(),
+            line,
+            message: message.into(),
+            suggestion: None,
+        }
     }
 
     pub(crate) fn suggest<'a>(
@@ -92,7 +97,10 @@ mod tests {
     #[test]
     fn suggests_a_near_name_only() {
         let known = ["first_name", "last_name", "date_of_birth"];
-        assert_eq!(did_you_mean("frist_name", known).as_deref(), Some("first_name"));
+        assert_eq!(
+            did_you_mean("frist_name", known).as_deref(),
+            Some("first_name")
+        );
         assert_eq!(did_you_mean("postcode", known), None);
     }
 

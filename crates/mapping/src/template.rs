@@ -57,7 +57,10 @@ impl AnswerType {
 
     /// Whether the answer is numeric (held in an export's number column).
     pub fn is_numeric(self) -> bool {
-        matches!(self, AnswerType::Score | AnswerType::Integer | AnswerType::Decimal)
+        matches!(
+            self,
+            AnswerType::Score | AnswerType::Integer | AnswerType::Decimal
+        )
     }
 
     /// Whether the answer is a date (held in an export's date column).
@@ -185,8 +188,10 @@ pub struct Template {
 impl Template {
     /// Loads and checks a template file.
     pub fn from_path(path: &Path) -> Result<Template, Error> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| Error::Read { path: path.to_path_buf(), source: e })?;
+        let text = std::fs::read_to_string(path).map_err(|e| Error::Read {
+            path: path.to_path_buf(),
+            source: e,
+        })?;
         Template::from_str(path, &text).map_err(Error::Invalid)
     }
 
@@ -209,7 +214,11 @@ impl Template {
             for (si, section) in form.sections.iter().enumerate() {
                 for (qi, q) in section.questions.iter().enumerate() {
                     let line = Some(lines.line(q.code.span().start));
-                    let at = QuestionRef { form: fi, section: si, question: qi };
+                    let at = QuestionRef {
+                        form: fi,
+                        section: si,
+                        question: qi,
+                    };
                     if index.insert(q.code().to_string(), at).is_some() {
                         diags.push(Diagnostic::new(
                             path,
@@ -269,15 +278,23 @@ fn check_question(path: &Path, line: Option<usize>, q: &Question, diags: &mut Ve
     let mut bad = |m: String| diags.push(Diagnostic::new(path, line, m));
     match q.ty {
         AnswerType::Code | AnswerType::MultiCode if q.values.is_empty() => {
-            bad(format!("question `{code}` is {} but lists no values", q.ty.as_str()));
+            bad(format!(
+                "question `{code}` is {} but lists no values",
+                q.ty.as_str()
+            ));
         }
         AnswerType::Score if q.min.is_none() || q.max.is_none() => {
-            bad(format!("question `{code}` is a score but has no min and max"));
+            bad(format!(
+                "question `{code}` is a score but has no min and max"
+            ));
         }
         _ => {}
     }
     if !matches!(q.ty, AnswerType::Code | AnswerType::MultiCode) && !q.values.is_empty() {
-        bad(format!("question `{code}` lists values but is {}", q.ty.as_str()));
+        bad(format!(
+            "question `{code}` lists values but is {}",
+            q.ty.as_str()
+        ));
     }
     if let (Some(min), Some(max)) = (q.min, q.max) {
         if min > max {
@@ -285,7 +302,10 @@ fn check_question(path: &Path, line: Option<usize>, q: &Question, diags: &mut Ve
         }
     }
     if (q.min.is_some() || q.max.is_some()) && !q.ty.is_numeric() {
-        bad(format!("question `{code}` has a range but is {}", q.ty.as_str()));
+        bad(format!(
+            "question `{code}` has a range but is {}",
+            q.ty.as_str()
+        ));
     }
 }
 
@@ -342,7 +362,9 @@ max = 5
 
     #[test]
     fn score_without_range_and_inverted_range_are_rejected() {
-        let text = SMALL.replacen("min = 1\nmax = 5", "", 1).replacen("min = 1", "min = 9", 1);
+        let text = SMALL
+            .replacen("min = 1\nmax = 5", "", 1)
+            .replacen("min = 1", "min = 9", 1);
         let diags = Template::from_str(Path::new("t.toml"), &text).unwrap_err();
         assert_eq!(diags.len(), 2, "{diags:?}");
     }

@@ -115,7 +115,10 @@ mod tests {
         Record::Person(Person {
             header: Header {
                 id: stable_id(RecordKind::Person, "mosaic", key),
-                source_keys: vec![SourceKey { system: "mosaic".into(), key: key.into() }],
+                source_keys: vec![SourceKey {
+                    system: "mosaic".into(),
+                    key: key.into(),
+                }],
                 provenance: vec![],
             },
             first_name: Some(first.into()),

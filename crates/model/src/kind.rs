@@ -112,7 +112,10 @@ pub struct UnknownKind;
 impl FromStr for RecordKind {
     type Err = UnknownKind;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        RecordKind::ALL.into_iter().find(|k| k.as_str() == s).ok_or(UnknownKind)
+        RecordKind::ALL
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .ok_or(UnknownKind)
     }
 }
 
@@ -189,11 +192,25 @@ pub struct FieldDef {
 }
 
 const fn f(name: &'static str, ty: FieldType, doc: &'static str) -> FieldDef {
-    FieldDef { name, ty, is_key: false, is_personal: true, checks: &[], doc }
+    FieldDef {
+        name,
+        ty,
+        is_key: false,
+        is_personal: true,
+        checks: &[],
+        doc,
+    }
 }
 
 const fn key(doc: &'static str) -> FieldDef {
-    FieldDef { name: "source_key", ty: FieldType::Text, is_key: true, is_personal: false, checks: &[], doc }
+    FieldDef {
+        name: "source_key",
+        ty: FieldType::Text,
+        is_key: true,
+        is_personal: false,
+        checks: &[],
+        doc,
+    }
 }
 
 impl FieldDef {
@@ -217,7 +234,12 @@ const PERSON: &[FieldDef] = &[
     f("last_name", Text, "family name"),
     f("full_name", Text, "full display name"),
     f("date_of_birth", Date, "date of birth").checks(&[BirthDate]),
-    f("dob_estimated", Boolean, "whether the date of birth is estimated").public(),
+    f(
+        "dob_estimated",
+        Boolean,
+        "whether the date of birth is estimated",
+    )
+    .public(),
     f("date_of_death", Date, "date of death").checks(&[NotFuture, NotBefore("date_of_birth")]),
     f("gender", Code, "gender").public(),
     f("ethnicity", Code, "ethnicity").public(),
@@ -234,16 +256,25 @@ const PERSON_ADDRESS: &[FieldDef] = &[
     f("postcode", Text, "postcode").checks(&[Postcode]),
     f("address_type", Code, "type of address").public(),
     f("start_date", Date, "from").checks(&[NotFuture]).public(),
-    f("end_date", Date, "to").checks(&[NotBefore("start_date")]).public(),
+    f("end_date", Date, "to")
+        .checks(&[NotBefore("start_date")])
+        .public(),
 ];
 
 const RELATIONSHIP: &[FieldDef] = &[
     key("the relationship's id in the source system"),
     f("person", PersonRef, "person A").public(),
     f("other_person", PersonRef, "person B").public(),
-    f("relationship_type", Code, "what A is to B: mother, father, sibling, ...").public(),
+    f(
+        "relationship_type",
+        Code,
+        "what A is to B: mother, father, sibling, ...",
+    )
+    .public(),
     f("start_date", Date, "from").checks(&[NotFuture]).public(),
-    f("end_date", Date, "to").checks(&[NotBefore("start_date")]).public(),
+    f("end_date", Date, "to")
+        .checks(&[NotBefore("start_date")])
+        .public(),
 ];
 
 const INVOLVEMENT: &[FieldDef] = &[
@@ -254,7 +285,9 @@ const INVOLVEMENT: &[FieldDef] = &[
     f("team", Text, "responsible team").public(),
     f("worker", Text, "allocated worker").public(),
     f("start_date", Date, "from").checks(&[NotFuture]).public(),
-    f("end_date", Date, "to").checks(&[NotBefore("start_date")]).public(),
+    f("end_date", Date, "to")
+        .checks(&[NotBefore("start_date")])
+        .public(),
     f("step_change", Code, "step_up or step_down").public(),
 ];
 
@@ -263,8 +296,12 @@ const CASE_NOTE: &[FieldDef] = &[
     f("person", PersonRef, "subject person").public(),
     f("note_type", Code, "note type").public(),
     f("title", Text, "title"),
-    f("contact_date", DateTime, "date and time of the contact").checks(&[NotFuture]).public(),
-    f("recorded_date", DateTime, "date and time recorded").checks(&[NotFuture]).public(),
+    f("contact_date", DateTime, "date and time of the contact")
+        .checks(&[NotFuture])
+        .public(),
+    f("recorded_date", DateTime, "date and time recorded")
+        .checks(&[NotFuture])
+        .public(),
     f("author", Text, "author").public(),
     f("text", Text, "note body"),
     f("significant", Boolean, "significant-event flag").public(),
@@ -275,9 +312,18 @@ const CASE_NOTE: &[FieldDef] = &[
 const CHRONOLOGY_ENTRY: &[FieldDef] = &[
     key("the entry's id in the source system"),
     f("person", PersonRef, "subject person").public(),
-    f("start_date", Date, "date, or start of the range").checks(&[NotFuture]).public(),
-    f("end_date", Date, "end of the range").checks(&[NotFuture, NotBefore("start_date")]).public(),
-    f("date_approximate", Boolean, "whether the date is approximate").public(),
+    f("start_date", Date, "date, or start of the range")
+        .checks(&[NotFuture])
+        .public(),
+    f("end_date", Date, "end of the range")
+        .checks(&[NotFuture, NotBefore("start_date")])
+        .public(),
+    f(
+        "date_approximate",
+        Boolean,
+        "whether the date is approximate",
+    )
+    .public(),
     f("category", Code, "event category").public(),
     f("source_agency", Text, "who reported it").public(),
     f("description", Text, "what happened"),
@@ -291,9 +337,18 @@ const FORM_ANSWER: &[FieldDef] = &[
     f("form_id", Text, "the form instance").public(),
     f("workflow_step_id", Text, "the workflow step").public(),
     f("subgroup_id", Text, "the subgroup of subjects").public(),
-    f("subject_person", PersonRef, "the person answered for; 0 or less means every subject")
-        .public(),
-    f("question_code", Text, "question code in the workbook template").public(),
+    f(
+        "subject_person",
+        PersonRef,
+        "the person answered for; 0 or less means every subject",
+    )
+    .public(),
+    f(
+        "question_code",
+        Text,
+        "question code in the workbook template",
+    )
+    .public(),
     f("text_answer", Text, "text or coded answer"),
     f("date_answer", DateTime, "date answer"),
     f("number_answer", Decimal, "number answer"),

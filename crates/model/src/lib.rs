@@ -10,6 +10,7 @@
 #![forbid(unsafe_code)]
 
 mod hash;
+pub mod ids;
 mod kind;
 mod locator;
 mod provenance;
@@ -19,12 +20,12 @@ mod source;
 pub use hash::{content_sha256, fold_text, stable_id};
 pub use kind::{Check, FieldDef, FieldType, RecordKind, UnknownKind};
 pub use locator::Locator;
-pub use source::{RecordSource, SourceError, SourceErrorKind, SourceInfo, TextRow};
 pub use provenance::{MappingRef, Provenance, Sha256, SourceRef};
 pub use records::{
     Answer, AnswerValue, CaseNote, ChronologyEntry, Header, Involvement, Person, PersonAddress,
     Record, Relationship, Section, SectionRow, SourceKey, WorkbookForm,
 };
+pub use source::{RecordSource, SourceError, SourceErrorKind, SourceInfo, TextRow};
 
 /// An error from the model crate.
 #[derive(Debug, thiserror::Error)]
@@ -44,7 +45,10 @@ mod tests {
         let rec = Record::CaseNote(CaseNote {
             header: Header {
                 id: stable_id(RecordKind::CaseNote, "mosaic", "9"),
-                source_keys: vec![SourceKey { system: "mosaic".into(), key: "9".into() }],
+                source_keys: vec![SourceKey {
+                    system: "mosaic".into(),
+                    key: "9".into(),
+                }],
                 provenance: vec![Provenance {
                     run_id: "r1".into(),
                     source: SourceRef {

@@ -65,7 +65,11 @@ impl TextRow {
     {
         let cells: Vec<String> = cells.into_iter().map(Into::into).collect();
         let len = cells.len();
-        TextRow { locator: Some(locator), cells, len }
+        TextRow {
+            locator: Some(locator),
+            cells,
+            len,
+        }
     }
 }
 
@@ -133,7 +137,10 @@ impl std::fmt::Display for SourceError {
                 write!(f, "{found} fields, header has {expected}")
             }
             SourceErrorKind::InvalidEncoding { column } => {
-                write!(f, "column {column}: bytes not valid in the declared encoding")
+                write!(
+                    f,
+                    "column {column}: bytes not valid in the declared encoding"
+                )
             }
             SourceErrorKind::Syntax(m) => write!(f, "{m}"),
             SourceErrorKind::Limit(m) => write!(f, "limit exceeded: {m}"),
