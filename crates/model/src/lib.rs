@@ -15,6 +15,7 @@ mod kind;
 mod locator;
 mod provenance;
 mod records;
+pub mod rules;
 mod source;
 
 pub use hash::{content_sha256, fold_text, stable_id};
@@ -25,7 +26,7 @@ pub use records::{
     Answer, AnswerValue, CaseNote, ChronologyEntry, Header, Involvement, Person, PersonAddress,
     Record, Relationship, Section, SectionRow, SourceKey, WorkbookForm,
 };
-pub use source::{RecordSource, SourceError, SourceErrorKind, SourceInfo, TextRow};
+pub use source::{Encoding, RecordSource, SourceError, SourceErrorKind, SourceInfo, TextRow};
 
 /// An error from the model crate.
 #[derive(Debug, thiserror::Error)]

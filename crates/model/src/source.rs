@@ -166,3 +166,32 @@ pub trait RecordSource {
     /// Reads what is left, then gives the source's hash and counts.
     fn finish(self: Box<Self>) -> Result<SourceInfo, SourceError>;
 }
+
+/// The text encoding of a source file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Encoding {
+    /// UTF-8, with or without a byte-order mark.
+    Utf8,
+    /// Windows-1252 (what Excel and SQL Server exports on Windows write).
+    Windows1252,
+    /// UTF-8 while the bytes are valid UTF-8; at the first record that is
+    /// not, Windows-1252 from there on, with a warning.
+    #[default]
+    Auto,
+}
+
+impl Encoding {
+    /// Parses a mapping file's spelling: `utf-8`, `utf-8-bom`, `windows-1252`
+    /// (`cp1252`), `auto`.
+    pub fn parse(s: &str) -> Option<Encoding> {
+        match s.to_ascii_lowercase().as_str() {
+            "utf-8" | "utf8" | "utf-8-bom" | "utf-8-sig" => Some(Encoding::Utf8),
+            "windows-1252" | "cp1252" | "latin1" | "iso-8859-1" => Some(Encoding::Windows1252),
+            "auto" => Some(Encoding::Auto),
+            _ => None,
+        }
+    }
+
+    /// The names [`Encoding::parse`] accepts (for suggestions).
+    pub const NAMES: &'static [&'static str] = &["utf-8", "utf-8-bom", "windows-1252", "auto"];
+}

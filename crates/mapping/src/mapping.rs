@@ -1,0 +1,1304 @@
+//! Mapping files: which source, which record kind, and per canonical field
+//! the source column, type, code set, transforms and default.
+//!
+//! [`Mapping::from_path`] parses and checks a whole file, returning every
+//! problem at once with its line and a "did you mean". [`Mapping::bind`]
+//! resolves column names against a file's header into a [`BoundMapping`],
+//! whose [`BoundMapping::apply`] turns one [`TextRow`] into a
+//! [`MappedRecord`] of typed values, reusing its buffers row after row.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use casebridge_model::{rules, Encoding, FieldDef, FieldType, RecordKind, Sha256, TextRow};
+use chrono::{NaiveDate, NaiveDateTime};
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::codeset::CodeSet;
+use crate::datefmt::DateFormats;
+use crate::diag::{toml_error, Diagnostic, LineIndex};
+use crate::template::Template;
+use crate::transform::Transform;
+use crate::Error;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMapping {
+    mapping: RawMeta,
+    source: RawSource,
+    #[serde(default)]
+    codesets: BTreeMap<String, Spanned<RawCodeSet>>,
+    fields: BTreeMap<String, Spanned<RawField>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMeta {
+    id: String,
+    version: String,
+    kind: Spanned<String>,
+    #[serde(default = "default_system")]
+    system: String,
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(default)]
+    template: Option<Spanned<String>>,
+}
+
+fn default_system() -> String {
+    "unknown".to_string()
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSource {
+    glob: Spanned<String>,
+    #[serde(default)]
+    format: Option<Spanned<String>>,
+    #[serde(default)]
+    encoding: Option<Spanned<String>>,
+    #[serde(default)]
+    delimiter: Option<Spanned<String>>,
+    #[serde(default)]
+    header_row: Option<Spanned<u64>>,
+    #[serde(default)]
+    columns: Option<Vec<String>>,
+    #[serde(default)]
+    date_formats: Option<Spanned<Vec<String>>>,
+    #[serde(default)]
+    null_values: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCodeSet {
+    #[serde(default)]
+    file: Option<String>,
+    #[serde(default)]
+    values: Option<BTreeMap<String, String>>,
+    #[serde(default)]
+    case_sensitive: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawField {
+    #[serde(default)]
+    column: Option<Spanned<String>>,
+    #[serde(default)]
+    columns: Option<Vec<Spanned<String>>>,
+    #[serde(default)]
+    separator: Option<String>,
+    #[serde(rename = "type", default)]
+    ty: Option<Spanned<String>>,
+    #[serde(default)]
+    required: bool,
+    #[serde(default)]
+    codeset: Option<Spanned<String>>,
+    #[serde(default)]
+    date_formats: Option<Spanned<Vec<String>>>,
+    #[serde(default)]
+    transform: Vec<Spanned<String>>,
+    #[serde(default)]
+    default: Option<String>,
+}
+
+/// How a source value is read.
+#[derive(Debug, Clone)]
+pub(crate) enum Parse {
+    Text,
+    Code(Arc<CodeSet>),
+    Date(DateFormats),
+    DateTime(DateFormats),
+    Integer,
+    Decimal,
+    Boolean(Option<Arc<CodeSet>>),
+}
+
+const SOURCE_TYPES: &[&str] = &[
+    "text", "code", "date", "datetime", "integer", "decimal", "boolean",
+];
+
+/// Where a field's text comes from.
+#[derive(Debug, Clone)]
+enum Input {
+    Column {
+        name: String,
+        line: usize,
+    },
+    Concat {
+        columns: Vec<(String, usize)>,
+        separator: String,
+    },
+    Constant,
+}
+
+/// One mapped canonical field.
+#[derive(Debug, Clone)]
+struct FieldMap {
+    def: &'static FieldDef,
+    slot: usize,
+    input: Input,
+    parse: Parse,
+    required: bool,
+    transforms: Vec<Transform>,
+    default: Option<String>,
+    /// The source column(s), as findings name them.
+    columns: String,
+}
+
+/// The source settings of a mapping.
+#[derive(Debug, Clone)]
+pub struct SourceSpec {
+    /// File-name glob (case-insensitive), e.g. `DM_PERSONS*.csv`.
+    pub glob: String,
+    /// Text encoding.
+    pub encoding: Encoding,
+    /// Field delimiter byte.
+    pub delimiter: u8,
+    /// Physical line of the header (lines before it are skipped).
+    pub header_row: u64,
+    /// Expected header columns, when the mapping declares them.
+    pub columns: Option<Vec<String>>,
+    /// Values read as empty (e.g. `NULL`).
+    pub null_values: Vec<String>,
+    matcher: globset::GlobMatcher,
+}
+
+impl SourceSpec {
+    /// Whether a file name fits the glob.
+    pub fn matches(&self, file_name: &str) -> bool {
+        self.matcher.is_match(file_name)
+    }
+}
+
+/// A loaded and checked mapping.
+#[derive(Debug, Clone)]
+pub struct Mapping {
+    /// Mapping id.
+    pub id: String,
+    /// Mapping version.
+    pub version: String,
+    /// Record kind produced.
+    pub kind: RecordKind,
+    /// Source system, e.g. `mosaic`.
+    pub system: String,
+    /// Description.
+    pub description: Option<String>,
+    /// The file it came from.
+    pub path: PathBuf,
+    /// SHA-256 of the file's bytes.
+    pub sha256: Sha256,
+    /// Source settings.
+    pub source: SourceSpec,
+    /// The workbook template, for `form_answer` mappings.
+    pub template: Option<Arc<Template>>,
+    fields: Vec<FieldMap>,
+}
+
+/// A problem with one field of one row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldIssue {
+    /// Rule id from [`casebridge_model::rules`].
+    pub rule: &'static str,
+    /// Canonical field.
+    pub field: &'static str,
+    /// Source column(s).
+    pub column: String,
+    /// Plain message, without the value.
+    pub message: String,
+    /// The offending value (shown only with `--show-values`).
+    pub value: Option<String>,
+}
+
+/// A typed value of a mapped field.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub enum Value {
+    /// Not present (empty or not mapped).
+    #[default]
+    Empty,
+    /// Text, in the slot's buffer.
+    Text,
+    /// A code, its canonical value in the slot's buffer.
+    Code,
+    /// A date.
+    Date(NaiveDate),
+    /// A date and time.
+    DateTime(NaiveDateTime),
+    /// A whole number.
+    Integer(i64),
+    /// A decimal number.
+    Decimal(f64),
+    /// Yes or no.
+    Boolean(bool),
+    /// Present but not readable as its type (a finding says why).
+    Invalid,
+}
+
+/// One slot of a [`MappedRecord`].
+#[derive(Debug, Clone, Default)]
+pub struct Slot {
+    /// The value's text after transforms (canonical value for codes).
+    pub text: String,
+    /// The typed value.
+    pub value: Value,
+    /// Whether the mapping maps this field at all.
+    pub mapped: bool,
+}
+
+impl Slot {
+    /// The date of a date or date-time value.
+    pub fn date(&self) -> Option<NaiveDate> {
+        match self.value {
+            Value::Date(d) => Some(d),
+            Value::DateTime(dt) => Some(dt.date()),
+            _ => None,
+        }
+    }
+
+    /// The date-time of a date (at midnight) or date-time value.
+    pub fn datetime(&self) -> Option<NaiveDateTime> {
+        match self.value {
+            Value::Date(d) => d.and_hms_opt(0, 0, 0),
+            Value::DateTime(dt) => Some(dt),
+            _ => None,
+        }
+    }
+
+    /// The text of a text or code value.
+    pub fn str(&self) -> Option<&str> {
+        match self.value {
+            Value::Text | Value::Code => Some(&self.text),
+            _ => None,
+        }
+    }
+
+    /// Whether the slot holds a value.
+    pub fn is_present(&self) -> bool {
+        !matches!(self.value, Value::Empty)
+    }
+}
+
+/// One source row mapped to a record kind's canonical fields, by slot
+/// (the index of the field in [`RecordKind::fields`]).
+#[derive(Debug, Clone)]
+pub struct MappedRecord {
+    /// The kind.
+    pub kind: RecordKind,
+    /// One slot per canonical field.
+    pub slots: Vec<Slot>,
+    scratch: String,
+}
+
+impl MappedRecord {
+    /// An empty record of a kind.
+    pub fn new(kind: RecordKind) -> Self {
+        MappedRecord {
+            kind,
+            slots: vec![Slot::default(); kind.fields().len()],
+            scratch: String::new(),
+        }
+    }
+
+    /// The slot of a canonical field by name.
+    pub fn get(&self, field: &str) -> Option<&Slot> {
+        self.kind.field_index(field).and_then(|i| self.slots.get(i))
+    }
+}
+
+impl Mapping {
+    /// Loads and checks a mapping file, with its code sets and template.
+    pub fn from_path(path: &Path) -> Result<Mapping, Error> {
+        let bytes = std::fs::read(path).map_err(|e| Error::Read {
+            path: path.to_path_buf(),
+            source: e,
+        })?;
+        let text = String::from_utf8(bytes).map_err(|_| {
+            Error::Invalid(vec![Diagnostic::new(path, None, "mapping is not UTF-8")])
+        })?;
+        Mapping::from_str(path, &text).map_err(Error::Invalid)
+    }
+
+    /// Parses and checks mapping text; `path` names it and anchors relative paths.
+    pub fn from_str(path: &Path, text: &str) -> Result<Mapping, Vec<Diagnostic>> {
+        let raw: RawMapping = toml::from_str(text).map_err(|e| vec![toml_error(path, text, &e)])?;
+        let lines = LineIndex::new(text);
+        let line_of = |start: usize| Some(lines.line(start));
+        let base = path.parent().unwrap_or(Path::new("."));
+        let mut diags = Vec::new();
+
+        // Kind.
+        let kind_names: Vec<&str> = RecordKind::MAPPABLE.iter().map(|k| k.as_str()).collect();
+        let kind = match raw.mapping.kind.get_ref().parse::<RecordKind>() {
+            Ok(k) if RecordKind::MAPPABLE.contains(&k) => Some(k),
+            _ => {
+                diags.push(
+                    Diagnostic::new(
+                        path,
+                        line_of(raw.mapping.kind.span().start),
+                        format!("unknown record kind `{}`", raw.mapping.kind.get_ref()),
+                    )
+                    .suggest(raw.mapping.kind.get_ref(), kind_names.iter().copied()),
+                );
+                None
+            }
+        };
+
+        // Source.
+        let src = &raw.source;
+        let encoding = match &src.encoding {
+            None => Encoding::Auto,
+            Some(e) => Encoding::parse(e.get_ref()).unwrap_or_else(|| {
+                diags.push(
+                    Diagnostic::new(
+                        path,
+                        line_of(e.span().start),
+                        format!("unknown encoding `{}`", e.get_ref()),
+                    )
+                    .suggest(e.get_ref(), Encoding::NAMES.iter().copied()),
+                );
+                Encoding::Auto
+            }),
+        };
+        if let Some(fmt) = &src.format {
+            if !fmt.get_ref().eq_ignore_ascii_case("csv") {
+                diags.push(Diagnostic::new(
+                    path,
+                    line_of(fmt.span().start),
+                    format!(
+                        "unsupported source format `{}`: this version reads csv",
+                        fmt.get_ref()
+                    ),
+                ));
+            }
+        }
+        let delimiter = match &src.delimiter {
+            None => b',',
+            Some(d) => match d.get_ref().as_str() {
+                "\\t" | "\t" | "tab" => b'\t',
+                s if s.len() == 1 && s.is_ascii() => s.as_bytes()[0],
+                s => {
+                    diags.push(Diagnostic::new(
+                        path,
+                        line_of(d.span().start),
+                        format!("delimiter `{s}` must be one ASCII character or `tab`"),
+                    ));
+                    b','
+                }
+            },
+        };
+        let header_row = match &src.header_row {
+            None => 1,
+            Some(h) if *h.get_ref() >= 1 => *h.get_ref(),
+            Some(h) => {
+                diags.push(Diagnostic::new(
+                    path,
+                    line_of(h.span().start),
+                    "header_row starts at 1",
+                ));
+                1
+            }
+        };
+        let matcher = match globset::GlobBuilder::new(src.glob.get_ref())
+            .case_insensitive(true)
+            .literal_separator(true)
+            .build()
+        {
+            Ok(g) => Some(g.compile_matcher()),
+            Err(e) => {
+                diags.push(Diagnostic::new(
+                    path,
+                    line_of(src.glob.span().start),
+                    format!("bad glob: {e}"),
+                ));
+                None
+            }
+        };
+        let source_formats = match &src.date_formats {
+            None => DateFormats::default_list(),
+            Some(list) => DateFormats::parse(list.get_ref()).unwrap_or_else(|m| {
+                diags.push(Diagnostic::new(path, line_of(list.span().start), m));
+                DateFormats::default_list()
+            }),
+        };
+
+        // Template.
+        let template = match (&raw.mapping.template, kind) {
+            (Some(t), Some(k)) if k != RecordKind::FormAnswer => {
+                diags.push(Diagnostic::new(
+                    path,
+                    line_of(t.span().start),
+                    format!("a template applies to form_answer mappings, not {k}"),
+                ));
+                None
+            }
+            (Some(t), _) => {
+                let tpath = base.join(t.get_ref());
+                if !tpath.is_file() {
+                    let known = sibling_files(tpath.parent().unwrap_or(base), "toml");
+                    let name = tpath
+                        .file_name()
+                        .map(|n| n.to_string_lossy().into_owned())
+                        .unwrap_or_default();
+                    diags.push(
+                        Diagnostic::new(
+                            path,
+                            line_of(t.span().start),
+                            format!("template `{}` not found", t.get_ref()),
+                        )
+                        .suggest(&name, known.iter().map(String::as_str)),
+                    );
+                    None
+                } else {
+                    match Template::from_path(&tpath) {
+                        Ok(t) => Some(Arc::new(t)),
+                        Err(Error::Invalid(d)) => {
+                            diags.extend(d);
+                            None
+                        }
+                        Err(e) => {
+                            diags.push(Diagnostic::new(
+                                path,
+                                line_of(t.span().start),
+                                e.to_string(),
+                            ));
+                            None
+                        }
+                    }
+                }
+            }
+            (None, Some(RecordKind::FormAnswer)) => {
+                diags.push(Diagnostic::new(
+                    path,
+                    line_of(raw.mapping.kind.span().start),
+                    "a form_answer mapping needs `template`",
+                ));
+                None
+            }
+            (None, _) => None,
+        };
+
+        // Code sets.
+        let mut codesets: BTreeMap<String, Arc<CodeSet>> = BTreeMap::new();
+        for (name, cs) in &raw.codesets {
+            let line = line_of(cs.span().start);
+            let cs = cs.get_ref();
+            match (&cs.file, &cs.values) {
+                (Some(file), None) => {
+                    let cpath = base.join(file);
+                    if !cpath.is_file() {
+                        let known = sibling_files(cpath.parent().unwrap_or(base), "toml");
+                        let fname = cpath
+                            .file_name()
+                            .map(|n| n.to_string_lossy().into_owned())
+                            .unwrap_or_default();
+                        diags.push(
+                            Diagnostic::new(
+                                path,
+                                line,
+                                format!("code set file `{file}` not found"),
+                            )
+                            .suggest(&fname, known.iter().map(String::as_str)),
+                        );
+                        continue;
+                    }
+                    match CodeSet::from_path(&cpath) {
+                        Ok(set) => {
+                            codesets.insert(name.clone(), Arc::new(set));
+                        }
+                        Err(d) => diags.extend(d),
+                    }
+                }
+                (None, Some(values)) if !values.is_empty() => {
+                    codesets.insert(
+                        name.clone(),
+                        Arc::new(CodeSet::new(name, values.clone(), cs.case_sensitive)),
+                    );
+                }
+                _ => diags.push(Diagnostic::new(
+                    path,
+                    line,
+                    format!("code set `{name}` needs either `file` or a non-empty `values`"),
+                )),
+            }
+        }
+
+        // Fields.
+        let mut fields = Vec::new();
+        if let Some(kind) = kind {
+            let field_names: Vec<&str> = kind.fields().iter().map(|f| f.name).collect();
+            let key_line = |name: &str| {
+                // The line of the `[fields.NAME]` header or inline key.
+                let needle = format!("fields.{name}");
+                text.find(&needle).map(|i| lines.line(i))
+            };
+            for (name, spec) in &raw.fields {
+                let line = key_line(name).or_else(|| line_of(spec.span().start));
+                let Some(slot) = kind.field_index(name) else {
+                    diags.push(
+                        Diagnostic::new(path, line, format!("{kind} has no field `{name}`"))
+                            .suggest(name, field_names.iter().copied()),
+                    );
+                    continue;
+                };
+                let def = &kind.fields()[slot];
+                let spec = spec.get_ref();
+                if let Some(f) = compile_field(
+                    path,
+                    &lines,
+                    line,
+                    def,
+                    slot,
+                    spec,
+                    &codesets,
+                    &source_formats,
+                    src.columns.as_deref(),
+                    &mut diags,
+                ) {
+                    fields.push(f);
+                }
+            }
+        }
+
+        if !diags.is_empty() {
+            return Err(diags);
+        }
+        let (Some(kind), Some(matcher)) = (kind, matcher) else {
+            return Err(vec![Diagnostic::new(path, None, "mapping is incomplete")]);
+        };
+        fields.sort_by_key(|f| f.slot);
+        Ok(Mapping {
+            id: raw.mapping.id,
+            version: raw.mapping.version,
+            kind,
+            system: raw.mapping.system,
+            description: raw.mapping.description,
+            path: path.to_path_buf(),
+            sha256: Sha256::digest(text.as_bytes()),
+            source: SourceSpec {
+                glob: src.glob.get_ref().clone(),
+                encoding,
+                delimiter,
+                header_row,
+                columns: src.columns.clone(),
+                null_values: src.null_values.clone(),
+                matcher,
+            },
+            template,
+            fields,
+        })
+    }
+
+    /// The source columns this mapping reads, each with its line in the mapping file.
+    pub fn columns(&self) -> Vec<(&str, usize)> {
+        let mut out = Vec::new();
+        for f in &self.fields {
+            match &f.input {
+                Input::Column { name, line } => out.push((name.as_str(), *line)),
+                Input::Concat { columns, .. } => {
+                    out.extend(columns.iter().map(|(n, l)| (n.as_str(), *l)))
+                }
+                Input::Constant => {}
+            }
+        }
+        out
+    }
+
+    /// The names of the canonical fields mapped, with their source columns.
+    pub fn mapped_fields(&self) -> impl Iterator<Item = (&'static str, &str)> {
+        self.fields.iter().map(|f| (f.def.name, f.columns.as_str()))
+    }
+
+    /// The source column(s) of a canonical field, as findings name them.
+    pub fn column_of(&self, field: &str) -> Option<&str> {
+        self.fields
+            .iter()
+            .find(|f| f.def.name == field)
+            .map(|f| f.columns.as_str())
+    }
+
+    /// Resolves the mapping's columns against a file's header. Every column
+    /// that the header lacks is a diagnostic naming the mapping line, with
+    /// the nearest header column as a suggestion.
+    pub fn bind(&self, header: &[String]) -> Result<BoundMapping<'_>, Vec<Diagnostic>> {
+        let find = |name: &str| {
+            header.iter().position(|h| h.trim() == name).or_else(|| {
+                header
+                    .iter()
+                    .position(|h| h.trim().eq_ignore_ascii_case(name))
+            })
+        };
+        let mut diags = Vec::new();
+        let mut wanted = vec![false; header.len()];
+        let mut inputs = Vec::with_capacity(self.fields.len());
+        for f in &self.fields {
+            let mut idx = Vec::new();
+            let cols: Vec<(&str, usize)> = match &f.input {
+                Input::Column { name, line } => vec![(name.as_str(), *line)],
+                Input::Concat { columns, .. } => {
+                    columns.iter().map(|(n, l)| (n.as_str(), *l)).collect()
+                }
+                Input::Constant => vec![],
+            };
+            for (name, line) in cols {
+                match find(name) {
+                    Some(i) => {
+                        wanted[i] = true;
+                        idx.push(i);
+                    }
+                    None => diags.push(
+                        Diagnostic::new(
+                            &self.path,
+                            Some(line),
+                            format!(
+                                "column `{name}` (field {}) is not in the file's header",
+                                f.def.name
+                            ),
+                        )
+                        .suggest(name, header.iter().map(String::as_str)),
+                    ),
+                }
+            }
+            inputs.push(idx);
+        }
+        if diags.is_empty() {
+            Ok(BoundMapping {
+                mapping: self,
+                inputs,
+                wanted,
+            })
+        } else {
+            Err(diags)
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn compile_field(
+    path: &Path,
+    lines: &LineIndex,
+    line: Option<usize>,
+    def: &'static FieldDef,
+    slot: usize,
+    spec: &RawField,
+    codesets: &BTreeMap<String, Arc<CodeSet>>,
+    source_formats: &DateFormats,
+    declared: Option<&[String]>,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<FieldMap> {
+    let start = diags.len();
+    let name = def.name;
+    let at = |s: usize| Some(lines.line(s));
+    let check_declared = |col: &Spanned<String>, diags: &mut Vec<Diagnostic>| {
+        if let Some(declared) = declared {
+            if !declared
+                .iter()
+                .any(|c| c.eq_ignore_ascii_case(col.get_ref()))
+            {
+                diags.push(
+                    Diagnostic::new(
+                        path,
+                        at(col.span().start),
+                        format!("unknown column `{}`", col.get_ref()),
+                    )
+                    .suggest(col.get_ref(), declared.iter().map(String::as_str)),
+                );
+            }
+        }
+    };
+    let input = match (&spec.column, &spec.columns) {
+        (Some(c), None) => {
+            check_declared(c, diags);
+            Input::Column {
+                name: c.get_ref().clone(),
+                line: lines.line(c.span().start),
+            }
+        }
+        (None, Some(cols)) if !cols.is_empty() => {
+            for c in cols {
+                check_declared(c, diags);
+            }
+            Input::Concat {
+                columns: cols
+                    .iter()
+                    .map(|c| (c.get_ref().clone(), lines.line(c.span().start)))
+                    .collect(),
+                separator: spec.separator.clone().unwrap_or_else(|| " ".to_string()),
+            }
+        }
+        (None, None) if spec.default.is_some() => Input::Constant,
+        (Some(_), Some(_)) => {
+            diags.push(Diagnostic::new(
+                path,
+                line,
+                format!("field `{name}`: give `column` or `columns`, not both"),
+            ));
+            Input::Constant
+        }
+        _ => {
+            diags.push(Diagnostic::new(
+                path,
+                line,
+                format!("field `{name}` needs `column`, `columns` or `default`"),
+            ));
+            Input::Constant
+        }
+    };
+    let columns = match &input {
+        Input::Column { name, .. } => name.clone(),
+        Input::Concat { columns, .. } => columns
+            .iter()
+            .map(|(n, _)| n.as_str())
+            .collect::<Vec<_>>()
+            .join("+"),
+        Input::Constant => String::new(),
+    };
+
+    let codeset = match &spec.codeset {
+        None => None,
+        Some(cs) => match codesets.get(cs.get_ref()) {
+            Some(set) => Some(set.clone()),
+            None => {
+                diags.push(
+                    Diagnostic::new(
+                        path,
+                        at(cs.span().start),
+                        format!("unknown code set `{}`", cs.get_ref()),
+                    )
+                    .suggest(cs.get_ref(), codesets.keys().map(String::as_str)),
+                );
+                None
+            }
+        },
+    };
+    let formats = match &spec.date_formats {
+        None => source_formats.clone(),
+        Some(list) => DateFormats::parse(list.get_ref()).unwrap_or_else(|m| {
+            diags.push(Diagnostic::new(path, at(list.span().start), m));
+            source_formats.clone()
+        }),
+    };
+    let source_type = match &spec.ty {
+        Some(t) => {
+            if !SOURCE_TYPES.contains(&t.get_ref().as_str()) {
+                diags.push(
+                    Diagnostic::new(
+                        path,
+                        at(t.span().start),
+                        format!("unknown type `{}`", t.get_ref()),
+                    )
+                    .suggest(t.get_ref(), SOURCE_TYPES.iter().copied()),
+                );
+                return None;
+            }
+            t.get_ref().as_str()
+        }
+        None => match def.ty {
+            FieldType::Code if codeset.is_none() => "text",
+            FieldType::PersonRef => "text",
+            other => other.as_str(),
+        },
+    };
+    let compatible = match def.ty {
+        FieldType::Text | FieldType::PersonRef => {
+            matches!(source_type, "text" | "code" | "integer")
+        }
+        FieldType::Code => matches!(source_type, "code" | "text"),
+        FieldType::Date | FieldType::DateTime => matches!(source_type, "date" | "datetime"),
+        FieldType::Integer => source_type == "integer",
+        FieldType::Decimal => matches!(source_type, "decimal" | "integer"),
+        FieldType::Boolean => matches!(source_type, "boolean" | "code"),
+    };
+    if !compatible {
+        diags.push(Diagnostic::new(
+            path,
+            line,
+            format!(
+                "field `{name}` is {} and cannot be read as {source_type}",
+                def.ty.as_str()
+            ),
+        ));
+    }
+    let parse = match source_type {
+        "code" => match codeset {
+            Some(cs) if def.ty == FieldType::Boolean => Parse::Boolean(Some(cs)),
+            Some(cs) => Parse::Code(cs),
+            None => {
+                if spec.codeset.is_none() {
+                    diags.push(Diagnostic::new(
+                        path,
+                        line,
+                        format!("field `{name}` is a code and needs `codeset`"),
+                    ));
+                }
+                Parse::Text
+            }
+        },
+        "date" if def.ty == FieldType::DateTime => Parse::DateTime(formats),
+        "date" => Parse::Date(formats),
+        "datetime" if def.ty == FieldType::Date => Parse::Date(formats),
+        "datetime" => Parse::DateTime(formats),
+        "integer" if def.ty == FieldType::Decimal => Parse::Decimal,
+        "integer" if matches!(def.ty, FieldType::Text | FieldType::PersonRef) => Parse::Text,
+        "integer" => Parse::Integer,
+        "decimal" => Parse::Decimal,
+        "boolean" => Parse::Boolean(codeset),
+        _ => Parse::Text,
+    };
+    let mut transforms = Vec::new();
+    for t in &spec.transform {
+        match Transform::parse(t.get_ref()) {
+            Some(tr) => transforms.push(tr),
+            None => diags.push(
+                Diagnostic::new(
+                    path,
+                    at(t.span().start),
+                    format!("unknown transform `{}`", t.get_ref()),
+                )
+                .suggest(t.get_ref(), Transform::NAMES.iter().copied()),
+            ),
+        }
+    }
+    (diags.len() == start).then(|| FieldMap {
+        def,
+        slot,
+        input,
+        parse,
+        required: spec.required,
+        transforms,
+        default: spec.default.clone(),
+        columns,
+    })
+}
+
+fn sibling_files(dir: &Path, ext: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.extension().and_then(|x| x.to_str()) == Some(ext) {
+                if let Some(n) = p.file_name().and_then(|n| n.to_str()) {
+                    out.push(n.to_string());
+                }
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// A mapping resolved against one file's header.
+#[derive(Debug)]
+pub struct BoundMapping<'m> {
+    /// The mapping.
+    pub mapping: &'m Mapping,
+    inputs: Vec<Vec<usize>>,
+    wanted: Vec<bool>,
+}
+
+impl BoundMapping<'_> {
+    /// Per header column, whether the mapping reads it (the others need not
+    /// be decoded).
+    pub fn wanted(&self) -> &[bool] {
+        &self.wanted
+    }
+
+    /// Maps one row into `out`, pushing a [`FieldIssue`] for every field
+    /// that is missing, mistyped or not in its code set. Values go into
+    /// issues only when `show_values` is set.
+    pub fn apply(
+        &self,
+        row: &TextRow,
+        out: &mut MappedRecord,
+        issues: &mut Vec<FieldIssue>,
+        show_values: bool,
+    ) {
+        debug_assert_eq!(out.kind, self.mapping.kind);
+        for s in &mut out.slots {
+            s.value = Value::Empty;
+            s.mapped = false;
+        }
+        let nulls = &self.mapping.source.null_values;
+        for (f, cols) in self.mapping.fields.iter().zip(&self.inputs) {
+            let MappedRecord { slots, scratch, .. } = out;
+            let slot = &mut slots[f.slot];
+            slot.mapped = true;
+            slot.text.clear();
+            match &f.input {
+                Input::Column { .. } => {
+                    let v = cols.first().and_then(|i| row.get(*i)).unwrap_or("").trim();
+                    if !nulls.iter().any(|n| n == v) {
+                        slot.text.push_str(v);
+                    }
+                }
+                Input::Concat { separator, .. } => {
+                    for i in cols {
+                        let v = row.get(*i).unwrap_or("").trim();
+                        if v.is_empty() || nulls.iter().any(|n| n == v) {
+                            continue;
+                        }
+                        if !slot.text.is_empty() {
+                            slot.text.push_str(separator);
+                        }
+                        slot.text.push_str(v);
+                    }
+                }
+                Input::Constant => {}
+            }
+            for t in &f.transforms {
+                t.apply(&mut slot.text, scratch);
+            }
+            if slot.text.is_empty() {
+                if let Some(d) = &f.default {
+                    slot.text.push_str(d);
+                }
+            }
+            if slot.text.is_empty() {
+                if f.required {
+                    issues.push(FieldIssue {
+                        rule: rules::FIELD_REQUIRED,
+                        field: f.def.name,
+                        column: f.columns.clone(),
+                        message: format!("{} is required but empty", f.def.name),
+                        value: None,
+                    });
+                }
+                continue;
+            }
+            let value = |s: &str| show_values.then(|| s.to_string());
+            slot.value = match &f.parse {
+                Parse::Text => Value::Text,
+                Parse::Code(set) => match set.lookup(&slot.text) {
+                    Some(canonical) => {
+                        slot.text.clear();
+                        slot.text.push_str(canonical);
+                        Value::Code
+                    }
+                    None => {
+                        issues.push(FieldIssue {
+                            rule: rules::FIELD_CODE,
+                            field: f.def.name,
+                            column: f.columns.clone(),
+                            message: format!("{}: not in code set `{}`", f.def.name, set.id),
+                            value: value(&slot.text),
+                        });
+                        Value::Invalid
+                    }
+                },
+                Parse::Date(formats) | Parse::DateTime(formats) => {
+                    match formats.parse_datetime(&slot.text) {
+                        Some(dt) if matches!(f.parse, Parse::Date(_)) => Value::Date(dt.date()),
+                        Some(dt) => Value::DateTime(dt),
+                        None => {
+                            issues.push(FieldIssue {
+                                rule: rules::FIELD_TYPE,
+                                field: f.def.name,
+                                column: f.columns.clone(),
+                                message: format!(
+                                    "{}: not a valid date in an accepted format ({})",
+                                    f.def.name,
+                                    formats.describe()
+                                ),
+                                value: value(&slot.text),
+                            });
+                            Value::Invalid
+                        }
+                    }
+                }
+                Parse::Integer => match parse_integer(&slot.text) {
+                    Some(n) => Value::Integer(n),
+                    None => {
+                        issues.push(type_issue(f, "not a whole number", value(&slot.text)));
+                        Value::Invalid
+                    }
+                },
+                Parse::Decimal => match parse_decimal(&slot.text) {
+                    Some(n) => Value::Decimal(n),
+                    None => {
+                        issues.push(type_issue(f, "not a number", value(&slot.text)));
+                        Value::Invalid
+                    }
+                },
+                Parse::Boolean(set) => {
+                    let mapped = set
+                        .as_ref()
+                        .and_then(|s| s.lookup(&slot.text))
+                        .unwrap_or(&slot.text);
+                    match parse_bool(mapped) {
+                        Some(b) => Value::Boolean(b),
+                        None => {
+                            issues.push(type_issue(f, "not yes or no", value(&slot.text)));
+                            Value::Invalid
+                        }
+                    }
+                }
+            };
+        }
+    }
+}
+
+fn type_issue(f: &FieldMap, what: &str, value: Option<String>) -> FieldIssue {
+    FieldIssue {
+        rule: rules::FIELD_TYPE,
+        field: f.def.name,
+        column: f.columns.clone(),
+        message: format!("{}: {what}", f.def.name),
+        value,
+    }
+}
+
+/// Parses a whole number; `7.0` and `7.00` are accepted (SQL exports write
+/// numbers that way), `7.5` is not.
+pub fn parse_integer(s: &str) -> Option<i64> {
+    if let Ok(n) = s.parse::<i64>() {
+        return Some(n);
+    }
+    let (whole, frac) = s.split_once('.')?;
+    if !frac.is_empty() && frac.bytes().all(|b| b == b'0') {
+        whole.parse().ok()
+    } else {
+        None
+    }
+}
+
+/// Parses a decimal number (no thousands separators, no exponent).
+pub fn parse_decimal(s: &str) -> Option<f64> {
+    let ok = !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || b == b'.' || b == b'-' || b == b'+')
+        && s.bytes().any(|b| b.is_ascii_digit());
+    if ok {
+        s.parse().ok()
+    } else {
+        None
+    }
+}
+
+/// Parses yes/no spellings: `Y`, `Yes`, `T`, `True`, `1` and their opposites.
+pub fn parse_bool(s: &str) -> Option<bool> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "y" | "yes" | "t" | "true" | "1" => Some(true),
+        "n" | "no" | "f" | "false" | "0" => Some(false),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use casebridge_model::Locator;
+
+    const PERSONS: &str = r#"[mapping]
+id = "persons"
+version = "1"
+kind = "person"
+system = "mosaic"
+
+[source]
+glob = "DM_PERSONS*.csv"
+encoding = "windows-1252"
+null_values = ["NULL"]
+
+[codesets.gender]
+values = { M = "male", F = "female", U = "unknown" }
+
+[fields.source_key]
+column = "PERSON_ID"
+required = true
+
+[fields.first_name]
+column = "FIRST_NAME"
+transform = ["title"]
+
+[fields.last_name]
+column = "LAST_NAME"
+required = true
+
+[fields.date_of_birth]
+column = "DATE_OF_BIRTH"
+date_formats = ["dd/mm/yyyy"]
+
+[fields.gender]
+column = "GENDER"
+codeset = "gender"
+
+[fields.dob_estimated]
+column = "AGE_ESTIMATED"
+type = "boolean"
+default = "N"
+"#;
+
+    fn load(text: &str) -> Result<Mapping, Vec<Diagnostic>> {
+        Mapping::from_str(Path::new("persons.toml"), text)
+    }
+
+    fn header() -> Vec<String> {
+        [
+            "PERSON_ID",
+            "FIRST_NAME",
+            "LAST_NAME",
+            "DATE_OF_BIRTH",
+            "GENDER",
+            "AGE_ESTIMATED",
+        ]
+        .map(String::from)
+        .to_vec()
+    }
+
+    #[test]
+    fn a_good_row_maps_to_typed_values() {
+        let m = load(PERSONS).unwrap();
+        let b = m.bind(&header()).unwrap();
+        let row = TextRow::from_cells(
+            Locator::CsvLine { line: 2, record: 1 },
+            ["100001", "zoë", "Okafor", "04/03/2015", "f", ""],
+        );
+        let mut out = MappedRecord::new(RecordKind::Person);
+        let mut issues = vec![];
+        b.apply(&row, &mut out, &mut issues, false);
+        assert!(issues.is_empty(), "{issues:?}");
+        assert_eq!(out.get("first_name").unwrap().text, "Zoë");
+        assert_eq!(out.get("gender").unwrap().text, "female");
+        assert_eq!(
+            out.get("date_of_birth").unwrap().date(),
+            NaiveDate::from_ymd_opt(2015, 3, 4)
+        );
+        assert_eq!(
+            out.get("dob_estimated").unwrap().value,
+            Value::Boolean(false)
+        );
+        assert!(!out.get("nhs_number").unwrap().is_present());
+    }
+
+    #[test]
+    fn bad_values_give_one_issue_each_without_values_by_default() {
+        let m = load(PERSONS).unwrap();
+        let b = m.bind(&header()).unwrap();
+        let row = TextRow::from_cells(
+            Locator::CsvLine { line: 2, record: 1 },
+            ["100001", "Amara", "NULL", "31/02/2015", "X", "maybe"],
+        );
+        let mut out = MappedRecord::new(RecordKind::Person);
+        let mut issues = vec![];
+        b.apply(&row, &mut out, &mut issues, false);
+        let got: Vec<_> = issues.iter().map(|i| (i.rule, i.column.as_str())).collect();
+        assert_eq!(
+            got,
+            [
+                (rules::FIELD_REQUIRED, "LAST_NAME"),
+                (rules::FIELD_TYPE, "DATE_OF_BIRTH"),
+                (rules::FIELD_TYPE, "AGE_ESTIMATED"),
+                (rules::FIELD_CODE, "GENDER"),
+            ]
+        );
+        assert!(issues.iter().all(|i| i.value.is_none()));
+        let mut shown = vec![];
+        b.apply(&row, &mut out, &mut shown, true);
+        assert_eq!(shown[3].value.as_deref(), Some("X"));
+    }
+
+    #[test]
+    fn unknown_field_names_its_line_and_suggests() {
+        let text = PERSONS.replace("[fields.first_name]", "[fields.frist_name]");
+        let d = load(&text).unwrap_err();
+        assert_eq!(d.len(), 1, "{d:?}");
+        assert_eq!(d[0].line, Some(19));
+        assert_eq!(d[0].suggestion.as_deref(), Some("first_name"));
+        assert!(d[0]
+            .to_string()
+            .starts_with("persons.toml:19: person has no field `frist_name`"));
+    }
+
+    #[test]
+    fn unknown_code_set_type_transform_and_kind_are_all_reported() {
+        let text = PERSONS
+            .replace("codeset = \"gender\"", "codeset = \"gendr\"")
+            .replace("type = \"boolean\"", "type = \"bool\"")
+            .replace("transform = [\"title\"]", "transform = [\"titel\"]");
+        let d = load(&text).unwrap_err();
+        let msgs: Vec<_> = d.iter().map(|d| (d.line, d.suggestion.clone())).collect();
+        assert_eq!(
+            msgs,
+            [
+                (Some(37), Some("boolean".to_string())),
+                (Some(21), Some("title".to_string())),
+                (Some(33), Some("gender".to_string())),
+            ]
+        );
+        let d = load(&PERSONS.replace("kind = \"person\"", "kind = \"persons\"")).unwrap_err();
+        assert_eq!(d[0].line, Some(4));
+        assert_eq!(d[0].suggestion.as_deref(), Some("person"));
+    }
+
+    #[test]
+    fn column_missing_from_header_names_the_mapping_line() {
+        let m = load(&PERSONS.replace("\"LAST_NAME\"", "\"LAST_NAM\"")).unwrap();
+        let d = m.bind(&header()).unwrap_err();
+        assert_eq!(d.len(), 1);
+        assert_eq!(d[0].line, Some(24));
+        assert_eq!(d[0].suggestion.as_deref(), Some("LAST_NAME"));
+    }
+
+    #[test]
+    fn declared_columns_are_checked_at_load() {
+        let text = PERSONS.replace(
+            "null_values = [\"NULL\"]",
+            "null_values = [\"NULL\"]\ncolumns = [\"PERSON_ID\", \"FIRST_NAME\", \"LAST_NAME\", \"DATE_OF_BIRTH\", \"GENDER\", \"AGE_ESTIMATED\"]",
+        )
+        .replace("column = \"GENDER\"", "column = \"GENDRE\"");
+        let d = load(&text).unwrap_err();
+        assert_eq!(d[0].suggestion.as_deref(), Some("GENDER"));
+        assert_eq!(d[0].line, Some(33));
+    }
+
+    #[test]
+    fn incompatible_type_is_rejected() {
+        let text = PERSONS.replace("date_formats = [\"dd/mm/yyyy\"]", "type = \"integer\"");
+        assert!(load(&text).unwrap_err()[0]
+            .message
+            .contains("cannot be read as integer"));
+    }
+
+    #[test]
+    fn concat_and_split_fields() {
+        let text = r#"[mapping]
+id = "x"
+version = "1"
+kind = "chronology_entry"
+[source]
+glob = "*.csv"
+[fields.source_key]
+columns = ["STEP", "PERSON"]
+separator = "-"
+[fields.description]
+column = "NAME"
+transform = ["split_name_last", "upper"]
+"#;
+        let m = load(text).unwrap();
+        let b = m
+            .bind(&["STEP".into(), "PERSON".into(), "NAME".into()])
+            .unwrap();
+        let row = TextRow::from_cells(Locator::File, ["9", "100", "Amara Okafor"]);
+        let mut out = MappedRecord::new(RecordKind::ChronologyEntry);
+        let mut issues = vec![];
+        b.apply(&row, &mut out, &mut issues, false);
+        assert_eq!(out.get("source_key").unwrap().text, "9-100");
+        assert_eq!(out.get("description").unwrap().text, "OKAFOR");
+        assert_eq!(m.column_of("source_key"), Some("STEP+PERSON"));
+    }
+
+    #[test]
+    fn numbers_and_booleans() {
+        assert_eq!(parse_integer("7"), Some(7));
+        assert_eq!(parse_integer("7.00"), Some(7));
+        assert_eq!(parse_integer("7.5"), None);
+        assert_eq!(parse_decimal("-3.25"), Some(-3.25));
+        assert_eq!(parse_decimal("seven"), None);
+        assert_eq!(parse_decimal("1e5"), None);
+        assert_eq!(parse_bool("Yes"), Some(true));
+        assert_eq!(parse_bool("0"), Some(false));
+        assert_eq!(parse_bool("maybe"), None);
+    }
+}

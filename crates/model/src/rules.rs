@@ -1,0 +1,109 @@
+//! The rule catalogue: every finding a run can report has one of these ids.
+//!
+//! Ids are stable: reports, ground-truth files and go-live scripts key on
+//! them. Each rule has a default severity.
+
+use serde::{Deserialize, Serialize};
+
+/// How serious a finding is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// Reported; does not fail the run.
+    Warning,
+    /// Fails the run (exit code 1): the record cannot be migrated as it is.
+    Error,
+}
+
+impl Severity {
+    /// `error` or `warning`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Warning => "warning",
+            Severity::Error => "error",
+        }
+    }
+}
+
+/// A rule of the catalogue.
+#[derive(Debug, Clone, Copy)]
+pub struct Rule {
+    /// Stable id, e.g. `person.nhs-number`.
+    pub id: &'static str,
+    /// Default severity.
+    pub severity: Severity,
+    /// One line for users.
+    pub summary: &'static str,
+}
+
+macro_rules! rules {
+    ($($name:ident = $id:literal, $sev:ident, $summary:literal;)*) => {
+        $(
+            #[doc = $summary]
+            pub const $name: &str = $id;
+        )*
+        /// Every rule, in catalogue order.
+        pub const ALL: &[Rule] = &[
+            $(Rule { id: $id, severity: Severity::$sev, summary: $summary },)*
+        ];
+    };
+}
+
+rules! {
+    FILE_UNREADABLE = "file.unreadable", Error, "The input file cannot be opened or read.";
+    FILE_EMPTY = "file.empty", Error, "The input file is empty (no header).";
+    FILE_NO_MAPPING = "file.no-mapping", Error, "No mapping's source glob fits the file's name.";
+    FILE_AMBIGUOUS_MAPPING = "file.ambiguous-mapping", Error, "Several mappings' source globs fit the file's name.";
+    FILE_HEADER = "file.header", Error, "The file's header lacks a column that the mapping reads.";
+    FILE_ENCODING = "file.encoding", Error, "The file is in an encoding casebridge does not read (e.g. UTF-16).";
+    ENCODING_FALLBACK = "encoding.fallback", Warning, "The file is not valid UTF-8 and is read as Windows-1252.";
+    ENCODING_INVALID = "encoding.invalid", Error, "A field's bytes are not valid in the declared encoding.";
+    CSV_RAGGED_ROW = "csv.ragged-row", Error, "A row has more or fewer fields than the header.";
+    CSV_SYNTAX = "csv.syntax", Error, "The CSV cannot be parsed past this point.";
+    FIELD_REQUIRED = "field.required", Error, "A required field is empty.";
+    FIELD_TYPE = "field.type", Error, "A value is not of the field's type or format.";
+    FIELD_CODE = "field.code", Error, "A value is not in the field's code set.";
+    PERSON_NHS_NUMBER = "person.nhs-number", Error, "An NHS number is not 10 digits with a valid Modulus 11 check digit.";
+    PERSON_UPN = "person.upn", Error, "A UPN is not 13 characters with a valid DfE check letter.";
+    ADDRESS_POSTCODE = "address.postcode", Error, "A postcode is not in UK postcode format.";
+    PERSON_DOB_FUTURE = "person.dob-future", Error, "A date of birth is in the future.";
+    PERSON_DOB_IMPLAUSIBLE = "person.dob-implausible", Error, "A date of birth is more than 120 years ago.";
+    DATE_FUTURE = "date.future", Error, "A note, event or start date is in the future.";
+    DATE_END_BEFORE_START = "date.end-before-start", Error, "An end date is before its start date.";
+    REF_PERSON_MISSING = "ref.person-missing", Error, "A referenced person is not among the inputs' persons.";
+    REF_NOT_CHECKED = "ref.not-checked", Warning, "Person references could not be checked: no person records among the inputs.";
+    WORKBOOK_UNKNOWN_QUESTION = "workbook.unknown-question", Error, "A question code is not in the workbook template.";
+    WORKBOOK_ANSWER_TYPE = "workbook.answer-type", Error, "An answer is not of its question's type.";
+    WORKBOOK_ANSWER_VALUE = "workbook.answer-value", Error, "A coded answer is not one of its question's values.";
+    WORKBOOK_ANSWER_RANGE = "workbook.answer-range", Error, "A number or score is outside its question's range.";
+    WORKBOOK_ANSWER_MISSING = "workbook.answer-missing", Warning, "An answer row holds no answer.";
+    WORKBOOK_ROW_ID = "workbook.row-id", Warning, "A repeating-table answer has no row id.";
+    LIMIT_FINDINGS = "limit.findings", Warning, "Too many findings: the rest are counted, not listed.";
+}
+
+/// The rule with this id.
+pub fn rule(id: &str) -> Option<&'static Rule> {
+    ALL.iter().find(|r| r.id == id)
+}
+
+/// The default severity of a rule id (error for unknown ids).
+pub fn severity(id: &str) -> Severity {
+    rule(id).map_or(Severity::Error, |r| r.severity)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_unique_and_dotted() {
+        let mut ids: Vec<_> = ALL.iter().map(|r| r.id).collect();
+        ids.sort_unstable();
+        let n = ids.len();
+        ids.dedup();
+        assert_eq!(ids.len(), n);
+        assert!(ALL
+            .iter()
+            .all(|r| r.id.contains('.') && r.id == r.id.to_lowercase()));
+    }
+}
