@@ -112,6 +112,9 @@ pub enum SourceErrorKind {
     Syntax(String),
     /// A configured limit was exceeded.
     Limit(String),
+    /// Not an error: an `auto` source found bytes that are not UTF-8 and
+    /// reads the rest of the file as Windows-1252.
+    EncodingFallback,
 }
 
 /// An error from a source, with where it happened and whether reading can go on.
@@ -144,6 +147,9 @@ impl std::fmt::Display for SourceError {
             }
             SourceErrorKind::Syntax(m) => write!(f, "{m}"),
             SourceErrorKind::Limit(m) => write!(f, "limit exceeded: {m}"),
+            SourceErrorKind::EncodingFallback => {
+                f.write_str("not valid UTF-8; read as Windows-1252 from here on")
+            }
         }
     }
 }
@@ -162,6 +168,10 @@ pub trait RecordSource {
 
     /// Bytes read so far (for progress).
     fn bytes_read(&self) -> u64;
+
+    /// A warning raised by the last [`RecordSource::read_row`], if any (for
+    /// example [`SourceErrorKind::EncodingFallback`]).
+    fn take_warning(&mut self) -> Option<SourceError>;
 
     /// Reads what is left, then gives the source's hash and counts.
     fn finish(self: Box<Self>) -> Result<SourceInfo, SourceError>;

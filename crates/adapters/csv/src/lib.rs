@@ -1,1 +1,50 @@
-//! stub
+//! Reads CSV exports as a stream of [`TextRow`]s, and writes CSV files.
+//!
+//! [`CsvSource`] (opened from a [`CsvSourceConfig`]) decodes UTF-8 (with or
+//! without a BOM) or Windows-1252, or guesses between them (`auto`), gives
+//! every record a [`Locator`] with the physical line where it starts, and
+//! holds one record in memory at a time. The file's SHA-256 is computed in
+//! the same pass on a second thread, which reads the file in blocks and
+//! hands them over a bounded channel, so hashing overlaps parsing and memory
+//! stays fixed whatever the file's size.
+//!
+//! Quoted fields with embedded newlines, blank rows, ragged rows and bytes
+//! that are not valid in the declared encoding are reported as recoverable
+//! errors on that record; the reader goes on with the next.
+
+#![forbid(unsafe_code)]
+
+mod reader;
+mod writer;
+
+pub use reader::{CsvSource, CsvSourceConfig};
+pub use writer::{CsvSink, CsvSinkConfig};
+
+use std::path::PathBuf;
+
+/// An error from writing CSV (reading reports [`casebridge_model::SourceError`]).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The output could not be created or written.
+    #[error("{}: cannot write: {source}", path.display())]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A CSV-level error while writing.
+    #[error("{}: {source}", path.display())]
+    Csv {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: csv::Error,
+    },
+}
+
+/// A `Result` with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

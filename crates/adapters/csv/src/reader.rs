@@ -1,0 +1,752 @@
+//! The streaming CSV reader.
+
+use std::fs::File;
+use std::io::{self, Read};
+
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use casebridge_model::{
+    Encoding, Locator, RecordSource, Sha256, SourceError, SourceErrorKind, SourceInfo, TextRow,
+};
+use sha2::Digest;
+
+/// Size of the blocks the hashing thread reads.
+const BLOCK: usize = 1 << 20;
+/// Blocks in flight between the hashing thread and the parser.
+const IN_FLIGHT: usize = 4;
+
+/// How to read a CSV file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CsvSourceConfig {
+    /// Text encoding.
+    pub encoding: Encoding,
+    /// Field delimiter.
+    pub delimiter: u8,
+    /// Physical line of the header row; lines before it are skipped.
+    pub header_row: u64,
+    /// Largest record, in bytes, held in memory; a larger one is rejected
+    /// (and skipped without being held).
+    pub max_record_bytes: usize,
+}
+
+impl Default for CsvSourceConfig {
+    fn default() -> Self {
+        CsvSourceConfig {
+            encoding: Encoding::Auto,
+            delimiter: b',',
+            header_row: 1,
+            max_record_bytes: 64 << 20,
+        }
+    }
+}
+
+impl CsvSourceConfig {
+    /// Opens `path` for reading with this configuration.
+    pub fn build(&self, path: &Path) -> Result<CsvSource, SourceError> {
+        CsvSource::open(path, self.clone())
+    }
+}
+
+type HashResult = io::Result<(Sha256, u64)>;
+
+/// Reads a file in blocks on its own thread, hashing every byte.
+struct BlockReader {
+    rx: Receiver<Vec<u8>>,
+    recycle: SyncSender<Vec<u8>>,
+    current: Vec<u8>,
+    pos: usize,
+    done: bool,
+    handle: Option<JoinHandle<HashResult>>,
+}
+
+impl BlockReader {
+    fn spawn(mut file: File, progress: Arc<AtomicU64>) -> BlockReader {
+        let (tx, rx) = sync_channel::<Vec<u8>>(IN_FLIGHT);
+        let (recycle, pool) = sync_channel::<Vec<u8>>(IN_FLIGHT + 2);
+        let handle = std::thread::spawn(move || -> HashResult {
+            let mut hasher = sha2::Sha256::new();
+            let mut total = 0u64;
+            loop {
+                let mut buf = pool
+                    .try_recv()
+                    .unwrap_or_else(|_| Vec::with_capacity(BLOCK));
+                buf.resize(BLOCK, 0);
+                let mut filled = 0;
+                while filled < BLOCK {
+                    match file.read(&mut buf[filled..]) {
+                        Ok(0) => break,
+                        Ok(n) => filled += n,
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+                buf.truncate(filled);
+                hasher.update(&buf);
+                total += filled as u64;
+                progress.store(total, Ordering::Relaxed);
+                if filled == 0 {
+                    break;
+                }
+                // The parser may have stopped early; the hash still covers the file.
+                let _ = tx.send(buf);
+            }
+            Ok((Sha256(hasher.finalize().into()), total))
+        });
+        BlockReader {
+            rx,
+            recycle,
+            current: Vec::new(),
+            pos: 0,
+            done: false,
+            handle: Some(handle),
+        }
+    }
+
+    /// Drains what is left and returns the hash of the whole file.
+    fn finish(&mut self) -> HashResult {
+        while self.rx.recv().is_ok() {}
+        self.done = true;
+        match self.handle.take() {
+            Some(h) => h
+                .join()
+                .unwrap_or_else(|_| Err(io::Error::other("hashing thread panicked"))),
+            None => Err(io::Error::other("already finished")),
+        }
+    }
+
+    fn fill(&mut self) -> bool {
+        if self.pos < self.current.len() {
+            return true;
+        }
+        if self.done {
+            return false;
+        }
+        match self.rx.recv() {
+            Ok(next) => {
+                let old = std::mem::replace(&mut self.current, next);
+                let _ = self.recycle.try_send(old);
+                self.pos = 0;
+                true
+            }
+            Err(_) => {
+                self.done = true;
+                false
+            }
+        }
+    }
+}
+
+/// Decoding state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Decode {
+    Utf8,
+    Windows1252,
+    /// `auto`, still reading as UTF-8.
+    AutoUtf8,
+}
+
+/// Parses CSV records from the blocks with `csv_core`, counting lines itself.
+///
+/// `csv::Reader` is not used: its record positions point before a pending
+/// LF of a CRLF terminator and before skipped blank lines, so on Windows
+/// exports every line number would be one short, and line numbers are what
+/// a go-live team acts on. Feeding `csv_core` the blocks directly also saves
+/// the copy into `csv::Reader`'s own buffer.
+struct Parser {
+    core: csv_core::Reader,
+    blocks: BlockReader,
+    out: Vec<u8>,
+    ends: Vec<usize>,
+    nfields: usize,
+    /// Newlines consumed so far, from the first byte of the file.
+    newlines: u64,
+    max_record_bytes: usize,
+}
+
+/// What [`Parser::next`] found.
+enum Next {
+    /// A record starting on this physical line.
+    Record(u64),
+    /// A record starting on this line, larger than the limit (discarded).
+    Oversized(u64),
+    End,
+}
+
+impl Parser {
+    fn field(&self, i: usize) -> &[u8] {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        &self.out[start..self.ends[i]]
+    }
+
+    fn fields(&self) -> impl Iterator<Item = &[u8]> {
+        (0..self.nfields).map(|i| self.field(i))
+    }
+
+    fn next(&mut self) -> Next {
+        // Line terminators and empty lines before the record belong to no
+        // record; consume them here so the start line is exact.
+        while self.blocks.fill() {
+            match self.blocks.current[self.blocks.pos] {
+                b'\n' => self.newlines += 1,
+                b'\r' => {}
+                _ => break,
+            }
+            self.blocks.pos += 1;
+        }
+        let line = self.newlines + 1;
+        let (mut outlen, mut endlen) = (0, 0);
+        let mut oversized = false;
+        loop {
+            let input: &[u8] = if self.blocks.fill() {
+                &self.blocks.current[self.blocks.pos..]
+            } else {
+                &[]
+            };
+            let (res, nin, nout, nend) =
+                self.core
+                    .read_record(input, &mut self.out[outlen..], &mut self.ends[endlen..]);
+            self.newlines += memchr::memchr_iter(b'\n', &input[..nin]).count() as u64;
+            self.blocks.pos += nin;
+            outlen += nout;
+            endlen += nend;
+            match res {
+                csv_core::ReadRecordResult::InputEmpty => {}
+                csv_core::ReadRecordResult::OutputFull => {
+                    if self.out.len() >= self.max_record_bytes {
+                        // Keep parsing to find the record's end, but drop its
+                        // bytes so memory stays bounded.
+                        oversized = true;
+                        outlen = 0;
+                    } else {
+                        let n = (self.out.len() * 2).min(self.max_record_bytes.max(1024));
+                        self.out.resize(n, 0);
+                    }
+                }
+                csv_core::ReadRecordResult::OutputEndsFull => {
+                    if self.ends.len() >= MAX_FIELDS {
+                        oversized = true;
+                        endlen = 0;
+                    } else {
+                        let n = self.ends.len() * 2;
+                        self.ends.resize(n, 0);
+                    }
+                }
+                csv_core::ReadRecordResult::Record => {
+                    if oversized {
+                        self.nfields = 0;
+                        return Next::Oversized(line);
+                    }
+                    self.nfields = endlen;
+                    return Next::Record(line);
+                }
+                csv_core::ReadRecordResult::End => return Next::End,
+            }
+        }
+    }
+}
+
+/// Most fields a record may have.
+const MAX_FIELDS: usize = 1 << 16;
+
+/// A streaming CSV source.
+pub struct CsvSource {
+    name: String,
+    parser: Parser,
+    header: Vec<String>,
+    decode: Decode,
+    records: u64,
+    progress: Arc<AtomicU64>,
+    warning: Option<SourceError>,
+    finished: bool,
+}
+
+impl std::fmt::Debug for CsvSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CsvSource")
+            .field("name", &self.name)
+            .field("header", &self.header)
+            .finish()
+    }
+}
+
+fn file_error(kind: SourceErrorKind) -> SourceError {
+    SourceError {
+        kind,
+        locator: Locator::File,
+        recoverable: false,
+    }
+}
+
+fn is_blank<'a>(mut fields: impl Iterator<Item = &'a [u8]>) -> bool {
+    fields.all(|f| f.iter().all(u8::is_ascii_whitespace))
+}
+
+impl CsvSource {
+    /// Opens a CSV file and reads its header.
+    pub fn open(path: &Path, config: CsvSourceConfig) -> Result<CsvSource, SourceError> {
+        let file =
+            File::open(path).map_err(|e| file_error(SourceErrorKind::Io(e.kind().to_string())))?;
+        if file.metadata().map(|m| m.is_dir()).unwrap_or(false) {
+            return Err(file_error(SourceErrorKind::Io("is a directory".into())));
+        }
+        let progress = Arc::new(AtomicU64::new(0));
+        let mut blocks = BlockReader::spawn(file, progress.clone());
+        let mut decode = match config.encoding {
+            Encoding::Utf8 => Decode::Utf8,
+            Encoding::Windows1252 => Decode::Windows1252,
+            Encoding::Auto => Decode::AutoUtf8,
+        };
+
+        // Byte-order marks: UTF-8 is read (and wins over a Windows-1252
+        // declaration); UTF-16 and UTF-32 are refused up front.
+        if blocks.fill() {
+            let head = &blocks.current[..blocks.current.len().min(4)];
+            if head.starts_with(&[0xEF, 0xBB, 0xBF]) {
+                blocks.pos = 3;
+                decode = Decode::Utf8;
+            } else if head.starts_with(&[0xFF, 0xFE]) || head.starts_with(&[0xFE, 0xFF]) {
+                let _ = blocks.finish();
+                return Err(file_error(SourceErrorKind::UnsupportedEncoding(
+                    "UTF-16".into(),
+                )));
+            }
+        }
+        // Skip lines before the header row.
+        let mut newlines = 0;
+        while newlines + 1 < config.header_row && blocks.fill() {
+            let rest = &blocks.current[blocks.pos..];
+            match memchr::memchr(b'\n', rest) {
+                Some(i) => {
+                    blocks.pos += i + 1;
+                    newlines += 1;
+                }
+                None => blocks.pos = blocks.current.len(),
+            }
+        }
+        let core = csv_core::ReaderBuilder::new()
+            .delimiter(config.delimiter)
+            .build();
+        let parser = Parser {
+            core,
+            blocks,
+            out: vec![0; 64 * 1024],
+            ends: vec![0; 64],
+            nfields: 0,
+            newlines,
+            max_record_bytes: config.max_record_bytes,
+        };
+        let mut src = CsvSource {
+            name: path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            parser,
+            header: Vec::new(),
+            decode,
+            records: 0,
+            progress,
+            warning: None,
+            finished: false,
+        };
+        loop {
+            match src.parser.next() {
+                Next::End => {
+                    let _ = src.parser.blocks.finish();
+                    return Err(file_error(SourceErrorKind::Empty));
+                }
+                Next::Oversized(_) => {
+                    let _ = src.parser.blocks.finish();
+                    return Err(file_error(SourceErrorKind::Limit(format!(
+                        "header row larger than {} bytes",
+                        config.max_record_bytes
+                    ))));
+                }
+                Next::Record(_) if is_blank(src.parser.fields()) => {}
+                Next::Record(line) => {
+                    let header_utf8 = src.parser.fields().all(|f| std::str::from_utf8(f).is_ok());
+                    if src.decode == Decode::AutoUtf8 && !header_utf8 {
+                        src.decode = Decode::Windows1252;
+                        src.warning = Some(SourceError {
+                            kind: SourceErrorKind::EncodingFallback,
+                            locator: Locator::CsvLine { line, record: 0 },
+                            recoverable: true,
+                        });
+                    }
+                    break;
+                }
+            }
+        }
+        let decode = src.decode;
+        src.header = src
+            .parser
+            .fields()
+            .map(|f| match decode {
+                Decode::Windows1252 => encoding_rs::WINDOWS_1252
+                    .decode_without_bom_handling(f)
+                    .0
+                    .into_owned(),
+                _ => String::from_utf8_lossy(f).into_owned(),
+            })
+            .map(|s| s.trim_start_matches('\u{feff}').trim().to_string())
+            .collect();
+        Ok(src)
+    }
+
+    /// The file name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+impl RecordSource for CsvSource {
+    fn columns(&self) -> &[String] {
+        &self.header
+    }
+
+    fn read_row(&mut self, row: &mut TextRow, wanted: &[bool]) -> Result<bool, SourceError> {
+        let line = loop {
+            match self.parser.next() {
+                Next::End => return Ok(false),
+                Next::Oversized(line) => {
+                    self.records += 1;
+                    return Err(SourceError {
+                        kind: SourceErrorKind::Limit(format!(
+                            "record larger than {} bytes",
+                            self.parser.max_record_bytes
+                        )),
+                        locator: Locator::CsvLine {
+                            line,
+                            record: self.records,
+                        },
+                        recoverable: true,
+                    });
+                }
+                // Blank rows (nothing but delimiters and spaces) are not records.
+                Next::Record(_) if is_blank(self.parser.fields()) => {}
+                Next::Record(line) => break line,
+            }
+        };
+        self.records += 1;
+        let locator = Locator::CsvLine {
+            line,
+            record: self.records,
+        };
+        row.locator = Some(locator.clone());
+        let n = self.header.len();
+        if self.parser.nfields != n {
+            return Err(SourceError {
+                kind: SourceErrorKind::FieldCount {
+                    expected: n,
+                    found: self.parser.nfields,
+                },
+                locator,
+                recoverable: true,
+            });
+        }
+        if self.decode == Decode::AutoUtf8
+            && std::str::from_utf8(&self.parser.out[..self.parser.ends[n.saturating_sub(1)]])
+                .is_err()
+        {
+            self.decode = Decode::Windows1252;
+            self.warning = Some(SourceError {
+                kind: SourceErrorKind::EncodingFallback,
+                locator: locator.clone(),
+                recoverable: true,
+            });
+        }
+        row.reset(n);
+        for (i, want) in wanted.iter().enumerate().take(n) {
+            if !want {
+                continue;
+            }
+            let field = self.parser.field(i);
+            let cell = row.cell_mut(i);
+            match self.decode {
+                Decode::Utf8 | Decode::AutoUtf8 => match std::str::from_utf8(field) {
+                    Ok(s) => cell.push_str(s),
+                    Err(_) => {
+                        return Err(SourceError {
+                            kind: SourceErrorKind::InvalidEncoding {
+                                column: self.header[i].clone(),
+                            },
+                            locator,
+                            recoverable: true,
+                        })
+                    }
+                },
+                Decode::Windows1252 => cell.push_str(
+                    &encoding_rs::WINDOWS_1252
+                        .decode_without_bom_handling(field)
+                        .0,
+                ),
+            }
+        }
+        Ok(true)
+    }
+
+    fn bytes_read(&self) -> u64 {
+        self.progress.load(Ordering::Relaxed)
+    }
+
+    fn take_warning(&mut self) -> Option<SourceError> {
+        self.warning.take()
+    }
+
+    fn finish(mut self: Box<Self>) -> Result<SourceInfo, SourceError> {
+        self.finished = true;
+        let (sha256, bytes) = self
+            .parser
+            .blocks
+            .finish()
+            .map_err(|e| file_error(SourceErrorKind::Io(e.kind().to_string())))?;
+        Ok(SourceInfo {
+            name: self.name.clone(),
+            sha256,
+            bytes,
+            records: self.records,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn write(bytes: &[u8]) -> tempfile::NamedTempFile {
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        f.write_all(bytes).unwrap();
+        f
+    }
+
+    fn read_all(
+        bytes: &[u8],
+        encoding: Encoding,
+    ) -> (
+        Vec<String>,
+        Vec<Result<(u64, Vec<String>), SourceError>>,
+        SourceInfo,
+        Vec<SourceError>,
+    ) {
+        let f = write(bytes);
+        let cfg = CsvSourceConfig {
+            encoding,
+            ..CsvSourceConfig::default()
+        };
+        let mut src = Box::new(cfg.build(f.path()).unwrap());
+        let header = src.columns().to_vec();
+        let wanted = vec![true; header.len()];
+        let mut row = TextRow::new();
+        let mut out = Vec::new();
+        let mut warnings: Vec<SourceError> = src.take_warning().into_iter().collect();
+        loop {
+            match src.read_row(&mut row, &wanted) {
+                Ok(false) => break,
+                Ok(true) => out.push(Ok((
+                    row.locator.as_ref().and_then(Locator::line).unwrap(),
+                    (0..row.len())
+                        .map(|i| row.get(i).unwrap().to_string())
+                        .collect(),
+                ))),
+                Err(e) => {
+                    let stop = !e.recoverable;
+                    out.push(Err(e));
+                    if stop {
+                        break;
+                    }
+                }
+            }
+            warnings.extend(src.take_warning());
+        }
+        let info = src.finish().unwrap();
+        (header, out, info, warnings)
+    }
+
+    #[test]
+    fn embedded_newlines_keep_physical_start_lines() {
+        let data = b"ID,NOTE\r\n1,\"first\r\nsecond\r\nthird\"\r\n2,plain\r\n3,\"x\ny\"\n4,z\n";
+        let (header, rows, info, _) = read_all(data, Encoding::Utf8);
+        assert_eq!(header, ["ID", "NOTE"]);
+        let lines: Vec<u64> = rows.iter().map(|r| r.as_ref().unwrap().0).collect();
+        assert_eq!(lines, [2, 5, 6, 8]);
+        assert_eq!(rows[0].as_ref().unwrap().1[1], "first\r\nsecond\r\nthird");
+        assert_eq!(info.records, 4);
+        assert_eq!(info.sha256, Sha256::digest(data));
+        assert_eq!(info.bytes, data.len() as u64);
+    }
+
+    #[test]
+    fn ragged_rows_are_recoverable_and_reading_goes_on() {
+        let data = b"A,B,C\n1,2,3\n1,2\n1,2,3,4\n5,6,7\n";
+        let (_, rows, _, _) = read_all(data, Encoding::Utf8);
+        assert!(matches!(
+            &rows[1],
+            Err(SourceError {
+                kind: SourceErrorKind::FieldCount {
+                    expected: 3,
+                    found: 2
+                },
+                locator: Locator::CsvLine { line: 3, .. },
+                recoverable: true
+            })
+        ));
+        assert!(matches!(
+            &rows[2],
+            Err(SourceError {
+                kind: SourceErrorKind::FieldCount { found: 4, .. },
+                ..
+            })
+        ));
+        assert_eq!(rows[3].as_ref().unwrap().1, ["5", "6", "7"]);
+    }
+
+    #[test]
+    fn bom_is_stripped_and_blank_rows_skipped() {
+        let data = b"\xEF\xBB\xBFID,NAME\n\n1,Zo\xC3\xAB\n,\n2,Amara\n";
+        let (header, rows, _, warnings) = read_all(data, Encoding::Windows1252);
+        assert_eq!(header, ["ID", "NAME"]);
+        assert_eq!(rows.len(), 2);
+        assert_eq!(
+            rows[0].as_ref().unwrap(),
+            &(3, vec!["1".into(), "Zoë".into()])
+        );
+        assert_eq!(rows[1].as_ref().unwrap().0, 5);
+        assert!(warnings.is_empty());
+    }
+
+    #[test]
+    fn invalid_utf8_is_reported_per_field_when_declared_utf8() {
+        let data = b"ID,NAME\n1,Zo\xEB\n2,Amara\n";
+        let (_, rows, _, _) = read_all(data, Encoding::Utf8);
+        assert!(
+            matches!(&rows[0], Err(SourceError { kind: SourceErrorKind::InvalidEncoding { column }, locator: Locator::CsvLine { line: 2, .. }, .. }) if column == "NAME")
+        );
+        assert_eq!(rows[1].as_ref().unwrap().1, ["2", "Amara"]);
+    }
+
+    #[test]
+    fn auto_falls_back_to_windows_1252_with_one_warning() {
+        let data = b"ID,NAME\n1,Amara\n2,Zo\xEB\n3,O\x92Neill\n";
+        let (_, rows, _, warnings) = read_all(data, Encoding::Auto);
+        assert_eq!(rows[1].as_ref().unwrap().1[1], "Zoë");
+        assert_eq!(rows[2].as_ref().unwrap().1[1], "O\u{2019}Neill");
+        assert_eq!(warnings.len(), 1);
+        assert_eq!(warnings[0].locator.line(), Some(3));
+        assert_eq!(warnings[0].kind, SourceErrorKind::EncodingFallback);
+    }
+
+    #[test]
+    fn empty_file_and_utf16_are_file_errors() {
+        let f = write(b"");
+        assert_eq!(
+            CsvSource::open(f.path(), CsvSourceConfig::default())
+                .unwrap_err()
+                .kind,
+            SourceErrorKind::Empty
+        );
+        let f = write(b"\n\n  \n");
+        assert_eq!(
+            CsvSource::open(f.path(), CsvSourceConfig::default())
+                .unwrap_err()
+                .kind,
+            SourceErrorKind::Empty
+        );
+        let f = write(b"\xFF\xFEI\0D\0");
+        assert!(matches!(
+            CsvSource::open(f.path(), CsvSourceConfig::default())
+                .unwrap_err()
+                .kind,
+            SourceErrorKind::UnsupportedEncoding(_)
+        ));
+        let missing = Path::new("/nonexistent/x.csv");
+        assert!(matches!(
+            CsvSource::open(missing, CsvSourceConfig::default())
+                .unwrap_err()
+                .kind,
+            SourceErrorKind::Io(_)
+        ));
+    }
+
+    #[test]
+    fn header_row_skips_title_lines_and_keeps_physical_lines() {
+        let data = b"Report: persons\nExtracted 01/11/2026\nID,NAME\n1,A\n";
+        let f = write(data);
+        let cfg = CsvSourceConfig {
+            header_row: 3,
+            ..CsvSourceConfig::default()
+        };
+        let mut src = cfg.build(f.path()).unwrap();
+        assert_eq!(src.columns(), ["ID", "NAME"]);
+        let mut row = TextRow::new();
+        assert!(src.read_row(&mut row, &[true, true]).unwrap());
+        assert_eq!(row.locator.unwrap().line(), Some(4));
+    }
+
+    #[test]
+    fn large_file_spanning_many_blocks_hashes_whole_file() {
+        let mut data = b"ID,NOTE\n".to_vec();
+        for i in 0..40_000 {
+            data.extend_from_slice(format!("{i},\"{}\nmore\"\n", "x".repeat(60)).as_bytes());
+        }
+        let (_, rows, info, _) = read_all(&data, Encoding::Auto);
+        assert_eq!(rows.len(), 40_000);
+        assert_eq!(rows[39_999].as_ref().unwrap().0, 2 + 2 * 39_999);
+        assert_eq!(info.sha256, Sha256::digest(&data));
+    }
+
+    #[test]
+    fn oversized_record_is_rejected_and_the_next_read() {
+        let mut data = b"ID,NOTE\n1,short\n2,\"".to_vec();
+        data.extend(std::iter::repeat_n(b'x', 300_000));
+        data.extend_from_slice(b"\"\n3,after\n");
+        let f = write(&data);
+        let cfg = CsvSourceConfig {
+            max_record_bytes: 100_000,
+            ..CsvSourceConfig::default()
+        };
+        let mut src = Box::new(cfg.build(f.path()).unwrap());
+        let mut row = TextRow::new();
+        assert!(src.read_row(&mut row, &[true, true]).unwrap());
+        let err = src.read_row(&mut row, &[true, true]).unwrap_err();
+        assert!(matches!(err.kind, SourceErrorKind::Limit(_)) && err.recoverable);
+        assert_eq!(err.locator.line(), Some(3));
+        assert!(src.read_row(&mut row, &[true, true]).unwrap());
+        assert_eq!(
+            (row.get(1), row.locator.as_ref().and_then(Locator::line)),
+            (Some("after"), Some(4))
+        );
+        assert!(!src.read_row(&mut row, &[true, true]).unwrap());
+        assert_eq!(src.finish().unwrap().sha256, Sha256::digest(&data));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..2000)) {
+            let f = write(&bytes);
+            if let Ok(src) = CsvSource::open(f.path(), CsvSourceConfig::default()) {
+                let mut src = Box::new(src);
+                let wanted = vec![true; src.columns().len()];
+                let mut row = TextRow::new();
+                let mut n = 0;
+                loop {
+                    match src.read_row(&mut row, &wanted) {
+                        Ok(false) => break,
+                        Ok(true) => proptest::prop_assert!(row.locator.is_some()),
+                        Err(e) => {
+                            proptest::prop_assert!(e.locator.line().is_some());
+                            if !e.recoverable { break; }
+                        }
+                    }
+                    n += 1;
+                    proptest::prop_assert!(n < 10_000);
+                }
+                let info = src.finish().unwrap();
+                proptest::prop_assert_eq!(info.sha256, Sha256::digest(&bytes));
+            }
+        }
+    }
+}

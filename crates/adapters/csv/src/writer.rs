@@ -1,0 +1,162 @@
+//! Writes CSV files atomically: rows go to a temporary file (owner-only on
+//! Unix) in the target directory, renamed into place by [`CsvSink::finish`].
+//! Dropped without `finish`, the sink leaves no output.
+
+use std::path::{Path, PathBuf};
+
+use casebridge_model::Encoding;
+
+use crate::{Error, Result};
+
+/// How to write a CSV file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CsvSinkConfig {
+    /// `Utf8` (no BOM) or `Windows1252` (characters it lacks become `?`).
+    pub encoding: Encoding,
+    /// Field delimiter.
+    pub delimiter: u8,
+    /// CRLF line endings, as Windows tools expect.
+    pub crlf: bool,
+}
+
+impl Default for CsvSinkConfig {
+    fn default() -> Self {
+        CsvSinkConfig {
+            encoding: Encoding::Utf8,
+            delimiter: b',',
+            crlf: true,
+        }
+    }
+}
+
+/// A CSV file being written.
+pub struct CsvSink {
+    path: PathBuf,
+    tmp: tempfile::NamedTempFile,
+    writer: csv::Writer<std::fs::File>,
+    encoding: Encoding,
+    rows: u64,
+}
+
+impl CsvSink {
+    /// Starts writing `path` with a header row.
+    pub fn create(path: &Path, header: &[&str], config: &CsvSinkConfig) -> Result<CsvSink> {
+        let dir = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let tmp = tempfile::Builder::new()
+            .prefix(".casebridge-")
+            .suffix(".tmp")
+            .tempfile_in(dir)
+            .map_err(|e| Error::Write {
+                path: path.to_path_buf(),
+                source: e,
+            })?;
+        let file = tmp.as_file().try_clone().map_err(|e| Error::Write {
+            path: path.to_path_buf(),
+            source: e,
+        })?;
+        let writer = csv::WriterBuilder::new()
+            .delimiter(config.delimiter)
+            .terminator(if config.crlf {
+                csv::Terminator::CRLF
+            } else {
+                csv::Terminator::Any(b'\n')
+            })
+            .buffer_capacity(64 * 1024)
+            .from_writer(file);
+        let mut sink = CsvSink {
+            path: path.to_path_buf(),
+            tmp,
+            writer,
+            encoding: config.encoding,
+            rows: 0,
+        };
+        sink.write_row(header)?;
+        sink.rows = 0;
+        Ok(sink)
+    }
+
+    /// Writes one row.
+    pub fn write_row<S: AsRef<str>>(&mut self, fields: &[S]) -> Result<()> {
+        let path = &self.path;
+        match self.encoding {
+            Encoding::Windows1252 => {
+                let encoded: Vec<Vec<u8>> = fields
+                    .iter()
+                    .map(|f| encoding_rs::WINDOWS_1252.encode(f.as_ref()).0.into_owned())
+                    .collect();
+                self.writer.write_record(&encoded)
+            }
+            _ => self
+                .writer
+                .write_record(fields.iter().map(|f| f.as_ref().as_bytes())),
+        }
+        .map_err(|e| Error::Csv {
+            path: path.clone(),
+            source: e,
+        })?;
+        self.rows += 1;
+        Ok(())
+    }
+
+    /// Flushes, syncs and renames the file into place; returns the rows written.
+    pub fn finish(mut self) -> Result<u64> {
+        self.writer.flush().map_err(|e| Error::Write {
+            path: self.path.clone(),
+            source: e,
+        })?;
+        self.tmp.as_file().sync_all().map_err(|e| Error::Write {
+            path: self.path.clone(),
+            source: e,
+        })?;
+        self.tmp.persist(&self.path).map_err(|e| Error::Write {
+            path: self.path.clone(),
+            source: e.error,
+        })?;
+        Ok(self.rows)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{CsvSource, CsvSourceConfig};
+    use casebridge_model::{RecordSource, TextRow};
+
+    #[test]
+    fn written_file_reads_back_with_newlines_and_windows_1252() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.csv");
+        let cfg = CsvSinkConfig {
+            encoding: Encoding::Windows1252,
+            ..CsvSinkConfig::default()
+        };
+        let mut sink = CsvSink::create(&path, &["ID", "NOTE"], &cfg).unwrap();
+        sink.write_row(&["1", "Zoë said \"no\"\r\nthen left"])
+            .unwrap();
+        sink.write_row(&["2", "O’Neill"]).unwrap();
+        assert_eq!(sink.finish().unwrap(), 2);
+        let bytes = std::fs::read(&path).unwrap();
+        assert!(bytes.contains(&0x92) && bytes.contains(&0xEB));
+
+        let mut src = CsvSource::open(&path, CsvSourceConfig::default()).unwrap();
+        let mut row = TextRow::new();
+        let mut notes = vec![];
+        while src.read_row(&mut row, &[true, true]).unwrap() {
+            notes.push(row.get(1).unwrap().to_string());
+        }
+        assert_eq!(notes, ["Zoë said \"no\"\r\nthen left", "O’Neill"]);
+    }
+
+    #[test]
+    fn dropped_sink_leaves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.csv");
+        let mut sink = CsvSink::create(&path, &["A"], &CsvSinkConfig::default()).unwrap();
+        sink.write_row(&["1"]).unwrap();
+        drop(sink);
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+}
