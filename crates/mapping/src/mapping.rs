@@ -989,7 +989,14 @@ impl BoundMapping<'_> {
                 },
                 Parse::Date(formats) | Parse::DateTime(formats) => {
                     match formats.parse_datetime(&slot.text) {
-                        Some(dt) if matches!(f.parse, Parse::Date(_)) => Value::Date(dt.date()),
+                        // A date field keeps a time the source gave, so that an end
+                        // earlier the same day as its start is still caught.
+                        Some(dt)
+                            if matches!(f.parse, Parse::Date(_))
+                                && dt.time() == chrono::NaiveTime::MIN =>
+                        {
+                            Value::Date(dt.date())
+                        }
                         Some(dt) => Value::DateTime(dt),
                         None => {
                             issues.push(FieldIssue {

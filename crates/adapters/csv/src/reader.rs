@@ -523,15 +523,12 @@ mod tests {
         f
     }
 
+    type Rows = Vec<Result<(u64, Vec<String>), SourceError>>;
+
     fn read_all(
         bytes: &[u8],
         encoding: Encoding,
-    ) -> (
-        Vec<String>,
-        Vec<Result<(u64, Vec<String>), SourceError>>,
-        SourceInfo,
-        Vec<SourceError>,
-    ) {
+    ) -> (Vec<String>, Rows, SourceInfo, Vec<SourceError>) {
         let f = write(bytes);
         let cfg = CsvSourceConfig {
             encoding,

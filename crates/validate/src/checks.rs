@@ -1,0 +1,365 @@
+//! The base rules that hang on canonical fields, whichever mapping filled
+//! them: identifiers, postcodes, dates, references to persons, and workbook
+//! answers against their template.
+
+use std::collections::HashSet;
+
+use casebridge_mapping::mapping::{parse_bool, parse_decimal};
+use casebridge_mapping::{AnswerType, DateFormats, MappedRecord, Mapping, Value};
+use casebridge_model::ids::{is_valid_nhs_number, is_valid_postcode, is_valid_upn};
+use casebridge_model::{rules, Check, FieldType, RecordKind};
+use chrono::{Months, NaiveDate};
+
+/// A problem found by a check, before it is placed in a file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Issue {
+    /// Rule id.
+    pub rule: &'static str,
+    /// Source column(s).
+    pub column: String,
+    /// Plain message.
+    pub message: String,
+    /// The value, when values are shown.
+    pub value: Option<String>,
+}
+
+/// The persons known to a run, by source key, for reference checks.
+#[derive(Debug, Default)]
+pub struct PersonIndex {
+    keys: HashSet<Box<str>>,
+    /// Whether any person source was read (if not, references go unchecked).
+    pub loaded: bool,
+}
+
+impl PersonIndex {
+    /// Adds a person's source key.
+    pub fn insert(&mut self, key: &str) {
+        let key = key.trim();
+        if !key.is_empty() && !self.keys.contains(key) {
+            self.keys.insert(key.into());
+        }
+    }
+
+    /// Whether a key is known.
+    pub fn contains(&self, key: &str) -> bool {
+        self.keys.contains(key.trim())
+    }
+
+    /// Number of persons.
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+}
+
+/// Settings of the checks.
+#[derive(Debug, Clone)]
+pub struct CheckOptions {
+    /// "Today": dates after it are in the future.
+    pub as_of: NaiveDate,
+    /// Put offending values in issues.
+    pub show_values: bool,
+}
+
+/// Runs the base rules on mapped records of one mapping.
+#[derive(Debug)]
+pub struct Checker<'m> {
+    mapping: &'m Mapping,
+    opts: CheckOptions,
+    oldest_birth: NaiveDate,
+    /// (slot, checks, column) of each mapped field with checks.
+    plan: Vec<(usize, &'static [Check], String)>,
+    refs: Vec<(usize, String)>,
+    answer_formats: DateFormats,
+}
+
+fn slot_of(kind: RecordKind, name: &str) -> usize {
+    kind.field_index(name).unwrap_or(usize::MAX)
+}
+
+impl<'m> Checker<'m> {
+    /// Prepares the checks for a mapping.
+    pub fn new(mapping: &'m Mapping, opts: CheckOptions) -> Checker<'m> {
+        let kind = mapping.kind;
+        let mut plan = Vec::new();
+        let mut refs = Vec::new();
+        for (name, column) in mapping.mapped_fields() {
+            let Some(slot) = kind.field_index(name) else {
+                continue;
+            };
+            let def = &kind.fields()[slot];
+            if !def.checks.is_empty() {
+                plan.push((slot, def.checks, column.to_string()));
+            }
+            if def.ty == FieldType::PersonRef {
+                refs.push((slot, column.to_string()));
+            }
+        }
+        let oldest_birth = opts
+            .as_of
+            .checked_sub_months(Months::new(120 * 12))
+            .unwrap_or(NaiveDate::MIN);
+        Checker {
+            mapping,
+            opts,
+            oldest_birth,
+            plan,
+            refs,
+            answer_formats: DateFormats::default_list(),
+        }
+    }
+
+    fn value(&self, s: &str) -> Option<String> {
+        self.opts.show_values.then(|| s.to_string())
+    }
+
+    /// Checks one mapped record, pushing an [`Issue`] per problem. Fields the
+    /// mapping already found invalid are not checked again.
+    pub fn check(&self, rec: &MappedRecord, persons: &PersonIndex, out: &mut Vec<Issue>) {
+        let kind = rec.kind;
+        for (slot, checks, column) in &self.plan {
+            let s = &rec.slots[*slot];
+            if !s.is_present() || s.value == Value::Invalid {
+                continue;
+            }
+            let name = kind.fields()[*slot].name;
+            for check in *checks {
+                let issue = |rule: &'static str, msg: String| Issue {
+                    rule,
+                    column: column.clone(),
+                    message: msg,
+                    value: self.value(&s.text),
+                };
+                match check {
+                    Check::NhsNumber if !is_valid_nhs_number(&s.text) => out.push(issue(
+                        rules::PERSON_NHS_NUMBER,
+                        format!("{name}: not 10 digits with a valid Modulus 11 check digit"),
+                    )),
+                    Check::Upn if !is_valid_upn(&s.text) => out.push(issue(
+                        rules::PERSON_UPN,
+                        format!("{name}: not 13 characters with a valid check letter"),
+                    )),
+                    Check::Postcode if !is_valid_postcode(&s.text) => out.push(issue(
+                        rules::ADDRESS_POSTCODE,
+                        format!("{name}: not in UK postcode format"),
+                    )),
+                    Check::BirthDate => match s.date() {
+                        Some(d) if d > self.opts.as_of => out.push(issue(
+                            rules::PERSON_DOB_FUTURE,
+                            format!("{name}: in the future (after {})", self.opts.as_of),
+                        )),
+                        Some(d) if d < self.oldest_birth => out.push(issue(
+                            rules::PERSON_DOB_IMPLAUSIBLE,
+                            format!("{name}: more than 120 years before {}", self.opts.as_of),
+                        )),
+                        _ => {}
+                    },
+                    Check::NotFuture if s.date().is_some_and(|d| d > self.opts.as_of) => {
+                        out.push(issue(
+                            rules::DATE_FUTURE,
+                            format!("{name}: in the future (after {})", self.opts.as_of),
+                        ));
+                    }
+                    Check::NotBefore(start) => {
+                        let st = &rec.slots[slot_of(kind, start)];
+                        if let (Some(end), Some(begin)) = (s.datetime(), st.datetime()) {
+                            if end < begin {
+                                out.push(issue(
+                                    rules::DATE_END_BEFORE_START,
+                                    format!("{name}: before {start}"),
+                                ));
+                            }
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+        if persons.loaded {
+            for (slot, column) in &self.refs {
+                let s = &rec.slots[*slot];
+                if !s.is_present() {
+                    continue;
+                }
+                let name = kind.fields()[*slot].name;
+                for key in s
+                    .text
+                    .split([',', ';'])
+                    .map(str::trim)
+                    .filter(|k| !k.is_empty())
+                {
+                    // In Mosaic's cached form answers a subject of 0 or less
+                    // means every subject of the step.
+                    if kind == RecordKind::FormAnswer && key.parse::<i64>().is_ok_and(|n| n <= 0) {
+                        continue;
+                    }
+                    if !persons.contains(key) {
+                        out.push(Issue {
+                            rule: rules::REF_PERSON_MISSING,
+                            column: column.clone(),
+                            message: format!("{name}: no person with this id among the inputs"),
+                            value: self.value(key),
+                        });
+                    }
+                }
+            }
+        }
+        if kind == RecordKind::FormAnswer {
+            self.check_answer(rec, out);
+        }
+    }
+
+    fn check_answer(&self, rec: &MappedRecord, out: &mut Vec<Issue>) {
+        let Some(template) = &self.mapping.template else {
+            return;
+        };
+        let kind = rec.kind;
+        let slot = |name: &str| &rec.slots[slot_of(kind, name)];
+        let col = |name: &str| self.mapping.column_of(name).unwrap_or(name).to_string();
+        let code = slot("question_code");
+        let Some(code_text) = code.str() else { return };
+        let Some((at, q)) = template.question(code_text) else {
+            out.push(Issue {
+                rule: rules::WORKBOOK_UNKNOWN_QUESTION,
+                column: col("question_code"),
+                message: format!(
+                    "question code not in template {} v{}",
+                    template.id, template.version
+                ),
+                value: self.value(code_text),
+            });
+            return;
+        };
+        let qcode = q.code();
+        if template.section(at).repeating
+            && !slot("row_id").is_present()
+            && self.mapping.column_of("row_id").is_some()
+        {
+            out.push(Issue {
+                rule: rules::WORKBOOK_ROW_ID,
+                column: col("row_id"),
+                message: format!("{qcode} is in a repeating table but the answer has no row id"),
+                value: None,
+            });
+        }
+        let text = slot("text_answer");
+        let number = slot("number_answer");
+        let date = slot("date_answer");
+        let issue = |rule: &'static str, column: String, message: String, value: &str| Issue {
+            rule,
+            column,
+            message,
+            value: self.value(value),
+        };
+        let missing = || Issue {
+            rule: rules::WORKBOOK_ANSWER_MISSING,
+            column: col("text_answer"),
+            message: format!("{qcode}: no answer"),
+            value: None,
+        };
+        match q.ty {
+            AnswerType::Score | AnswerType::Integer | AnswerType::Decimal => {
+                let (n, column, raw) = match number.value {
+                    Value::Invalid => return,
+                    Value::Decimal(n) => (n, col("number_answer"), number.text.as_str()),
+                    Value::Integer(n) => (n as f64, col("number_answer"), number.text.as_str()),
+                    _ => match text.str() {
+                        None => return out.push(missing()),
+                        Some(t) => match parse_decimal(t) {
+                            Some(n) => (n, col("text_answer"), t),
+                            None => {
+                                return out.push(issue(
+                                    rules::WORKBOOK_ANSWER_TYPE,
+                                    col("text_answer"),
+                                    format!("{qcode}: expects a {}", q.ty.as_str()),
+                                    t,
+                                ))
+                            }
+                        },
+                    },
+                };
+                if q.ty != AnswerType::Decimal && n.fract() != 0.0 {
+                    out.push(issue(
+                        rules::WORKBOOK_ANSWER_TYPE,
+                        column,
+                        format!("{qcode}: expects a whole-number {}", q.ty.as_str()),
+                        raw,
+                    ));
+                } else if q.min.is_some_and(|m| n < m) || q.max.is_some_and(|m| n > m) {
+                    out.push(issue(
+                        rules::WORKBOOK_ANSWER_RANGE,
+                        column,
+                        format!(
+                            "{qcode}: outside {}..={}",
+                            fmt_bound(q.min),
+                            fmt_bound(q.max)
+                        ),
+                        raw,
+                    ));
+                }
+            }
+            AnswerType::Date | AnswerType::Datetime => match date.value {
+                Value::Invalid | Value::Date(_) | Value::DateTime(_) => {}
+                _ => match text.str() {
+                    None => out.push(missing()),
+                    Some(t) if self.answer_formats.parse_datetime(t).is_none() => out.push(issue(
+                        rules::WORKBOOK_ANSWER_TYPE,
+                        col("text_answer"),
+                        format!("{qcode}: expects a date"),
+                        t,
+                    )),
+                    Some(_) => {}
+                },
+            },
+            AnswerType::Code | AnswerType::MultiCode => {
+                let Some(t) = text.str() else {
+                    return out.push(missing());
+                };
+                let parts: Vec<&str> = if q.ty == AnswerType::MultiCode {
+                    t.split([';', ','])
+                        .map(str::trim)
+                        .filter(|p| !p.is_empty())
+                        .collect()
+                } else {
+                    vec![t]
+                };
+                for p in parts {
+                    if !q.values.iter().any(|v| v.eq_ignore_ascii_case(p)) {
+                        out.push(issue(
+                            rules::WORKBOOK_ANSWER_VALUE,
+                            col("text_answer"),
+                            format!(
+                                "{qcode}: not one of the question's {} values",
+                                q.values.len()
+                            ),
+                            p,
+                        ));
+                    }
+                }
+            }
+            AnswerType::Boolean => match text.str() {
+                None => out.push(missing()),
+                Some(t) if parse_bool(t).is_none() => out.push(issue(
+                    rules::WORKBOOK_ANSWER_TYPE,
+                    col("text_answer"),
+                    format!("{qcode}: expects yes or no"),
+                    t,
+                )),
+                Some(_) => {}
+            },
+            AnswerType::Text => {
+                if text.str().is_none() && !number.is_present() && !date.is_present() {
+                    out.push(missing());
+                }
+            }
+        }
+    }
+}
+
+fn fmt_bound(b: Option<f64>) -> String {
+    b.map_or_else(String::new, |v| v.to_string())
+}

@@ -1,0 +1,58 @@
+//! A finding: one rule broken at one place.
+
+use casebridge_model::rules::{self, Severity};
+use serde::{Deserialize, Serialize};
+
+/// One problem found, with where it is and which rule it breaks. Carries no
+/// personal value unless `value` was filled on request (`--show-values`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Finding {
+    /// Rule id, see [`casebridge_model::rules`].
+    pub rule: String,
+    /// Severity.
+    pub severity: Severity,
+    /// File name as given on the command line.
+    pub file: String,
+    /// 1-based physical line where the record starts (header = line 1);
+    /// absent for findings about a whole file.
+    pub line: Option<u64>,
+    /// Source column(s), or the mapping field, concerned.
+    pub field: Option<String>,
+    /// Plain message, without personal values.
+    pub message: String,
+    /// The offending value: only with `--show-values`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+}
+
+impl Finding {
+    /// A finding with the rule's default severity.
+    pub fn new(
+        rule: &str,
+        file: &str,
+        line: Option<u64>,
+        field: Option<&str>,
+        message: impl Into<String>,
+    ) -> Finding {
+        Finding {
+            rule: rule.to_string(),
+            severity: rules::severity(rule),
+            file: file.to_string(),
+            line,
+            field: field.map(str::to_string),
+            message: message.into(),
+            value: None,
+        }
+    }
+
+    /// Sets the value shown with `--show-values`.
+    pub fn with_value(mut self, value: Option<String>) -> Finding {
+        self.value = value;
+        self
+    }
+
+    /// Whether it is an error.
+    pub fn is_error(&self) -> bool {
+        self.severity == Severity::Error
+    }
+}

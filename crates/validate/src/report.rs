@@ -1,0 +1,294 @@
+//! Collects findings with bounded memory and renders them for people (grouped
+//! by rule, with counts and the first examples) or for machines (one JSON
+//! document).
+//!
+//! Counts and the first examples of each rule stay in memory; when every
+//! finding is wanted (JSON), findings are spilled as JSON lines to an
+//! anonymous temporary file and streamed out at the end, so a run with
+//! millions of findings does not hold them all.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, BufWriter, Seek, Write};
+
+use casebridge_model::rules::{self, Severity};
+use serde::Serialize;
+
+use crate::Finding;
+
+/// What happened to one input file.
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct FileSummary {
+    /// File name as given.
+    pub file: String,
+    /// `checked`, `skipped` (no mapping in a directory), or `failed` (could not be read through).
+    pub status: String,
+    /// Mapping id used.
+    pub mapping: Option<String>,
+    /// Record kind.
+    pub kind: Option<String>,
+    /// SHA-256 of the whole file.
+    pub sha256: Option<String>,
+    /// Bytes read.
+    pub bytes: u64,
+    /// Data records read.
+    pub records: u64,
+    /// Records with no error.
+    pub valid: u64,
+    /// Errors found in the file.
+    pub errors: u64,
+    /// Warnings found in the file.
+    pub warnings: u64,
+}
+
+#[derive(Debug)]
+struct RuleStats {
+    severity: Severity,
+    count: u64,
+    examples: Vec<Finding>,
+}
+
+/// The findings of a run.
+#[derive(Debug)]
+pub struct Report {
+    examples: usize,
+    rules: BTreeMap<String, RuleStats>,
+    spill: Option<BufWriter<File>>,
+    /// One entry per input file.
+    pub files: Vec<FileSummary>,
+    /// Data records read.
+    pub records_read: u64,
+    /// Records with no error.
+    pub records_valid: u64,
+    /// Errors.
+    pub errors: u64,
+    /// Warnings.
+    pub warnings: u64,
+}
+
+/// The summary part of the JSON report.
+#[derive(Debug, Serialize)]
+pub struct Summary<'a> {
+    /// Data records read.
+    pub records_read: u64,
+    /// Records with no error.
+    pub records_valid: u64,
+    /// Errors.
+    pub errors: u64,
+    /// Warnings.
+    pub warnings: u64,
+    /// Count of findings per rule id.
+    pub rules: BTreeMap<&'a str, u64>,
+    /// Per input file.
+    pub files: &'a [FileSummary],
+}
+
+impl Report {
+    /// A report keeping `examples` findings per rule in memory, and every
+    /// finding on disk when `keep_all` is set.
+    pub fn new(examples: usize, keep_all: bool) -> io::Result<Report> {
+        let spill = if keep_all {
+            Some(BufWriter::with_capacity(1 << 16, tempfile::tempfile()?))
+        } else {
+            None
+        };
+        Ok(Report {
+            examples,
+            rules: BTreeMap::new(),
+            spill,
+            files: Vec::new(),
+            records_read: 0,
+            records_valid: 0,
+            errors: 0,
+            warnings: 0,
+        })
+    }
+
+    /// Adds a finding.
+    pub fn push(&mut self, f: Finding) -> io::Result<()> {
+        match f.severity {
+            Severity::Error => self.errors += 1,
+            Severity::Warning => self.warnings += 1,
+        }
+        if let Some(file) = self.files.last_mut() {
+            match f.severity {
+                Severity::Error => file.errors += 1,
+                Severity::Warning => file.warnings += 1,
+            }
+        }
+        if let Some(spill) = &mut self.spill {
+            serde_json::to_writer(&mut *spill, &f)?;
+            spill.write_all(b"\n")?;
+        }
+        let stats = self
+            .rules
+            .entry(f.rule.clone())
+            .or_insert_with(|| RuleStats {
+                severity: f.severity,
+                count: 0,
+                examples: Vec::new(),
+            });
+        stats.count += 1;
+        if stats.examples.len() < self.examples {
+            stats.examples.push(f);
+        }
+        Ok(())
+    }
+
+    /// The summary.
+    pub fn summary(&self) -> Summary<'_> {
+        Summary {
+            records_read: self.records_read,
+            records_valid: self.records_valid,
+            errors: self.errors,
+            warnings: self.warnings,
+            rules: self
+                .rules
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.count))
+                .collect(),
+            files: &self.files,
+        }
+    }
+
+    /// Count of findings of a rule.
+    pub fn count(&self, rule: &str) -> u64 {
+        self.rules.get(rule).map_or(0, |s| s.count)
+    }
+
+    /// Writes the JSON document: `{"summary": {...}, "findings": [...]}`.
+    pub fn write_json(&mut self, out: &mut dyn Write) -> io::Result<()> {
+        out.write_all(b"{\"summary\":")?;
+        serde_json::to_writer_pretty(&mut *out, &self.summary())?;
+        out.write_all(b",\n\"findings\":[")?;
+        if let Some(spill) = self.spill.take() {
+            let mut file = spill.into_inner().map_err(|e| e.into_error())?;
+            file.rewind()?;
+            let mut first = true;
+            for line in BufReader::new(file).lines() {
+                let line = line?;
+                out.write_all(if first { b"\n" } else { b",\n" })?;
+                out.write_all(line.as_bytes())?;
+                first = false;
+            }
+        }
+        out.write_all(b"\n]}\n")?;
+        out.flush()
+    }
+
+    /// Writes the human report: totals, then each rule with its count and
+    /// first examples, errors first, then the files.
+    pub fn write_human(&self, out: &mut dyn Write) -> io::Result<()> {
+        writeln!(
+            out,
+            "{} file(s), {} record(s) read, {} valid, {} error(s), {} warning(s)",
+            self.files.len(),
+            self.records_read,
+            self.records_valid,
+            self.errors,
+            self.warnings
+        )?;
+        for (sev, title) in [(Severity::Error, "Errors"), (Severity::Warning, "Warnings")] {
+            let of_sev: Vec<_> = self
+                .rules
+                .iter()
+                .filter(|(_, s)| s.severity == sev)
+                .collect();
+            if of_sev.is_empty() {
+                continue;
+            }
+            writeln!(out, "\n{title} by rule:")?;
+            for (rule, stats) in of_sev {
+                let summary = rules::rule(rule).map_or("", |r| r.summary);
+                writeln!(out, "  {rule:<28} {:>9}  {summary}", stats.count)?;
+                for f in &stats.examples {
+                    let at = match f.line {
+                        Some(l) => format!("{}:{l}", f.file),
+                        None => f.file.clone(),
+                    };
+                    let field = f
+                        .field
+                        .as_deref()
+                        .map(|c| format!(" [{c}]"))
+                        .unwrap_or_default();
+                    let value = f
+                        .value
+                        .as_deref()
+                        .map(|v| format!(" (value: {v:?})"))
+                        .unwrap_or_default();
+                    writeln!(out, "      {at}{field}: {}{value}", f.message)?;
+                }
+                if stats.count > stats.examples.len() as u64 {
+                    writeln!(
+                        out,
+                        "      ... and {} more",
+                        stats.count - stats.examples.len() as u64
+                    )?;
+                }
+            }
+        }
+        writeln!(out, "\nFiles:")?;
+        for f in &self.files {
+            writeln!(
+                out,
+                "  {:<36} {:<8} {:>9} records {:>9} valid {:>7} errors {:>7} warnings  {}  sha256 {}",
+                f.file,
+                f.status,
+                f.records,
+                f.valid,
+                f.errors,
+                f.warnings,
+                f.mapping.as_deref().unwrap_or("-"),
+                f.sha256.as_deref().map_or("-", |s| &s[..16.min(s.len())]),
+            )?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_report_streams_every_finding_and_counts_per_rule() {
+        let mut r = Report::new(2, true).unwrap();
+        r.files.push(FileSummary {
+            file: "a.csv".into(),
+            ..FileSummary::default()
+        });
+        for line in 2..7 {
+            r.push(Finding::new(
+                rules::FIELD_REQUIRED,
+                "a.csv",
+                Some(line),
+                Some("X"),
+                "x is required but empty",
+            ))
+            .unwrap();
+        }
+        r.push(Finding::new(
+            rules::ENCODING_FALLBACK,
+            "a.csv",
+            Some(3),
+            None,
+            "fallback",
+        ))
+        .unwrap();
+        let mut out = Vec::new();
+        r.write_json(&mut out).unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(v["summary"]["errors"], 5);
+        assert_eq!(v["summary"]["warnings"], 1);
+        assert_eq!(v["summary"]["rules"]["field.required"], 5);
+        assert_eq!(v["findings"].as_array().unwrap().len(), 6);
+        assert_eq!(v["findings"][4]["line"], 6);
+        assert_eq!(v["summary"]["files"][0]["errors"], 5);
+
+        let mut human = Vec::new();
+        r.write_human(&mut human).unwrap();
+        let human = String::from_utf8(human).unwrap();
+        assert!(human.contains("... and 3 more"), "{human}");
+        assert!(human.contains("a.csv:2 [X]: x is required but empty"));
+    }
+}
