@@ -142,11 +142,11 @@ pub const NOTE_MAX: usize = 2500;
 /// Shortest note, in bytes.
 pub const NOTE_MIN: usize = 200;
 
-/// A target note length: mostly 200 to 1,600 bytes, some up to 2,500;
-/// about 950 bytes on average.
+/// A target note length: mostly 200 to 1,200 bytes, some up to 2,500;
+/// notes come out at about 900 bytes on average (rows of about 1,000).
 pub fn note_target<R: Rng>(rng: &mut R) -> usize {
     if rng.gen_bool(0.85) {
-        rng.gen_range(NOTE_MIN..=1550)
+        rng.gen_range(NOTE_MIN..=1200)
     } else {
         rng.gen_range(1200..=NOTE_MAX)
     }
