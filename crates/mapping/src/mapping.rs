@@ -631,6 +631,13 @@ impl Mapping {
             })
         };
         let mut diags = Vec::new();
+        // A renamed column is most likely one no other field reads.
+        let claimed: Vec<&str> = self.columns().into_iter().map(|(c, _)| c).collect();
+        let unclaimed: Vec<&str> = header
+            .iter()
+            .map(String::as_str)
+            .filter(|h| !claimed.iter().any(|c| c.eq_ignore_ascii_case(h.trim())))
+            .collect();
         let mut wanted = vec![false; header.len()];
         let mut inputs = Vec::with_capacity(self.fields.len());
         for f in &self.fields {
@@ -657,7 +664,7 @@ impl Mapping {
                                 f.def.name
                             ),
                         )
-                        .suggest(name, header.iter().map(String::as_str)),
+                        .suggest(name, unclaimed.iter().copied()),
                     ),
                 }
             }
