@@ -101,6 +101,7 @@ pub struct Banks {
     pub strengths: Bank,
     pub risks: Bank,
     pub child_views: Bank,
+    pub young_child_views: Bank,
     pub parent_views: Bank,
     pub decisions: Bank,
     pub actions: Bank,
@@ -122,6 +123,7 @@ impl Banks {
             strengths: Bank::new(words::STRENGTHS),
             risks: Bank::new(words::RISKS),
             child_views: Bank::new(words::CHILD_VIEWS),
+            young_child_views: Bank::new(words::YOUNG_CHILD_VIEWS),
             parent_views: Bank::new(words::PARENT_VIEWS),
             decisions: Bank::new(words::DECISIONS),
             actions: Bank::new(words::ACTIONS),
@@ -153,26 +155,35 @@ pub fn note_target<R: Rng>(rng: &mut R) -> usize {
 }
 
 /// Writes a case note of about `target` bytes (never more than
-/// [`NOTE_MAX`], never fewer than [`NOTE_MIN`]): an opener for the note type,
-/// body sentences, sometimes several paragraphs separated by CRLF, and a
+/// [`NOTE_MAX`], never fewer than [`NOTE_MIN`]): the opener, body sentences
+/// (none twice), sometimes several paragraphs separated by CRLF, and a
 /// closing sentence.
 pub fn note<R: Rng>(
     banks: &Banks,
     rng: &mut R,
-    note_type: usize,
+    opener: &Frag,
     target: usize,
     ctx: &Ctx<'_>,
     out: &mut Vec<u8>,
 ) {
     out.clear();
-    banks.openers[note_type].pick(rng).render(ctx, out);
+    opener.render(ctx, out);
+    let mut used: u128 = 0;
     let mut in_para = 1;
     let mut para_len = rng.gen_range(2..=6);
     let closer = banks.closers.pick(rng);
     let reserve = closer.approx_len + 8;
     let mut attempts = 0;
     while out.len() + reserve < target || out.len() < NOTE_MIN {
-        let f = banks.body.pick(rng);
+        let mut i = rng.gen_range(0..banks.body.0.len());
+        for _ in 0..4 {
+            if used & (1 << (i % 128)) == 0 {
+                break;
+            }
+            i = rng.gen_range(0..banks.body.0.len());
+        }
+        used |= 1 << (i % 128);
+        let f = &banks.body.0[i];
         if out.len() + f.approx_len + reserve + 12 > NOTE_MAX {
             attempts += 1;
             if attempts > 8 {
@@ -233,6 +244,7 @@ mod tests {
             words::STRENGTHS,
             words::RISKS,
             words::CHILD_VIEWS,
+            words::YOUNG_CHILD_VIEWS,
             words::PARENT_VIEWS,
             words::DECISIONS,
             words::ACTIONS,
@@ -249,6 +261,11 @@ mod tests {
             }
         }
         assert!(n > 300);
+        assert!(words::BODY.len() <= 128);
+        for (o, t) in words::OPENERS.iter().zip(words::TITLES) {
+            assert_eq!(o.len(), t.len());
+        }
+        assert_eq!(words::OPENERS.len(), words::NOTE_TYPES.len());
     }
 
     #[test]
@@ -264,7 +281,8 @@ mod tests {
         let mut total = 0;
         for i in 0..2000 {
             let t = note_target(&mut rng);
-            note(&banks, &mut rng, i % 8, t, &ctx, &mut out);
+            let opener = banks.openers[i % 8].pick(&mut rng);
+            note(&banks, &mut rng, opener, t, &ctx, &mut out);
             assert!(
                 out.len() >= NOTE_MIN && out.len() <= NOTE_MAX,
                 "{}",

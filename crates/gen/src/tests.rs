@@ -578,3 +578,29 @@ fn case_notes_override_is_exact() {
         1234
     );
 }
+
+#[test]
+fn shipped_examples_are_up_to_date() {
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
+    for (name, seed, families, err, dup) in [
+        ("mosaic", 7, 25, 0.03, 0.05),
+        ("mosaic-clean", 11, 15, 0.0, 0.0),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        generate(&opts(dir.path(), seed, families, err, dup)).unwrap();
+        let shipped = files(&examples.join(name));
+        let fresh = files(dir.path());
+        assert_eq!(
+            shipped.keys().collect::<Vec<_>>(),
+            fresh.keys().collect::<Vec<_>>()
+        );
+        for (file, bytes) in &fresh {
+            assert!(
+                shipped[file] == *bytes,
+                "examples/{name}/{file} is stale: regenerate it (see examples/README.md)"
+            );
+        }
+        let total: usize = shipped.values().map(Vec::len).sum();
+        assert!(total < 1_000_000, "examples/{name} is {total} bytes");
+    }
+}

@@ -415,7 +415,8 @@ pub const NOTE_TYPES: &[&str] = &[
 /// Relative frequency of each note type (same order as [`NOTE_TYPES`]).
 pub const NOTE_TYPE_WEIGHTS: &[u32] = &[6, 20, 14, 22, 10, 12, 6, 10];
 
-/// Titles per note type (same order as [`NOTE_TYPES`]).
+/// Titles per note type (same order as [`NOTE_TYPES`]), each matching the
+/// opener at the same place in [`OPENERS`].
 pub const TITLES: &[&[&str]] = &[
     &[
         "Contact from school",
@@ -427,33 +428,32 @@ pub const TITLES: &[&[&str]] = &[
     &[
         "Home visit",
         "Home visit – unannounced",
-        "Home visit with DA worker",
-        "Joint home visit",
+        "Joint home visit with DA worker",
+        "Planned home visit",
     ],
     &[
         "Statutory visit",
-        "CP statutory visit",
+        "CP statutory visit – child seen alone",
         "CIN visit",
-        "Statutory visit – child seen alone",
+        "Statutory visit at school",
     ],
     &[
         "Phone call with parent",
         "Phone call from school",
         "Call to GP surgery",
-        "Phone call – missed appointment",
+        "Phone call – no answer",
     ],
     &[
         "Core group meeting",
         "Strategy meeting",
         "Professionals meeting",
         "Family group conference",
-        "Team around the family",
     ],
     &[
         "Email from school",
         "Email to housing",
         "Email from health visitor",
-        "Email – attendance update",
+        "Email from substance misuse service",
     ],
     &[
         "Group supervision",
@@ -586,8 +586,8 @@ pub const CLOSERS: &[&str] = &[
     "Actions: SW to update the chronology; {P} to attend the GP appointment; DA worker to complete the safety plan.",
     "Plan: continue weekly visits and review at group supervision.",
     "The case will be discussed at group supervision on Thursday.",
-    "Left at {T}.",
-    "Visit ended at {T}; {P} thanked me for coming.",
+    "I left after about an hour.",
+    "{P} thanked me for my time.",
     "I will update the workbook and share the notes with the core group.",
     "No further concerns were noted today.",
     "Management oversight requested.",
@@ -619,8 +619,17 @@ pub const CHILD_VIEWS: &[&str] = &[
     "{C} would like more time to play outside and to go to football club.",
     "{C} did not want to talk today and said “everything’s fine”.",
     "{C} said the best thing about home is their dog and the worst thing is the shouting.",
-    "{C} is too young to share views; observed to be happy and settled with {P}.",
     "{C} said they like living with Nan and want to stay there.",
+    "{C} used the three houses tool: worries about arguments, good things about school and friends.",
+    "{C} wants {P} to come to parents’ evening.",
+];
+
+/// Views of children under four, observed rather than told.
+pub const YOUNG_CHILD_VIEWS: &[&str] = &[
+    "{C} is too young to share views; observed to be happy and settled with {P}.",
+    "{C} babbled and smiled at {P} and went to {P} for comfort when upset.",
+    "{C} was observed playing calmly and looking to {P} for reassurance.",
+    "{C} was unsettled during the visit and took a long time to soothe.",
 ];
 
 pub const PARENT_VIEWS: &[&str] = &[

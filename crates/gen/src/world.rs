@@ -192,6 +192,18 @@ pub fn rand_time<R: Rng>(rng: &mut R) -> NaiveTime {
     NaiveTime::from_hms_opt(h, m, 0).unwrap_or(NaiveTime::MIN)
 }
 
+/// `dt`, or the next 08:mm if it falls outside 08:00 to 18:59 (never earlier).
+pub fn office_hours(dt: NaiveDateTime) -> NaiveDateTime {
+    use chrono::Timelike;
+    let m = dt.minute();
+    let at = |d: NaiveDate| d.and_time(NaiveTime::from_hms_opt(8, m, 0).unwrap_or(NaiveTime::MIN));
+    match dt.hour() {
+        0..=7 => at(dt.date()),
+        8..=18 => dt,
+        _ => at(dt.date() + days(1)),
+    }
+}
+
 /// Weighted choice.
 pub fn weighted<R: Rng>(rng: &mut R, weights: &[u32]) -> usize {
     let total: u32 = weights.iter().sum();
@@ -743,11 +755,12 @@ impl World {
                        dur_min: i64,
                        assignee: u64|
          -> Option<NaiveDateTime> {
-            let started = incoming + Duration::minutes(wait_min);
+            let incoming = office_hours(incoming);
+            let started = office_hours(incoming + Duration::minutes(wait_min));
             if started > stop || started > limit {
                 return None;
             }
-            let done = started + Duration::minutes(dur_min);
+            let done = office_hours(started + Duration::minutes(dur_min));
             let (status, completed) = if done <= limit {
                 if (ty == WORKBOOK || ty == CIN_REVIEW) && srng.gen_bool(0.03) {
                     ("CANCELLED", None)

@@ -271,8 +271,13 @@ impl FormWriter<'_, '_> {
             parent: &parent,
             time: *b"10:00",
         };
+        let young = crate::world::years_before(w.as_of, 4) < w.persons[a.child].dob;
         let (bank, lo, hi, paras): (&Bank, usize, usize, bool) = if code.contains("CHILD") {
-            (&banks.child_views, 1, 2, false)
+            if young {
+                (&banks.young_child_views, 1, 1, false)
+            } else {
+                (&banks.child_views, 1, 2, false)
+            }
         } else if code.contains("PARENT") {
             (&banks.parent_views, 1, 2, false)
         } else if code.contains("STRENGTH") {

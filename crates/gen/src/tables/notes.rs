@@ -98,6 +98,19 @@ fn targets(g: &Gen<'_>, rng: &mut crate::Rng8) -> Vec<u64> {
     }
 }
 
+/// `HH:MM` of a date-time.
+fn hhmm(t: NaiveDateTime) -> [u8; 5] {
+    use chrono::Timelike;
+    let (h, m) = (t.hour() as u8, t.minute() as u8);
+    [
+        b'0' + h / 10,
+        b'0' + h % 10,
+        b':',
+        b'0' + m / 10,
+        b'0' + m % 10,
+    ]
+}
+
 /// A small change to a note: doubled space, a typing slip, or truncation
 /// at a sentence end. The note always changes.
 fn near_edit<R: Rng>(rng: &mut R, note: &mut Vec<u8>) {
@@ -175,8 +188,9 @@ pub fn write(g: &Gen<'_>) -> anyhow::Result<(TableReport, Vec<Truth>)> {
             kids_in.clear();
             kids_in.extend((0..n_kids).filter(|k| mask & (1 << k) != 0));
             let ty = weighted(&mut rng, words::NOTE_TYPE_WEIGHTS);
-            let titles = &banks.titles[ty];
-            let title = &titles[rng.gen_range(0..titles.len())];
+            let which = rng.gen_range(0..banks.openers[ty].0.len());
+            let opener = &banks.openers[ty].0[which];
+            let title = &banks.titles[ty][which];
             let author = if rng.gen_bool(0.65) || team.workers.is_empty() {
                 fam.worker
             } else {
@@ -195,21 +209,14 @@ pub fn write(g: &Gen<'_>) -> anyhow::Result<(TableReport, Vec<Truth>)> {
                 0 => b"Mum".to_vec(),
                 n => w.parent_label(carers[rng.gen_range(0..n)], rng.gen_bool(0.3)),
             };
-            let mut time = [b'0'; 5];
-            let h = rng.gen_range(8..=19u8);
-            let m = rng.gen_range(0..60u8);
-            time[0] = b'0' + h / 10;
-            time[1] = b'0' + h % 10;
-            time[2] = b':';
-            time[3] = b'0' + m / 10;
-            time[4] = b'0' + m % 10;
+            let time = hhmm(eff);
             let ctx = Ctx {
                 child: &w.persons[about].first_w,
                 parent: &parent_label,
                 time,
             };
             let target_len = prose::note_target(&mut rng);
-            prose::note(banks, &mut rng, ty, target_len, &ctx, &mut note);
+            prose::note(banks, &mut rng, opener, target_len, &ctx, &mut note);
             for &k in &kids_in {
                 if written >= target {
                     break;
