@@ -363,3 +363,213 @@ impl<'m> Checker<'m> {
 fn fmt_bound(b: Option<f64>) -> String {
     b.map_or_else(String::new, |v| v.to_string())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use casebridge_mapping::Mapping;
+    use casebridge_model::{Locator, TextRow};
+    use std::path::Path;
+
+    fn run(
+        mapping: &Mapping,
+        header: &[&str],
+        cells: &[&str],
+        persons: &PersonIndex,
+    ) -> Vec<&'static str> {
+        let header: Vec<String> = header.iter().map(|s| s.to_string()).collect();
+        let bound = mapping.bind(&header).unwrap();
+        let row = TextRow::from_cells(
+            Locator::CsvLine { line: 2, record: 1 },
+            cells.iter().copied(),
+        );
+        let mut rec = MappedRecord::new(mapping.kind);
+        let mut field_issues = vec![];
+        bound.apply(&row, &mut rec, &mut field_issues, false);
+        let opts = CheckOptions {
+            as_of: NaiveDate::from_ymd_opt(2026, 11, 1).unwrap(),
+            show_values: false,
+        };
+        let mut out = vec![];
+        Checker::new(mapping, opts).check(&rec, persons, &mut out);
+        field_issues
+            .iter()
+            .map(|i| i.rule)
+            .chain(out.iter().map(|i| i.rule))
+            .collect()
+    }
+
+    const PERSON: &str = r#"
+[mapping]
+id = "p"
+version = "1"
+kind = "person"
+[source]
+glob = "*.csv"
+[fields.source_key]
+column = "ID"
+[fields.date_of_birth]
+column = "DOB"
+[fields.date_of_death]
+column = "DOD"
+[fields.nhs_number]
+column = "NHS"
+[fields.upn]
+column = "UPN"
+[fields.postcode]
+column = "PC"
+"#;
+
+    #[test]
+    fn person_rules_one_case_a_line() {
+        let m = Mapping::from_str(Path::new("p.toml"), PERSON).unwrap();
+        let h = ["ID", "DOB", "DOD", "NHS", "UPN", "PC"];
+        let none = PersonIndex::default();
+        let cases: &[(&[&str], &[&str])] = &[
+            (&["1", "04/03/2015", "", "9434765919", "", "LU1 3AB"], &[]),
+            (
+                &["1", "04/03/2027", "", "", "", ""],
+                &[rules::PERSON_DOB_FUTURE],
+            ),
+            (
+                &["1", "04/03/1890", "", "", "", ""],
+                &[rules::PERSON_DOB_IMPLAUSIBLE],
+            ),
+            (
+                &["1", "04/03/2015", "01/01/2014", "", "", ""],
+                &[rules::DATE_END_BEFORE_START],
+            ),
+            (
+                &["1", "04/03/2015", "01/01/2027", "", "", ""],
+                &[rules::DATE_FUTURE],
+            ),
+            (
+                &["1", "", "", "9434765918", "", ""],
+                &[rules::PERSON_NHS_NUMBER],
+            ),
+            (&["1", "", "", "", "A12", ""], &[rules::PERSON_UPN]),
+            (&["1", "", "", "", "", "LU1 3A"], &[rules::ADDRESS_POSTCODE]),
+            (&["1", "31/02/2015", "", "", "", ""], &[rules::FIELD_TYPE]),
+        ];
+        for (cells, want) in cases {
+            assert_eq!(run(&m, &h, cells, &none), *want, "{cells:?}");
+        }
+    }
+
+    #[test]
+    fn references_are_checked_only_when_persons_were_read() {
+        let text = r#"
+[mapping]
+id = "n"
+version = "1"
+kind = "case_note"
+[source]
+glob = "*.csv"
+[fields.source_key]
+column = "ID"
+[fields.person]
+column = "P"
+"#;
+        let m = Mapping::from_str(Path::new("n.toml"), text).unwrap();
+        let mut persons = PersonIndex::default();
+        assert_eq!(
+            run(&m, &["ID", "P"], &["1", "7"], &persons),
+            Vec::<&str>::new()
+        );
+        persons.loaded = true;
+        persons.insert("7");
+        assert_eq!(
+            run(&m, &["ID", "P"], &["1", "7"], &persons),
+            Vec::<&str>::new()
+        );
+        assert_eq!(
+            run(&m, &["ID", "P"], &["1", "8"], &persons),
+            [rules::REF_PERSON_MISSING]
+        );
+        assert_eq!(
+            run(&m, &["ID", "P"], &["1", "7, 9"], &persons),
+            [rules::REF_PERSON_MISSING],
+            "a comma-separated subject list is checked id by id"
+        );
+    }
+
+    #[test]
+    fn workbook_answers_against_the_shipped_template() {
+        let dir =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../mappings/mosaic/form-answers.toml");
+        let m = Mapping::from_path(&dir).unwrap();
+        let t = m.template.clone().unwrap();
+        // Find a score, a code and a repeating question in the template.
+        let mut score = None;
+        let mut code = None;
+        for f in &t.forms {
+            for s in &f.sections {
+                for q in &s.questions {
+                    match q.ty {
+                        AnswerType::Score if score.is_none() => score = Some(q.clone()),
+                        AnswerType::Code if code.is_none() && !s.repeating => {
+                            code = Some(q.clone())
+                        }
+                        _ => {}
+                    }
+                }
+            }
+        }
+        let (score, code) = (score.unwrap(), code.unwrap());
+        let h = [
+            "FORM_ID",
+            "WORKFLOW_STEP_ID",
+            "SUBGROUP_ID",
+            "SUBJECT_PERSON_ID",
+            "QUESTION_USER_CODE",
+            "TEXT_ANSWER",
+            "DATE_ANSWER",
+            "NUMBER_ANSWER",
+            "FORM_ANSWER_ROW_ID",
+        ];
+        let p = PersonIndex {
+            loaded: true,
+            ..PersonIndex::default()
+        };
+        let max = score.max.unwrap();
+        let ok = format!("{}", score.min.unwrap());
+        let high = format!("{}", max + 1.0);
+        let row = |q: &str, text: &str, number: &str| -> Vec<String> {
+            ["9", "8", "7", "0", q, text, "", number, ""]
+                .iter()
+                .map(|s| s.to_string())
+                .collect()
+        };
+        let check = |cells: Vec<String>| {
+            let cells: Vec<&str> = cells.iter().map(String::as_str).collect();
+            run(&m, &h, &cells, &p)
+        };
+        assert!(check(row(score.code(), "", &ok)).is_empty());
+        assert_eq!(
+            check(row(score.code(), "", &high)),
+            [rules::WORKBOOK_ANSWER_RANGE]
+        );
+        assert_eq!(
+            check(row(score.code(), "", "2.5")),
+            [rules::WORKBOOK_ANSWER_TYPE]
+        );
+        assert_eq!(
+            check(row(score.code(), "seven", "")),
+            [rules::WORKBOOK_ANSWER_TYPE]
+        );
+        assert_eq!(check(row(score.code(), "", "seven")), [rules::FIELD_TYPE]);
+        assert_eq!(
+            check(row(score.code(), "", "")),
+            [rules::WORKBOOK_ANSWER_MISSING]
+        );
+        assert!(check(row(code.code(), &code.values[0], "")).is_empty());
+        assert_eq!(
+            check(row(code.code(), "NOT_A_VALUE", "")),
+            [rules::WORKBOOK_ANSWER_VALUE]
+        );
+        assert_eq!(
+            check(row("FSW_NO_SUCH_QUESTION", "x", "")),
+            [rules::WORKBOOK_UNKNOWN_QUESTION]
+        );
+    }
+}
