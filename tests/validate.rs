@@ -1,6 +1,8 @@
 //! End-to-end tests of `casebridge validate`: the real binary on the shipped
 //! examples, on freshly generated exports, and on broken inputs.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::path::Path;

@@ -9,6 +9,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod canonical;
 pub mod codeset;
 pub mod datefmt;
 mod diag;
@@ -19,6 +20,7 @@ pub mod transform;
 
 use std::path::PathBuf;
 
+pub use canonical::{AnswerRow, FormPivot, PivotProblem};
 pub use codeset::CodeSet;
 pub use datefmt::DateFormats;
 pub use diag::{did_you_mean, Diagnostic};
