@@ -28,12 +28,15 @@ cat "$FILE" > /dev/null # warm the page cache for both
 
 # Runs a command RUNS times; prints "best_seconds max_rss_kb".
 measure() {
-  local best="" rss=0 t m
+  local best="" rss=0 t m out
+  out=$(mktemp)
   for _ in $(seq "$RUNS"); do
-    read -r t m < <( { /usr/bin/time -f "%e %M" "$@" > /dev/null 2>/dev/null; } 2>&1 | tail -n 1)
+    /usr/bin/time -o "$out" -f "%e %M" "$@" > /dev/null 2>&1 || true
+    read -r t m < "$out"
     if [ -z "$best" ] || awk "BEGIN{exit !($t < $best)}"; then best=$t; fi
-    [ "$m" -gt "$rss" ] && rss=$m
+    if [ "$m" -gt "$rss" ]; then rss=$m; fi
   done
+  rm -f "$out"
   echo "$best $rss"
 }
 

@@ -1,7 +1,9 @@
 //! Code sets: the values a coded source field may take and the canonical
 //! value each one maps to, inline in a mapping or in a shared file.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+
+use rustc_hash::FxHashMap;
 use std::path::Path;
 
 use serde::Deserialize;
@@ -34,7 +36,7 @@ pub struct CodeSet {
     /// Description.
     pub description: Option<String>,
     case_sensitive: bool,
-    map: HashMap<String, String>,
+    map: FxHashMap<String, String>,
 }
 
 impl CodeSet {

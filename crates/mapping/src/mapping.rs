@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use casebridge_model::{rules, Encoding, FieldDef, FieldType, RecordKind, Sha256, TextRow};
+use casebridge_model::{rules, Encoding, FieldDef, FieldType, RecordKind, Sha256, TextRow, Want};
 use chrono::{NaiveDate, NaiveDateTime};
 use serde::Deserialize;
 use toml::Spanned;
@@ -638,7 +638,7 @@ impl Mapping {
             .map(String::as_str)
             .filter(|h| !claimed.iter().any(|c| c.eq_ignore_ascii_case(h.trim())))
             .collect();
-        let mut wanted = vec![false; header.len()];
+        let mut wanted = vec![Want::Skip; header.len()];
         let mut inputs = Vec::with_capacity(self.fields.len());
         for f in &self.fields {
             let mut idx = Vec::new();
@@ -652,7 +652,7 @@ impl Mapping {
             for (name, line) in cols {
                 match find(name) {
                     Some(i) => {
-                        wanted[i] = true;
+                        wanted[i] = Want::Text;
                         idx.push(i);
                     }
                     None => diags.push(
@@ -671,11 +671,24 @@ impl Mapping {
             inputs.push(idx);
         }
         if diags.is_empty() {
-            Ok(BoundMapping {
-                mapping: self,
-                inputs,
-                wanted,
-            })
+            let mut uses = vec![0usize; header.len()];
+            for cols in &inputs {
+                for c in cols {
+                    uses[*c] += 1;
+                }
+            }
+            let exclusive = self
+                .fields
+                .iter()
+                .zip(&inputs)
+                .map(|(f, cols)| {
+                    matches!(f.input, Input::Column { .. })
+                        && f.transforms.is_empty()
+                        && cols.len() == 1
+                        && uses[cols[0]] == 1
+                })
+                .collect();
+            Ok(BoundMapping { mapping: self, inputs, wanted, exclusive })
         } else {
             Err(diags)
         }
@@ -902,14 +915,44 @@ pub struct BoundMapping<'m> {
     /// The mapping.
     pub mapping: &'m Mapping,
     inputs: Vec<Vec<usize>>,
-    wanted: Vec<bool>,
+    wanted: Vec<Want>,
+    /// Per field: its one column is read by no other field, so its text can
+    /// be moved out of the row rather than copied.
+    exclusive: Vec<bool>,
 }
 
 impl BoundMapping<'_> {
     /// Per header column, whether the mapping reads it (the others need not
     /// be decoded).
-    pub fn wanted(&self) -> &[bool] {
+    pub fn wanted(&self) -> &[Want] {
         &self.wanted
+    }
+
+    /// Asks only for the presence of columns whose text nothing reads when
+    /// validating: plain text fields with no rule attached and no transform
+    /// (note bodies, titles, authors). Their `required` rule still holds; the
+    /// reader skips decoding them (see [`Want::Presence`]). Not for runs that
+    /// build records.
+    pub fn presence_only(mut self) -> Self {
+        let kind = self.mapping.kind;
+        let mut eligible = vec![true; self.wanted.len()];
+        for (f, cols) in self.mapping.fields.iter().zip(&self.inputs) {
+            let ok = f.def.ty == FieldType::Text
+                && f.def.checks.is_empty()
+                && !f.def.is_key
+                && kind != RecordKind::FormAnswer
+                && matches!(f.input, Input::Column { .. })
+                && f.transforms.is_empty();
+            for c in cols {
+                eligible[*c] &= ok;
+            }
+        }
+        for (w, ok) in self.wanted.iter_mut().zip(eligible) {
+            if *w == Want::Text && ok {
+                *w = Want::Presence;
+            }
+        }
+        self
     }
 
     /// Maps one row into `out`, pushing a [`FieldIssue`] for every field
@@ -917,7 +960,7 @@ impl BoundMapping<'_> {
     /// issues only when `show_values` is set.
     pub fn apply(
         &self,
-        row: &TextRow,
+        row: &mut TextRow,
         out: &mut MappedRecord,
         issues: &mut Vec<FieldIssue>,
         show_values: bool,
@@ -928,16 +971,22 @@ impl BoundMapping<'_> {
             s.mapped = false;
         }
         let nulls = &self.mapping.source.null_values;
-        for (f, cols) in self.mapping.fields.iter().zip(&self.inputs) {
+        for ((f, cols), exclusive) in self.mapping.fields.iter().zip(&self.inputs).zip(&self.exclusive) {
             let MappedRecord { slots, scratch, .. } = out;
             let slot = &mut slots[f.slot];
             slot.mapped = true;
             slot.text.clear();
             match &f.input {
                 Input::Column { .. } => {
-                    let v = cols.first().and_then(|i| row.get(*i)).unwrap_or("").trim();
-                    if !nulls.iter().any(|n| n == v) {
-                        slot.text.push_str(v);
+                    let i = cols.first().copied().unwrap_or(usize::MAX);
+                    let v = row.get(i).unwrap_or("");
+                    let trimmed = v.trim();
+                    if nulls.iter().any(|n| n == trimmed) {
+                    } else if *exclusive && !v.is_empty() && trimmed.len() == v.len() {
+                        // Long text (case notes) is moved, not copied.
+                        std::mem::swap(&mut slot.text, row.cell_mut(i));
+                    } else {
+                        slot.text.push_str(trimmed);
                     }
                 }
                 Input::Concat { separator, .. } => {
@@ -1165,13 +1214,13 @@ default = "N"
     fn a_good_row_maps_to_typed_values() {
         let m = load(PERSONS).unwrap();
         let b = m.bind(&header()).unwrap();
-        let row = TextRow::from_cells(
+        let mut row = TextRow::from_cells(
             Locator::CsvLine { line: 2, record: 1 },
             ["100001", "zoë", "Okafor", "04/03/2015", "f", ""],
         );
         let mut out = MappedRecord::new(RecordKind::Person);
         let mut issues = vec![];
-        b.apply(&row, &mut out, &mut issues, false);
+        b.apply(&mut row, &mut out, &mut issues, false);
         assert!(issues.is_empty(), "{issues:?}");
         assert_eq!(out.get("first_name").unwrap().text, "Zoë");
         assert_eq!(out.get("gender").unwrap().text, "female");
@@ -1190,13 +1239,13 @@ default = "N"
     fn bad_values_give_one_issue_each_without_values_by_default() {
         let m = load(PERSONS).unwrap();
         let b = m.bind(&header()).unwrap();
-        let row = TextRow::from_cells(
+        let mut row = TextRow::from_cells(
             Locator::CsvLine { line: 2, record: 1 },
             ["100001", "Amara", "NULL", "31/02/2015", "X", "maybe"],
         );
         let mut out = MappedRecord::new(RecordKind::Person);
         let mut issues = vec![];
-        b.apply(&row, &mut out, &mut issues, false);
+        b.apply(&mut row, &mut out, &mut issues, false);
         let got: Vec<_> = issues.iter().map(|i| (i.rule, i.column.as_str())).collect();
         assert_eq!(
             got,
@@ -1209,7 +1258,11 @@ default = "N"
         );
         assert!(issues.iter().all(|i| i.value.is_none()));
         let mut shown = vec![];
-        b.apply(&row, &mut out, &mut shown, true);
+        let mut row = TextRow::from_cells(
+            Locator::CsvLine { line: 2, record: 1 },
+            ["100001", "Amara", "NULL", "31/02/2015", "X", "maybe"],
+        );
+        b.apply(&mut row, &mut out, &mut shown, true);
         assert_eq!(shown[3].value.as_deref(), Some("X"));
     }
 
@@ -1294,10 +1347,10 @@ transform = ["split_name_last", "upper"]
         let b = m
             .bind(&["STEP".into(), "PERSON".into(), "NAME".into()])
             .unwrap();
-        let row = TextRow::from_cells(Locator::File, ["9", "100", "Amara Okafor"]);
+        let mut row = TextRow::from_cells(Locator::File, ["9", "100", "Amara Okafor"]);
         let mut out = MappedRecord::new(RecordKind::ChronologyEntry);
         let mut issues = vec![];
-        b.apply(&row, &mut out, &mut issues, false);
+        b.apply(&mut row, &mut out, &mut issues, false);
         assert_eq!(out.get("source_key").unwrap().text, "9-100");
         assert_eq!(out.get("description").unwrap().text, "OKAFOR");
         assert_eq!(m.column_of("source_key"), Some("STEP+PERSON"));

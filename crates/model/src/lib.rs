@@ -26,7 +26,10 @@ pub use records::{
     Answer, AnswerValue, CaseNote, ChronologyEntry, Header, Involvement, Person, PersonAddress,
     Record, Relationship, Section, SectionRow, SourceKey, WorkbookForm,
 };
-pub use source::{Encoding, RecordSource, SourceError, SourceErrorKind, SourceInfo, TextRow};
+pub use source::{
+    Encoding, RecordSource, SourceError, SourceErrorKind, SourceInfo, TextRow, Want, PRESENCE_LIMIT,
+    PRESENT,
+};
 
 /// An error from the model crate.
 #[derive(Debug, thiserror::Error)]

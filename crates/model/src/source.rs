@@ -73,6 +73,28 @@ impl TextRow {
     }
 }
 
+/// How much of a column a reader should deliver.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Want {
+    /// Not at all: the cell stays empty.
+    #[default]
+    Skip,
+    /// Only whether it holds something. A blank field gives an empty cell, a
+    /// short one (up to [`PRESENCE_LIMIT`] bytes) its text, so that null
+    /// markers such as `NULL` still read as empty, and a longer one
+    /// [`PRESENT`] instead of its text: validation needs no more of fields
+    /// that no rule reads, such as note bodies, and skips decoding them.
+    Presence,
+    /// Its decoded text.
+    Text,
+}
+
+/// The cell of a [`Want::Presence`] column whose text was not decoded.
+pub const PRESENT: &str = "\u{2026}";
+
+/// The longest field a [`Want::Presence`] column still decodes.
+pub const PRESENCE_LIMIT: usize = 32;
+
 /// What is known of a source once it has been read to the end.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SourceInfo {
@@ -161,10 +183,10 @@ pub trait RecordSource {
     /// The source's column names (header), in order.
     fn columns(&self) -> &[String];
 
-    /// Reads the next record into `row`, decoding only the columns whose
-    /// `wanted` flag is set. `Ok(false)` at the end. A recoverable error
+    /// Reads the next record into `row`, delivering each column as `wanted`
+    /// says (columns past the end of `wanted` are skipped). `Ok(false)` at the end. A recoverable error
     /// rejects this record only: record it and read on.
-    fn read_row(&mut self, row: &mut TextRow, wanted: &[bool]) -> Result<bool, SourceError>;
+    fn read_row(&mut self, row: &mut TextRow, wanted: &[Want]) -> Result<bool, SourceError>;
 
     /// Bytes read so far (for progress).
     fn bytes_read(&self) -> u64;

@@ -284,7 +284,7 @@ fn validate_file(
     }
     let header = source.columns().to_vec();
     let bound = match mapping.bind(&header) {
-        Ok(b) => b,
+        Ok(b) => b.presence_only(),
         Err(diags) => {
             for d in diags {
                 report.push(Finding::new(
@@ -325,7 +325,7 @@ fn validate_file(
                 records += 1;
                 field_issues.clear();
                 issues.clear();
-                bound.apply(&row, &mut rec, &mut field_issues, opts.show_values);
+                bound.apply(&mut row, &mut rec, &mut field_issues, opts.show_values);
                 if is_person {
                     if let Some(k) = key_slot.and_then(|s| rec.slots[s].str()) {
                         persons.insert(k);

@@ -32,7 +32,7 @@ fn rows(mapping: &str, file: &str) -> (Mapping, Vec<(MappedRecord, Locator)>) {
     let mut issues = Vec::new();
     while src.read_row(&mut row, bound.wanted()).unwrap() {
         let mut rec = MappedRecord::new(m.kind);
-        bound.apply(&row, &mut rec, &mut issues, false);
+        bound.apply(&mut row, &mut rec, &mut issues, false);
         out.push((rec, row.locator.clone().unwrap()));
     }
     assert!(issues.is_empty(), "{issues:?}");

@@ -2,7 +2,7 @@
 //! them: identifiers, postcodes, dates, references to persons, and workbook
 //! answers against their template.
 
-use std::collections::HashSet;
+use rustc_hash::FxHashSet;
 
 use casebridge_mapping::mapping::{parse_bool, parse_decimal};
 use casebridge_mapping::{AnswerType, DateFormats, MappedRecord, Mapping, Value};
@@ -26,7 +26,7 @@ pub struct Issue {
 /// The persons known to a run, by source key, for reference checks.
 #[derive(Debug, Default)]
 pub struct PersonIndex {
-    keys: HashSet<Box<str>>,
+    keys: FxHashSet<Box<str>>,
     /// Whether any person source was read (if not, references go unchecked).
     pub loaded: bool,
 }
@@ -379,13 +379,13 @@ mod tests {
     ) -> Vec<&'static str> {
         let header: Vec<String> = header.iter().map(|s| s.to_string()).collect();
         let bound = mapping.bind(&header).unwrap();
-        let row = TextRow::from_cells(
+        let mut row = TextRow::from_cells(
             Locator::CsvLine { line: 2, record: 1 },
             cells.iter().copied(),
         );
         let mut rec = MappedRecord::new(mapping.kind);
         let mut field_issues = vec![];
-        bound.apply(&row, &mut rec, &mut field_issues, false);
+        bound.apply(&mut row, &mut rec, &mut field_issues, false);
         let opts = CheckOptions {
             as_of: NaiveDate::from_ymd_opt(2026, 11, 1).unwrap(),
             show_values: false,

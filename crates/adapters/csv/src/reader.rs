@@ -11,6 +11,7 @@ use std::thread::JoinHandle;
 
 use casebridge_model::{
     Encoding, Locator, RecordSource, Sha256, SourceError, SourceErrorKind, SourceInfo, TextRow,
+    Want, PRESENCE_LIMIT, PRESENT,
 };
 use sha2::Digest;
 
@@ -392,6 +393,41 @@ fn file_error(kind: SourceErrorKind) -> SourceError {
     }
 }
 
+/// Windows-1252 characters for bytes 0x80 to 0x9F (the rest of the upper
+/// half is Latin-1); undefined bytes map to the C1 control of the same
+/// value, as the WHATWG encoding standard (and `encoding_rs`) does.
+const CP1252_HIGH: [char; 32] = [
+    '\u{20AC}', '\u{81}', '\u{201A}', '\u{192}', '\u{201E}', '\u{2026}', '\u{2020}', '\u{2021}',
+    '\u{2C6}', '\u{2030}', '\u{160}', '\u{2039}', '\u{152}', '\u{8D}', '\u{17D}', '\u{8F}',
+    '\u{90}', '\u{2018}', '\u{2019}', '\u{201C}', '\u{201D}', '\u{2022}', '\u{2013}', '\u{2014}',
+    '\u{2DC}', '\u{2122}', '\u{161}', '\u{203A}', '\u{153}', '\u{9D}', '\u{17E}', '\u{178}',
+];
+
+/// Appends Windows-1252 bytes to `out` as UTF-8, without an intermediate
+/// allocation. Short fields (codes, dates, names) go through a table, which
+/// costs less than setting up a decoder; long ones through `encoding_rs`,
+/// whose ASCII runs are copied with SIMD.
+fn push_windows_1252(out: &mut String, bytes: &[u8]) {
+    if bytes.len() <= 64 {
+        out.reserve(bytes.len());
+        for &b in bytes {
+            out.push(match b {
+                0x00..=0x7F => b as char,
+                0x80..=0x9F => CP1252_HIGH[usize::from(b - 0x80)],
+                _ => char::from(b),
+            });
+        }
+        return;
+    }
+    let mut decoder = encoding_rs::WINDOWS_1252.new_decoder_without_bom_handling();
+    if let Some(max) = decoder.max_utf8_buffer_length(bytes.len()) {
+        out.reserve(max);
+    }
+    // Every byte maps to a character, and the space is reserved: one call
+    // decodes it all.
+    let _ = decoder.decode_to_string(bytes, out, true);
+}
+
 fn is_blank<'a>(mut fields: impl Iterator<Item = &'a [u8]>) -> bool {
     fields.all(|f| f.iter().all(u8::is_ascii_whitespace))
 }
@@ -496,25 +532,73 @@ impl CsvSource {
         Ok(src)
     }
 
-    /// Decodes the wanted fields of the current record as Windows-1252.
-    fn decode_row(
+    /// Delivers the wanted fields of the current record into `row`.
+    fn deliver(
         &mut self,
         row: &mut TextRow,
-        wanted: &[bool],
+        wanted: &[Want],
         n: usize,
+        locator: &Locator,
     ) -> Result<bool, SourceError> {
         row.reset(n);
         for (i, want) in wanted.iter().enumerate().take(n) {
-            if *want {
-                let field = self.parser.field(i);
-                row.cell_mut(i).push_str(
-                    &encoding_rs::WINDOWS_1252
-                        .decode_without_bom_handling(field)
-                        .0,
-                );
+            let field = self.parser.field(i);
+            let text = match want {
+                Want::Skip => continue,
+                Want::Text => field,
+                Want::Presence => {
+                    let trimmed = field.trim_ascii();
+                    if trimmed.is_empty() {
+                        continue;
+                    }
+                    if trimmed.len() > PRESENCE_LIMIT {
+                        // Still checked for encoding, so that a bad byte is
+                        // reported whatever the purpose of the read.
+                        if self.decode != Decode::Windows1252 && std::str::from_utf8(field).is_err() {
+                            if self.decode == Decode::AutoUtf8 {
+                                self.fall_back(locator);
+                                return self.deliver(row, wanted, n, locator);
+                            }
+                            return Err(self.invalid(i, locator));
+                        }
+                        row.cell_mut(i).push_str(PRESENT);
+                        continue;
+                    }
+                    field
+                }
+            };
+            match self.decode {
+                Decode::Windows1252 => push_windows_1252(row.cell_mut(i), text),
+                Decode::Utf8 | Decode::AutoUtf8 => match std::str::from_utf8(text) {
+                    Ok(s) => row.cell_mut(i).push_str(s),
+                    Err(_) if self.decode == Decode::AutoUtf8 => {
+                        // Not UTF-8 after all: Windows-1252 from here on, this
+                        // row included.
+                        self.fall_back(locator);
+                        return self.deliver(row, wanted, n, locator);
+                    }
+                    Err(_) => return Err(self.invalid(i, locator)),
+                },
             }
         }
         Ok(true)
+    }
+
+    fn fall_back(&mut self, locator: &Locator) {
+        self.decode = Decode::Windows1252;
+        self.warning = Some(SourceError {
+            kind: SourceErrorKind::EncodingFallback,
+            locator: locator.clone(),
+            recoverable: true,
+        });
+    }
+
+    fn invalid(&self, column: usize, locator: &Locator) -> SourceError {
+        SourceError {
+            kind: SourceErrorKind::InvalidEncoding { column: self.header[column].clone() },
+            locator: locator.clone(),
+            recoverable: true,
+        }
     }
 
     /// The file name.
@@ -528,7 +612,7 @@ impl RecordSource for CsvSource {
         &self.header
     }
 
-    fn read_row(&mut self, row: &mut TextRow, wanted: &[bool]) -> Result<bool, SourceError> {
+    fn read_row(&mut self, row: &mut TextRow, wanted: &[Want]) -> Result<bool, SourceError> {
         let line = loop {
             match self.parser.next() {
                 Next::End => return Ok(false),
@@ -568,45 +652,7 @@ impl RecordSource for CsvSource {
                 recoverable: true,
             });
         }
-        row.reset(n);
-        for (i, want) in wanted.iter().enumerate().take(n) {
-            if !want {
-                continue;
-            }
-            let field = self.parser.field(i);
-            let cell = row.cell_mut(i);
-            match self.decode {
-                Decode::Utf8 | Decode::AutoUtf8 => match std::str::from_utf8(field) {
-                    Ok(s) => cell.push_str(s),
-                    Err(_) if self.decode == Decode::AutoUtf8 => {
-                        // Not UTF-8 after all: Windows-1252 from here on, this
-                        // row included.
-                        self.decode = Decode::Windows1252;
-                        self.warning = Some(SourceError {
-                            kind: SourceErrorKind::EncodingFallback,
-                            locator: locator.clone(),
-                            recoverable: true,
-                        });
-                        return self.decode_row(row, wanted, n);
-                    }
-                    Err(_) => {
-                        return Err(SourceError {
-                            kind: SourceErrorKind::InvalidEncoding {
-                                column: self.header[i].clone(),
-                            },
-                            locator,
-                            recoverable: true,
-                        })
-                    }
-                },
-                Decode::Windows1252 => cell.push_str(
-                    &encoding_rs::WINDOWS_1252
-                        .decode_without_bom_handling(field)
-                        .0,
-                ),
-            }
-        }
-        Ok(true)
+        self.deliver(row, wanted, n, &locator)
     }
 
     fn bytes_read(&self) -> u64 {
@@ -657,7 +703,7 @@ mod tests {
         };
         let mut src = Box::new(cfg.build(f.path()).unwrap());
         let header = src.columns().to_vec();
-        let wanted = vec![true; header.len()];
+        let wanted = vec![Want::Text; header.len()];
         let mut row = TextRow::new();
         let mut out = Vec::new();
         let mut warnings: Vec<SourceError> = src.take_warning().into_iter().collect();
@@ -800,7 +846,7 @@ mod tests {
         let mut src = cfg.build(f.path()).unwrap();
         assert_eq!(src.columns(), ["ID", "NAME"]);
         let mut row = TextRow::new();
-        assert!(src.read_row(&mut row, &[true, true]).unwrap());
+        assert!(src.read_row(&mut row, &[Want::Text; 2]).unwrap());
         assert_eq!(row.locator.unwrap().line(), Some(4));
     }
 
@@ -817,6 +863,37 @@ mod tests {
     }
 
     #[test]
+    fn windows_1252_table_agrees_with_encoding_rs() {
+        let all: Vec<u8> = (0..=255u8).collect();
+        for chunk in [&all[..32], &all[128..160], &all[160..224], &all[224..]] {
+            let mut ours = String::new();
+            push_windows_1252(&mut ours, chunk);
+            let (theirs, _) = encoding_rs::WINDOWS_1252.decode_without_bom_handling(chunk);
+            assert_eq!(ours, theirs);
+        }
+        let mut long = String::new();
+        push_windows_1252(&mut long, &all);
+        assert_eq!(long, encoding_rs::WINDOWS_1252.decode_without_bom_handling(&all).0);
+    }
+
+    #[test]
+    fn presence_columns_are_not_decoded_when_long() {
+        let long = "x".repeat(100);
+        let mut data = format!("A,B,C\n1,  ,{long}\n2,NULL,").into_bytes();
+        data.push(0xFF);
+        data.extend_from_slice(format!("{long}\n").as_bytes());
+        let f = write(&data);
+        let mut src = CsvSource::open(f.path(), CsvSourceConfig { encoding: Encoding::Utf8, ..CsvSourceConfig::default() }).unwrap();
+        let want = [Want::Skip, Want::Presence, Want::Presence];
+        let mut row = TextRow::new();
+        assert!(src.read_row(&mut row, &want).unwrap());
+        assert_eq!((row.get(0), row.get(1), row.get(2)), (Some(""), Some(""), Some(PRESENT)));
+        // Short fields keep their text (null markers); bad bytes are still reported.
+        let err = src.read_row(&mut row, &want).unwrap_err();
+        assert!(matches!(err.kind, SourceErrorKind::InvalidEncoding { ref column } if column == "C"));
+    }
+
+    #[test]
     fn oversized_record_is_rejected_and_the_next_read() {
         let mut data = b"ID,NOTE\n1,short\n2,\"".to_vec();
         data.extend(std::iter::repeat_n(b'x', 300_000));
@@ -828,16 +905,16 @@ mod tests {
         };
         let mut src = Box::new(cfg.build(f.path()).unwrap());
         let mut row = TextRow::new();
-        assert!(src.read_row(&mut row, &[true, true]).unwrap());
-        let err = src.read_row(&mut row, &[true, true]).unwrap_err();
+        assert!(src.read_row(&mut row, &[Want::Text; 2]).unwrap());
+        let err = src.read_row(&mut row, &[Want::Text; 2]).unwrap_err();
         assert!(matches!(err.kind, SourceErrorKind::Limit(_)) && err.recoverable);
         assert_eq!(err.locator.line(), Some(3));
-        assert!(src.read_row(&mut row, &[true, true]).unwrap());
+        assert!(src.read_row(&mut row, &[Want::Text; 2]).unwrap());
         assert_eq!(
             (row.get(1), row.locator.as_ref().and_then(Locator::line)),
             (Some("after"), Some(4))
         );
-        assert!(!src.read_row(&mut row, &[true, true]).unwrap());
+        assert!(!src.read_row(&mut row, &[Want::Text; 2]).unwrap());
         assert_eq!(src.finish().unwrap().sha256, Sha256::digest(&data));
     }
 
@@ -898,7 +975,7 @@ mod tests {
             let f = write(&bytes);
             if let Ok(src) = CsvSource::open(f.path(), CsvSourceConfig::default()) {
                 let mut src = Box::new(src);
-                let wanted = vec![true; src.columns().len()];
+                let wanted = vec![Want::Text; src.columns().len()];
                 let mut row = TextRow::new();
                 let mut n = 0;
                 loop {

@@ -123,7 +123,7 @@ impl CsvSink {
 mod tests {
     use super::*;
     use crate::{CsvSource, CsvSourceConfig};
-    use casebridge_model::{RecordSource, TextRow};
+    use casebridge_model::{RecordSource, TextRow, Want};
 
     #[test]
     fn written_file_reads_back_with_newlines_and_windows_1252() {
@@ -144,7 +144,7 @@ mod tests {
         let mut src = CsvSource::open(&path, CsvSourceConfig::default()).unwrap();
         let mut row = TextRow::new();
         let mut notes = vec![];
-        while src.read_row(&mut row, &[true, true]).unwrap() {
+        while src.read_row(&mut row, &[Want::Text; 2]).unwrap() {
             notes.push(row.get(1).unwrap().to_string());
         }
         assert_eq!(notes, ["Zoë said \"no\"\r\nthen left", "O’Neill"]);
