@@ -688,7 +688,12 @@ impl Mapping {
                         && uses[cols[0]] == 1
                 })
                 .collect();
-            Ok(BoundMapping { mapping: self, inputs, wanted, exclusive })
+            Ok(BoundMapping {
+                mapping: self,
+                inputs,
+                wanted,
+                exclusive,
+            })
         } else {
             Err(diags)
         }
@@ -971,7 +976,13 @@ impl BoundMapping<'_> {
             s.mapped = false;
         }
         let nulls = &self.mapping.source.null_values;
-        for ((f, cols), exclusive) in self.mapping.fields.iter().zip(&self.inputs).zip(&self.exclusive) {
+        for ((f, cols), exclusive) in self
+            .mapping
+            .fields
+            .iter()
+            .zip(&self.inputs)
+            .zip(&self.exclusive)
+        {
             let MappedRecord { slots, scratch, .. } = out;
             let slot = &mut slots[f.slot];
             slot.mapped = true;

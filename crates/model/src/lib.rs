@@ -27,8 +27,8 @@ pub use records::{
     Record, Relationship, Section, SectionRow, SourceKey, WorkbookForm,
 };
 pub use source::{
-    Encoding, RecordSource, SourceError, SourceErrorKind, SourceInfo, TextRow, Want, PRESENCE_LIMIT,
-    PRESENT,
+    Encoding, RecordSource, SourceError, SourceErrorKind, SourceInfo, TextRow, Want,
+    PRESENCE_LIMIT, PRESENT,
 };
 
 /// An error from the model crate.

@@ -554,7 +554,8 @@ impl CsvSource {
                     if trimmed.len() > PRESENCE_LIMIT {
                         // Still checked for encoding, so that a bad byte is
                         // reported whatever the purpose of the read.
-                        if self.decode != Decode::Windows1252 && std::str::from_utf8(field).is_err() {
+                        if self.decode != Decode::Windows1252 && std::str::from_utf8(field).is_err()
+                        {
                             if self.decode == Decode::AutoUtf8 {
                                 self.fall_back(locator);
                                 return self.deliver(row, wanted, n, locator);
@@ -595,7 +596,9 @@ impl CsvSource {
 
     fn invalid(&self, column: usize, locator: &Locator) -> SourceError {
         SourceError {
-            kind: SourceErrorKind::InvalidEncoding { column: self.header[column].clone() },
+            kind: SourceErrorKind::InvalidEncoding {
+                column: self.header[column].clone(),
+            },
             locator: locator.clone(),
             recoverable: true,
         }
@@ -873,7 +876,12 @@ mod tests {
         }
         let mut long = String::new();
         push_windows_1252(&mut long, &all);
-        assert_eq!(long, encoding_rs::WINDOWS_1252.decode_without_bom_handling(&all).0);
+        assert_eq!(
+            long,
+            encoding_rs::WINDOWS_1252
+                .decode_without_bom_handling(&all)
+                .0
+        );
     }
 
     #[test]
@@ -883,14 +891,26 @@ mod tests {
         data.push(0xFF);
         data.extend_from_slice(format!("{long}\n").as_bytes());
         let f = write(&data);
-        let mut src = CsvSource::open(f.path(), CsvSourceConfig { encoding: Encoding::Utf8, ..CsvSourceConfig::default() }).unwrap();
+        let mut src = CsvSource::open(
+            f.path(),
+            CsvSourceConfig {
+                encoding: Encoding::Utf8,
+                ..CsvSourceConfig::default()
+            },
+        )
+        .unwrap();
         let want = [Want::Skip, Want::Presence, Want::Presence];
         let mut row = TextRow::new();
         assert!(src.read_row(&mut row, &want).unwrap());
-        assert_eq!((row.get(0), row.get(1), row.get(2)), (Some(""), Some(""), Some(PRESENT)));
+        assert_eq!(
+            (row.get(0), row.get(1), row.get(2)),
+            (Some(""), Some(""), Some(PRESENT))
+        );
         // Short fields keep their text (null markers); bad bytes are still reported.
         let err = src.read_row(&mut row, &want).unwrap_err();
-        assert!(matches!(err.kind, SourceErrorKind::InvalidEncoding { ref column } if column == "C"));
+        assert!(
+            matches!(err.kind, SourceErrorKind::InvalidEncoding { ref column } if column == "C")
+        );
     }
 
     #[test]
