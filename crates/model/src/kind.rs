@@ -247,6 +247,21 @@ const PERSON: &[FieldDef] = &[
     f("upn", Text, "Unique Pupil Number").checks(&[Upn]),
     f("postcode", Text, "current postcode").checks(&[Postcode]),
     f("role", Code, "child, parent_carer or other_adult").public(),
+    f(
+        "address",
+        Text,
+        "current address lines (house number, street, area), for person linkage",
+    ),
+    f(
+        "locality",
+        Text,
+        "current town, suburb or locality, for person linkage",
+    ),
+    f(
+        "other_id",
+        Text,
+        "another identifier of the person (e.g. a social security or local id)",
+    ),
 ];
 
 const PERSON_ADDRESS: &[FieldDef] = &[

@@ -47,6 +47,17 @@ pub struct Person {
     pub upn: Option<String>,
     pub postcode: Option<String>,
     pub role: Option<String>,
+    /// Current address lines (house number, street, area), when the source
+    /// holds them on the person (person lists for linkage often do).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+    /// Current town, suburb or locality.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub locality: Option<String>,
+    /// Another identifier of the person: a social security number, a local
+    /// authority or health board id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub other_id: Option<String>,
 }
 
 /// An address of a person.
