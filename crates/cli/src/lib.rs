@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 mod progress;
+pub mod pseudonymise;
 pub mod validate;
 
 use std::process::ExitCode;
@@ -32,6 +33,11 @@ enum Command {
     /// Exit code 0: no errors; 1: errors found; 2: could not run (bad mapping,
     /// unreadable input, a file no mapping fits).
     Validate(validate::ValidateArgs),
+    /// Write pseudonymised copies of exports for testing: keyed pseudonyms
+    /// for identifiers and names, shifted dates, scrubbed free text.
+    ///
+    /// The key comes from the environment variable CASEBRIDGE_PSEUDONYM_KEY.
+    Pseudonymise(pseudonymise::PseudonymiseArgs),
 }
 
 /// Parses the command line, runs it and returns the exit code.
@@ -51,6 +57,7 @@ pub fn main() -> ExitCode {
 pub fn run(cli: Cli) -> anyhow::Result<u8> {
     match cli.command {
         Command::Validate(args) => validate::run(args, cli.quiet),
+        Command::Pseudonymise(args) => pseudonymise::run(args, cli.quiet),
     }
 }
 

@@ -110,6 +110,47 @@ impl DateFormat {
         }
     }
 
+    /// Writes a date-time in this format (the inverse of
+    /// [`DateFormat::parse_datetime`] for values it reads; day, month and
+    /// time parts are written with two digits).
+    pub fn format(&self, dt: NaiveDateTime) -> String {
+        use chrono::{Datelike, Timelike};
+        match self {
+            DateFormat::Excel => {
+                let epoch =
+                    NaiveDate::from_ymd_opt(1899, 12, 30).and_then(|d| d.and_hms_opt(0, 0, 0));
+                let Some(epoch) = epoch else {
+                    return String::new();
+                };
+                let secs = (dt - epoch).num_seconds();
+                let (days, rest) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+                if rest == 0 {
+                    days.to_string()
+                } else {
+                    format!("{}", days as f64 + rest as f64 / 86_400.0)
+                }
+            }
+            DateFormat::Pattern { toks, .. } => {
+                let mut out = String::with_capacity(toks.len() * 2);
+                for t in toks {
+                    match t.0 {
+                        Tok::Year => out.push_str(&format!("{:04}", dt.year())),
+                        Tok::Month => out.push_str(&format!("{:02}", dt.month())),
+                        Tok::Day => out.push_str(&format!("{:02}", dt.day())),
+                        Tok::Hour => out.push_str(&format!("{:02}", dt.hour())),
+                        Tok::Minute => out.push_str(&format!("{:02}", dt.minute())),
+                        Tok::Second => out.push_str(&format!("{:02}", dt.second())),
+                        Tok::Fraction => {
+                            out.push_str(&format!("{:03}", dt.nanosecond() / 1_000_000))
+                        }
+                        Tok::Lit(c) => out.push(char::from(c)),
+                    }
+                }
+                out
+            }
+        }
+    }
+
     /// Parses `s` (already trimmed) as a date-time in this format.
     pub fn parse_datetime(&self, s: &str) -> Option<NaiveDateTime> {
         match self {
@@ -203,6 +244,13 @@ impl DateFormats {
         self.0.iter().find_map(|f| f.parse_datetime(s))
     }
 
+    /// The first format that reads `s`, with the value.
+    pub fn parse_with_format(&self, s: &str) -> Option<(NaiveDateTime, &DateFormat)> {
+        self.0
+            .iter()
+            .find_map(|f| f.parse_datetime(s).map(|d| (d, f)))
+    }
+
     /// The formats, as written, for messages.
     pub fn describe(&self) -> String {
         self.0
@@ -261,6 +309,22 @@ mod tests {
             "04/03/2021x",
         ] {
             assert_eq!(dt(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn formatting_inverts_parsing() {
+        let formats = DateFormats::default_list();
+        for s in [
+            "04/03/2021",
+            "04/03/2021 14:05",
+            "2021-03-04 09:10:11.500",
+            "2021-03-04T09:10:11",
+            "44259",
+            "44259.75",
+        ] {
+            let (dt, f) = formats.parse_with_format(s).unwrap();
+            assert_eq!(f.format(dt), s);
         }
     }
 

@@ -606,6 +606,29 @@ impl Mapping {
         out
     }
 
+    /// Each mapped field with the source columns it reads and, for date
+    /// fields, the formats it accepts (for tools that rewrite sources, such
+    /// as pseudonymisation).
+    pub fn field_sources(&self) -> Vec<(&'static FieldDef, Vec<&str>, Option<&DateFormats>)> {
+        self.fields
+            .iter()
+            .map(|f| {
+                let cols = match &f.input {
+                    Input::Column { name, .. } => vec![name.as_str()],
+                    Input::Concat { columns, .. } => {
+                        columns.iter().map(|(n, _)| n.as_str()).collect()
+                    }
+                    Input::Constant => vec![],
+                };
+                let formats = match &f.parse {
+                    Parse::Date(d) | Parse::DateTime(d) => Some(d),
+                    _ => None,
+                };
+                (f.def, cols, formats)
+            })
+            .collect()
+    }
+
     /// The names of the canonical fields mapped, with their source columns.
     pub fn mapped_fields(&self) -> impl Iterator<Item = (&'static str, &str)> {
         self.fields.iter().map(|f| (f.def.name, f.columns.as_str()))

@@ -8,6 +8,11 @@
 
 #![forbid(unsafe_code)]
 
+pub mod pseudo;
+mod pseudonymise;
+
+pub use pseudonymise::{pseudonymise, PseudonymiseOptions};
+
 use std::path::{Path, PathBuf};
 
 use casebridge_csv::{CsvSource, CsvSourceConfig};

@@ -1,0 +1,88 @@
+//! `casebridge pseudonymise`: test extracts safe to share.
+
+use std::io::{self, Write};
+use std::path::PathBuf;
+
+use anyhow::Context;
+use casebridge_mapping::{Error as MappingError, MappingSet};
+use casebridge_runner::pseudo::Pseudonymiser;
+use casebridge_runner::{pseudonymise, PseudonymiseOptions};
+use casebridge_validate::Report;
+use clap::Args;
+
+use crate::progress::Bar;
+
+/// The environment variable holding the pseudonymisation key.
+pub const KEY_VAR: &str = "CASEBRIDGE_PSEUDONYM_KEY";
+
+/// Arguments of `casebridge pseudonymise`.
+///
+/// The key is read from the environment variable CASEBRIDGE_PSEUDONYM_KEY
+/// only (at least 16 bytes), never from a file or an argument, so it does not
+/// end up in shell history, process lists or configuration.
+#[derive(Debug, Args)]
+pub struct PseudonymiseArgs {
+    /// Input files or directories.
+    #[arg(required = true)]
+    pub inputs: Vec<PathBuf>,
+    /// A mapping file or a directory of mappings (as for `validate`).
+    #[arg(long, short)]
+    pub mapping: PathBuf,
+    /// Directory for the pseudonymised files (created owner-only).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Copy columns no mapping reads instead of blanking them. They may hold
+    /// personal data casebridge knows nothing about.
+    #[arg(long)]
+    pub keep_unmapped: bool,
+    /// Largest record, in bytes, held in memory.
+    #[arg(long, default_value_t = 64 << 20)]
+    pub max_record_bytes: usize,
+}
+
+/// Runs `pseudonymise`; returns the exit code.
+pub fn run(args: PseudonymiseArgs, quiet: bool) -> anyhow::Result<u8> {
+    let Some(key) = std::env::var_os(KEY_VAR) else {
+        eprintln!(
+            "error: set {KEY_VAR} to a secret of at least {} bytes; the key is read from the \
+             environment only, never from a file or an argument",
+            Pseudonymiser::MIN_KEY_BYTES
+        );
+        return Ok(2);
+    };
+    let Some(pseudo) = Pseudonymiser::new(key.as_encoded_bytes()) else {
+        eprintln!(
+            "error: {KEY_VAR} is shorter than {} bytes",
+            Pseudonymiser::MIN_KEY_BYTES
+        );
+        return Ok(2);
+    };
+    let mappings = match MappingSet::load(&args.mapping) {
+        Ok(m) => m,
+        Err(MappingError::Invalid(diags)) => {
+            eprintln!("error: the mapping cannot be used:");
+            for d in diags {
+                eprintln!("  {d}");
+            }
+            return Ok(2);
+        }
+        Err(e) => return Err(e).context("loading mappings"),
+    };
+    let opts = PseudonymiseOptions {
+        out_dir: args.out.clone(),
+        keep_unmapped: args.keep_unmapped,
+        max_record_bytes: args.max_record_bytes,
+    };
+    let mut report = Report::new(5, false)?;
+    let bar = Bar::new(quiet);
+    let outcome = pseudonymise(&args.inputs, &mappings, &pseudo, &opts, &mut report, &bar)?;
+    bar.finish();
+    let stdout = io::stdout();
+    let mut out = io::BufWriter::new(stdout.lock());
+    let written = report.write_human(&mut out).and_then(|()| out.flush());
+    match written {
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {}
+        r => r.context("writing the summary")?,
+    }
+    Ok(outcome.exit_code())
+}
