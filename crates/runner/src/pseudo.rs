@@ -211,6 +211,14 @@ impl Pseudonymiser {
         }
     }
 
+    /// A keyed string of digits as long as `value`.
+    pub fn digits(&self, value: &str) -> String {
+        let d = self.digest("digits", value);
+        (0..value.len())
+            .map(|i| char::from(b'0' + d[i % 32] % 10))
+            .collect()
+    }
+
     /// A first name's pseudonym (same case style).
     pub fn first_name(&self, value: &str) -> String {
         self.name("first", value, FIRST)
@@ -364,6 +372,10 @@ pub fn scrub(p: &Pseudonymiser, text: &str, names: &Replacements) -> String {
             }
         } else if word.len() == 10 && casebridge_model::ids::is_valid_nhs_number(word) {
             out.push_str(&p.nhs(word));
+        } else if word.len() >= 9 && word.bytes().all(|b| b.is_ascii_digit()) {
+            // Long numbers in free text are identifiers of some kind (NHS
+            // numbers with a typo, phone or account numbers): replaced too.
+            out.push_str(&p.digits(word));
         } else if word.len() == 13 && casebridge_model::ids::is_valid_upn(word) {
             out.push_str(&p.upn(word));
         } else {
@@ -427,16 +439,17 @@ mod tests {
     }
 
     #[test]
-    fn scrub_replaces_known_names_and_valid_numbers_only() {
+    fn scrub_replaces_known_names_and_long_numbers() {
         let a = p("0123456789abcdef-key-a");
         let mut names = Replacements::default();
         add_name_words(&a, &mut names, &["Donna"], &["O’Neill"]);
-        let text =
-            "Donna O’Neill said DONNA’s NHS number is 9434765919; Donnas and 1234567890 stay.";
+        let text = "Donna O’Neill said DONNA’s NHS number is 9434765919 (or 9434765918); \
+                    Donnas and 12345678 stay.";
         let out = scrub(&a, text, &names);
         assert!(!out.contains("Donna ") && !out.contains("Neill") && !out.contains("DONNA"));
-        assert!(!out.contains("9434765919"));
-        assert!(out.contains("Donnas") && out.contains("1234567890"));
+        assert!(!out.contains("9434765919") && !out.contains("9434765918"));
+        assert!(out.contains(&a.nhs("9434765919")));
+        assert!(out.contains("Donnas") && out.contains("12345678"));
         assert!(out.contains(&format!(
             "{} O’{}",
             a.first_name("Donna"),

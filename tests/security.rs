@@ -1,0 +1,342 @@
+//! Children's data protection, end to end: no personal value in any output
+//! of any command in default mode (the canary test), and pseudonymised
+//! extracts that keep links, lose canaries and depend on the key.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use common::*;
+
+const KEY: &str = "test-key-0123456789abcdef";
+
+fn generate(dir: &Path, seed: u64, error_rate: f64, duplicate_rate: f64) {
+    let status = generator()
+        .arg("--out")
+        .arg(dir)
+        .args(["--seed", &seed.to_string(), "--families", "12"])
+        .args([
+            "--error-rate",
+            &error_rate.to_string(),
+            "--duplicate-rate",
+            &duplicate_rate.to_string(),
+        ])
+        .args(["--as-of", "2026-11-01"])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+/// Rewrites a generated export so every person has distinctive canary names,
+/// some have canary (invalid) NHS numbers and dates of birth, and every note
+/// names its subject and their NHS number. Returns the canary strings.
+fn plant_canaries(dir: &Path) -> Vec<String> {
+    let mut canaries = Vec::new();
+    let persons = dir.join("DM_PERSONS.csv");
+    let mut rdr = csv::ReaderBuilder::new().from_path(&persons).unwrap();
+    let header = rdr.byte_headers().unwrap().clone();
+    let mut rows: Vec<csv::ByteRecord> = rdr.byte_records().map(Result::unwrap).collect();
+    let mut who = std::collections::HashMap::new();
+    for (n, r) in rows.iter_mut().enumerate() {
+        let first = format!("Zorbafirst{n}");
+        let last = format!("Quibbleton{n}");
+        let mut fields: Vec<Vec<u8>> = r.iter().map(<[u8]>::to_vec).collect();
+        fields[1] = first.clone().into_bytes();
+        fields[2] = last.clone().into_bytes();
+        fields[3] = format!("{first} {last}").into_bytes();
+        if n % 5 == 0 {
+            // An NHS number with a bad check digit: reported, never shown.
+            let bad = format!("99900{:05}", 10_000 + n);
+            if !casebridge_model_is_valid_nhs(&bad) {
+                fields[8] = bad.clone().into_bytes();
+                canaries.push(bad);
+            }
+        }
+        if n % 7 == 3 {
+            fields[4] = b"31/04/1999".to_vec();
+        }
+        let nhs = String::from_utf8_lossy(&fields[8]).into_owned();
+        if nhs.len() == 10 {
+            canaries.push(nhs.clone());
+        }
+        who.insert(
+            String::from_utf8_lossy(&fields[0]).into_owned(),
+            (first.clone(), last.clone(), nhs),
+        );
+        canaries.push(first);
+        canaries.push(last);
+        *r = csv::ByteRecord::from(fields);
+    }
+    canaries.push("31/04/1999".into());
+    let mut w = csv::WriterBuilder::new()
+        .terminator(csv::Terminator::CRLF)
+        .from_path(&persons)
+        .unwrap();
+    w.write_byte_record(&header).unwrap();
+    for r in &rows {
+        w.write_byte_record(r).unwrap();
+    }
+    w.flush().unwrap();
+
+    let notes = dir.join("CASE_NOTES.csv");
+    let mut rdr = csv::ReaderBuilder::new()
+        .flexible(true)
+        .from_path(&notes)
+        .unwrap();
+    let header = rdr.byte_headers().unwrap().clone();
+    let rows: Vec<csv::ByteRecord> = rdr.byte_records().map(Result::unwrap).collect();
+    let mut w = csv::WriterBuilder::new()
+        .flexible(true)
+        .terminator(csv::Terminator::CRLF)
+        .from_path(&notes)
+        .unwrap();
+    w.write_byte_record(&header).unwrap();
+    for r in rows {
+        let mut fields: Vec<Vec<u8>> = r.iter().map(<[u8]>::to_vec).collect();
+        if fields.len() == 10 {
+            let pid = String::from_utf8_lossy(&fields[1]).into_owned();
+            if let Some((first, last, nhs)) = who.get(&pid) {
+                fields[7] = format!("Visited {first} {last} at home.\r\n{first} showed me the garden. NHS number {nhs}.").into_bytes();
+                fields[3] = format!("Visit to {first}").into_bytes();
+            }
+        }
+        w.write_byte_record(&csv::ByteRecord::from(fields)).unwrap();
+    }
+    w.flush().unwrap();
+    canaries.sort();
+    canaries.dedup();
+    canaries.retain(|c| !c.is_empty());
+    canaries
+}
+
+fn casebridge_model_is_valid_nhs(s: &str) -> bool {
+    let d: Vec<u32> = s.chars().filter_map(|c| c.to_digit(10)).collect();
+    if d.len() != 10 {
+        return false;
+    }
+    let sum: u32 = d[..9].iter().zip((2..=10).rev()).map(|(a, w)| a * w).sum();
+    let c = 11 - sum % 11;
+    let c = if c == 11 { 0 } else { c };
+    c != 10 && c == d[9]
+}
+
+fn all_text(out: &Output) -> String {
+    format!("{}{}", stdout(out), stderr(out))
+}
+
+fn files_text(dir: &Path) -> String {
+    let mut s = String::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_file() {
+            s.push_str(&String::from_utf8_lossy(&std::fs::read(p).unwrap()));
+        }
+    }
+    s
+}
+
+fn assert_no_canary(what: &str, text: &str, canaries: &[String]) {
+    for c in canaries {
+        assert!(!text.contains(c.as_str()), "{what}: canary {c:?} leaked");
+    }
+}
+
+#[test]
+fn no_command_prints_personal_values_by_default() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    generate(&data, 13, 0.15, 0.1);
+    let canaries = plant_canaries(&data);
+    assert!(canaries.len() > 40);
+    let maps = mappings();
+
+    // validate, every output form and verbose logs.
+    let report = tmp.path().join("report.json");
+    let runs: Vec<Vec<String>> = vec![
+        vec!["validate".into()],
+        vec!["validate".into(), "--format".into(), "json".into()],
+        vec!["-vv".into(), "validate".into()],
+        vec![
+            "validate".into(),
+            "--format".into(),
+            "json".into(),
+            "--output".into(),
+            report.display().to_string(),
+        ],
+    ];
+    for args in runs {
+        let out = casebridge()
+            .args(&args)
+            .arg(&data)
+            .arg("--mapping")
+            .arg(&maps)
+            .args(["--as-of", "2026-11-01"])
+            .env("CASEBRIDGE_LOG", "debug")
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {}", stderr(&out));
+        assert_no_canary(&format!("{args:?}"), &all_text(&out), &canaries);
+    }
+    let json = std::fs::read_to_string(&report).unwrap();
+    assert!(
+        json.contains("person.nhs-number"),
+        "the planted faults are reported"
+    );
+    assert_no_canary("--output report", &json, &canaries);
+
+    // With --show-values the values do appear: the canaries are real.
+    let shown = casebridge()
+        .args(["validate", "--show-values", "--format", "json"])
+        .arg(&data)
+        .arg("--mapping")
+        .arg(&maps)
+        .args(["--as-of", "2026-11-01"])
+        .output()
+        .unwrap();
+    assert!(canaries.iter().any(|c| stdout(&shown).contains(c.as_str())));
+
+    // pseudonymise: its summary, logs and the extract itself.
+    let out_dir = tmp.path().join("extract");
+    let out = casebridge()
+        .args(["-vv", "pseudonymise"])
+        .arg(&data)
+        .arg("--mapping")
+        .arg(&maps)
+        .arg("--out")
+        .arg(&out_dir)
+        .env("CASEBRIDGE_PSEUDONYM_KEY", KEY)
+        .env("CASEBRIDGE_LOG", "debug")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.code().is_some_and(|c| c <= 1),
+        "{}",
+        stderr(&out)
+    );
+    assert_no_canary("pseudonymise output", &all_text(&out), &canaries);
+    assert_no_canary("pseudonymised files", &files_text(&out_dir), &canaries);
+    assert!(!all_text(&out).contains(KEY), "the key is never printed");
+}
+
+fn pseudonymise(data: &Path, out: &Path, key: &str) -> Output {
+    casebridge()
+        .arg("pseudonymise")
+        .arg(data)
+        .arg("--mapping")
+        .arg(mappings())
+        .arg("--out")
+        .arg(out)
+        .env("CASEBRIDGE_PSEUDONYM_KEY", key)
+        .output()
+        .unwrap()
+}
+
+fn column(path: &Path, col: usize) -> Vec<String> {
+    let mut rdr = csv::ReaderBuilder::new()
+        .flexible(true)
+        .from_path(path)
+        .unwrap();
+    rdr.byte_records()
+        .map(|r| String::from_utf8_lossy(r.unwrap().get(col).unwrap_or(b"")).into_owned())
+        .collect()
+}
+
+#[test]
+fn pseudonymised_extract_keeps_links_loses_canaries_and_depends_on_the_key() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    generate(&data, 17, 0.0, 0.2);
+    let canaries = plant_canaries(&data);
+
+    let a1 = tmp.path().join("a1");
+    let a2 = tmp.path().join("a2");
+    let b = tmp.path().join("b");
+    for (dir, key) in [(&a1, KEY), (&a2, KEY), (&b, "another-key-0123456789")] {
+        let out = pseudonymise(&data, dir, key);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    }
+    let names: Vec<PathBuf> = [
+        "DM_PERSONS.csv",
+        "CASE_NOTES.csv",
+        "DM_CACHED_FORM_ANSWERS.csv",
+    ]
+    .iter()
+    .map(PathBuf::from)
+    .collect();
+    for n in &names {
+        assert_eq!(
+            std::fs::read(a1.join(n)).unwrap(),
+            std::fs::read(a2.join(n)).unwrap(),
+            "same key, same output"
+        );
+        assert_ne!(
+            std::fs::read(a1.join(n)).unwrap(),
+            std::fs::read(b.join(n)).unwrap(),
+            "another key, another output"
+        );
+    }
+    assert_no_canary("extract", &files_text(&a1), &canaries);
+
+    // Links survive: the extract validates with no missing person, and the
+    // persons are the same in number.
+    let (code, report, _) = validate_json(&[&a1], &mappings(), &[]);
+    assert_eq!(
+        report["summary"]["rules"]["ref.person-missing"],
+        serde_json::Value::Null,
+        "{}",
+        report["summary"]
+    );
+    assert_eq!(
+        code, 1,
+        "only the planted bad NHS numbers and dates remain errors"
+    );
+    let before: BTreeSet<String> = column(&data.join("DM_PERSONS.csv"), 0)
+        .into_iter()
+        .collect();
+    let after: BTreeSet<String> = column(&a1.join("DM_PERSONS.csv"), 0).into_iter().collect();
+    assert_eq!(before.len(), after.len());
+    assert!(before.is_disjoint(&after));
+    // Duplicates survive: persons that shared an NHS number still do.
+    let nhs_before: BTreeSet<String> = column(&data.join("DM_PERSONS.csv"), 8)
+        .into_iter()
+        .collect();
+    let nhs_after: BTreeSet<String> = column(&a1.join("DM_PERSONS.csv"), 8).into_iter().collect();
+    assert_eq!(nhs_before.len(), nhs_after.len());
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(a1.join("DM_PERSONS.csv"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+}
+
+#[test]
+fn pseudonymise_refuses_to_run_without_a_key_from_the_environment() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = casebridge()
+        .arg("pseudonymise")
+        .arg(root().join("examples/mosaic-clean"))
+        .arg("--mapping")
+        .arg(mappings())
+        .arg("--out")
+        .arg(tmp.path().join("x"))
+        .env_remove("CASEBRIDGE_PSEUDONYM_KEY")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("CASEBRIDGE_PSEUDONYM_KEY"));
+    assert!(!tmp.path().join("x").exists());
+    let short = pseudonymise(
+        &root().join("examples/mosaic-clean"),
+        &tmp.path().join("y"),
+        "short",
+    );
+    assert_eq!(short.status.code(), Some(2));
+}
