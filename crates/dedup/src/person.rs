@@ -1,0 +1,912 @@
+//! Person linkage: comparison features, blocking, field comparisons,
+//! Fellegi-Sunter weights with m estimated by EM and u from random pairs,
+//! guards, and clustering of pairwise matches.
+//!
+//! Candidate pairs come from blocking passes (a pair is compared once, in
+//! the first pass whose keys it shares), so the work grows with candidate
+//! pairs. EM runs on the counts of distinct comparison patterns, not on
+//! the pairs, so it costs the same for a thousand pairs or fifty million.
+
+use std::hash::{Hash, Hasher};
+
+use casebridge_model::Person;
+use chrono::Datelike;
+use rustc_hash::{FxHashMap, FxHasher};
+use serde::Serialize;
+
+use crate::config::{DedupConfig, LinkageConfig};
+use crate::text::{jaro_winkler, one_edit, soundex, squash, token_similarity, words, Nicknames};
+
+/// A compared field and the names of its comparison levels (level 0,
+/// `null`, means one side is missing and weighs nothing).
+pub(crate) struct FieldSpec {
+    pub name: &'static str,
+    pub levels: &'static [&'static str],
+}
+
+pub(crate) const FIRST: usize = 0;
+pub(crate) const LAST: usize = 1;
+pub(crate) const DOB: usize = 2;
+pub(crate) const GENDER: usize = 3;
+pub(crate) const NHS: usize = 4;
+pub(crate) const UPN: usize = 5;
+pub(crate) const POSTCODE: usize = 6;
+pub(crate) const ADDRESS: usize = 7;
+pub(crate) const LOCALITY: usize = 8;
+pub(crate) const OTHER_ID: usize = 9;
+pub(crate) const ETHNICITY: usize = 10;
+
+pub(crate) const FIELDS: [FieldSpec; 11] = [
+    FieldSpec {
+        name: "first_name",
+        levels: &["null", "exact", "nickname", "jw>=0.92", "jw>=0.80", "initial", "swapped", "different"],
+    },
+    FieldSpec {
+        name: "last_name",
+        levels: &["null", "exact", "jw>=0.92", "jw>=0.80", "swapped", "different"],
+    },
+    FieldSpec {
+        name: "date_of_birth",
+        levels: &["null", "exact", "day-month-swap", "one-slip", "two-parts", "different"],
+    },
+    FieldSpec {
+        name: "gender",
+        levels: &["null", "same", "different"],
+    },
+    FieldSpec {
+        name: "nhs_number",
+        levels: &["null", "exact", "one-slip", "different"],
+    },
+    FieldSpec {
+        name: "upn",
+        levels: &["null", "exact", "one-slip", "different"],
+    },
+    FieldSpec {
+        name: "postcode",
+        levels: &["null", "exact", "one-slip", "different"],
+    },
+    FieldSpec {
+        name: "address",
+        levels: &["null", "sim>=0.95", "sim>=0.85", "sim>=0.70", "different"],
+    },
+    FieldSpec {
+        name: "locality",
+        levels: &["null", "exact", "jw>=0.90", "different"],
+    },
+    FieldSpec {
+        name: "other_id",
+        levels: &["null", "exact", "one-slip", "different"],
+    },
+    FieldSpec {
+        name: "ethnicity",
+        levels: &["null", "same", "different"],
+    },
+];
+
+const NF: usize = FIELDS.len();
+const BITS: u32 = 4;
+
+/// A comparison pattern: the level of every field, 4 bits each.
+pub(crate) type Pattern = u64;
+
+pub(crate) fn level(p: Pattern, f: usize) -> usize {
+    ((p >> (f as u32 * BITS)) & 0xF) as usize
+}
+
+fn set_level(p: &mut Pattern, f: usize, l: usize) {
+    *p |= (l as u64) << (f as u32 * BITS);
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct Span {
+    start: u32,
+    len: u32,
+}
+
+/// Comparison features of one person, text held in a shared arena.
+#[derive(Debug, Clone, Copy, Default)]
+struct Feat {
+    first: Span,
+    last: Span,
+    /// yyyymmdd, 0 when missing.
+    dob: u32,
+    gender: u32,
+    ethnicity: u32,
+    nhs: Span,
+    upn: Span,
+    postcode: Span,
+    address: Span,
+    locality: Span,
+    other: Span,
+}
+
+/// Features of every person, ready to compare.
+pub(crate) struct Features {
+    arena: String,
+    feats: Vec<Feat>,
+    codes: FxHashMap<String, u32>,
+    pub nick: Nicknames,
+    enabled: [bool; NF],
+}
+
+fn hash_str(salt: u64, parts: &[&str]) -> u64 {
+    let mut h = FxHasher::default();
+    salt.hash(&mut h);
+    for p in parts {
+        p.hash(&mut h);
+    }
+    h.finish() | 1
+}
+
+fn alnum_upper(s: &str) -> String {
+    s.chars()
+        .filter(char::is_ascii_alphanumeric)
+        .map(|c| c.to_ascii_uppercase())
+        .collect()
+}
+
+impl Features {
+    pub fn new(cfg: &LinkageConfig) -> Self {
+        let mut enabled = [true; NF];
+        for (i, f) in FIELDS.iter().enumerate() {
+            if cfg.ignore_fields.iter().any(|x| x == f.name) {
+                enabled[i] = false;
+            }
+        }
+        Features {
+            arena: String::new(),
+            feats: Vec::new(),
+            codes: FxHashMap::default(),
+            nick: Nicknames::new(&cfg.nicknames),
+            enabled,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.feats.len()
+    }
+
+    fn put(&mut self, s: &str) -> Span {
+        if s.is_empty() {
+            return Span::default();
+        }
+        let start = self.arena.len() as u32;
+        self.arena.push_str(s);
+        Span {
+            start,
+            len: s.len() as u32,
+        }
+    }
+
+    fn code(&mut self, s: Option<&str>) -> u32 {
+        let Some(s) = s.map(str::trim).filter(|s| !s.is_empty()) else {
+            return 0;
+        };
+        let key = s.to_lowercase();
+        let next = self.codes.len() as u32 + 1;
+        *self.codes.entry(key).or_insert(next)
+    }
+
+    fn get(&self, s: Span) -> &str {
+        let (a, b) = (s.start as usize, (s.start + s.len) as usize);
+        self.arena.get(a..b).unwrap_or("")
+    }
+
+    /// Adds a person's features; returns its index.
+    pub fn push(&mut self, p: &Person) -> usize {
+        fn opt(s: &Option<String>) -> &str {
+            s.as_deref().unwrap_or("")
+        }
+        // A first name may hold middle names too ("Mary Jane"): the first word compares.
+        let first_word = words(opt(&p.first_name)).into_iter().next().unwrap_or_default();
+        let first = squash(&first_word);
+        let last = squash(opt(&p.last_name));
+        let dob = p
+            .date_of_birth
+            .map_or(0, |d| (d.year().max(0) as u32) * 10000 + d.month() * 100 + d.day());
+        let f = Feat {
+            first: self.put(&first),
+            last: self.put(&last),
+            dob,
+            gender: self.code(p.gender.as_deref()),
+            ethnicity: self.code(p.ethnicity.as_deref()),
+            nhs: self.put(&alnum_upper(opt(&p.nhs_number))),
+            upn: self.put(&alnum_upper(opt(&p.upn))),
+            postcode: self.put(&alnum_upper(opt(&p.postcode))),
+            address: self.put(&words(opt(&p.address)).join(" ")),
+            locality: self.put(&squash(opt(&p.locality))),
+            other: self.put(&alnum_upper(opt(&p.other_id))),
+        };
+        self.feats.push(f);
+        self.feats.len() - 1
+    }
+
+    /// The blocking key of record `i` for a pass (0: a key part is missing).
+    pub fn block_key(&self, i: usize, salt: u64, keys: &[String]) -> u64 {
+        let f = &self.feats[i];
+        let mut parts: Vec<String> = Vec::with_capacity(keys.len());
+        for k in keys {
+            let v = match k.as_str() {
+                "date_of_birth" => (f.dob != 0).then(|| f.dob.to_string()),
+                "dob_year" => (f.dob != 0).then(|| (f.dob / 10000).to_string()),
+                "dob_month_day" => (f.dob != 0).then(|| (f.dob % 10000).to_string()),
+                "nhs_number" => Some(self.get(f.nhs).to_string()),
+                "upn" => Some(self.get(f.upn).to_string()),
+                "other_id" => Some(self.get(f.other).to_string()),
+                "postcode" => Some(self.get(f.postcode).to_string()),
+                "locality" => Some(self.get(f.locality).to_string()),
+                "first_name" => Some(self.nick.canonical(self.get(f.first)).to_string()),
+                "last_name" => Some(self.get(f.last).to_string()),
+                "first_name_soundex" => Some(soundex(self.nick.canonical(self.get(f.first)))),
+                "last_name_soundex" => Some(soundex(self.get(f.last))),
+                "first_initial" => self.get(f.first).get(..1).map(str::to_string),
+                "gender" => (f.gender != 0).then(|| f.gender.to_string()),
+                _ => None,
+            };
+            match v {
+                Some(v) if !v.is_empty() => parts.push(v),
+                _ => return 0,
+            }
+        }
+        let refs: Vec<&str> = parts.iter().map(String::as_str).collect();
+        hash_str(salt, &refs)
+    }
+
+    /// Compares records `a` and `b` into a pattern.
+    pub fn compare(&self, a: usize, b: usize) -> Pattern {
+        let (x, y) = (&self.feats[a], &self.feats[b]);
+        let mut p: Pattern = 0;
+        let e = &self.enabled;
+        let (fx, fy) = (self.get(x.first), self.get(y.first));
+        let (lx, ly) = (self.get(x.last), self.get(y.last));
+        if e[FIRST] && !fx.is_empty() && !fy.is_empty() {
+            let l = if fx == fy {
+                1
+            } else if self.nick.alike(fx, fy) {
+                2
+            } else {
+                let jw = jaro_winkler(fx, fy);
+                if jw >= 0.92 {
+                    3
+                } else if jw >= 0.80 {
+                    4
+                } else if (fx.len() == 1 || fy.len() == 1) && fx.as_bytes()[0] == fy.as_bytes()[0] {
+                    5
+                } else if !lx.is_empty() && fx == ly && fy == lx {
+                    6
+                } else {
+                    7
+                }
+            };
+            set_level(&mut p, FIRST, l);
+        }
+        if e[LAST] && !lx.is_empty() && !ly.is_empty() {
+            let l = if lx == ly {
+                1
+            } else {
+                let jw = jaro_winkler(lx, ly);
+                if jw >= 0.92 {
+                    2
+                } else if jw >= 0.80 {
+                    3
+                } else if !fx.is_empty() && fx == ly && fy == lx {
+                    4
+                } else {
+                    5
+                }
+            };
+            set_level(&mut p, LAST, l);
+        }
+        if e[DOB] && x.dob != 0 && y.dob != 0 {
+            set_level(&mut p, DOB, dob_level(x.dob, y.dob));
+        }
+        if e[GENDER] && x.gender != 0 && y.gender != 0 {
+            set_level(&mut p, GENDER, if x.gender == y.gender { 1 } else { 2 });
+        }
+        if e[ETHNICITY] && x.ethnicity != 0 && y.ethnicity != 0 {
+            set_level(&mut p, ETHNICITY, if x.ethnicity == y.ethnicity { 1 } else { 2 });
+        }
+        for (f, sx, sy) in [
+            (NHS, x.nhs, y.nhs),
+            (UPN, x.upn, y.upn),
+            (POSTCODE, x.postcode, y.postcode),
+            (OTHER_ID, x.other, y.other),
+        ] {
+            let (u, v) = (self.get(sx), self.get(sy));
+            if e[f] && !u.is_empty() && !v.is_empty() {
+                let l = if u == v {
+                    1
+                } else if one_edit(u, v) {
+                    2
+                } else {
+                    3
+                };
+                set_level(&mut p, f, l);
+            }
+        }
+        let (ax, ay) = (self.get(x.address), self.get(y.address));
+        if e[ADDRESS] && !ax.is_empty() && !ay.is_empty() {
+            let l = if ax == ay {
+                1
+            } else {
+                let wx: Vec<&str> = ax.split(' ').collect();
+                let wy: Vec<&str> = ay.split(' ').collect();
+                let s = token_similarity(&wx, &wy);
+                if s >= 0.95 {
+                    1
+                } else if s >= 0.85 {
+                    2
+                } else if s >= 0.70 {
+                    3
+                } else {
+                    4
+                }
+            };
+            set_level(&mut p, ADDRESS, l);
+        }
+        let (cx, cy) = (self.get(x.locality), self.get(y.locality));
+        if e[LOCALITY] && !cx.is_empty() && !cy.is_empty() {
+            let l = if cx == cy {
+                1
+            } else if jaro_winkler(cx, cy) >= 0.90 {
+                2
+            } else {
+                3
+            };
+            set_level(&mut p, LOCALITY, l);
+        }
+        p
+    }
+
+    /// Years between the two dates of birth, when both are known.
+    pub fn dob_years_apart(&self, a: usize, b: usize) -> Option<u32> {
+        let (x, y) = (self.feats[a].dob, self.feats[b].dob);
+        (x != 0 && y != 0).then(|| (x / 10000).abs_diff(y / 10000))
+    }
+
+    /// Which fields hold a value in at least one record.
+    pub fn present_fields(&self) -> [bool; NF] {
+        let mut out = [false; NF];
+        for f in &self.feats {
+            let has = [
+                f.first.len > 0,
+                f.last.len > 0,
+                f.dob != 0,
+                f.gender != 0,
+                f.nhs.len > 0,
+                f.upn.len > 0,
+                f.postcode.len > 0,
+                f.address.len > 0,
+                f.locality.len > 0,
+                f.other.len > 0,
+                f.ethnicity != 0,
+            ];
+            for (o, h) in out.iter_mut().zip(has) {
+                *o |= h;
+            }
+        }
+        for (o, e) in out.iter_mut().zip(self.enabled) {
+            *o &= e;
+        }
+        out
+    }
+}
+
+fn dob_level(a: u32, b: u32) -> usize {
+    if a == b {
+        return 1;
+    }
+    let (ya, ma, da) = (a / 10000, a / 100 % 100, a % 100);
+    let (yb, mb, db) = (b / 10000, b / 100 % 100, b % 100);
+    if ya == yb && ma == db && da == mb {
+        return 2;
+    }
+    if one_edit(&a.to_string(), &b.to_string()) {
+        return 3;
+    }
+    let same = u32::from(ya == yb) + u32::from(ma == mb) + u32::from(da == db);
+    if same >= 2 {
+        4
+    } else {
+        5
+    }
+}
+
+/// The estimated model: per field and level, m, u and the weight.
+#[derive(Debug, Clone, Serialize)]
+pub struct Model {
+    /// Share of candidate pairs that are matches (EM's lambda).
+    pub lambda: f64,
+    /// log2(lambda / (1 - lambda)): the weight every pair starts from.
+    pub prior_weight: f64,
+    /// EM iterations run.
+    pub iterations: usize,
+    /// Per field.
+    pub fields: Vec<FieldParams>,
+    #[serde(skip)]
+    weights: Vec<Vec<f64>>,
+}
+
+/// The estimated parameters of one field.
+#[derive(Debug, Clone, Serialize)]
+pub struct FieldParams {
+    /// Field name.
+    pub field: &'static str,
+    /// Whether it is compared (present in the data and not ignored).
+    pub used: bool,
+    /// Per level (after `null`).
+    pub levels: Vec<LevelParams>,
+}
+
+/// m, u and weight of one comparison level.
+#[derive(Debug, Clone, Serialize)]
+pub struct LevelParams {
+    /// Level name.
+    pub level: &'static str,
+    /// P(level | same person).
+    pub m: f64,
+    /// P(level | different people).
+    pub u: f64,
+    /// log2(m / u).
+    pub weight: f64,
+}
+
+impl Model {
+    /// Weight of one field's level.
+    pub fn weight(&self, f: usize, l: usize) -> f64 {
+        self.weights
+            .get(f)
+            .and_then(|w| w.get(l))
+            .copied()
+            .unwrap_or(0.0)
+    }
+
+    /// Total match weight of a pattern, prior included.
+    pub fn total(&self, p: Pattern) -> f64 {
+        self.prior_weight + (0..NF).map(|f| self.weight(f, level(p, f))).sum::<f64>()
+    }
+}
+
+/// Deterministic 64-bit generator (SplitMix64) for the random pair sample.
+struct SplitMix(u64);
+impl SplitMix {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    fn below(&mut self, n: usize) -> usize {
+        ((u128::from(self.next()) * n as u128) >> 64) as usize
+    }
+}
+
+/// u probabilities: level frequencies among random pairs (all pairs when
+/// there are few), with half a pair of pseudo-count per level.
+fn estimate_u(feats: &Features, cfg: &LinkageConfig, used: &[bool; NF]) -> Vec<Vec<f64>> {
+    let n = feats.len();
+    let mut counts: Vec<Vec<f64>> = FIELDS.iter().map(|f| vec![0.0; f.levels.len()]).collect();
+    let mut add = |p: Pattern| {
+        for (f, c) in counts.iter_mut().enumerate() {
+            c[level(p, f)] += 1.0;
+        }
+    };
+    let all = n.saturating_mul(n.saturating_sub(1)) / 2;
+    if all <= cfg.u_sample_pairs {
+        for a in 0..n {
+            for b in a + 1..n {
+                add(feats.compare(a, b));
+            }
+        }
+    } else {
+        let mut rng = SplitMix(cfg.seed);
+        for _ in 0..cfg.u_sample_pairs {
+            let a = rng.below(n);
+            let mut b = rng.below(n - 1);
+            if b >= a {
+                b += 1;
+            }
+            add(feats.compare(a, b));
+        }
+    }
+    counts
+        .into_iter()
+        .enumerate()
+        .map(|(f, c)| {
+            let k = (c.len() - 1) as f64;
+            let total: f64 = c[1..].iter().sum::<f64>() + 0.5 * k;
+            c.iter()
+                .enumerate()
+                .map(|(l, &x)| if l == 0 || !used[f] { 0.0 } else { (x + 0.5) / total })
+                .collect()
+        })
+        .collect()
+}
+
+/// Initial m: most matches agree exactly, few disagree.
+fn initial_m(f: usize) -> Vec<f64> {
+    let n = FIELDS[f].levels.len();
+    let mut m = vec![0.0; n];
+    if n < 3 {
+        return m;
+    }
+    m[1] = 0.8;
+    m[n - 1] = 0.05;
+    let mid = n - 3;
+    for x in m.iter_mut().take(n - 1).skip(2) {
+        *x = 0.15 / mid as f64;
+    }
+    if mid == 0 {
+        m[1] = 0.95;
+    }
+    m
+}
+
+/// Estimates m and lambda by EM over the pattern counts, u held fixed.
+pub(crate) fn estimate(
+    feats: &Features,
+    cfg: &LinkageConfig,
+    counts: &FxHashMap<Pattern, u64>,
+) -> Model {
+    let used = feats.present_fields();
+    let u = estimate_u(feats, cfg, &used);
+    let mut m: Vec<Vec<f64>> = (0..NF).map(initial_m).collect();
+    let mut lambda = 0.05f64;
+    let pats: Vec<(Pattern, f64)> = counts.iter().map(|(&p, &c)| (p, c as f64)).collect();
+    let total: f64 = pats.iter().map(|(_, c)| c).sum();
+    let mut iterations = 0;
+    if total > 0.0 {
+        for it in 0..cfg.em_max_iterations {
+            iterations = it + 1;
+            let mut acc: Vec<Vec<f64>> = FIELDS.iter().map(|f| vec![0.0; f.levels.len()]).collect();
+            let mut gsum = 0.0;
+            for &(p, c) in &pats {
+                // log odds of match for this pattern
+                let mut lo = (lambda / (1.0 - lambda)).ln();
+                for f in 0..NF {
+                    let l = level(p, f);
+                    if l == 0 || !used[f] {
+                        continue;
+                    }
+                    lo += (m[f][l].max(1e-12) / u[f][l].max(1e-12)).ln();
+                }
+                let g = 1.0 / (1.0 + (-lo).exp());
+                gsum += c * g;
+                for (f, a) in acc.iter_mut().enumerate() {
+                    a[level(p, f)] += c * g;
+                }
+            }
+            let new_lambda = (gsum / total).clamp(1e-9, 1.0 - 1e-9);
+            let mut delta = (new_lambda - lambda).abs();
+            lambda = new_lambda;
+            for f in 0..NF {
+                let s: f64 = acc[f][1..].iter().sum();
+                if s <= 0.0 || !used[f] {
+                    continue;
+                }
+                for l in 1..acc[f].len() {
+                    let v = (acc[f][l] / s).max(1e-6);
+                    delta = delta.max((v - m[f][l]).abs());
+                    m[f][l] = v;
+                }
+            }
+            if delta < 1e-7 {
+                break;
+            }
+        }
+    }
+    let mut fields = Vec::new();
+    let mut weights = Vec::new();
+    for f in 0..NF {
+        let mut w = vec![0.0; FIELDS[f].levels.len()];
+        let mut levels = Vec::new();
+        for l in 1..w.len() {
+            if used[f] {
+                w[l] = (m[f][l].max(1e-6) / u[f][l].max(1e-9)).log2();
+            }
+            levels.push(LevelParams {
+                level: FIELDS[f].levels[l],
+                m: m[f][l],
+                u: u[f][l],
+                weight: w[l],
+            });
+        }
+        fields.push(FieldParams {
+            field: FIELDS[f].name,
+            used: used[f],
+            levels,
+        });
+        weights.push(w);
+    }
+    Model {
+        lambda,
+        prior_weight: (lambda / (1.0 - lambda)).log2(),
+        iterations,
+        fields,
+        weights,
+    }
+}
+
+/// A compared candidate pair.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Candidate {
+    pub a: u32,
+    pub b: u32,
+    pub pattern: Pattern,
+}
+
+/// Counts of the blocking stage.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct BlockingStats {
+    /// Per pass: name, candidate pairs it added, blocks skipped as too large.
+    pub passes: Vec<PassStats>,
+    /// Candidate pairs compared.
+    pub candidate_pairs: u64,
+}
+
+/// One pass's counts.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct PassStats {
+    /// Pass name.
+    pub name: String,
+    /// New candidate pairs.
+    pub pairs: u64,
+    /// Blocks larger than `max_block_size`, not compared.
+    pub oversized_blocks: u64,
+    /// Records in those blocks.
+    pub oversized_records: u64,
+}
+
+/// Generates and compares the candidate pairs of every blocking pass.
+pub(crate) fn candidates(
+    feats: &Features,
+    cfg: &LinkageConfig,
+) -> (Vec<Candidate>, FxHashMap<Pattern, u64>, BlockingStats) {
+    let n = feats.len();
+    let passes = &cfg.blocking;
+    let keys: Vec<Vec<u64>> = passes
+        .iter()
+        .enumerate()
+        .map(|(pi, p)| (0..n).map(|i| feats.block_key(i, pi as u64, &p.keys)).collect())
+        .collect();
+    let threads = if cfg.threads == 0 {
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    } else {
+        cfg.threads
+    };
+    let mut out = Vec::new();
+    let mut counts: FxHashMap<Pattern, u64> = FxHashMap::default();
+    let mut stats = BlockingStats::default();
+    for (pi, pass) in passes.iter().enumerate() {
+        let mut ps = PassStats {
+            name: pass.name.clone(),
+            ..PassStats::default()
+        };
+        let mut order: Vec<(u64, u32)> = keys[pi]
+            .iter()
+            .enumerate()
+            .filter(|(_, &k)| k != 0)
+            .map(|(i, &k)| (k, i as u32))
+            .collect();
+        order.sort_unstable();
+        // Blocks as ranges of `order`, with their pair counts.
+        let mut blocks: Vec<(usize, usize)> = Vec::new();
+        let mut s = 0;
+        while s < order.len() {
+            let mut e = s + 1;
+            while e < order.len() && order[e].0 == order[s].0 {
+                e += 1;
+            }
+            let size = e - s;
+            if size > cfg.max_block_size {
+                ps.oversized_blocks += 1;
+                ps.oversized_records += size as u64;
+            } else if size > 1 {
+                blocks.push((s, e));
+            }
+            s = e;
+        }
+        let work: usize = blocks.iter().map(|(s, e)| (e - s) * (e - s - 1) / 2).sum();
+        let per = work / threads + 1;
+        let mut chunks: Vec<&[(usize, usize)]> = Vec::new();
+        let mut start = 0;
+        let mut acc = 0;
+        for (i, (s, e)) in blocks.iter().enumerate() {
+            acc += (e - s) * (e - s - 1) / 2;
+            if acc >= per {
+                chunks.push(&blocks[start..=i]);
+                start = i + 1;
+                acc = 0;
+            }
+        }
+        if start < blocks.len() {
+            chunks.push(&blocks[start..]);
+        }
+        let earlier = &keys[..pi];
+        let order = &order;
+        let results: Vec<(Vec<Candidate>, FxHashMap<Pattern, u64>)> = std::thread::scope(|sc| {
+            let handles: Vec<_> = chunks
+                .iter()
+                .map(|chunk| {
+                    sc.spawn(move || {
+                        let mut v = Vec::new();
+                        let mut c: FxHashMap<Pattern, u64> = FxHashMap::default();
+                        for &(s, e) in chunk.iter() {
+                            for i in s..e {
+                                for j in i + 1..e {
+                                    let (a, b) = (order[i].1, order[j].1);
+                                    let (a, b) = (a.min(b), a.max(b));
+                                    let seen = earlier.iter().any(|k| {
+                                        let x = k[a as usize];
+                                        x != 0 && x == k[b as usize]
+                                    });
+                                    if seen {
+                                        continue;
+                                    }
+                                    let pattern = feats.compare(a as usize, b as usize);
+                                    *c.entry(pattern).or_insert(0) += 1;
+                                    v.push(Candidate { a, b, pattern });
+                                }
+                            }
+                        }
+                        (v, c)
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_default())
+                .collect()
+        });
+        for (v, c) in results {
+            ps.pairs += v.len() as u64;
+            out.extend(v);
+            for (p, k) in c {
+                *counts.entry(p).or_insert(0) += k;
+            }
+        }
+        stats.candidate_pairs += ps.pairs;
+        stats.passes.push(ps);
+    }
+    (out, counts, stats)
+}
+
+/// Why a pair is kept apart whatever its score.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Guard {
+    /// Same date of birth and surname, different first names.
+    Twins,
+    /// Dates of birth a generation apart.
+    GenerationGap,
+}
+
+impl Guard {
+    /// Short name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Guard::Twins => "twins",
+            Guard::GenerationGap => "generation-gap",
+        }
+    }
+}
+
+/// The guard that applies to a pair, if any.
+pub(crate) fn guard(feats: &Features, cfg: &DedupConfig, a: usize, b: usize, p: Pattern) -> Option<Guard> {
+    let g = &cfg.guards;
+    if g.twins && level(p, DOB) == 1 && matches!(level(p, LAST), 1 | 2) && level(p, FIRST) == 7 {
+        return Some(Guard::Twins);
+    }
+    if g.generation_gap_years > 0
+        && !matches!(level(p, DOB), 1..=3)
+        && feats
+            .dob_years_apart(a, b)
+            .is_some_and(|y| y >= g.generation_gap_years)
+    {
+        return Some(Guard::GenerationGap);
+    }
+    None
+}
+
+/// Union-find with member lists, for clustering.
+pub(crate) struct Clusters {
+    parent: Vec<u32>,
+    members: Vec<Vec<u32>>,
+}
+
+impl Clusters {
+    pub fn new(n: usize) -> Self {
+        Clusters {
+            parent: (0..n as u32).collect(),
+            members: (0..n as u32).map(|i| vec![i]).collect(),
+        }
+    }
+
+    pub fn find(&mut self, mut x: u32) -> u32 {
+        while self.parent[x as usize] != x {
+            let p = self.parent[x as usize];
+            self.parent[x as usize] = self.parent[p as usize];
+            x = p;
+        }
+        x
+    }
+
+    pub fn members(&self, root: u32) -> &[u32] {
+        &self.members[root as usize]
+    }
+
+    pub fn union(&mut self, a: u32, b: u32) {
+        let (ra, rb) = (self.find(a), self.find(b));
+        if ra == rb {
+            return;
+        }
+        let (big, small) = if self.members[ra as usize].len() >= self.members[rb as usize].len() {
+            (ra, rb)
+        } else {
+            (rb, ra)
+        };
+        self.parent[small as usize] = big;
+        let moved = std::mem::take(&mut self.members[small as usize]);
+        self.members[big as usize].extend(moved);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::NaiveDate;
+
+    fn person(first: &str, last: &str, dob: &str) -> Person {
+        Person {
+            first_name: Some(first.into()),
+            last_name: Some(last.into()),
+            date_of_birth: NaiveDate::parse_from_str(dob, "%Y-%m-%d").ok(),
+            ..Person::default()
+        }
+    }
+
+    #[test]
+    fn dob_levels() {
+        assert_eq!(dob_level(20120304, 20120304), 1);
+        assert_eq!(dob_level(20120304, 20120403), 2);
+        assert_eq!(dob_level(20120304, 20120305), 3);
+        assert_eq!(dob_level(20120304, 20130304), 3);
+        assert_eq!(dob_level(20120304, 20120319), 4);
+        assert_eq!(dob_level(20120304, 19850611), 5);
+    }
+
+    #[test]
+    fn name_levels() {
+        let mut f = Features::new(&LinkageConfig::default());
+        let a = f.push(&person("William", "O’Neill", "2012-03-04"));
+        let b = f.push(&person("Bill", "O'Neill", "2012-04-03"));
+        let c = f.push(&person("Wiliam", "ONeil", "2012-03-04"));
+        let d = f.push(&person("Grace", "O'Neill", "2012-03-04"));
+        let e = f.push(&person("O'Neill", "William", "1985-01-01"));
+        let p = f.compare(a, b);
+        assert_eq!((level(p, FIRST), level(p, LAST), level(p, DOB)), (2, 1, 2));
+        let p = f.compare(a, c);
+        assert_eq!((level(p, FIRST), level(p, LAST), level(p, DOB)), (3, 2, 1));
+        assert_eq!(level(p, NHS), 0);
+        let p = f.compare(a, d);
+        assert_eq!(level(p, FIRST), 7);
+        let cfg = DedupConfig::default();
+        assert_eq!(guard(&f, &cfg, a, d, p), Some(Guard::Twins));
+        let p = f.compare(a, e);
+        assert_eq!((level(p, FIRST), level(p, LAST)), (6, 4));
+        assert_eq!(guard(&f, &cfg, a, e, p), Some(Guard::GenerationGap));
+    }
+
+    #[test]
+    fn every_pair_is_compared_once_across_passes() {
+        let mut f = Features::new(&LinkageConfig::default());
+        for _ in 0..5 {
+            f.push(&person("Amara", "Okafor", "2012-03-04"));
+        }
+        let (c, counts, stats) = candidates(&f, &LinkageConfig::default());
+        assert_eq!(c.len(), 10);
+        assert_eq!(counts.values().sum::<u64>(), 10);
+        assert_eq!(stats.candidate_pairs, 10);
+    }
+}
