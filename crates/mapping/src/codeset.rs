@@ -72,8 +72,13 @@ impl CodeSet {
                 format!("cannot read code set: {e}"),
             )]
         })?;
+        CodeSet::from_str(path, &text)
+    }
+
+    /// Parses code set text; `path` names it in diagnostics.
+    pub fn from_str(path: &Path, text: &str) -> Result<CodeSet, Vec<Diagnostic>> {
         let file: CodeSetFile =
-            toml::from_str(&text).map_err(|e| vec![toml_error(path, &text, &e)])?;
+            toml::from_str(text).map_err(|e| vec![toml_error(path, text, &e)])?;
         let mut set = CodeSet::new(&file.codeset.id, file.values, file.codeset.case_sensitive);
         set.description = file.codeset.description;
         if set.map.is_empty() {

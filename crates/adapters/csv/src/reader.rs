@@ -65,11 +65,15 @@ struct BlockReader {
 }
 
 impl BlockReader {
-    fn spawn(file: File, progress: Arc<AtomicU64>) -> BlockReader {
+    fn spawn(file: Box<dyn Read + Send>, progress: Arc<AtomicU64>) -> BlockReader {
         BlockReader::spawn_with_block(file, progress, BLOCK)
     }
 
-    fn spawn_with_block(mut file: File, progress: Arc<AtomicU64>, block: usize) -> BlockReader {
+    fn spawn_with_block(
+        mut file: Box<dyn Read + Send>,
+        progress: Arc<AtomicU64>,
+        block: usize,
+    ) -> BlockReader {
         let (tx, rx) = sync_channel::<Vec<u8>>(IN_FLIGHT);
         let (recycle, pool) = sync_channel::<Vec<u8>>(IN_FLIGHT + 2);
         let handle = std::thread::spawn(move || -> HashResult {
@@ -440,8 +444,22 @@ impl CsvSource {
         if file.metadata().map(|m| m.is_dir()).unwrap_or(false) {
             return Err(file_error(SourceErrorKind::Io("is a directory".into())));
         }
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        CsvSource::from_reader(Box::new(file), &name, config)
+    }
+
+    /// Reads CSV from any byte stream (an HTTP body, a decompressor, a
+    /// fuzzer's input); `name` names it in findings.
+    pub fn from_reader(
+        reader: Box<dyn Read + Send>,
+        name: &str,
+        config: CsvSourceConfig,
+    ) -> Result<CsvSource, SourceError> {
         let progress = Arc::new(AtomicU64::new(0));
-        let mut blocks = BlockReader::spawn(file, progress.clone());
+        let mut blocks = BlockReader::spawn(reader, progress.clone());
         let mut decode = match config.encoding {
             Encoding::Utf8 => Decode::Utf8,
             Encoding::Windows1252 => Decode::Windows1252,
@@ -476,10 +494,7 @@ impl CsvSource {
         }
         let parser = Parser::new(blocks, config.delimiter, newlines, config.max_record_bytes);
         let mut src = CsvSource {
-            name: path
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default(),
+            name: name.to_string(),
             parser,
             header: Vec::new(),
             decode,
@@ -974,7 +989,7 @@ mod tests {
     fn ours(data: &[u8]) -> Vec<Vec<Vec<u8>>> {
         let f = write(data);
         let file = File::open(f.path()).unwrap();
-        let blocks = BlockReader::spawn_with_block(file, Arc::new(AtomicU64::new(0)), 7);
+        let blocks = BlockReader::spawn_with_block(Box::new(file), Arc::new(AtomicU64::new(0)), 7);
         let mut p = Parser::new(blocks, b',', 0, usize::MAX);
         let mut records = Vec::new();
         while let Next::Record(_) = p.next() {

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Runs every fuzz target (or those named) for SECONDS each, from seed corpora
+# made of the shipped examples and mappings.
+#
+# usage: scripts/fuzz.sh [SECONDS] [TARGET...]     (default 600 s each)
+#
+# A crash leaves its input in fuzz/artifacts/TARGET/; copy it to
+# fuzz/regressions/TARGET/ so `cargo test` replays it (tests/fuzz_regressions.rs).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SECS=${1:-600}
+shift || true
+command -v cargo-fuzz > /dev/null || cargo install cargo-fuzz --locked
+# cargo-fuzz passes -Z flags (sanitizers, coverage); the machine's one stable
+# toolchain accepts them with RUSTC_BOOTSTRAP (no nightly can be fetched here).
+export RUSTC_BOOTSTRAP=1
+ALL="csv_reader mapping_loader template_loader codeset_loader jsonl_reader date_formats"
+TARGETS=${*:-$ALL}
+
+seed() { # target, files...
+  local dir="fuzz/corpus/$1"
+  shift
+  mkdir -p "$dir"
+  for f in "$@"; do
+    [ -f "$f" ] || continue
+    head -c 8192 "$f" > "$dir/$(echo "$f" | tr '/' '_')"
+  done
+}
+seed csv_reader examples/*/*.csv
+seed mapping_loader mappings/mosaic/*.toml
+seed template_loader mappings/templates/*.toml
+seed codeset_loader mappings/codesets/*.toml
+seed jsonl_reader fuzz/seeds/jsonl_reader/*
+seed date_formats fuzz/seeds/date_formats/*
+
+(cd fuzz && cargo fuzz build -O)
+for t in $TARGETS; do
+  echo "== $t: ${SECS}s"
+  mkdir -p "fuzz/corpus/$t"
+  (cd fuzz && cargo fuzz run -O "$t" "corpus/$t" -- \
+      -max_total_time="$SECS" -rss_limit_mb=2048 -max_len=65536 -print_final_stats=1 2>&1 \
+    | grep -E "^(#[0-9]+ +DONE|stat::number_of_executed_units|stat::peak_rss_mb|==|SUMMARY|Done)" || true)
+  if compgen -G "fuzz/artifacts/$t/crash-*" > /dev/null; then
+    echo "CRASH in $t: see fuzz/artifacts/$t/" >&2
+    exit 1
+  fi
+done
