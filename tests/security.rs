@@ -154,7 +154,8 @@ fn no_command_prints_personal_values_by_default() {
     assert!(canaries.len() > 40);
     let maps = mappings();
 
-    // validate, every output form and verbose logs.
+    // validate, every output form and verbose logs; the audit log too.
+    let audit = tmp.path().join("audit.jsonl");
     let report = tmp.path().join("report.json");
     let runs: Vec<Vec<String>> = vec![
         vec!["validate".into()],
@@ -176,6 +177,7 @@ fn no_command_prints_personal_values_by_default() {
             .arg(&maps)
             .args(["--as-of", "2026-11-01"])
             .env("CASEBRIDGE_LOG", "debug")
+            .env("CASEBRIDGE_AUDIT_LOG", &audit)
             .output()
             .unwrap();
         assert_eq!(out.status.code(), Some(1), "{args:?}: {}", stderr(&out));
@@ -210,6 +212,7 @@ fn no_command_prints_personal_values_by_default() {
         .arg(&out_dir)
         .env("CASEBRIDGE_PSEUDONYM_KEY", KEY)
         .env("CASEBRIDGE_LOG", "debug")
+        .env("CASEBRIDGE_AUDIT_LOG", &audit)
         .output()
         .unwrap();
     assert!(
@@ -220,6 +223,73 @@ fn no_command_prints_personal_values_by_default() {
     assert_no_canary("pseudonymise output", &all_text(&out), &canaries);
     assert_no_canary("pseudonymised files", &files_text(&out_dir), &canaries);
     assert!(!all_text(&out).contains(KEY), "the key is never printed");
+    let log = std::fs::read_to_string(&audit).unwrap();
+    assert_eq!(log.lines().count(), 5);
+    assert_no_canary("audit log", &log, &canaries);
+    assert!(!log.contains(KEY));
+}
+
+#[test]
+fn the_audit_log_records_who_ran_what_on_which_files_chained() {
+    let tmp = tempfile::tempdir().unwrap();
+    let log = tmp.path().join("state/audit.jsonl");
+    let dir = root().join("examples/mosaic-clean");
+    for _ in 0..2 {
+        let out = casebridge()
+            .args(["validate", "--format", "json", "--audit-log"])
+            .arg(&log)
+            .arg(&dir)
+            .arg("--mapping")
+            .arg(mappings())
+            .args(["--as-of", "2026-11-01"])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0));
+    }
+    let text = std::fs::read_to_string(&log).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 2);
+    let e: serde_json::Value = serde_json::from_str(lines[1]).unwrap();
+    assert!(!e["user"].as_str().unwrap().is_empty());
+    assert!(!e["host"].as_str().unwrap().is_empty());
+    assert_eq!(e["exit_code"], 0);
+    let cmd: Vec<&str> = e["command"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(cmd[..2], ["casebridge", "validate"]);
+    assert!(cmd.contains(&"--mapping") && cmd.contains(&"<redacted>"));
+    assert!(
+        !cmd.iter().any(|a| a.contains("examples")),
+        "values are redacted: {cmd:?}"
+    );
+    let inputs = e["inputs"].as_array().unwrap();
+    let persons = inputs
+        .iter()
+        .find(|i| i["file"].as_str().unwrap().ends_with("DM_PERSONS.csv"))
+        .unwrap();
+    let bytes = std::fs::read(dir.join("DM_PERSONS.csv")).unwrap();
+    use sha2::Digest;
+    let want: String = sha2::Sha256::digest(&bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert_eq!(persons["sha256"], want);
+    let prev: String = sha2::Sha256::digest(lines[0].as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert_eq!(e["prev"], prev, "each entry chains to the one before");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(&log).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+    }
 }
 
 fn pseudonymise(data: &Path, out: &Path, key: &str) -> Output {

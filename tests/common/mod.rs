@@ -14,6 +14,11 @@ pub fn root() -> PathBuf {
 pub fn casebridge() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_casebridge"));
     c.current_dir(root());
+    // Tests keep the audit log out of the user's home.
+    c.env(
+        "CASEBRIDGE_AUDIT_LOG",
+        std::env::temp_dir().join("casebridge-test-audit.jsonl"),
+    );
     c
 }
 

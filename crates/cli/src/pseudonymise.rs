@@ -77,6 +77,7 @@ pub fn run(args: PseudonymiseArgs, quiet: bool) -> anyhow::Result<u8> {
     let bar = Bar::new(quiet);
     let outcome = pseudonymise(&args.inputs, &mappings, &pseudo, &opts, &mut report, &bar)?;
     bar.finish();
+    crate::note_report(&report);
     let stdout = io::stdout();
     let mut out = io::BufWriter::new(stdout.lock());
     let written = report.write_human(&mut out).and_then(|()| out.flush());

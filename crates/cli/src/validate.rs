@@ -80,6 +80,7 @@ pub fn run(args: ValidateArgs, quiet: bool) -> anyhow::Result<u8> {
     let bar = Bar::new(quiet);
     let outcome = validate(&args.inputs, &mappings, &opts, &mut report, &bar)?;
     bar.finish();
+    crate::note_report(&report);
     tracing::info!(
         records = report.records_read,
         errors = report.errors,
