@@ -410,3 +410,85 @@ fn pseudonymise_refuses_to_run_without_a_key_from_the_environment() {
     );
     assert_eq!(short.status.code(), Some(2));
 }
+
+#[cfg(unix)]
+#[test]
+fn a_2_gib_single_field_streamed_through_a_pipe_is_rejected_in_bounded_memory() {
+    use std::io::Write;
+    let tmp = tempfile::tempdir().unwrap();
+    let fifo = tmp.path().join("CASE_NOTES.csv");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let persons = root().join("examples/mosaic-clean/DM_PERSONS.csv");
+    let writer_path = fifo.clone();
+    let writer = std::thread::spawn(move || {
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(writer_path)
+            .unwrap();
+        f.write_all(b"ID,PERSON_ID,NOTE_TYPE,TITLE,EFFECTIVE_DATE,CREATED_ON,CREATED_BY,NOTE,SIGNIFICANT_EVENT,STATUS\r\n").unwrap();
+        f.write_all(b"1,100001,PHONE,Call,01/02/2026 10:00,01/02/2026 11:00,ab01,\"")
+            .unwrap();
+        let chunk = vec![b'x'; 1 << 20];
+        for _ in 0..2048 {
+            f.write_all(&chunk).unwrap();
+        }
+        f.write_all(b"\",N,COMPLETE\r\n2,100001,PHONE,Call,01/02/2026 10:00,01/02/2026 11:00,ab01,fine,N,COMPLETE\r\n").unwrap();
+    });
+    let time = Path::new("/usr/bin/time");
+    let mut cmd = if time.exists() {
+        let mut c = std::process::Command::new(time);
+        c.args(["-f", "peak_rss_kb=%M"])
+            .arg(env!("CARGO_BIN_EXE_casebridge"));
+        c
+    } else {
+        std::process::Command::new(env!("CARGO_BIN_EXE_casebridge"))
+    };
+    let out = cmd
+        .env("CASEBRIDGE_AUDIT_LOG", tmp.path().join("audit.jsonl"))
+        .args([
+            "validate",
+            "--format",
+            "json",
+            "--as-of",
+            "2026-11-01",
+            "--max-record-bytes",
+            "1048576",
+        ])
+        .arg(&persons)
+        .arg(&fifo)
+        .arg("--mapping")
+        .arg(mappings())
+        .output()
+        .unwrap();
+    writer.join().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let f = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["rule"] == "limit.record")
+        .unwrap();
+    assert_eq!(f["line"], 2);
+    assert_eq!(report["summary"]["errors"], 1, "{}", report["summary"]);
+    let notes = report["summary"]["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["file"].as_str().unwrap().ends_with("CASE_NOTES.csv"))
+        .unwrap();
+    assert_eq!(notes["records"], 2);
+    assert_eq!(notes["valid"], 1, "the record after the giant one is read");
+    assert!(notes["bytes"].as_u64().unwrap() > (2u64 << 30), "every byte was hashed");
+    if let Some(rss) = stderr(&out)
+        .lines()
+        .find_map(|l| l.strip_prefix("peak_rss_kb="))
+    {
+        let kb: u64 = rss.trim().parse().unwrap();
+        assert!(kb < 256 * 1024, "peak memory {kb} KB");
+    }
+}

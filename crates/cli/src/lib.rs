@@ -7,8 +7,11 @@ mod progress;
 pub mod pseudonymise;
 pub mod validate;
 
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Mutex;
 
+use casebridge_runner::audit;
 use clap::{Parser, Subcommand};
 
 /// Maps, validates and deduplicates children's social care records between
@@ -22,6 +25,13 @@ pub struct Cli {
     /// More log lines on stderr (ids, counts and locations only).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
+    /// Audit log to append this run to (default: $CASEBRIDGE_AUDIT_LOG, else
+    /// ~/.local/state/casebridge/audit.jsonl).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub audit_log: Option<PathBuf>,
+    /// Do not write the audit log.
+    #[arg(long, global = true)]
+    pub no_audit: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -40,17 +50,76 @@ enum Command {
     Pseudonymise(pseudonymise::PseudonymiseArgs),
 }
 
+/// What a command read and found, for the audit log.
+#[derive(Debug, Default)]
+struct RunFacts {
+    inputs: Vec<audit::AuditInput>,
+    errors: u64,
+    warnings: u64,
+}
+
+static FACTS: Mutex<RunFacts> = Mutex::new(RunFacts {
+    inputs: Vec::new(),
+    errors: 0,
+    warnings: 0,
+});
+
+/// Records a command's report for the audit log.
+pub(crate) fn note_report(report: &casebridge_validate::Report) {
+    if let Ok(mut f) = FACTS.lock() {
+        f.inputs
+            .extend(report.files.iter().map(|file| audit::AuditInput {
+                file: file.file.clone(),
+                sha256: file.sha256.clone(),
+                bytes: file.bytes,
+            }));
+        f.errors += report.errors;
+        f.warnings += report.warnings;
+    }
+}
+
 /// Parses the command line, runs it and returns the exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.verbose);
-    match run(cli) {
-        Ok(code) => ExitCode::from(code),
+    let log = if cli.no_audit {
+        None
+    } else {
+        cli.audit_log.clone().or_else(audit::default_path)
+    };
+    let code = match run(cli) {
+        Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
-            ExitCode::from(2)
+            2
+        }
+    };
+    if let Some(path) = log {
+        let facts = FACTS
+            .lock()
+            .map(|mut f| std::mem::take(&mut *f))
+            .unwrap_or_default();
+        let args: Vec<String> = std::env::args().collect();
+        let entry = audit::AuditEntry {
+            time: chrono::Utc::now().to_rfc3339(),
+            user: audit::current_user(),
+            host: audit::host_name(),
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            command: audit::redact_args(&args),
+            inputs: facts.inputs,
+            exit_code: code,
+            errors: facts.errors,
+            warnings: facts.warnings,
+            prev: String::new(),
+        };
+        if let Err(e) = audit::append(&path, entry) {
+            eprintln!(
+                "warning: cannot append to the audit log {}: {e}",
+                path.display()
+            );
         }
     }
+    ExitCode::from(code)
 }
 
 /// Runs a parsed command line; the exit code on success.

@@ -50,6 +50,9 @@ pub struct ValidateArgs {
     /// Largest record, in bytes, held in memory; larger ones are rejected.
     #[arg(long, default_value_t = 64 << 20)]
     pub max_record_bytes: usize,
+    /// Most findings listed in the JSON report; the rest are counted.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub max_findings: u64,
 }
 
 fn parse_date(s: &str) -> Result<NaiveDate, String> {
@@ -76,7 +79,8 @@ pub fn run(args: ValidateArgs, quiet: bool) -> anyhow::Result<u8> {
         show_values: args.show_values,
         max_record_bytes: args.max_record_bytes,
     };
-    let mut report = Report::new(args.examples, args.format == Format::Json)?;
+    let mut report =
+        Report::new(args.examples, args.format == Format::Json)?.with_limit(args.max_findings);
     let bar = Bar::new(quiet);
     let outcome = validate(&args.inputs, &mappings, &opts, &mut report, &bar)?;
     bar.finish();

@@ -77,6 +77,10 @@ impl CodeSet {
 
     /// Parses code set text; `path` names it in diagnostics.
     pub fn from_str(path: &Path, text: &str) -> Result<CodeSet, Vec<Diagnostic>> {
+        let secrets = crate::diag::check_no_secrets(path, text);
+        if !secrets.is_empty() {
+            return Err(secrets);
+        }
         let file: CodeSetFile =
             toml::from_str(text).map_err(|e| vec![toml_error(path, text, &e)])?;
         let mut set = CodeSet::new(&file.codeset.id, file.values, file.codeset.case_sensitive);

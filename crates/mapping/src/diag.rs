@@ -84,6 +84,79 @@ impl LineIndex {
     }
 }
 
+/// Keys that hold secrets: refused in any configuration file.
+const SECRET_KEYS: &[&str] = &[
+    "token",
+    "password",
+    "passwd",
+    "secret",
+    "api_key",
+    "apikey",
+    "bearer",
+    "authorization",
+    "client_secret",
+    "access_key",
+    "private_key",
+    "credentials",
+];
+
+fn is_secret_key(key: &str) -> bool {
+    let k = key.to_ascii_lowercase();
+    SECRET_KEYS.contains(&k.as_str())
+        || ["_token", "_password", "_secret", "_api_key"]
+            .iter()
+            .any(|s| k.ends_with(s))
+}
+
+/// Refuses secrets in a configuration file: every key that looks like a
+/// token or password is a diagnostic telling how to pass it instead.
+/// Secrets live in the environment only, never in files that get copied,
+/// committed and attached to tickets.
+pub fn check_no_secrets(path: &Path, text: &str) -> Vec<Diagnostic> {
+    fn walk(v: &toml::Value, found: &mut Vec<String>) {
+        match v {
+            toml::Value::Table(t) => {
+                for (k, v) in t {
+                    if is_secret_key(k) {
+                        found.push(k.clone());
+                    }
+                    walk(v, found);
+                }
+            }
+            toml::Value::Array(a) => a.iter().for_each(|v| walk(v, found)),
+            _ => {}
+        }
+    }
+    let Ok(value) = text.parse::<toml::Value>() else {
+        return Vec::new();
+    };
+    let mut found = Vec::new();
+    walk(&value, &mut found);
+    let lines = LineIndex::new(text);
+    found
+        .into_iter()
+        .map(|k| {
+            let line = text
+                .match_indices(k.as_str())
+                .find(|(i, _)| {
+                    text[..*i]
+                        .rsplit('\n')
+                        .next()
+                        .is_some_and(|pre| pre.trim().is_empty())
+                })
+                .map(|(i, _)| lines.line(i));
+            Diagnostic::new(
+                path,
+                line,
+                format!(
+                    "`{k}` looks like a secret; casebridge reads secrets only from the environment \
+                     (an HTTP token from CASEBRIDGE_HTTP_TOKEN): remove it from this file"
+                ),
+            )
+        })
+        .collect()
+}
+
 /// Turns a TOML parse error into a diagnostic with its line.
 pub(crate) fn toml_error(file: &Path, text: &str, err: &toml::de::Error) -> Diagnostic {
     let line = err.span().map(|s| LineIndex::new(text).line(s.start));

@@ -23,7 +23,7 @@ use std::path::PathBuf;
 pub use canonical::{AnswerRow, FormPivot, PivotProblem};
 pub use codeset::CodeSet;
 pub use datefmt::DateFormats;
-pub use diag::{did_you_mean, Diagnostic};
+pub use diag::{check_no_secrets, did_you_mean, Diagnostic};
 pub use mapping::{BoundMapping, FieldIssue, MappedRecord, Mapping, Slot, SourceSpec, Value};
 pub use set::{MappingSet, Selection};
 pub use template::{AnswerType, Template};

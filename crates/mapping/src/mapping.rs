@@ -323,6 +323,10 @@ impl Mapping {
 
     /// Parses and checks mapping text; `path` names it and anchors relative paths.
     pub fn from_str(path: &Path, text: &str) -> Result<Mapping, Vec<Diagnostic>> {
+        let secrets = crate::diag::check_no_secrets(path, text);
+        if !secrets.is_empty() {
+            return Err(secrets);
+        }
         let raw: RawMapping = toml::from_str(text).map_err(|e| vec![toml_error(path, text, &e)])?;
         let lines = LineIndex::new(text);
         let line_of = |start: usize| Some(lines.line(start));
@@ -1388,6 +1392,19 @@ transform = ["split_name_last", "upper"]
         assert_eq!(out.get("source_key").unwrap().text, "9-100");
         assert_eq!(out.get("description").unwrap().text, "OKAFOR");
         assert_eq!(m.column_of("source_key"), Some("STEP+PERSON"));
+    }
+
+    #[test]
+    fn a_mapping_holding_a_token_is_refused_with_how_to_pass_it() {
+        let text = PERSONS.replace("[source]\n", "[source]\napi_token = \"abc123\"\n");
+        let d = load(&text).unwrap_err();
+        assert_eq!(d.len(), 1);
+        assert_eq!(d[0].line, Some(8));
+        assert!(d[0].message.contains("CASEBRIDGE_HTTP_TOKEN"));
+        assert!(
+            !d[0].to_string().contains("abc123"),
+            "the secret is not echoed"
+        );
     }
 
     #[test]

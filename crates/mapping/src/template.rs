@@ -197,6 +197,10 @@ impl Template {
 
     /// Parses and checks template text; `path` names it in diagnostics.
     pub fn from_str(path: &Path, text: &str) -> Result<Template, Vec<Diagnostic>> {
+        let secrets = crate::diag::check_no_secrets(path, text);
+        if !secrets.is_empty() {
+            return Err(secrets);
+        }
         let file: TemplateFile =
             toml::from_str(text).map_err(|e| vec![toml_error(path, text, &e)])?;
         let lines = LineIndex::new(text);

@@ -54,6 +54,8 @@ pub struct Report {
     examples: usize,
     rules: BTreeMap<String, RuleStats>,
     spill: Option<BufWriter<File>>,
+    max_listed: u64,
+    listed: u64,
     /// One entry per input file.
     pub files: Vec<FileSummary>,
     /// Data records read.
@@ -96,6 +98,8 @@ impl Report {
             examples,
             rules: BTreeMap::new(),
             spill,
+            max_listed: u64::MAX,
+            listed: 0,
             files: Vec::new(),
             records_read: 0,
             records_valid: 0,
@@ -104,8 +108,42 @@ impl Report {
         })
     }
 
+    /// Lists at most `max` findings in the JSON report; the rest are counted
+    /// (per rule and in total) but not listed, and a `limit.findings` warning
+    /// says so. Bounds the report's size, not just its memory.
+    pub fn with_limit(mut self, max: u64) -> Self {
+        self.max_listed = max;
+        self
+    }
+
     /// Adds a finding.
     pub fn push(&mut self, f: Finding) -> io::Result<()> {
+        if self.listed == self.max_listed && self.spill.is_some() {
+            self.listed += 1;
+            let note = Finding::new(
+                rules::LIMIT_FINDINGS,
+                &f.file,
+                f.line,
+                None,
+                format!(
+                    "more than {} findings: the rest are counted, not listed",
+                    self.max_listed
+                ),
+            );
+            self.warnings += 1;
+            if let Some(spill) = &mut self.spill {
+                serde_json::to_writer(&mut *spill, &note)?;
+                spill.write_all(b"\n")?;
+            }
+            self.rules
+                .entry(note.rule.clone())
+                .or_insert_with(|| RuleStats {
+                    severity: note.severity,
+                    count: 0,
+                    examples: Vec::new(),
+                })
+                .count += 1;
+        }
         match f.severity {
             Severity::Error => self.errors += 1,
             Severity::Warning => self.warnings += 1,
@@ -116,9 +154,12 @@ impl Report {
                 Severity::Warning => file.warnings += 1,
             }
         }
-        if let Some(spill) = &mut self.spill {
-            serde_json::to_writer(&mut *spill, &f)?;
-            spill.write_all(b"\n")?;
+        if self.listed < self.max_listed {
+            if let Some(spill) = &mut self.spill {
+                self.listed += 1;
+                serde_json::to_writer(&mut *spill, &f)?;
+                spill.write_all(b"\n")?;
+            }
         }
         let stats = self
             .rules
@@ -290,5 +331,29 @@ mod tests {
         let human = String::from_utf8(human).unwrap();
         assert!(human.contains("... and 3 more"), "{human}");
         assert!(human.contains("a.csv:2 [X]: x is required but empty"));
+    }
+
+    #[test]
+    fn listing_stops_at_the_limit_but_counting_does_not() {
+        let mut r = Report::new(1, true).unwrap().with_limit(3);
+        for line in 2..12 {
+            r.push(Finding::new(
+                rules::FIELD_REQUIRED,
+                "a.csv",
+                Some(line),
+                None,
+                "m",
+            ))
+            .unwrap();
+        }
+        let mut out = Vec::new();
+        r.write_json(&mut out).unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(v["summary"]["rules"]["field.required"], 10);
+        assert_eq!(v["summary"]["errors"], 10);
+        assert_eq!(v["summary"]["rules"]["limit.findings"], 1);
+        let listed = v["findings"].as_array().unwrap();
+        assert_eq!(listed.len(), 4);
+        assert_eq!(listed[3]["rule"], "limit.findings");
     }
 }
