@@ -3,6 +3,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod dedup;
 mod progress;
 pub mod pseudonymise;
 pub mod validate;
@@ -48,6 +49,11 @@ enum Command {
     ///
     /// The key comes from the environment variable CASEBRIDGE_PSEUDONYM_KEY.
     Pseudonymise(pseudonymise::PseudonymiseArgs),
+    /// Find exact and near duplicates and link persons, every decision explained.
+    ///
+    /// Exit code 0: done; 1: done, pairs left for review; 2: could not run
+    /// (bad mapping or config, unreadable input, a file no mapping fits).
+    Dedup(dedup::DedupArgs),
 }
 
 /// What a command read and found, for the audit log.
@@ -126,6 +132,7 @@ pub fn main() -> ExitCode {
 pub fn run(cli: Cli) -> anyhow::Result<u8> {
     match cli.command {
         Command::Validate(args) => validate::run(args, cli.quiet),
+        Command::Dedup(args) => dedup::run(args, cli.quiet),
         Command::Pseudonymise(args) => pseudonymise::run(args, cli.quiet),
     }
 }

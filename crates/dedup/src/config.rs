@@ -69,7 +69,7 @@ impl Default for LinkageConfig {
             blocking: default_blocking(),
             max_block_size: 1000,
             ignore_fields: Vec::new(),
-            u_sample_pairs: 1_000_000,
+            u_sample_pairs: 300_000,
             em_max_iterations: 100,
             seed: 1,
             nicknames: Vec::new(),

@@ -643,7 +643,7 @@ fn link_persons(cfg: &DedupConfig, persons: &[&Person], opts: &RunOptions, out: 
     tracing::info!(
         persons = persons.len(),
         candidate_pairs = stats.candidate_pairs,
-        patterns = counts.len(),
+        patterns = counts.iter().map(|c| c.len()).sum::<usize>(),
         "Candidate pairs compared."
     );
     let model = person::estimate(&feats, &cfg.linkage, &counts);

@@ -15,7 +15,7 @@ use rustc_hash::{FxHashMap, FxHasher};
 use serde::Serialize;
 
 use crate::config::{DedupConfig, LinkageConfig};
-use crate::text::{jaro_winkler, one_edit, soundex, squash, token_similarity, words, Nicknames};
+use crate::text::{jaro_winkler, one_edit, soundex, squash, words, Nicknames};
 
 /// A compared field and the names of its comparison levels (level 0,
 /// `null`, means one side is missing and weighs nothing).
@@ -67,7 +67,7 @@ pub(crate) const FIELDS: [FieldSpec; 11] = [
     },
     FieldSpec {
         name: "address",
-        levels: &["null", "sim>=0.95", "sim>=0.85", "sim>=0.70", "different"],
+        levels: &["null", "sim>=0.95", "sim>=0.80", "sim>=0.60", "different"],
     },
     FieldSpec {
         name: "locality",
@@ -266,7 +266,7 @@ impl Features {
                 2
             } else {
                 let jw = jaro_winkler(fx, fy);
-                if jw >= 0.92 {
+                if jw >= 0.92 || one_edit(fx, fy) {
                     3
                 } else if jw >= 0.80 {
                     4
@@ -285,7 +285,7 @@ impl Features {
                 1
             } else {
                 let jw = jaro_winkler(lx, ly);
-                if jw >= 0.92 {
+                if jw >= 0.92 || one_edit(lx, ly) {
                     2
                 } else if jw >= 0.80 {
                     3
@@ -329,14 +329,12 @@ impl Features {
             let l = if ax == ay {
                 1
             } else {
-                let wx: Vec<&str> = ax.split(' ').collect();
-                let wy: Vec<&str> = ay.split(' ').collect();
-                let s = token_similarity(&wx, &wy);
+                let s = dice(ax, ay);
                 if s >= 0.95 {
                     1
-                } else if s >= 0.85 {
+                } else if s >= 0.80 {
                     2
-                } else if s >= 0.70 {
+                } else if s >= 0.60 {
                     3
                 } else {
                     4
@@ -390,6 +388,34 @@ impl Features {
         }
         out
     }
+}
+
+/// Dice coefficient of the character bigrams of two texts (a multiset
+/// measure: word order, a missing word and a typing slip cost a little).
+fn dice(a: &str, b: &str) -> f64 {
+    fn grams(s: &str) -> Vec<u16> {
+        let b = s.as_bytes();
+        let mut g: Vec<u16> = b.windows(2).map(|w| u16::from(w[0]) << 8 | u16::from(w[1])).collect();
+        g.sort_unstable();
+        g
+    }
+    let (x, y) = (grams(a), grams(b));
+    if x.is_empty() || y.is_empty() {
+        return 0.0;
+    }
+    let (mut i, mut j, mut n) = (0, 0, 0usize);
+    while i < x.len() && j < y.len() {
+        match x[i].cmp(&y[j]) {
+            std::cmp::Ordering::Less => i += 1,
+            std::cmp::Ordering::Greater => j += 1,
+            std::cmp::Ordering::Equal => {
+                n += 1;
+                i += 1;
+                j += 1;
+            }
+        }
+    }
+    2.0 * n as f64 / (x.len() + y.len()) as f64
 }
 
 fn dob_level(a: u32, b: u32) -> usize {
@@ -543,68 +569,186 @@ fn initial_m(f: usize) -> Vec<f64> {
     m
 }
 
-/// Estimates m and lambda by EM over the pattern counts, u held fixed.
+/// The comparison field a blocking key fixes (pairs of a pass that blocks
+/// on it all agree on it, so the pass says nothing about its m).
+fn field_of_key(key: &str) -> Option<usize> {
+    Some(match key {
+        "date_of_birth" | "dob_year" | "dob_month_day" => DOB,
+        "nhs_number" => NHS,
+        "upn" => UPN,
+        "other_id" => OTHER_ID,
+        "postcode" => POSTCODE,
+        "first_name" | "first_name_soundex" | "first_initial" => FIRST,
+        "last_name" | "last_name_soundex" => LAST,
+        "locality" => LOCALITY,
+        "gender" => GENDER,
+        _ => return None,
+    })
+}
+
+fn log_odds(p: Pattern, m: &[Vec<f64>], u: &[Vec<f64>], active: &[bool; NF]) -> f64 {
+    let mut lo = 0.0;
+    for f in 0..NF {
+        let l = level(p, f);
+        if l == 0 || !active[f] {
+            continue;
+        }
+        lo += (m[f][l].max(1e-12) / u[f][l].max(1e-12)).ln();
+    }
+    lo
+}
+
+/// One EM session over the pairs of one blocking pass: m of the fields the
+/// pass does not block on, and the share of matches, with u fixed. Returns
+/// (m, expected matches, iterations).
+fn em_session(
+    pats: &[(Pattern, f64)],
+    u: &[Vec<f64>],
+    active: &[bool; NF],
+    max_iter: usize,
+) -> (Vec<Vec<f64>>, f64, usize) {
+    let mut m: Vec<Vec<f64>> = (0..NF).map(initial_m).collect();
+    let total: f64 = pats.iter().map(|(_, c)| c).sum();
+    let mut lambda = 0.1f64;
+    let mut iterations = 0;
+    let mut matches = 0.0;
+    for it in 0..max_iter {
+        iterations = it + 1;
+        let mut acc: Vec<Vec<f64>> = FIELDS.iter().map(|f| vec![0.0; f.levels.len()]).collect();
+        let mut gsum = 0.0;
+        let prior = (lambda / (1.0 - lambda)).ln();
+        for &(p, c) in pats {
+            let g = 1.0 / (1.0 + (-(prior + log_odds(p, &m, u, active))).exp());
+            gsum += c * g;
+            for (f, a) in acc.iter_mut().enumerate() {
+                a[level(p, f)] += c * g;
+            }
+        }
+        matches = gsum;
+        let new_lambda = (gsum / total).clamp(1e-9, 1.0 - 1e-9);
+        let mut delta = (new_lambda - lambda).abs();
+        lambda = new_lambda;
+        for f in 0..NF {
+            let s: f64 = acc[f][1..].iter().sum();
+            if s <= 0.0 || !active[f] {
+                continue;
+            }
+            // One pseudo-pair spread as the initial m: no level of a field
+            // is impossible for a match just because it is rare here.
+            let m0 = initial_m(f);
+            for l in 1..acc[f].len() {
+                let v = ((acc[f][l] + m0[l]) / (s + 1.0)).max(1e-6);
+                delta = delta.max((v - m[f][l]).abs());
+                m[f][l] = v;
+            }
+        }
+        if delta < 1e-7 {
+            break;
+        }
+    }
+    (m, matches, iterations)
+}
+
+/// Estimates the model: u from random pairs; m by EM, one session per
+/// blocking pass (leaving out the fields that pass blocks on), combined
+/// weighted by each session's expected matches; then the prior, as the
+/// share of all record pairs that match, from the expected matches among
+/// the candidates.
 pub(crate) fn estimate(
     feats: &Features,
     cfg: &LinkageConfig,
-    counts: &FxHashMap<Pattern, u64>,
+    per_pass: &[FxHashMap<Pattern, u64>],
 ) -> Model {
     let used = feats.present_fields();
     let u = estimate_u(feats, cfg, &used);
-    let mut m: Vec<Vec<f64>> = (0..NF).map(initial_m).collect();
-    let mut lambda = 0.05f64;
-    let pats: Vec<(Pattern, f64)> = counts.iter().map(|(&p, &c)| (p, c as f64)).collect();
-    let total: f64 = pats.iter().map(|(_, c)| c).sum();
+    let m0: Vec<Vec<f64>> = (0..NF).map(initial_m).collect();
+    let mut m_sum: Vec<Vec<f64>> = FIELDS.iter().map(|f| vec![0.0; f.levels.len()]).collect();
+    let mut w_sum = [0.0f64; NF];
     let mut iterations = 0;
-    if total > 0.0 {
-        for it in 0..cfg.em_max_iterations {
-            iterations = it + 1;
-            let mut acc: Vec<Vec<f64>> = FIELDS.iter().map(|f| vec![0.0; f.levels.len()]).collect();
-            let mut gsum = 0.0;
-            for &(p, c) in &pats {
-                // log odds of match for this pattern
-                let mut lo = (lambda / (1.0 - lambda)).ln();
-                for f in 0..NF {
-                    let l = level(p, f);
-                    if l == 0 || !used[f] {
-                        continue;
-                    }
-                    lo += (m[f][l].max(1e-12) / u[f][l].max(1e-12)).ln();
-                }
-                let g = 1.0 / (1.0 + (-lo).exp());
-                gsum += c * g;
-                for (f, a) in acc.iter_mut().enumerate() {
-                    a[level(p, f)] += c * g;
+    for (pi, counts) in per_pass.iter().enumerate() {
+        let mut active = used;
+        for k in cfg.blocking.get(pi).map_or(&[][..], |p| &p.keys[..]) {
+            if let Some(f) = field_of_key(k) {
+                active[f] = false;
+            }
+        }
+        let mut masked: FxHashMap<Pattern, f64> = FxHashMap::default();
+        for (&p, &c) in counts {
+            let mut q = 0;
+            for (f, a) in active.iter().enumerate() {
+                if *a {
+                    set_level(&mut q, f, level(p, f));
                 }
             }
-            let new_lambda = (gsum / total).clamp(1e-9, 1.0 - 1e-9);
-            let mut delta = (new_lambda - lambda).abs();
-            lambda = new_lambda;
-            for f in 0..NF {
-                let s: f64 = acc[f][1..].iter().sum();
-                if s <= 0.0 || !used[f] {
-                    continue;
+            *masked.entry(q).or_insert(0.0) += c as f64;
+        }
+        let mut pats: Vec<(Pattern, f64)> = masked.into_iter().collect();
+        pats.sort_unstable_by_key(|(p, _)| *p);
+        if pats.is_empty() {
+            continue;
+        }
+        let (m, matches, its) = em_session(&pats, &u, &active, cfg.em_max_iterations);
+        iterations = iterations.max(its);
+        tracing::debug!(pass = pi, matches, iterations = its, "EM session done.");
+        for f in 0..NF {
+            if active[f] && matches > 0.0 {
+                w_sum[f] += matches;
+                for l in 1..m[f].len() {
+                    m_sum[f][l] += matches * m[f][l];
                 }
-                for l in 1..acc[f].len() {
-                    let v = (acc[f][l] / s).max(1e-6);
-                    delta = delta.max((v - m[f][l]).abs());
-                    m[f][l] = v;
-                }
-            }
-            if delta < 1e-7 {
-                break;
             }
         }
     }
+    let m: Vec<Vec<f64>> = (0..NF)
+        .map(|f| {
+            if w_sum[f] > 0.0 {
+                m_sum[f].iter().map(|x| x / w_sum[f]).collect()
+            } else {
+                m0[f].clone()
+            }
+        })
+        .collect();
+
+    // Prior: expected matches among candidates over all record pairs.
+    let n = feats.len() as f64;
+    let all_pairs = (n * (n - 1.0) / 2.0).max(1.0);
+    let mut union: FxHashMap<Pattern, f64> = FxHashMap::default();
+    for counts in per_pass {
+        for (&p, &c) in counts {
+            *union.entry(p).or_insert(0.0) += c as f64;
+        }
+    }
+    let lo: Vec<(f64, f64)> = union.iter().map(|(&p, &c)| (log_odds(p, &m, &u, &used), c)).collect();
+    let mut lambda = (1.0 / n.max(2.0)).min(0.5);
+    for _ in 0..200 {
+        let prior = (lambda / (1.0 - lambda)).ln();
+        let e: f64 = lo.iter().map(|(l, c)| c / (1.0 + (-(prior + l)).exp())).sum();
+        let next = (e / all_pairs).clamp(1e-12, 0.5);
+        if (next - lambda).abs() <= 1e-9 * lambda {
+            lambda = next;
+            break;
+        }
+        lambda = next;
+    }
+
     let mut fields = Vec::new();
     let mut weights = Vec::new();
     for f in 0..NF {
         let mut w = vec![0.0; FIELDS[f].levels.len()];
         let mut levels = Vec::new();
-        for l in 1..w.len() {
-            if used[f] {
+        if used[f] {
+            for l in 1..w.len() {
                 w[l] = (m[f][l].max(1e-6) / u[f][l].max(1e-9)).log2();
             }
+            // Any kind of agreement weighs at least as much as disagreement
+            // (a level that matches rarely show is not evidence against).
+            let last = w.len() - 1;
+            let floor = w[last];
+            for x in &mut w[1..last] {
+                *x = x.max(floor);
+            }
+        }
+        for l in 1..w.len() {
             levels.push(LevelParams {
                 level: FIELDS[f].levels[l],
                 m: m[f][l],
@@ -662,7 +806,7 @@ pub struct PassStats {
 pub(crate) fn candidates(
     feats: &Features,
     cfg: &LinkageConfig,
-) -> (Vec<Candidate>, FxHashMap<Pattern, u64>, BlockingStats) {
+) -> (Vec<Candidate>, Vec<FxHashMap<Pattern, u64>>, BlockingStats) {
     let n = feats.len();
     let passes = &cfg.blocking;
     let keys: Vec<Vec<u64>> = passes
@@ -676,7 +820,7 @@ pub(crate) fn candidates(
         cfg.threads
     };
     let mut out = Vec::new();
-    let mut counts: FxHashMap<Pattern, u64> = FxHashMap::default();
+    let mut per_pass: Vec<FxHashMap<Pattern, u64>> = Vec::new();
     let mut stats = BlockingStats::default();
     for (pi, pass) in passes.iter().enumerate() {
         let mut ps = PassStats {
@@ -759,6 +903,7 @@ pub(crate) fn candidates(
                 .map(|h| h.join().unwrap_or_default())
                 .collect()
         });
+        let mut counts: FxHashMap<Pattern, u64> = FxHashMap::default();
         for (v, c) in results {
             ps.pairs += v.len() as u64;
             out.extend(v);
@@ -768,8 +913,9 @@ pub(crate) fn candidates(
         }
         stats.candidate_pairs += ps.pairs;
         stats.passes.push(ps);
+        per_pass.push(counts);
     }
-    (out, counts, stats)
+    (out, per_pass, stats)
 }
 
 /// Why a pair is kept apart whatever its score.
@@ -795,6 +941,10 @@ impl Guard {
 /// The guard that applies to a pair, if any.
 pub(crate) fn guard(feats: &Features, cfg: &DedupConfig, a: usize, b: usize, p: Pattern) -> Option<Guard> {
     let g = &cfg.guards;
+    // An identifier that agrees exactly names one person: no guard.
+    if [NHS, UPN, OTHER_ID].iter().any(|&f| level(p, f) == 1) {
+        return None;
+    }
     if g.twins && level(p, DOB) == 1 && matches!(level(p, LAST), 1 | 2) && level(p, FIRST) == 7 {
         return Some(Guard::Twins);
     }
@@ -906,7 +1056,7 @@ mod tests {
         }
         let (c, counts, stats) = candidates(&f, &LinkageConfig::default());
         assert_eq!(c.len(), 10);
-        assert_eq!(counts.values().sum::<u64>(), 10);
+        assert_eq!(counts.iter().flat_map(|c| c.values()).sum::<u64>(), 10);
         assert_eq!(stats.candidate_pairs, 10);
     }
 }
