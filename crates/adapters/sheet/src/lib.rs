@@ -1,0 +1,200 @@
+//! Spreadsheet safety: an XLSX file is a zip archive, and a zip bomb (a few
+//! kilobytes that inflate to gigabytes) would take a reader's memory and time
+//! with it. [`check_xlsx`] inflates every entry of the archive into nothing,
+//! counting, and refuses the file once the total or the compression ratio
+//! passes its [`ArchiveLimits`], before any workbook reader sees it.
+//!
+//! Declared sizes in the zip directory are not trusted (they can lie): the
+//! bytes are counted as they inflate, and inflation stops at the limit, so
+//! the check itself runs in bounded time and memory.
+
+#![forbid(unsafe_code)]
+
+use std::fs::File;
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+
+/// Limits on what an archive may inflate to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ArchiveLimits {
+    /// Most bytes all entries together may inflate to.
+    pub max_total_bytes: u64,
+    /// Most bytes inflated per byte of archive (file size).
+    pub max_ratio: u64,
+    /// Most entries.
+    pub max_entries: usize,
+}
+
+impl Default for ArchiveLimits {
+    fn default() -> Self {
+        ArchiveLimits {
+            max_total_bytes: 512 << 20,
+            max_ratio: 200,
+            max_entries: 10_000,
+        }
+    }
+}
+
+/// Why a spreadsheet was refused.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The file could not be read.
+    #[error("{}: cannot read: {source}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: io::Error,
+    },
+    /// Not a zip archive (so not an XLSX workbook).
+    #[error("{}: not an xlsx workbook (not a zip archive)", path.display())]
+    NotXlsx {
+        /// The file.
+        path: PathBuf,
+    },
+    /// A limit was passed.
+    #[error("{}: refused: {what} (limit {limit})", path.display())]
+    Limit {
+        /// The file.
+        path: PathBuf,
+        /// Which limit.
+        what: &'static str,
+        /// Its value.
+        limit: u64,
+    },
+}
+
+/// Inflates every entry of the XLSX at `path`, counting, and refuses it if it
+/// passes `limits`.
+pub fn check_xlsx(path: &Path, limits: &ArchiveLimits) -> Result<u64, Error> {
+    let read_err = |e: io::Error| Error::Read {
+        path: path.to_path_buf(),
+        source: e,
+    };
+    let file = File::open(path).map_err(read_err)?;
+    let size = file.metadata().map_err(read_err)?.len().max(1);
+    let mut zip = zip::ZipArchive::new(file).map_err(|_| Error::NotXlsx {
+        path: path.to_path_buf(),
+    })?;
+    let limit = |what, limit| Error::Limit {
+        path: path.to_path_buf(),
+        what,
+        limit,
+    };
+    if zip.len() > limits.max_entries {
+        return Err(limit("too many entries", limits.max_entries as u64));
+    }
+    let cap = limits
+        .max_total_bytes
+        .min(size.saturating_mul(limits.max_ratio));
+    let mut total = 0u64;
+    let mut buf = vec![0u8; 64 * 1024];
+    for i in 0..zip.len() {
+        let mut entry = zip.by_index(i).map_err(|_| Error::NotXlsx {
+            path: path.to_path_buf(),
+        })?;
+        loop {
+            let n = entry.read(&mut buf).map_err(read_err)?;
+            if n == 0 {
+                break;
+            }
+            total += n as u64;
+            if total > cap {
+                return Err(if total > limits.max_total_bytes {
+                    limit("inflates past the size limit", limits.max_total_bytes)
+                } else {
+                    limit("compression ratio past the limit", limits.max_ratio)
+                });
+            }
+        }
+    }
+    Ok(total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn zip_with(dir: &Path, name: &str, entries: &[(&str, u64)]) -> PathBuf {
+        let path = dir.join(name);
+        let mut w = zip::ZipWriter::new(File::create(&path).unwrap());
+        let opts = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Deflated);
+        let chunk = vec![0u8; 1 << 20];
+        for (entry, bytes) in entries {
+            w.start_file(*entry, opts).unwrap();
+            let mut left = *bytes;
+            while left > 0 {
+                let n = left.min(chunk.len() as u64) as usize;
+                w.write_all(&chunk[..n]).unwrap();
+                left -= n as u64;
+            }
+        }
+        w.finish().unwrap();
+        path
+    }
+
+    #[test]
+    fn a_zip_bomb_is_refused_and_a_plain_workbook_passes() {
+        let dir = tempfile::tempdir().unwrap();
+        let bomb = zip_with(
+            dir.path(),
+            "bomb.xlsx",
+            &[("xl/worksheets/sheet1.xml", 64 << 20)],
+        );
+        assert!(std::fs::metadata(&bomb).unwrap().len() < 1 << 20);
+        let err = check_xlsx(&bomb, &ArchiveLimits::default()).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::Limit {
+                    what: "compression ratio past the limit",
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        let small = ArchiveLimits {
+            max_total_bytes: 1 << 20,
+            max_ratio: u64::MAX,
+            max_entries: 10,
+        };
+        let err = check_xlsx(&bomb, &small).unwrap_err();
+        assert!(matches!(
+            err,
+            Error::Limit {
+                what: "inflates past the size limit",
+                ..
+            }
+        ));
+
+        let plain = zip_with(
+            dir.path(),
+            "plain.xlsx",
+            &[("a.xml", 1000), ("b.xml", 2000)],
+        );
+        let lenient = ArchiveLimits {
+            max_ratio: 10_000,
+            ..ArchiveLimits::default()
+        };
+        assert_eq!(check_xlsx(&plain, &lenient).unwrap(), 3000);
+    }
+
+    #[test]
+    fn garbage_is_not_a_workbook() {
+        let dir = tempfile::tempdir().unwrap();
+        let junk = dir.path().join("junk.xlsx");
+        std::fs::write(&junk, b"PK\x03\x04 definitely not a zip").unwrap();
+        assert!(matches!(
+            check_xlsx(&junk, &ArchiveLimits::default()),
+            Err(Error::NotXlsx { .. })
+        ));
+        assert!(matches!(
+            check_xlsx(&dir.path().join("missing.xlsx"), &ArchiveLimits::default()),
+            Err(Error::Read { .. })
+        ));
+    }
+}
