@@ -14,7 +14,7 @@ command -v cargo-fuzz > /dev/null || cargo install cargo-fuzz --locked
 # cargo-fuzz passes -Z flags (sanitizers, coverage); the machine's one stable
 # toolchain accepts them with RUSTC_BOOTSTRAP (no nightly can be fetched here).
 export RUSTC_BOOTSTRAP=1
-ALL="csv_reader mapping_loader template_loader codeset_loader jsonl_reader date_formats"
+ALL="csv_reader mapping_loader template_loader codeset_loader jsonl_reader date_formats xlsx_check"
 TARGETS=${*:-$ALL}
 
 seed() { # target, files...
@@ -32,6 +32,7 @@ seed template_loader mappings/templates/*.toml
 seed codeset_loader mappings/codesets/*.toml
 seed jsonl_reader fuzz/seeds/jsonl_reader/*
 seed date_formats fuzz/seeds/date_formats/*
+seed xlsx_check fuzz/seeds/xlsx_check/*
 
 (cd fuzz && cargo fuzz build -O)
 for t in $TARGETS; do

@@ -11,7 +11,7 @@
 #![forbid(unsafe_code)]
 
 use std::fs::File;
-use std::io::{self, Read};
+use std::io::{self, Read, Seek};
 use std::path::{Path, PathBuf};
 
 /// Limits on what an archive may inflate to.
@@ -67,17 +67,32 @@ pub enum Error {
 }
 
 /// Inflates every entry of the XLSX at `path`, counting, and refuses it if it
-/// passes `limits`.
+/// passes `limits`. Returns the bytes it inflates to.
 pub fn check_xlsx(path: &Path, limits: &ArchiveLimits) -> Result<u64, Error> {
     let read_err = |e: io::Error| Error::Read {
         path: path.to_path_buf(),
         source: e,
     };
     let file = File::open(path).map_err(read_err)?;
-    let size = file.metadata().map_err(read_err)?.len().max(1);
-    let mut zip = zip::ZipArchive::new(file).map_err(|_| Error::NotXlsx {
+    let size = file.metadata().map_err(read_err)?.len();
+    check_archive(file, size, path, limits)
+}
+
+/// [`check_xlsx`] on any seekable reader of `size` bytes; `path` names it in errors.
+pub fn check_archive<R: Read + Seek>(
+    reader: R,
+    size: u64,
+    path: &Path,
+    limits: &ArchiveLimits,
+) -> Result<u64, Error> {
+    let read_err = |e: io::Error| Error::Read {
         path: path.to_path_buf(),
-    })?;
+        source: e,
+    };
+    let not_xlsx = || Error::NotXlsx {
+        path: path.to_path_buf(),
+    };
+    let mut zip = zip::ZipArchive::new(reader).map_err(|_| not_xlsx())?;
     let limit = |what, limit| Error::Limit {
         path: path.to_path_buf(),
         what,
@@ -88,15 +103,18 @@ pub fn check_xlsx(path: &Path, limits: &ArchiveLimits) -> Result<u64, Error> {
     }
     let cap = limits
         .max_total_bytes
-        .min(size.saturating_mul(limits.max_ratio));
+        .min(size.max(1).saturating_mul(limits.max_ratio));
     let mut total = 0u64;
     let mut buf = vec![0u8; 64 * 1024];
     for i in 0..zip.len() {
-        let mut entry = zip.by_index(i).map_err(|_| Error::NotXlsx {
-            path: path.to_path_buf(),
-        })?;
+        let mut entry = zip.by_index(i).map_err(|_| not_xlsx())?;
         loop {
-            let n = entry.read(&mut buf).map_err(read_err)?;
+            let n = match entry.read(&mut buf) {
+                Ok(n) => n,
+                // A corrupt deflate stream is not a workbook either.
+                Err(e) if e.kind() == io::ErrorKind::InvalidData => return Err(not_xlsx()),
+                Err(e) => return Err(read_err(e)),
+            };
             if n == 0 {
                 break;
             }
