@@ -35,6 +35,12 @@ pub struct LinkageConfig {
     /// A pair at least this (and below `merge_at`) goes to review; below it
     /// the two are distinct.
     pub review_at: f64,
+    /// Clustering joins two groups of records only if every pair across
+    /// them scores at least this (and no guard or reviewer keeps it apart);
+    /// otherwise the link goes to review. Below `review_at` on purpose: a
+    /// record whose fields were blanked or mangled still joins its person
+    /// through a better copy.
+    pub cluster_min: f64,
     /// Blocking passes: a pair of records is compared when, in some pass,
     /// they agree on every key of the pass. Keys: `date_of_birth`,
     /// `dob_year`, `dob_month_day`, `nhs_number`, `upn`, `other_id`,
@@ -66,10 +72,11 @@ impl Default for LinkageConfig {
         LinkageConfig {
             merge_at: 6.0,
             review_at: 0.0,
+            cluster_min: -10.0,
             blocking: default_blocking(),
             max_block_size: 1000,
             ignore_fields: Vec::new(),
-            u_sample_pairs: 300_000,
+            u_sample_pairs: 100_000,
             em_max_iterations: 100,
             seed: 1,
             nicknames: Vec::new(),
@@ -283,6 +290,9 @@ impl DedupConfig {
     pub fn check(&self) -> Result<(), String> {
         let mut problems = Vec::new();
         let l = &self.linkage;
+        if l.cluster_min > l.merge_at {
+            problems.push("linkage.cluster_min is above linkage.merge_at".to_string());
+        }
         if l.review_at > l.merge_at {
             problems.push("linkage.review_at is above linkage.merge_at".to_string());
         }

@@ -419,6 +419,7 @@ fn run(d: Deduper, opts: &RunOptions) -> Result<Outcome> {
         })
         .collect();
     let mut link = None;
+    tracing::info!(near_pairs = near_sim.len(), "Near duplicates found.");
     if !persons.is_empty() {
         link = Some(link_persons(&cfg, &persons, opts, &mut out)?);
     }
@@ -635,10 +636,12 @@ impl Linked {
 }
 
 fn link_persons(cfg: &DedupConfig, persons: &[&Person], opts: &RunOptions, out: &mut Outcome) -> Result<Linked> {
+    let t0 = std::time::Instant::now();
     let mut feats = person::Features::new(&cfg.linkage);
     for p in persons {
         feats.push(p);
     }
+    tracing::info!(persons = persons.len(), ms = t0.elapsed().as_millis() as u64, "Features built.");
     let (cands, counts, stats) = person::candidates(&feats, &cfg.linkage);
     tracing::info!(
         persons = persons.len(),
@@ -646,7 +649,9 @@ fn link_persons(cfg: &DedupConfig, persons: &[&Person], opts: &RunOptions, out: 
         patterns = counts.iter().map(|c| c.len()).sum::<usize>(),
         "Candidate pairs compared."
     );
-    let model = person::estimate(&feats, &cfg.linkage, &counts);
+    tracing::info!(ms = t0.elapsed().as_millis() as u64, "Candidates compared.");
+    let model = person::estimate(&feats, &cfg.linkage, &counts, &cands);
+    tracing::info!(ms = t0.elapsed().as_millis() as u64, "Model estimated.");
     drop(counts);
     out.blocking = stats;
 
@@ -743,7 +748,7 @@ fn link_persons(cfg: &DedupConfig, persons: &[&Person], opts: &RunOptions, out: 
                         return true;
                     }
                     let p = feats.compare(x as usize, y as usize);
-                    model.total(p) >= cfg.linkage.review_at
+                    model.total(p) >= cfg.linkage.cluster_min
                         && person::guard(&feats, cfg, x as usize, y as usize, p).is_none()
                 })
             });
@@ -755,6 +760,7 @@ fn link_persons(cfg: &DedupConfig, persons: &[&Person], opts: &RunOptions, out: 
         }
     }
 
+    tracing::info!(ms = t0.elapsed().as_millis() as u64, "Pairs decided and clustered.");
     let linked = Linked {
         feats,
         model,

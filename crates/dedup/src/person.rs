@@ -123,6 +123,9 @@ struct Feat {
 /// Features of every person, ready to compare.
 pub(crate) struct Features {
     arena: String,
+    /// Sorted character bigrams of each address, `grams[addr_grams[i]]`.
+    grams: Vec<u16>,
+    addr_grams: Vec<(u32, u32)>,
     feats: Vec<Feat>,
     codes: FxHashMap<String, u32>,
     pub nick: Nicknames,
@@ -155,6 +158,8 @@ impl Features {
         }
         Features {
             arena: String::new(),
+            grams: Vec::new(),
+            addr_grams: Vec::new(),
             feats: Vec::new(),
             codes: FxHashMap::default(),
             nick: Nicknames::new(&cfg.nicknames),
@@ -217,6 +222,12 @@ impl Features {
             locality: self.put(&squash(opt(&p.locality))),
             other: self.put(&alnum_upper(opt(&p.other_id))),
         };
+        let start = self.grams.len() as u32;
+        let addr = self.get(f.address).as_bytes();
+        let mut g: Vec<u16> = addr.windows(2).map(|w| u16::from(w[0]) << 8 | u16::from(w[1])).collect();
+        g.sort_unstable();
+        self.grams.extend(g);
+        self.addr_grams.push((start, self.grams.len() as u32 - start));
         self.feats.push(f);
         self.feats.len() - 1
     }
@@ -329,7 +340,7 @@ impl Features {
             let l = if ax == ay {
                 1
             } else {
-                let s = dice(ax, ay);
+                let s = dice(self.grams_of(a), self.grams_of(b));
                 if s >= 0.95 {
                     1
                 } else if s >= 0.80 {
@@ -356,10 +367,48 @@ impl Features {
         p
     }
 
+    fn grams_of(&self, i: usize) -> &[u16] {
+        let (s, n) = self.addr_grams[i];
+        self.grams.get(s as usize..(s + n) as usize).unwrap_or(&[])
+    }
+
     /// Years between the two dates of birth, when both are known.
     pub fn dob_years_apart(&self, a: usize, b: usize) -> Option<u32> {
         let (x, y) = (self.feats[a].dob, self.feats[b].dob);
         (x != 0 && y != 0).then(|| (x / 10000).abs_diff(y / 10000))
+    }
+
+    /// Per field, the chance that two random records with the field both
+    /// present hold the same value (from value frequencies).
+    fn exact_agreement(&self) -> [f64; NF] {
+        let mut out = [0.0; NF];
+        for (f, o) in out.iter_mut().enumerate() {
+            let mut counts: FxHashMap<u64, u64> = FxHashMap::default();
+            for x in &self.feats {
+                let key = match f {
+                    FIRST => hash_str(0, &[self.get(x.first)]),
+                    LAST => hash_str(0, &[self.get(x.last)]),
+                    DOB => u64::from(x.dob),
+                    GENDER => u64::from(x.gender),
+                    ETHNICITY => u64::from(x.ethnicity),
+                    NHS => hash_str(0, &[self.get(x.nhs)]),
+                    UPN => hash_str(0, &[self.get(x.upn)]),
+                    POSTCODE => hash_str(0, &[self.get(x.postcode)]),
+                    ADDRESS => hash_str(0, &[self.get(x.address)]),
+                    LOCALITY => hash_str(0, &[self.get(x.locality)]),
+                    _ => hash_str(0, &[self.get(x.other)]),
+                };
+                if key != 0 && key != hash_str(0, &[""]) {
+                    *counts.entry(key).or_insert(0) += 1;
+                }
+            }
+            let n: f64 = counts.values().sum::<u64>() as f64;
+            if n >= 2.0 {
+                let same: f64 = counts.values().map(|&c| (c as f64) * (c as f64 - 1.0)).sum();
+                *o = same / (n * (n - 1.0));
+            }
+        }
+        out
     }
 
     /// Which fields hold a value in at least one record.
@@ -390,16 +439,9 @@ impl Features {
     }
 }
 
-/// Dice coefficient of the character bigrams of two texts (a multiset
-/// measure: word order, a missing word and a typing slip cost a little).
-fn dice(a: &str, b: &str) -> f64 {
-    fn grams(s: &str) -> Vec<u16> {
-        let b = s.as_bytes();
-        let mut g: Vec<u16> = b.windows(2).map(|w| u16::from(w[0]) << 8 | u16::from(w[1])).collect();
-        g.sort_unstable();
-        g
-    }
-    let (x, y) = (grams(a), grams(b));
+/// Dice coefficient of two sorted bigram lists (a multiset measure: word
+/// order, a missing word and a typing slip cost a little).
+fn dice(x: &[u16], y: &[u16]) -> f64 {
     if x.is_empty() || y.is_empty() {
         return 0.0;
     }
@@ -513,38 +555,70 @@ impl SplitMix {
 fn estimate_u(feats: &Features, cfg: &LinkageConfig, used: &[bool; NF]) -> Vec<Vec<f64>> {
     let n = feats.len();
     let mut counts: Vec<Vec<f64>> = FIELDS.iter().map(|f| vec![0.0; f.levels.len()]).collect();
-    let mut add = |p: Pattern| {
-        for (f, c) in counts.iter_mut().enumerate() {
-            c[level(p, f)] += 1.0;
-        }
-    };
     let all = n.saturating_mul(n.saturating_sub(1)) / 2;
-    if all <= cfg.u_sample_pairs {
-        for a in 0..n {
-            for b in a + 1..n {
-                add(feats.compare(a, b));
-            }
-        }
+    let pairs: Vec<(u32, u32)> = if all <= cfg.u_sample_pairs {
+        (0..n as u32).flat_map(|a| (a + 1..n as u32).map(move |b| (a, b))).collect()
     } else {
         let mut rng = SplitMix(cfg.seed);
-        for _ in 0..cfg.u_sample_pairs {
-            let a = rng.below(n);
-            let mut b = rng.below(n - 1);
-            if b >= a {
-                b += 1;
+        (0..cfg.u_sample_pairs)
+            .map(|_| {
+                let a = rng.below(n);
+                let mut b = rng.below(n - 1);
+                if b >= a {
+                    b += 1;
+                }
+                (a as u32, b as u32)
+            })
+            .collect()
+    };
+    let threads = threads(cfg);
+    let per = pairs.len() / threads + 1;
+    let parts: Vec<Vec<Vec<f64>>> = std::thread::scope(|sc| {
+        let hs: Vec<_> = pairs
+            .chunks(per)
+            .map(|chunk| {
+                sc.spawn(move || {
+                    let mut c: Vec<Vec<f64>> =
+                        FIELDS.iter().map(|f| vec![0.0; f.levels.len()]).collect();
+                    for &(a, b) in chunk {
+                        let p = feats.compare(a as usize, b as usize);
+                        for (f, x) in c.iter_mut().enumerate() {
+                            x[level(p, f)] += 1.0;
+                        }
+                    }
+                    c
+                })
+            })
+            .collect();
+        hs.into_iter().filter_map(|h| h.join().ok()).collect()
+    });
+    for part in parts {
+        for (c, x) in counts.iter_mut().zip(part) {
+            for (a, b) in c.iter_mut().zip(x) {
+                *a += b;
             }
-            add(feats.compare(a, b));
         }
     }
+    let exact = feats.exact_agreement();
     counts
         .into_iter()
         .enumerate()
         .map(|(f, c)| {
-            let k = (c.len() - 1) as f64;
-            let total: f64 = c[1..].iter().sum::<f64>() + 0.5 * k;
+            if !used[f] {
+                return vec![0.0; c.len()];
+            }
+            // Level 1 (exact) from value frequencies, exactly; the others
+            // from the sample, sharing what is left.
+            let k = (c.len() - 2) as f64;
+            let rest: f64 = c[2..].iter().sum::<f64>() + 0.5 * k;
+            let p1 = exact[f].max(0.5 / (c.iter().sum::<f64>() + 1.0)).min(0.999);
             c.iter()
                 .enumerate()
-                .map(|(l, &x)| if l == 0 || !used[f] { 0.0 } else { (x + 0.5) / total })
+                .map(|(l, &x)| match l {
+                    0 => 0.0,
+                    1 => p1,
+                    _ => (1.0 - p1) * (x + 0.5) / rest,
+                })
                 .collect()
         })
         .collect()
@@ -658,6 +732,7 @@ pub(crate) fn estimate(
     feats: &Features,
     cfg: &LinkageConfig,
     per_pass: &[FxHashMap<Pattern, u64>],
+    cands: &[Candidate],
 ) -> Model {
     let used = feats.present_fields();
     let u = estimate_u(feats, cfg, &used);
@@ -713,10 +788,8 @@ pub(crate) fn estimate(
     let n = feats.len() as f64;
     let all_pairs = (n * (n - 1.0) / 2.0).max(1.0);
     let mut union: FxHashMap<Pattern, f64> = FxHashMap::default();
-    for counts in per_pass {
-        for (&p, &c) in counts {
-            *union.entry(p).or_insert(0.0) += c as f64;
-        }
+    for c in cands {
+        *union.entry(c.pattern).or_insert(0.0) += 1.0;
     }
     let lo: Vec<(f64, f64)> = union.iter().map(|(&p, &c)| (log_odds(p, &m, &u, &used), c)).collect();
     let mut lambda = (1.0 / n.max(2.0)).min(0.5);
@@ -802,6 +875,14 @@ pub struct PassStats {
     pub oversized_records: u64,
 }
 
+fn threads(cfg: &LinkageConfig) -> usize {
+    if cfg.threads == 0 {
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    } else {
+        cfg.threads
+    }
+}
+
 /// Generates and compares the candidate pairs of every blocking pass.
 pub(crate) fn candidates(
     feats: &Features,
@@ -814,11 +895,7 @@ pub(crate) fn candidates(
         .enumerate()
         .map(|(pi, p)| (0..n).map(|i| feats.block_key(i, pi as u64, &p.keys)).collect())
         .collect();
-    let threads = if cfg.threads == 0 {
-        std::thread::available_parallelism().map_or(1, |n| n.get())
-    } else {
-        cfg.threads
-    };
+    let threads = threads(cfg);
     let mut out = Vec::new();
     let mut per_pass: Vec<FxHashMap<Pattern, u64>> = Vec::new();
     let mut stats = BlockingStats::default();
@@ -885,12 +962,15 @@ pub(crate) fn candidates(
                                         let x = k[a as usize];
                                         x != 0 && x == k[b as usize]
                                     });
-                                    if seen {
-                                        continue;
-                                    }
+                                    // Every pair of the pass counts for its EM session (a
+                                    // session that saw only the pairs earlier passes missed
+                                    // would learn that matches disagree on their keys);
+                                    // each pair is a candidate once.
                                     let pattern = feats.compare(a as usize, b as usize);
                                     *c.entry(pattern).or_insert(0) += 1;
-                                    v.push(Candidate { a, b, pattern });
+                                    if !seen {
+                                        v.push(Candidate { a, b, pattern });
+                                    }
                                 }
                             }
                         }
@@ -1056,7 +1136,7 @@ mod tests {
         }
         let (c, counts, stats) = candidates(&f, &LinkageConfig::default());
         assert_eq!(c.len(), 10);
-        assert_eq!(counts.iter().flat_map(|c| c.values()).sum::<u64>(), 10);
+        assert_eq!(counts[0].values().sum::<u64>(), 10);
         assert_eq!(stats.candidate_pairs, 10);
     }
 }

@@ -115,12 +115,56 @@ pub fn one_edit(a: &str, b: &str) -> bool {
     }
 }
 
-/// Jaro-Winkler similarity of two strings.
+/// Jaro-Winkler similarity of two strings (prefix scale 0.1, prefix up to
+/// 4). Byte strings of up to 64 bytes (the squashed ASCII names compared
+/// here) are done without allocating; longer ones by `strsim`.
 pub fn jaro_winkler(a: &str, b: &str) -> f64 {
     if a == b {
         return 1.0;
     }
-    strsim::jaro_winkler(a, b)
+    let (x, y) = (a.as_bytes(), b.as_bytes());
+    if x.is_empty() || y.is_empty() {
+        return 0.0;
+    }
+    if x.len() > 64 || y.len() > 64 || !a.is_ascii() || !b.is_ascii() {
+        return strsim::jaro_winkler(a, b);
+    }
+    let window = (x.len().max(y.len()) / 2).saturating_sub(1);
+    let (mut fx, mut fy) = (0u64, 0u64);
+    let mut matches = 0usize;
+    for (i, &c) in x.iter().enumerate() {
+        let lo = i.saturating_sub(window);
+        let hi = (i + window + 1).min(y.len());
+        for j in lo..hi {
+            if fy & (1 << j) == 0 && y[j] == c {
+                fx |= 1 << i;
+                fy |= 1 << j;
+                matches += 1;
+                break;
+            }
+        }
+    }
+    if matches == 0 {
+        return 0.0;
+    }
+    let mut t = 0usize;
+    let mut j = 0usize;
+    for (i, &c) in x.iter().enumerate() {
+        if fx & (1 << i) == 0 {
+            continue;
+        }
+        while fy & (1 << j) == 0 {
+            j += 1;
+        }
+        if c != y[j] {
+            t += 1;
+        }
+        j += 1;
+    }
+    let m = matches as f64;
+    let jaro = (m / x.len() as f64 + m / y.len() as f64 + (m - (t / 2) as f64) / m) / 3.0;
+    let prefix = x.iter().zip(y).take(4).take_while(|(p, q)| p == q).count();
+    jaro + prefix as f64 * 0.1 * (1.0 - jaro)
 }
 
 /// Symmetric Monge-Elkan similarity of two word lists: each word matched
@@ -323,6 +367,14 @@ mod tests {
         assert!(!n.alike("tom", "william"));
         assert_eq!(n.canonical("billy"), "william");
         assert_eq!(n.canonical("zebedee"), "zebedee");
+    }
+
+    #[test]
+    fn jaro_winkler_agrees_with_strsim() {
+        for (a, b) in [("martha", "marhta"), ("dwayne", "duane"), ("dixon", "dicksonx"), ("bne", "ben"), ("a", "b"), ("jonathan", "jon"), ("abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyzabcdefghijkl", "abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyzabcdefghijkk")] {
+            let (x, y) = (jaro_winkler(a, b), strsim::jaro_winkler(a, b));
+            assert!((x - y).abs() < 1e-9, "{a} {b}: {x} vs {y}");
+        }
     }
 
     #[test]
