@@ -10,7 +10,7 @@
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 use casebridge_csv::{CsvSource, CsvSourceConfig};
 use casebridge_dedup::{
     review, AtomicFile, Decision, DedupConfig, Deduper, Outcome, Pair, RunOptions,
@@ -547,15 +547,6 @@ fn write_human(
     }
     if o.model.is_none() && o.pairs.is_empty() {
         writeln!(out, "no duplicates found")?;
-    }
-    let _ = bail_never;
-    Ok(())
-}
-
-// Keeps `bail` imported for future checks without a lint.
-fn bail_never() -> anyhow::Result<()> {
-    if false {
-        bail!("never");
     }
     Ok(())
 }

@@ -111,7 +111,10 @@ pub fn default_blocking() -> Vec<BlockingPass> {
         pass("nhs", &["nhs_number"]),
         pass("upn", &["upn"]),
         pass("other-id", &["other_id"]),
-        pass("names-year", &["last_name_soundex", "first_name_soundex", "dob_year"]),
+        pass(
+            "names-year",
+            &["last_name_soundex", "first_name_soundex", "dob_year"],
+        ),
         pass("surname-day", &["last_name_soundex", "dob_month_day"]),
         pass("postcode-first", &["postcode", "first_name_soundex"]),
         pass("postcode-last", &["postcode", "last_name_soundex"]),
@@ -281,7 +284,8 @@ impl DedupConfig {
 
     /// Parses and checks TOML text; the message says what is wrong.
     pub fn from_toml(text: &str) -> Result<DedupConfig, String> {
-        let cfg: DedupConfig = toml::from_str(text).map_err(|e| e.to_string().trim().to_string())?;
+        let cfg: DedupConfig =
+            toml::from_str(text).map_err(|e| e.to_string().trim().to_string())?;
         cfg.check()?;
         Ok(cfg)
     }
@@ -363,6 +367,15 @@ mod tests {
         let text = toml::to_string(&cfg).unwrap();
         assert_eq!(DedupConfig::from_toml(&text).unwrap(), cfg);
         assert_eq!(DedupConfig::from_toml("").unwrap(), cfg);
+    }
+
+    #[test]
+    fn shipped_default_file_is_the_default() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../mappings/dedup.toml");
+        assert_eq!(
+            DedupConfig::from_path(&path).unwrap(),
+            DedupConfig::default()
+        );
     }
 
     #[test]

@@ -363,7 +363,10 @@ fn keys_of(h: &casebridge_model::Header) -> Vec<SourceKey> {
 }
 
 /// Pairs between every two distinct keys of a set of (record, key) entries.
-fn all_pairs(entries: &[(usize, SourceKey)], mut make: impl FnMut(usize, &SourceKey, usize, &SourceKey)) {
+fn all_pairs(
+    entries: &[(usize, SourceKey)],
+    mut make: impl FnMut(usize, &SourceKey, usize, &SourceKey),
+) {
     for x in 0..entries.len() {
         for y in x + 1..entries.len() {
             let (a, ka) = &entries[x];
@@ -425,13 +428,19 @@ fn run(d: Deduper, opts: &RunOptions) -> Result<Outcome> {
     }
     if let Some(l) = &link {
         for (a, b) in &l.merged {
-            clusters.union(person_idx[*a as usize] as u32, person_idx[*b as usize] as u32);
+            clusters.union(
+                person_idx[*a as usize] as u32,
+                person_idx[*b as usize] as u32,
+            );
         }
     }
 
     // Pairs of every merged group: exact copies, near duplicates, linked persons.
-    let person_pos: FxHashMap<usize, usize> =
-        person_idx.iter().enumerate().map(|(p, &i)| (i, p)).collect();
+    let person_pos: FxHashMap<usize, usize> = person_idx
+        .iter()
+        .enumerate()
+        .map(|(p, &i)| (i, p))
+        .collect();
     let mut done = vec![false; n];
     let mut survivors: Vec<(usize, Record)> = Vec::new();
     for i in 0..n {
@@ -444,7 +453,11 @@ fn run(d: Deduper, opts: &RunOptions) -> Result<Outcome> {
         members.sort_unstable();
         let entries: Vec<(usize, SourceKey)> = members
             .iter()
-            .flat_map(|&m| keys_of(records[m].header()).into_iter().map(move |k| (m, k)))
+            .flat_map(|&m| {
+                keys_of(records[m].header())
+                    .into_iter()
+                    .map(move |k| (m, k))
+            })
             .collect();
         let kind = records[members[0]].kind();
         all_pairs(&entries, |a, ka, b, kb| {
@@ -465,14 +478,18 @@ fn run(d: Deduper, opts: &RunOptions) -> Result<Outcome> {
                     prior: None,
                     fields: Vec::new(),
                 }
-            } else if let (Some(l), Some(&pa), Some(&pb)) = (&link, person_pos.get(&a), person_pos.get(&b)) {
+            } else if let (Some(l), Some(&pa), Some(&pb)) =
+                (&link, person_pos.get(&a), person_pos.get(&b))
+            {
                 let mut pair = l.explain(&cfg, pa, pb, &persons, opts.with_values, left, right);
                 pair.decision = Decision::Merge;
                 pair.reason = l
                     .forced
                     .contains(&(pa.min(pb) as u32, pa.max(pb) as u32))
                     .then(|| "reviewer".to_string())
-                    .or_else(|| (pair.score < cfg.linkage.merge_at).then(|| "transitive".to_string()));
+                    .or_else(|| {
+                        (pair.score < cfg.linkage.merge_at).then(|| "transitive".to_string())
+                    });
                 pair
             } else {
                 let np = near_sim.get(&(a.min(b), a.max(b))).copied();
@@ -554,7 +571,8 @@ fn run(d: Deduper, opts: &RunOptions) -> Result<Outcome> {
         out.pairs.extend(l.other_pairs);
         out.model = Some(l.model);
     }
-    survivors.sort_by_key(|(first, r)| (RecordKind::ALL.iter().position(|k| *k == r.kind()), *first));
+    survivors
+        .sort_by_key(|(first, r)| (RecordKind::ALL.iter().position(|k| *k == r.kind()), *first));
     out.records = survivors.into_iter().map(|(_, r)| r).collect();
     let mut counts: FxHashMap<RecordKind, u64> = FxHashMap::default();
     for r in &out.records {
@@ -564,7 +582,11 @@ fn run(d: Deduper, opts: &RunOptions) -> Result<Outcome> {
         .iter()
         .filter_map(|k| counts.get(k).map(|n| (*k, *n)))
         .collect();
-    out.summary.review_pairs = out.pairs.iter().filter(|p| p.decision == Decision::Review).count() as u64;
+    out.summary.review_pairs = out
+        .pairs
+        .iter()
+        .filter(|p| p.decision == Decision::Review)
+        .count() as u64;
     Ok(out)
 }
 
@@ -605,8 +627,12 @@ impl Linked {
                     field: fp.field,
                     level: person::FIELDS[f].levels[l].to_string(),
                     weight: self.model.weight(f, l),
-                    left: with_values.then(|| person_value(persons[a], fp.field)).flatten(),
-                    right: with_values.then(|| person_value(persons[b], fp.field)).flatten(),
+                    left: with_values
+                        .then(|| person_value(persons[a], fp.field))
+                        .flatten(),
+                    right: with_values
+                        .then(|| person_value(persons[b], fp.field))
+                        .flatten(),
                 }
             })
             .collect();
@@ -635,13 +661,22 @@ impl Linked {
     }
 }
 
-fn link_persons(cfg: &DedupConfig, persons: &[&Person], opts: &RunOptions, out: &mut Outcome) -> Result<Linked> {
+fn link_persons(
+    cfg: &DedupConfig,
+    persons: &[&Person],
+    opts: &RunOptions,
+    out: &mut Outcome,
+) -> Result<Linked> {
     let t0 = std::time::Instant::now();
     let mut feats = person::Features::new(&cfg.linkage);
     for p in persons {
         feats.push(p);
     }
-    tracing::info!(persons = persons.len(), ms = t0.elapsed().as_millis() as u64, "Features built.");
+    tracing::info!(
+        persons = persons.len(),
+        ms = t0.elapsed().as_millis() as u64,
+        "Features built."
+    );
     let (cands, counts, stats) = person::candidates(&feats, &cfg.linkage);
     tracing::info!(
         persons = persons.len(),
@@ -676,7 +711,10 @@ fn link_persons(cfg: &DedupConfig, persons: &[&Person], opts: &RunOptions, out: 
     let mut forced: FxHashSet<(u32, u32)> = FxHashSet::default();
     let mut cannot: FxHashSet<(u32, u32)> = FxHashSet::default();
     for r in &opts.reviewed {
-        let (Some(a), Some(b)) = (find(&r.left_system, &r.left), find(&r.right_system, &r.right)) else {
+        let (Some(a), Some(b)) = (
+            find(&r.left_system, &r.left),
+            find(&r.right_system, &r.right),
+        ) else {
             out.summary.reviewer_unmatched += 1;
             continue;
         };
@@ -705,7 +743,9 @@ fn link_persons(cfg: &DedupConfig, persons: &[&Person], opts: &RunOptions, out: 
         if forced.contains(&k) || cannot.contains(&k) {
             continue;
         }
-        let w = *weight_of.entry(c.pattern).or_insert_with(|| model.total(c.pattern));
+        let w = *weight_of
+            .entry(c.pattern)
+            .or_insert_with(|| model.total(c.pattern));
         if w < cfg.linkage.review_at {
             continue;
         }
@@ -760,7 +800,10 @@ fn link_persons(cfg: &DedupConfig, persons: &[&Person], opts: &RunOptions, out: 
         }
     }
 
-    tracing::info!(ms = t0.elapsed().as_millis() as u64, "Pairs decided and clustered.");
+    tracing::info!(
+        ms = t0.elapsed().as_millis() as u64,
+        "Pairs decided and clustered."
+    );
     let linked = Linked {
         feats,
         model,
@@ -774,7 +817,15 @@ fn link_persons(cfg: &DedupConfig, persons: &[&Person], opts: &RunOptions, out: 
         side(h, &survive::primary_key(h))
     };
     let push = |a: u32, b: u32, decision: Decision, reason: Option<&str>, other: &mut Vec<Pair>| {
-        let mut p = linked.explain(cfg, a as usize, b as usize, persons, opts.with_values, side_of(a), side_of(b));
+        let mut p = linked.explain(
+            cfg,
+            a as usize,
+            b as usize,
+            persons,
+            opts.with_values,
+            side_of(a),
+            side_of(b),
+        );
         p.decision = decision;
         if let Some(r) = reason {
             p.reason = Some(r.to_string());

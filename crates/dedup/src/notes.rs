@@ -47,7 +47,12 @@ pub(crate) fn text_of(r: &Record) -> String {
         Record::ChronologyEntry(c) => [c.description.as_ref(), c.analysis.as_ref()],
         _ => [None, None],
     };
-    parts.iter().flatten().map(|s| s.as_str()).collect::<Vec<_>>().join(" ")
+    parts
+        .iter()
+        .flatten()
+        .map(|s| s.as_str())
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// Sorted, distinct hashes of word trigrams (single words for short texts),
@@ -112,7 +117,9 @@ pub(crate) fn similarity(a: &str, b: &str, cfg: &NotesConfig) -> (f64, bool) {
 pub(crate) fn near_pairs(records: &[Record], idx: &[usize], cfg: &NotesConfig) -> Vec<NearPair> {
     let mut groups: FxHashMap<(u8, String), Vec<(i64, usize)>> = FxHashMap::default();
     for &i in idx {
-        let Some(k) = key_of(&records[i]) else { continue };
+        let Some(k) = key_of(&records[i]) else {
+            continue;
+        };
         if k.subjects.is_empty() {
             continue;
         }
@@ -126,7 +133,9 @@ pub(crate) fn near_pairs(records: &[Record], idx: &[usize], cfg: &NotesConfig) -
     let mut out = Vec::new();
     let mut cache: FxHashMap<usize, (Vec<u64>, usize)> = FxHashMap::default();
     for k in keys {
-        let Some(g) = groups.get_mut(&k) else { continue };
+        let Some(g) = groups.get_mut(&k) else {
+            continue;
+        };
         if g.len() < 2 {
             continue;
         }

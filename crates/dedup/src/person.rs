@@ -39,15 +39,38 @@ pub(crate) const ETHNICITY: usize = 10;
 pub(crate) const FIELDS: [FieldSpec; 11] = [
     FieldSpec {
         name: "first_name",
-        levels: &["null", "exact", "nickname", "jw>=0.92", "jw>=0.80", "initial", "swapped", "different"],
+        levels: &[
+            "null",
+            "exact",
+            "nickname",
+            "jw>=0.92",
+            "jw>=0.80",
+            "initial",
+            "swapped",
+            "different",
+        ],
     },
     FieldSpec {
         name: "last_name",
-        levels: &["null", "exact", "jw>=0.92", "jw>=0.80", "swapped", "different"],
+        levels: &[
+            "null",
+            "exact",
+            "jw>=0.92",
+            "jw>=0.80",
+            "swapped",
+            "different",
+        ],
     },
     FieldSpec {
         name: "date_of_birth",
-        levels: &["null", "exact", "day-month-swap", "one-slip", "two-parts", "different"],
+        levels: &[
+            "null",
+            "exact",
+            "day-month-swap",
+            "one-slip",
+            "two-parts",
+            "different",
+        ],
     },
     FieldSpec {
         name: "gender",
@@ -203,12 +226,15 @@ impl Features {
             s.as_deref().unwrap_or("")
         }
         // A first name may hold middle names too ("Mary Jane"): the first word compares.
-        let first_word = words(opt(&p.first_name)).into_iter().next().unwrap_or_default();
+        let first_word = words(opt(&p.first_name))
+            .into_iter()
+            .next()
+            .unwrap_or_default();
         let first = squash(&first_word);
         let last = squash(opt(&p.last_name));
-        let dob = p
-            .date_of_birth
-            .map_or(0, |d| (d.year().max(0) as u32) * 10000 + d.month() * 100 + d.day());
+        let dob = p.date_of_birth.map_or(0, |d| {
+            (d.year().max(0) as u32) * 10000 + d.month() * 100 + d.day()
+        });
         let f = Feat {
             first: self.put(&first),
             last: self.put(&last),
@@ -224,10 +250,14 @@ impl Features {
         };
         let start = self.grams.len() as u32;
         let addr = self.get(f.address).as_bytes();
-        let mut g: Vec<u16> = addr.windows(2).map(|w| u16::from(w[0]) << 8 | u16::from(w[1])).collect();
+        let mut g: Vec<u16> = addr
+            .windows(2)
+            .map(|w| u16::from(w[0]) << 8 | u16::from(w[1]))
+            .collect();
         g.sort_unstable();
         self.grams.extend(g);
-        self.addr_grams.push((start, self.grams.len() as u32 - start));
+        self.addr_grams
+            .push((start, self.grams.len() as u32 - start));
         self.feats.push(f);
         self.feats.len() - 1
     }
@@ -315,7 +345,11 @@ impl Features {
             set_level(&mut p, GENDER, if x.gender == y.gender { 1 } else { 2 });
         }
         if e[ETHNICITY] && x.ethnicity != 0 && y.ethnicity != 0 {
-            set_level(&mut p, ETHNICITY, if x.ethnicity == y.ethnicity { 1 } else { 2 });
+            set_level(
+                &mut p,
+                ETHNICITY,
+                if x.ethnicity == y.ethnicity { 1 } else { 2 },
+            );
         }
         for (f, sx, sy) in [
             (NHS, x.nhs, y.nhs),
@@ -404,7 +438,10 @@ impl Features {
             }
             let n: f64 = counts.values().sum::<u64>() as f64;
             if n >= 2.0 {
-                let same: f64 = counts.values().map(|&c| (c as f64) * (c as f64 - 1.0)).sum();
+                let same: f64 = counts
+                    .values()
+                    .map(|&c| (c as f64) * (c as f64 - 1.0))
+                    .sum();
                 *o = same / (n * (n - 1.0));
             }
         }
@@ -557,7 +594,9 @@ fn estimate_u(feats: &Features, cfg: &LinkageConfig, used: &[bool; NF]) -> Vec<V
     let mut counts: Vec<Vec<f64>> = FIELDS.iter().map(|f| vec![0.0; f.levels.len()]).collect();
     let all = n.saturating_mul(n.saturating_sub(1)) / 2;
     let pairs: Vec<(u32, u32)> = if all <= cfg.u_sample_pairs {
-        (0..n as u32).flat_map(|a| (a + 1..n as u32).map(move |b| (a, b))).collect()
+        (0..n as u32)
+            .flat_map(|a| (a + 1..n as u32).map(move |b| (a, b)))
+            .collect()
     } else {
         let mut rng = SplitMix(cfg.seed);
         (0..cfg.u_sample_pairs)
@@ -791,11 +830,17 @@ pub(crate) fn estimate(
     for c in cands {
         *union.entry(c.pattern).or_insert(0.0) += 1.0;
     }
-    let lo: Vec<(f64, f64)> = union.iter().map(|(&p, &c)| (log_odds(p, &m, &u, &used), c)).collect();
+    let lo: Vec<(f64, f64)> = union
+        .iter()
+        .map(|(&p, &c)| (log_odds(p, &m, &u, &used), c))
+        .collect();
     let mut lambda = (1.0 / n.max(2.0)).min(0.5);
     for _ in 0..200 {
         let prior = (lambda / (1.0 - lambda)).ln();
-        let e: f64 = lo.iter().map(|(l, c)| c / (1.0 + (-(prior + l)).exp())).sum();
+        let e: f64 = lo
+            .iter()
+            .map(|(l, c)| c / (1.0 + (-(prior + l)).exp()))
+            .sum();
         let next = (e / all_pairs).clamp(1e-12, 0.5);
         if (next - lambda).abs() <= 1e-9 * lambda {
             lambda = next;
@@ -893,7 +938,11 @@ pub(crate) fn candidates(
     let keys: Vec<Vec<u64>> = passes
         .iter()
         .enumerate()
-        .map(|(pi, p)| (0..n).map(|i| feats.block_key(i, pi as u64, &p.keys)).collect())
+        .map(|(pi, p)| {
+            (0..n)
+                .map(|i| feats.block_key(i, pi as u64, &p.keys))
+                .collect()
+        })
         .collect();
     let threads = threads(cfg);
     let mut out = Vec::new();
@@ -1019,7 +1068,13 @@ impl Guard {
 }
 
 /// The guard that applies to a pair, if any.
-pub(crate) fn guard(feats: &Features, cfg: &DedupConfig, a: usize, b: usize, p: Pattern) -> Option<Guard> {
+pub(crate) fn guard(
+    feats: &Features,
+    cfg: &DedupConfig,
+    a: usize,
+    b: usize,
+    p: Pattern,
+) -> Option<Guard> {
     let g = &cfg.guards;
     // An identifier that agrees exactly names one person: no guard.
     if [NHS, UPN, OTHER_ID].iter().any(|&f| level(p, f) == 1) {

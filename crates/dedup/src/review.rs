@@ -137,7 +137,8 @@ pub fn read_decisions(path: &Path) -> Result<Vec<Reviewed>> {
         path: path.to_path_buf(),
         message,
     };
-    let mut wb: Xlsx<_> = open_workbook(path).map_err(|e| err(format!("not a readable xlsx workbook: {e}")))?;
+    let mut wb: Xlsx<_> =
+        open_workbook(path).map_err(|e| err(format!("not a readable xlsx workbook: {e}")))?;
     let sheet = wb
         .sheet_names()
         .first()
@@ -167,7 +168,9 @@ pub fn read_decisions(path: &Path) -> Result<Vec<Reviewed>> {
         let decision = match decision.as_str() {
             "" => continue,
             "merge" | "same" | "yes" | "y" | "match" => ReviewDecision::Merge,
-            "distinct" | "different" | "no" | "n" | "not a match" | "non-match" => ReviewDecision::Distinct,
+            "distinct" | "different" | "no" | "n" | "not a match" | "non-match" => {
+                ReviewDecision::Distinct
+            }
             _ => {
                 // The sheet row as a spreadsheet shows it (1-based, header on the first).
                 bad.push(format!("row {}", start_row + n + 2));

@@ -36,7 +36,10 @@ fn len_of(v: &Value) -> usize {
 
 /// Merges the header of `members` (in read order) into the one of `base`:
 /// its id, then every other source key and provenance, without repeats.
-pub(crate) fn merge_headers<'a>(base: &Header, members: impl Iterator<Item = &'a Header>) -> Header {
+pub(crate) fn merge_headers<'a>(
+    base: &Header,
+    members: impl Iterator<Item = &'a Header>,
+) -> Header {
     let mut h = base.clone();
     for m in members {
         for k in &m.source_keys {
@@ -99,7 +102,10 @@ pub(crate) fn merge_persons(cfg: &DedupConfig, members: &[&Person]) -> Person {
         Ok(p) => p,
         Err(_) => members.get(base).map(|p| (*p).clone()).unwrap_or_default(),
     };
-    let base_header = members.get(base).map(|p| p.header.clone()).unwrap_or_default();
+    let base_header = members
+        .get(base)
+        .map(|p| p.header.clone())
+        .unwrap_or_default();
     person.header = merge_headers(&base_header, members.iter().map(|p| &p.header));
     person
 }
@@ -142,7 +148,13 @@ mod tests {
     use crate::config::SurvivorshipConfig;
     use chrono::NaiveDate;
 
-    fn p(system: &str, key: &str, first: &str, nhs: Option<&str>, postcode: Option<&str>) -> Person {
+    fn p(
+        system: &str,
+        key: &str,
+        first: &str,
+        nhs: Option<&str>,
+        postcode: Option<&str>,
+    ) -> Person {
         Person {
             header: Header {
                 id: format!("person:{key}"),
@@ -162,12 +174,16 @@ mod tests {
 
     #[test]
     fn rules_pick_per_field_and_keys_are_kept() {
-        let mut cfg = DedupConfig::default();
-        cfg.survivorship = SurvivorshipConfig {
-            source_priority: vec!["lcs".into(), "mosaic".into()],
-            ..SurvivorshipConfig::default()
+        let mut cfg = DedupConfig {
+            survivorship: SurvivorshipConfig {
+                source_priority: vec!["lcs".into(), "mosaic".into()],
+                ..SurvivorshipConfig::default()
+            },
+            ..DedupConfig::default()
         };
-        cfg.survivorship.fields.insert("first_name".into(), Rule::SourcePriority);
+        cfg.survivorship
+            .fields
+            .insert("first_name".into(), Rule::SourcePriority);
         let a = p("mosaic", "1", "Tom", Some("9990000018"), Some("LU1 1AA"));
         let b = p("lcs", "X7", "Thomas", None, Some("LU2 2BB"));
         let c = p("mosaic", "2", "Tommy", Some("9990000018"), None);
@@ -175,8 +191,17 @@ mod tests {
         assert_eq!(m.header.id, "person:X7", "the lcs record is the base");
         assert_eq!(m.first_name.as_deref(), Some("Thomas"));
         assert_eq!(m.nhs_number.as_deref(), Some("9990000018"));
-        assert_eq!(m.postcode.as_deref(), Some("LU2 2BB"), "most recent with a value");
-        let keys: Vec<&str> = m.header.source_keys.iter().map(|k| k.key.as_str()).collect();
+        assert_eq!(
+            m.postcode.as_deref(),
+            Some("LU2 2BB"),
+            "most recent with a value"
+        );
+        let keys: Vec<&str> = m
+            .header
+            .source_keys
+            .iter()
+            .map(|k| k.key.as_str())
+            .collect();
         assert_eq!(keys, ["X7", "1", "2"]);
     }
 }

@@ -107,7 +107,8 @@ pub fn one_edit(a: &str, b: &str) -> bool {
     let (ra, rb) = (&a[p..], &b[p..]);
     if la == lb {
         // substitution, or transposition of a[p], a[p+1]
-        ra[1..] == rb[1..] || (ra.len() >= 2 && ra[0] == rb[1] && ra[1] == rb[0] && ra[2..] == rb[2..])
+        ra[1..] == rb[1..]
+            || (ra.len() >= 2 && ra[0] == rb[1] && ra[1] == rb[0] && ra[2..] == rb[2..])
     } else if la > lb {
         ra[1..] == *rb
     } else {
@@ -116,7 +117,7 @@ pub fn one_edit(a: &str, b: &str) -> bool {
 }
 
 /// Jaro-Winkler similarity of two strings (prefix scale 0.1, prefix up to
-/// 4). Byte strings of up to 64 bytes (the squashed ASCII names compared
+/// 4, boost above 0.7). Byte strings of up to 64 bytes (the squashed ASCII names compared
 /// here) are done without allocating; longer ones by `strsim`.
 pub fn jaro_winkler(a: &str, b: &str) -> f64 {
     if a == b {
@@ -135,8 +136,8 @@ pub fn jaro_winkler(a: &str, b: &str) -> f64 {
     for (i, &c) in x.iter().enumerate() {
         let lo = i.saturating_sub(window);
         let hi = (i + window + 1).min(y.len());
-        for j in lo..hi {
-            if fy & (1 << j) == 0 && y[j] == c {
+        for (j, &d) in y.iter().enumerate().take(hi).skip(lo) {
+            if fy & (1 << j) == 0 && d == c {
                 fx |= 1 << i;
                 fy |= 1 << j;
                 matches += 1;
@@ -163,6 +164,10 @@ pub fn jaro_winkler(a: &str, b: &str) -> f64 {
     }
     let m = matches as f64;
     let jaro = (m / x.len() as f64 + m / y.len() as f64 + (m - (t / 2) as f64) / m) / 3.0;
+    if jaro <= 0.7 {
+        // The prefix bonus only boosts strings already alike (as strsim does).
+        return jaro;
+    }
     let prefix = x.iter().zip(y).take(4).take_while(|(p, q)| p == q).count();
     jaro + prefix as f64 * 0.1 * (1.0 - jaro)
 }
@@ -186,7 +191,9 @@ pub fn token_similarity(a: &[&str], b: &[&str]) -> f64 {
 /// Groups of first names that name the same person (William, Will, Bill,
 /// Billy, Liam...). Each group is listed once; a name may be in several.
 const NICKNAMES: &[&[&str]] = &[
-    &["william", "will", "bill", "billy", "willy", "willie", "liam"],
+    &[
+        "william", "will", "bill", "billy", "willy", "willie", "liam",
+    ],
     &["robert", "rob", "bob", "bobby", "robbie", "bert"],
     &["richard", "rich", "rick", "ricky", "dick", "richie"],
     &["thomas", "tom", "tommy"],
@@ -214,7 +221,16 @@ const NICKNAMES: &[&[&str]] = &[
     &["katherine", "kate", "kath", "kathy", "katie", "kat"],
     &["catherine", "kate", "cath", "cathy", "katie", "cat"],
     &["kathleen", "kath", "kathy"],
-    &["elizabeth", "liz", "lizzie", "beth", "betty", "eliza", "libby", "bess"],
+    &[
+        "elizabeth",
+        "liz",
+        "lizzie",
+        "beth",
+        "betty",
+        "eliza",
+        "libby",
+        "bess",
+    ],
     &["margaret", "maggie", "meg", "peggy", "madge", "maisie"],
     &["matthew", "matt", "matty"],
     &["andrew", "andy", "drew"],
@@ -256,7 +272,9 @@ const NICKNAMES: &[&[&str]] = &[
     &["isabelle", "bella", "izzy"],
     &["florence", "flo", "florrie"],
     &["dorothy", "dot", "dottie"],
-    &["mohammed", "muhammad", "mohammad", "mohamed", "mohamad", "muhammed"],
+    &[
+        "mohammed", "muhammad", "mohammad", "mohamed", "mohamad", "muhammed",
+    ],
     &["gabriel", "gabe"],
     &["gabrielle", "gabby"],
     &["theodore", "theo", "ted", "teddy"],
@@ -297,7 +315,11 @@ impl Nicknames {
             .map(|g| g.iter().map(|s| s.to_string()).collect::<Vec<_>>());
         for group in builtin.chain(extra.iter().cloned()) {
             let id = n.canonical.len() as u32;
-            let names: Vec<String> = group.iter().map(|s| squash(s)).filter(|s| !s.is_empty()).collect();
+            let names: Vec<String> = group
+                .iter()
+                .map(|s| squash(s))
+                .filter(|s| !s.is_empty())
+                .collect();
             let Some(first) = names.first() else { continue };
             n.canonical.push(first.clone());
             for name in names {
@@ -340,7 +362,14 @@ mod tests {
 
     #[test]
     fn soundex_codes() {
-        for (w, c) in [("robert", "r163"), ("rupert", "r163"), ("ashcraft", "a261"), ("tymczak", "t522"), ("pfister", "p236"), ("a", "a000")] {
+        for (w, c) in [
+            ("robert", "r163"),
+            ("rupert", "r163"),
+            ("ashcraft", "a261"),
+            ("tymczak", "t522"),
+            ("pfister", "p236"),
+            ("a", "a000"),
+        ] {
             assert_eq!(soundex(w), c, "{w}");
         }
         assert_eq!(soundex(""), "");
@@ -354,7 +383,7 @@ mod tests {
         assert!(one_edit("smith", "smitth"));
         assert!(!one_edit("smith", "smith"));
         assert!(!one_edit("smith", "smythe"));
-        assert!(one_edit("19810203", "19810302") == false);
+        assert!(!one_edit("19810203", "19810302"));
         assert!(one_edit("19810203", "19810208"));
     }
 
@@ -371,7 +400,18 @@ mod tests {
 
     #[test]
     fn jaro_winkler_agrees_with_strsim() {
-        for (a, b) in [("martha", "marhta"), ("dwayne", "duane"), ("dixon", "dicksonx"), ("bne", "ben"), ("a", "b"), ("jonathan", "jon"), ("abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyzabcdefghijkl", "abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyzabcdefghijkk")] {
+        for (a, b) in [
+            ("martha", "marhta"),
+            ("dwayne", "duane"),
+            ("dixon", "dicksonx"),
+            ("bne", "ben"),
+            ("a", "b"),
+            ("jonathan", "jon"),
+            (
+                "abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyzabcdefghijkl",
+                "abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyzabcdefghijkk",
+            ),
+        ] {
             let (x, y) = (jaro_winkler(a, b), strsim::jaro_winkler(a, b));
             assert!((x - y).abs() < 1e-9, "{a} {b}: {x} vs {y}");
         }
