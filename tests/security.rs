@@ -483,7 +483,10 @@ fn a_2_gib_single_field_streamed_through_a_pipe_is_rejected_in_bounded_memory() 
         .unwrap();
     assert_eq!(notes["records"], 2);
     assert_eq!(notes["valid"], 1, "the record after the giant one is read");
-    assert!(notes["bytes"].as_u64().unwrap() > (2u64 << 30), "every byte was hashed");
+    assert!(
+        notes["bytes"].as_u64().unwrap() > (2u64 << 30),
+        "every byte was hashed"
+    );
     if let Some(rss) = stderr(&out)
         .lines()
         .find_map(|l| l.strip_prefix("peak_rss_kb="))
