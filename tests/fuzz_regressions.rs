@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use casebridge_csv::{CsvSource, CsvSourceConfig};
-use casebridge_mapping::{CodeSet, Mapping, Template};
+use casebridge_mapping::{CodeSet, DateFormats, Mapping, Template};
 use casebridge_model::{Encoding, Record, RecordSource, Sha256, TextRow, Want};
 
 fn root() -> PathBuf {
@@ -110,5 +110,34 @@ fn loader_regressions_and_shipped_files() {
                 rec
             );
         }
+    }
+}
+
+/// The date_formats target: what parses formats back to something that parses.
+fn date_formats(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let (fmt, value) = text.split_once('\n').unwrap_or((text, text));
+    if let Ok(formats) = DateFormats::parse(&[fmt]) {
+        if let Some((dt, f)) = formats.parse_with_format(value) {
+            let written = f.format(dt);
+            assert!(
+                f.parse_datetime(&written).is_some(),
+                "{fmt:?} {value:?} -> {written:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn date_format_regressions_and_seeds() {
+    let inputs: Vec<Vec<u8>> = files(&root().join("fuzz/regressions/date_formats"))
+        .into_iter()
+        .chain(files(&root().join("fuzz/seeds/date_formats")))
+        .collect();
+    assert!(inputs.len() >= 4);
+    for i in inputs {
+        date_formats(&i);
     }
 }

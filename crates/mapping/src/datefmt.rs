@@ -117,8 +117,17 @@ impl DateFormat {
         use chrono::{Datelike, Timelike};
         match self {
             DateFormat::Excel => {
+                // As in parsing: serials before 60 (1900-03-01) count from
+                // 1899-12-31, later ones from 1899-12-30 (Excel's 1900-02-29).
+                let march_1900 =
+                    NaiveDate::from_ymd_opt(1900, 3, 1).and_then(|d| d.and_hms_opt(0, 0, 0));
+                let day = if march_1900.is_some_and(|m| dt < m) {
+                    31
+                } else {
+                    30
+                };
                 let epoch =
-                    NaiveDate::from_ymd_opt(1899, 12, 30).and_then(|d| d.and_hms_opt(0, 0, 0));
+                    NaiveDate::from_ymd_opt(1899, 12, day).and_then(|d| d.and_hms_opt(0, 0, 0));
                 let Some(epoch) = epoch else {
                     return String::new();
                 };
@@ -322,6 +331,11 @@ mod tests {
             "2021-03-04T09:10:11",
             "44259",
             "44259.75",
+            // Found by fuzzing (fuzz/regressions/date_formats): a serial before
+            // Excel's fictitious 1900-02-29 was formatted back as 60.75.
+            "59.75",
+            "1",
+            "61",
         ] {
             let (dt, f) = formats.parse_with_format(s).unwrap();
             assert_eq!(f.format(dt), s);
