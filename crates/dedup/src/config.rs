@@ -102,12 +102,15 @@ fn pass(name: &str, keys: &[&str]) -> BlockingPass {
     }
 }
 
-/// The default passes: identifiers, date of birth, and phonetic names with
-/// parts of the date of birth or the postcode (so a day/month swap, a typing
-/// slip in the year or a missing date is still met).
+/// The default passes: date of birth with the first initial or the surname's
+/// sound, identifiers, and phonetic names with parts of the date of birth or
+/// the postcode (so a day/month swap, a typing slip in the year, a changed
+/// first name or a missing date is still met).
 pub fn default_blocking() -> Vec<BlockingPass> {
     vec![
-        pass("dob", &["date_of_birth"]),
+        pass("dob-initial", &["date_of_birth", "first_initial"]),
+        pass("dob-surname", &["date_of_birth", "last_name_soundex"]),
+        pass("dob-postcode", &["date_of_birth", "postcode"]),
         pass("nhs", &["nhs_number"]),
         pass("upn", &["upn"]),
         pass("other-id", &["other_id"]),
@@ -115,7 +118,10 @@ pub fn default_blocking() -> Vec<BlockingPass> {
             "names-year",
             &["last_name_soundex", "first_name_soundex", "dob_year"],
         ),
-        pass("surname-day", &["last_name_soundex", "dob_month_day"]),
+        pass(
+            "names-day",
+            &["last_name_soundex", "first_name_soundex", "dob_month_day"],
+        ),
         pass("postcode-first", &["postcode", "first_name_soundex"]),
         pass("postcode-last", &["postcode", "last_name_soundex"]),
     ]

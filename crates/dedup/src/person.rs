@@ -130,6 +130,8 @@ struct Span {
 #[derive(Debug, Clone, Copy, Default)]
 struct Feat {
     first: Span,
+    /// Nickname groups of the first name (up to two; 0 = none).
+    nick: [u32; 2],
     last: Span,
     /// yyyymmdd, 0 when missing.
     dob: u32,
@@ -235,7 +237,13 @@ impl Features {
         let dob = p.date_of_birth.map_or(0, |d| {
             (d.year().max(0) as u32) * 10000 + d.month() * 100 + d.day()
         });
+        let groups = self.nick.groups_of(&first);
+        let nick = [
+            groups.first().map_or(0, |g| g + 1),
+            groups.get(1).map_or(0, |g| g + 1),
+        ];
         let f = Feat {
+            nick,
             first: self.put(&first),
             last: self.put(&last),
             dob,
@@ -303,7 +311,7 @@ impl Features {
         if e[FIRST] && !fx.is_empty() && !fy.is_empty() {
             let l = if fx == fy {
                 1
-            } else if self.nick.alike(fx, fy) {
+            } else if x.nick[0] != 0 && x.nick.iter().any(|g| *g != 0 && y.nick.contains(g)) {
                 2
             } else {
                 let jw = jaro_winkler(fx, fy);
@@ -497,6 +505,32 @@ fn dice(x: &[u16], y: &[u16]) -> f64 {
     2.0 * n as f64 / (x.len() + y.len()) as f64
 }
 
+/// Whether two yyyymmdd numbers are one slip apart (one digit changed, or
+/// two neighbouring digits swapped), without allocating.
+fn one_edit_digits(a: u32, b: u32) -> bool {
+    let digits = |mut x: u32| {
+        let mut d = [0u8; 8];
+        for i in (0..8).rev() {
+            d[i] = (x % 10) as u8;
+            x /= 10;
+        }
+        d
+    };
+    let (x, y) = (digits(a), digits(b));
+    let mut at = [0usize; 2];
+    let mut n = 0;
+    for i in 0..8 {
+        if x[i] != y[i] {
+            if n < 2 {
+                at[n] = i;
+            }
+            n += 1;
+        }
+    }
+    let [i, j] = at;
+    n == 1 || (n == 2 && j == i + 1 && x[i] == y[j] && x[j] == y[i])
+}
+
 fn dob_level(a: u32, b: u32) -> usize {
     if a == b {
         return 1;
@@ -506,7 +540,7 @@ fn dob_level(a: u32, b: u32) -> usize {
     if ya == yb && ma == db && da == mb {
         return 2;
     }
-    if one_edit(&a.to_string(), &b.to_string()) {
+    if one_edit_digits(a, b) {
         return 3;
     }
     let same = u32::from(ya == yb) + u32::from(ma == mb) + u32::from(da == db);

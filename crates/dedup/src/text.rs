@@ -340,6 +340,11 @@ impl Nicknames {
         }
     }
 
+    /// The groups a squashed name is in (empty if none).
+    pub fn groups_of(&self, name: &str) -> &[u32] {
+        self.groups.get(name).map_or(&[], Vec::as_slice)
+    }
+
     /// A canonical form for blocking: the first group's head, or the name.
     pub fn canonical<'a>(&'a self, name: &'a str) -> &'a str {
         match self.groups.get(name).and_then(|ids| ids.first()) {
