@@ -127,7 +127,8 @@ pub fn default_blocking() -> Vec<BlockingPass> {
     ]
 }
 
-/// Guards against merging people who look alike.
+/// Guards against merging people who look alike. Neither applies when an
+/// identifier (NHS number, UPN, other id) agrees exactly.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct GuardConfig {
