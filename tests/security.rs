@@ -223,8 +223,34 @@ fn no_command_prints_personal_values_by_default() {
     assert_no_canary("pseudonymise output", &all_text(&out), &canaries);
     assert_no_canary("pseudonymised files", &files_text(&out_dir), &canaries);
     assert!(!all_text(&out).contains(KEY), "the key is never printed");
+    // dedup: human and JSON reports, logs, and the pairs file (ids only).
+    let pairs = tmp.path().join("pairs.csv");
+    for format in ["human", "json"] {
+        let out = casebridge()
+            .args(["-vv", "dedup", "--format", format, "--pairs"])
+            .arg(&pairs)
+            .arg(&data)
+            .arg("--mapping")
+            .arg(&maps)
+            .env("CASEBRIDGE_LOG", "debug")
+            .env("CASEBRIDGE_AUDIT_LOG", &audit)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.code().is_some_and(|c| c <= 1),
+            "{}",
+            stderr(&out)
+        );
+        assert_no_canary(&format!("dedup {format}"), &all_text(&out), &canaries);
+    }
+    assert_no_canary(
+        "dedup pairs",
+        &std::fs::read_to_string(&pairs).unwrap(),
+        &canaries,
+    );
+
     let log = std::fs::read_to_string(&audit).unwrap();
-    assert_eq!(log.lines().count(), 5);
+    assert_eq!(log.lines().count(), 7);
     assert_no_canary("audit log", &log, &canaries);
     assert!(!log.contains(KEY));
 }
@@ -494,4 +520,32 @@ fn a_2_gib_single_field_streamed_through_a_pipe_is_rejected_in_bounded_memory() 
         let kb: u64 = rss.trim().parse().unwrap();
         assert!(kb < 256 * 1024, "peak memory {kb} KB");
     }
+}
+
+#[test]
+fn a_zip_bomb_review_workbook_is_refused_before_it_is_inflated() {
+    use std::io::Write;
+    let tmp = tempfile::tempdir().unwrap();
+    let bomb = tmp.path().join("review.xlsx");
+    let mut w = zip::ZipWriter::new(std::fs::File::create(&bomb).unwrap());
+    let opts = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated);
+    w.start_file("xl/worksheets/sheet1.xml", opts).unwrap();
+    let zeros = vec![0u8; 1 << 20];
+    for _ in 0..128 {
+        w.write_all(&zeros).unwrap();
+    }
+    w.finish().unwrap();
+    assert!(std::fs::metadata(&bomb).unwrap().len() < 1 << 20);
+    let out = casebridge()
+        .arg("dedup")
+        .arg(root().join("examples/mosaic-clean"))
+        .arg("--mapping")
+        .arg(mappings())
+        .arg("--review-in")
+        .arg(&bomb)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("refused"), "{}", stderr(&out));
 }

@@ -137,6 +137,9 @@ pub fn read_decisions(path: &Path) -> Result<Vec<Reviewed>> {
         path: path.to_path_buf(),
         message,
     };
+    // A workbook is a zip archive: refuse a zip bomb before calamine inflates it.
+    casebridge_sheet::check_xlsx(path, &casebridge_sheet::ArchiveLimits::default())
+        .map_err(|e| err(e.to_string()))?;
     let mut wb: Xlsx<_> =
         open_workbook(path).map_err(|e| err(format!("not a readable xlsx workbook: {e}")))?;
     let sheet = wb
