@@ -92,9 +92,23 @@ impl DateFormat {
             toks.push(TokRepr(Tok::Lit(c)));
             rest = &rest[1..];
         }
-        let has = |t: Tok| toks.iter().any(|x| x.0 == t);
-        if !(has(Tok::Day) && has(Tok::Month) && has(Tok::Year)) {
+        let count = |t: Tok| toks.iter().filter(|x| x.0 == t).count();
+        if count(Tok::Day) == 0 || count(Tok::Month) == 0 || count(Tok::Year) == 0 {
             return Err(format!("date format `{text}` needs dd, mm and yyyy"));
+        }
+        // Found by fuzzing: a part given twice (`SS.ffffff` is two `fff`s)
+        // reads ambiguously and cannot be written back.
+        let parts = [
+            Tok::Day,
+            Tok::Month,
+            Tok::Year,
+            Tok::Hour,
+            Tok::Minute,
+            Tok::Second,
+            Tok::Fraction,
+        ];
+        if parts.iter().any(|t| count(*t) > 1) {
+            return Err(format!("date format `{text}` gives a part twice"));
         }
         Ok(DateFormat::Pattern {
             text: text.to_string(),
@@ -347,5 +361,7 @@ mod tests {
         assert!(DateFormat::parse("dd/mm/yy").is_err());
         assert!(DateFormat::parse("HH:MM").is_err());
         assert!(DateFormat::parse("dd.mm.yyyy").is_ok());
+        assert!(DateFormat::parse("yyyy-mm-ddTHH:MM:SS.ffffff").is_err());
+        assert!(DateFormat::parse("dd/mm/yyyy dd").is_err());
     }
 }
