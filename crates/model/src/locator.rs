@@ -33,6 +33,9 @@ pub enum Locator {
         path: String,
         /// 1-based index among elements with the same path.
         index: u64,
+        /// 1-based line of the element's start tag (0 when not known).
+        #[serde(default)]
+        line: u64,
     },
     /// An item of an HTTP page.
     HttpPage {
@@ -51,6 +54,7 @@ impl Locator {
         match self {
             Locator::CsvLine { line, .. } => Some(*line),
             Locator::SheetRow { row, .. } => Some(*row),
+            Locator::XmlPath { line, .. } if *line > 0 => Some(*line),
             _ => None,
         }
     }
@@ -61,7 +65,10 @@ impl fmt::Display for Locator {
         match self {
             Locator::CsvLine { line, .. } => write!(f, "line {line}"),
             Locator::SheetRow { sheet, row } => write!(f, "sheet {sheet} row {row}"),
-            Locator::XmlPath { path, index } => write!(f, "{path}[{index}]"),
+            Locator::XmlPath { path, index, line } if *line > 0 => {
+                write!(f, "{path}[{index}] (line {line})")
+            }
+            Locator::XmlPath { path, index, .. } => write!(f, "{path}[{index}]"),
             Locator::HttpPage { page, index } => write!(f, "page {page} item {index}"),
             Locator::File => f.write_str("file"),
         }

@@ -61,6 +61,12 @@ rules! {
     ENCODING_INVALID = "encoding.invalid", Error, "A field's bytes are not valid in the declared encoding.";
     CSV_RAGGED_ROW = "csv.ragged-row", Error, "A row has more or fewer fields than the header.";
     CSV_SYNTAX = "csv.syntax", Error, "The CSV cannot be parsed past this point.";
+    XML_SYNTAX = "xml.syntax", Error, "The XML is malformed: it cannot be parsed past this point.";
+    XML_DTD = "xml.dtd", Error, "The XML declares a DTD (DOCTYPE), refused: no entity is ever expanded.";
+    XML_ENTITY = "xml.entity", Error, "An element's text refers to an undefined entity (&name;); the record is rejected.";
+    SHEET_MISSING = "sheet.missing", Error, "The workbook has no sheet of the name the mapping gives.";
+    SHEET_CELL_ERROR = "sheet.cell-error", Error, "A cell holds a spreadsheet error value (#N/A, #REF!, ...).";
+    SHEET_UNREADABLE = "sheet.unreadable", Error, "The workbook cannot be read as a spreadsheet.";
     FIELD_REQUIRED = "field.required", Error, "A required field is empty.";
     FIELD_TYPE = "field.type", Error, "A value is not of the field's type or format.";
     FIELD_CODE = "field.code", Error, "A value is not in the field's code set.";
@@ -80,6 +86,8 @@ rules! {
     WORKBOOK_ANSWER_MISSING = "workbook.answer-missing", Warning, "An answer row holds no answer.";
     WORKBOOK_ROW_ID = "workbook.row-id", Warning, "A repeating-table answer has no row id.";
     LIMIT_RECORD = "limit.record", Error, "A record is larger than the record size limit.";
+    LIMIT_DEPTH = "limit.depth", Error, "XML elements nest deeper than the depth limit.";
+    LIMIT_ARCHIVE = "limit.archive", Error, "A spreadsheet inflates past the decompressed size, ratio or entry limit.";
     LIMIT_FINDINGS = "limit.findings", Warning, "Too many findings: the rest are counted, not listed.";
 }
 

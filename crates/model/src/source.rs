@@ -137,6 +137,37 @@ pub enum SourceErrorKind {
     /// Not an error: an `auto` source found bytes that are not UTF-8 and
     /// reads the rest of the file as Windows-1252.
     EncodingFallback,
+    /// The XML declares a DTD (`<!DOCTYPE`). Refused outright: entity
+    /// definitions are how billion-laughs and external-entity attacks work,
+    /// and no ICS or DfE export needs one.
+    Dtd,
+    /// Text refers to an entity that is not one of XML's five (`&amp;` ...)
+    /// nor a character reference: nothing defines it, as DTDs are refused.
+    Entity {
+        /// The entity's name.
+        name: String,
+    },
+    /// Elements nest deeper than the depth limit.
+    DepthLimit {
+        /// The limit.
+        limit: usize,
+    },
+    /// A spreadsheet archive inflates past a limit (a zip bomb, or simply too large).
+    ArchiveLimit(String),
+    /// A spreadsheet cell holds an error value (`#N/A`, `#REF!`, ...).
+    CellError {
+        /// The column's name in the header.
+        column: String,
+        /// The error as Excel shows it.
+        error: String,
+    },
+    /// The sheet the mapping names is not in the workbook.
+    NoSheet {
+        /// The sheet asked for.
+        sheet: String,
+        /// The sheets the workbook has.
+        available: Vec<String>,
+    },
 }
 
 /// An error from a source, with where it happened and whether reading can go on.
@@ -171,6 +202,20 @@ impl std::fmt::Display for SourceError {
             SourceErrorKind::Limit(m) => write!(f, "limit exceeded: {m}"),
             SourceErrorKind::EncodingFallback => {
                 f.write_str("not valid UTF-8; read as Windows-1252 from here on")
+            }
+            SourceErrorKind::Dtd => f.write_str(
+                "the XML declares a DTD (<!DOCTYPE>); refused, as entity expansion is never performed",
+            ),
+            SourceErrorKind::Entity { name } => write!(f, "undefined entity &{name};"),
+            SourceErrorKind::DepthLimit { limit } => {
+                write!(f, "limit exceeded: elements nest deeper than {limit}")
+            }
+            SourceErrorKind::ArchiveLimit(m) => write!(f, "limit exceeded: {m}"),
+            SourceErrorKind::CellError { column, error } => {
+                write!(f, "column {column}: cell holds the error {error}")
+            }
+            SourceErrorKind::NoSheet { sheet, available } => {
+                write!(f, "no sheet `{sheet}`; the workbook has: {}", available.join(", "))
             }
         }
     }
