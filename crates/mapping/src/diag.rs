@@ -18,7 +18,8 @@ pub struct Diagnostic {
 }
 
 impl Diagnostic {
-    pub(crate) fn new(file: &Path, line: Option<usize>, message: impl Into<String>) -> Self {
+    /// A diagnostic for `file` at `line`.
+    pub fn new(file: &Path, line: Option<usize>, message: impl Into<String>) -> Self {
         Diagnostic {
             file: file.to_path_buf(),
             line,
@@ -27,11 +28,8 @@ impl Diagnostic {
         }
     }
 
-    pub(crate) fn suggest<'a>(
-        mut self,
-        got: &str,
-        known: impl IntoIterator<Item = &'a str>,
-    ) -> Self {
+    /// Adds the name among `known` nearest to `got`, if one is near.
+    pub fn suggest<'a>(mut self, got: &str, known: impl IntoIterator<Item = &'a str>) -> Self {
         self.suggestion = did_you_mean(got, known);
         self
     }
@@ -65,18 +63,21 @@ pub fn did_you_mean<'a>(got: &str, known: impl IntoIterator<Item = &'a str>) -> 
 }
 
 /// Maps byte offsets of a file's text to 1-based lines.
-pub(crate) struct LineIndex {
+#[derive(Debug)]
+pub struct LineIndex {
     starts: Vec<usize>,
 }
 
 impl LineIndex {
-    pub(crate) fn new(text: &str) -> Self {
+    /// Indexes `text`.
+    pub fn new(text: &str) -> Self {
         let mut starts = vec![0];
         starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
         LineIndex { starts }
     }
 
-    pub(crate) fn line(&self, offset: usize) -> usize {
+    /// The 1-based line of byte `offset`.
+    pub fn line(&self, offset: usize) -> usize {
         match self.starts.binary_search(&offset) {
             Ok(i) => i + 1,
             Err(i) => i,
@@ -157,10 +158,20 @@ pub fn check_no_secrets(path: &Path, text: &str) -> Vec<Diagnostic> {
         .collect()
 }
 
-/// Turns a TOML parse error into a diagnostic with its line.
-pub(crate) fn toml_error(file: &Path, text: &str, err: &toml::de::Error) -> Diagnostic {
+/// Turns a TOML parse error into a diagnostic with its line, and for an
+/// unknown key the nearest expected one.
+pub fn toml_error(file: &Path, text: &str, err: &toml::de::Error) -> Diagnostic {
     let line = err.span().map(|s| LineIndex::new(text).line(s.start));
-    Diagnostic::new(file, line, err.message().trim().to_string())
+    let message = err.message().trim().to_string();
+    let mut d = Diagnostic::new(file, line, message.clone());
+    // serde: "unknown field `x`, expected one of `a`, `b`" (or "expected `a`").
+    if let Some(rest) = message.strip_prefix("unknown field `") {
+        if let Some((got, expected)) = rest.split_once('`') {
+            let known: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
+            d = d.suggest(got, known);
+        }
+    }
+    d
 }
 
 #[cfg(test)]
@@ -175,6 +186,24 @@ mod tests {
             Some("first_name")
         );
         assert_eq!(did_you_mean("postcode", known), None);
+    }
+
+    #[test]
+    fn unknown_keys_get_a_suggestion() {
+        #[derive(Debug, serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        #[allow(dead_code)]
+        struct S {
+            glob: String,
+            header_row: u64,
+        }
+        let text = "glob = 'x'\nheadr_row = 2\n";
+        let err = toml::from_str::<S>(text)
+            .err()
+            .map(|e| toml_error(Path::new("m.toml"), text, &e));
+        let d = err.expect("an error");
+        assert_eq!(d.line, Some(2));
+        assert_eq!(d.suggestion.as_deref(), Some("header_row"));
     }
 
     #[test]

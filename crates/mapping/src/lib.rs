@@ -17,14 +17,17 @@ pub mod mapping;
 pub mod set;
 pub mod template;
 pub mod transform;
+mod xmlpath;
 
 use std::path::PathBuf;
 
 pub use canonical::{AnswerRow, FormPivot, PivotProblem};
 pub use codeset::CodeSet;
 pub use datefmt::DateFormats;
-pub use diag::{check_no_secrets, did_you_mean, Diagnostic};
-pub use mapping::{BoundMapping, FieldIssue, MappedRecord, Mapping, Slot, SourceSpec, Value};
+pub use diag::{check_no_secrets, did_you_mean, toml_error, Diagnostic, LineIndex};
+pub use mapping::{
+    BoundMapping, FieldIssue, MappedRecord, Mapping, Slot, SourceFormat, SourceSpec, Value,
+};
 pub use set::{MappingSet, Selection};
 pub use template::{AnswerType, Template};
 pub use transform::Transform;

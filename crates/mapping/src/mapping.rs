@@ -58,6 +58,10 @@ struct RawSource {
     #[serde(default)]
     format: Option<Spanned<String>>,
     #[serde(default)]
+    sheet: Option<Spanned<String>>,
+    #[serde(default)]
+    record: Option<Spanned<String>>,
+    #[serde(default)]
     encoding: Option<Spanned<String>>,
     #[serde(default)]
     delimiter: Option<Spanned<String>>,
@@ -87,6 +91,8 @@ struct RawCodeSet {
 struct RawField {
     #[serde(default)]
     column: Option<Spanned<String>>,
+    #[serde(default)]
+    path: Option<Spanned<String>>,
     #[serde(default)]
     columns: Option<Vec<Spanned<String>>>,
     #[serde(default)]
@@ -149,11 +155,67 @@ struct FieldMap {
     columns: String,
 }
 
+/// The file format of a source.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SourceFormat {
+    /// Delimited text.
+    Csv,
+    /// An Excel workbook (`.xlsx`, `.xlsm`).
+    Xlsx,
+    /// XML, one record per element at the mapping's `record` path.
+    Xml,
+}
+
+impl SourceFormat {
+    /// The names a mapping file may give.
+    pub const NAMES: &'static [&'static str] = &["csv", "xlsx", "xml"];
+
+    fn parse(s: &str) -> Option<SourceFormat> {
+        match s.to_ascii_lowercase().as_str() {
+            "csv" | "tsv" | "txt" => Some(SourceFormat::Csv),
+            "xlsx" | "xlsm" | "excel" => Some(SourceFormat::Xlsx),
+            "xml" => Some(SourceFormat::Xml),
+            _ => None,
+        }
+    }
+
+    /// The format a file's extension suggests (CSV when it suggests none).
+    pub fn from_extension(path: &Path) -> SourceFormat {
+        match path
+            .extension()
+            .and_then(|e| e.to_str())
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
+            Some("xlsx" | "xlsm") => SourceFormat::Xlsx,
+            Some("xml") => SourceFormat::Xml,
+            _ => SourceFormat::Csv,
+        }
+    }
+
+    /// The lower-case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SourceFormat::Csv => "csv",
+            SourceFormat::Xlsx => "xlsx",
+            SourceFormat::Xml => "xml",
+        }
+    }
+}
+
 /// The source settings of a mapping.
 #[derive(Debug, Clone)]
 pub struct SourceSpec {
     /// File-name glob (case-insensitive), e.g. `DM_PERSONS*.csv`.
     pub glob: String,
+    /// The format, when the mapping fixes it; otherwise each file's
+    /// extension decides (see [`SourceSpec::format_of`]).
+    pub format: Option<SourceFormat>,
+    /// The sheet of a workbook source (the first sheet when absent).
+    pub sheet: Option<String>,
+    /// The element path of one record of an XML source, e.g.
+    /// `Message/Children/Child`.
+    pub record: Option<String>,
     /// Text encoding.
     pub encoding: Encoding,
     /// Field delimiter byte.
@@ -168,6 +230,12 @@ pub struct SourceSpec {
 }
 
 impl SourceSpec {
+    /// The format `file` is read as: the mapping's, or else its extension's.
+    pub fn format_of(&self, file: &Path) -> SourceFormat {
+        self.format
+            .unwrap_or_else(|| SourceFormat::from_extension(file))
+    }
+
     /// Whether a file name fits the glob.
     pub fn matches(&self, file_name: &str) -> bool {
         self.matcher.is_match(file_name)
@@ -366,17 +434,102 @@ impl Mapping {
                 Encoding::Auto
             }),
         };
-        if let Some(fmt) = &src.format {
-            if !fmt.get_ref().eq_ignore_ascii_case("csv") {
+        let format = match &src.format {
+            None if src.record.is_some() => Some(SourceFormat::Xml),
+            None => None,
+            Some(f) => match SourceFormat::parse(f.get_ref()) {
+                Some(sf) => Some(sf),
+                None => {
+                    diags.push(
+                        Diagnostic::new(
+                            path,
+                            line_of(f.span().start),
+                            format!("unknown source format `{}`", f.get_ref()),
+                        )
+                        .suggest(f.get_ref(), SourceFormat::NAMES.iter().copied()),
+                    );
+                    None
+                }
+            },
+        };
+        let text_only = |key: &str, span: usize, fmt: SourceFormat, diags: &mut Vec<Diagnostic>| {
+            diags.push(Diagnostic::new(
+                path,
+                line_of(span),
+                format!("`{key}` applies to csv sources, not {}", fmt.as_str()),
+            ));
+        };
+        if let Some(fmt @ (SourceFormat::Xml | SourceFormat::Xlsx)) = format {
+            if let Some(d) = &src.delimiter {
+                text_only("delimiter", d.span().start, fmt, &mut diags);
+            }
+            if let Some(e) = &src.encoding {
+                let why = if fmt == SourceFormat::Xml {
+                    "an XML file declares its encoding in its prolog"
+                } else {
+                    "a workbook's text is always Unicode"
+                };
                 diags.push(Diagnostic::new(
                     path,
-                    line_of(fmt.span().start),
-                    format!(
-                        "unsupported source format `{}`: this version reads csv",
-                        fmt.get_ref()
-                    ),
+                    line_of(e.span().start),
+                    format!("`encoding` applies to csv sources: {why}"),
                 ));
             }
+        }
+        let record = match (&src.record, format) {
+            (Some(r), Some(SourceFormat::Xml)) => {
+                match crate::xmlpath::check(r.get_ref(), crate::xmlpath::Use::Record) {
+                    Ok(p) => Some(p),
+                    Err(m) => {
+                        diags.push(Diagnostic::new(path, line_of(r.span().start), m));
+                        None
+                    }
+                }
+            }
+            (Some(r), _) => {
+                diags.push(Diagnostic::new(
+                    path,
+                    line_of(r.span().start),
+                    "`record` applies to xml sources (set format = \"xml\" or leave format out)",
+                ));
+                None
+            }
+            (None, Some(SourceFormat::Xml)) => {
+                diags.push(Diagnostic::new(
+                    path,
+                    src.format.as_ref().and_then(|f| line_of(f.span().start)),
+                    "an xml source needs `record`, the element path of one record, e.g. \"Message/Children/Child\"",
+                ));
+                None
+            }
+            (None, _) => None,
+        };
+        let sheet = match (&src.sheet, format) {
+            (Some(sh), Some(SourceFormat::Csv | SourceFormat::Xml)) => {
+                diags.push(Diagnostic::new(
+                    path,
+                    line_of(sh.span().start),
+                    "`sheet` applies to xlsx sources",
+                ));
+                None
+            }
+            (Some(sh), _) if sh.get_ref().trim().is_empty() => {
+                diags.push(Diagnostic::new(
+                    path,
+                    line_of(sh.span().start),
+                    "`sheet` is empty: give the sheet's name, or leave it out for the first sheet",
+                ));
+                None
+            }
+            (Some(sh), _) => Some(sh.get_ref().clone()),
+            (None, _) => None,
+        };
+        if format == Some(SourceFormat::Xml) && src.columns.is_some() {
+            diags.push(Diagnostic::new(
+                path,
+                None,
+                "`columns` lists a csv or xlsx header; an xml source's fields give element paths",
+            ));
         }
         let delimiter = match &src.delimiter {
             None => b',',
@@ -559,6 +712,7 @@ impl Mapping {
                     &codesets,
                     &source_formats,
                     src.columns.as_deref(),
+                    format == Some(SourceFormat::Xml),
                     &mut diags,
                 ) {
                     fields.push(f);
@@ -583,6 +737,9 @@ impl Mapping {
             sha256: Sha256::digest(text.as_bytes()),
             source: SourceSpec {
                 glob: src.glob.get_ref().clone(),
+                format,
+                sheet,
+                record,
                 encoding,
                 delimiter,
                 header_row,
@@ -738,12 +895,18 @@ fn compile_field(
     codesets: &BTreeMap<String, Arc<CodeSet>>,
     source_formats: &DateFormats,
     declared: Option<&[String]>,
+    xml: bool,
     diags: &mut Vec<Diagnostic>,
 ) -> Option<FieldMap> {
     let start = diags.len();
     let name = def.name;
     let at = |s: usize| Some(lines.line(s));
     let check_declared = |col: &Spanned<String>, diags: &mut Vec<Diagnostic>| {
+        if xml {
+            if let Err(m) = crate::xmlpath::check(col.get_ref(), crate::xmlpath::Use::Field) {
+                diags.push(Diagnostic::new(path, at(col.span().start), m));
+            }
+        }
         if let Some(declared) = declared {
             if !declared
                 .iter()
@@ -760,7 +923,15 @@ fn compile_field(
             }
         }
     };
-    let input = match (&spec.column, &spec.columns) {
+    if let (Some(_), Some(p)) = (&spec.column, &spec.path) {
+        diags.push(Diagnostic::new(
+            path,
+            at(p.span().start),
+            format!("field `{name}`: give `column` or `path`, not both"),
+        ));
+    }
+    let column = spec.column.as_ref().or(spec.path.as_ref());
+    let input = match (column, &spec.columns) {
         (Some(c), None) => {
             check_declared(c, diags);
             Input::Column {
@@ -1246,6 +1417,102 @@ default = "N"
         ]
         .map(String::from)
         .to_vec()
+    }
+
+    const CIN: &str = r#"[mapping]
+id = "cin-children"
+version = "1"
+kind = "person"
+[source]
+glob = "CIN*.xml"
+record = "/Message/Children/Child"
+date_formats = ["yyyy-mm-dd"]
+[fields.source_key]
+path = "ChildIdentifiers/LAchildID"
+required = true
+[fields.upn]
+path = "ChildIdentifiers/UPN"
+[fields.other_id]
+column = "/Message/Header/Source/LEA"
+"#;
+
+    #[test]
+    fn xml_sources_take_a_record_path_and_element_paths() {
+        let m = load(CIN).unwrap();
+        assert_eq!(m.source.format, Some(SourceFormat::Xml));
+        assert_eq!(m.source.record.as_deref(), Some("Message/Children/Child"));
+        let cols: Vec<&str> = m.columns().into_iter().map(|(c, _)| c).collect();
+        assert_eq!(
+            cols,
+            [
+                "ChildIdentifiers/LAchildID",
+                "ChildIdentifiers/UPN",
+                "/Message/Header/Source/LEA"
+            ]
+        );
+        // A bad path is caught at load time, with its line.
+        let bad = CIN.replace("ChildIdentifiers/UPN", "ChildIdentifiers//UPN");
+        let e = load(&bad).unwrap_err();
+        assert_eq!(e.len(), 1);
+        assert_eq!(e[0].line, Some(13), "{e:?}");
+        assert!(e[0].message.contains("empty step"), "{e:?}");
+    }
+
+    #[test]
+    fn source_format_options_are_checked_against_the_format() {
+        let e = load(&CIN.replace(
+            "record = ",
+            "delimiter = \";\"\nencoding = \"utf-8\"\nsheet = \"S\"\nrecord = ",
+        ))
+        .unwrap_err();
+        let msgs: Vec<&str> = e.iter().map(|d| d.message.as_str()).collect();
+        assert_eq!(e.len(), 3, "{msgs:?}");
+        assert!(msgs[0].contains("`delimiter` applies to csv"), "{msgs:?}");
+        assert!(msgs[1].contains("prolog"), "{msgs:?}");
+        assert!(msgs[2].contains("`sheet` applies to xlsx"), "{msgs:?}");
+        let e = load(&CIN.replace("record = \"/Message/Children/Child\"", "format = \"xml\""))
+            .unwrap_err();
+        assert!(e[0].message.contains("needs `record`"), "{e:?}");
+        let e =
+            load(&PERSONS.replace("encoding = \"windows-1252\"", "format = \"xslx\"")).unwrap_err();
+        assert_eq!(e[0].suggestion.as_deref(), Some("xlsx"), "{e:?}");
+        let e = load(&PERSONS.replace(
+            "encoding = \"windows-1252\"",
+            "record = \"A/B\"\nformat = \"csv\"",
+        ))
+        .unwrap_err();
+        assert!(e[0].message.contains("`record` applies to xml"), "{e:?}");
+        let e = load(&PERSONS.replace(
+            "[fields.first_name]\n",
+            "[fields.first_name]\npath = \"X\"\n",
+        ))
+        .unwrap_err();
+        assert!(e[0].message.contains("`column` or `path`"), "{e:?}");
+    }
+
+    #[test]
+    fn xlsx_sheet_and_format_by_extension() {
+        let m = load(&PERSONS.replace(
+            "encoding = \"windows-1252\"",
+            "format = \"xlsx\"\nsheet = \"DM_PERSONS\"",
+        ))
+        .unwrap();
+        assert_eq!(m.source.sheet.as_deref(), Some("DM_PERSONS"));
+        assert_eq!(m.source.format_of(Path::new("x.csv")), SourceFormat::Xlsx);
+        let m = load(&PERSONS.replace("DM_PERSONS*.csv", "DM_PERSONS*")).unwrap();
+        assert_eq!(m.source.format, None);
+        assert_eq!(
+            m.source.format_of(Path::new("DM_PERSONS.XLSX")),
+            SourceFormat::Xlsx
+        );
+        assert_eq!(
+            m.source.format_of(Path::new("DM_PERSONS.csv")),
+            SourceFormat::Csv
+        );
+        assert_eq!(
+            m.source.format_of(Path::new("DM_PERSONS")),
+            SourceFormat::Csv
+        );
     }
 
     #[test]

@@ -182,10 +182,22 @@ pub struct SourceError {
     pub recoverable: bool,
 }
 
+impl SourceError {
+    /// What went wrong, without where (findings carry the place apart).
+    pub fn kind_message(&self) -> String {
+        self.kind.to_string()
+    }
+}
+
 impl std::fmt::Display for SourceError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}: ", self.locator)?;
-        match &self.kind {
+        write!(f, "{}: {}", self.locator, self.kind)
+    }
+}
+
+impl std::fmt::Display for SourceErrorKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
             SourceErrorKind::Io(e) => write!(f, "cannot read: {e}"),
             SourceErrorKind::Empty => f.write_str("file is empty"),
             SourceErrorKind::UnsupportedEncoding(e) => write!(f, "unsupported encoding {e}"),

@@ -1,6 +1,7 @@
 //! A finding: one rule broken at one place.
 
 use casebridge_model::rules::{self, Severity};
+use casebridge_model::Locator;
 use serde::{Deserialize, Serialize};
 
 /// One problem found, with where it is and which rule it breaks. Carries no
@@ -16,6 +17,11 @@ pub struct Finding {
     /// 1-based physical line where the record starts (header = line 1);
     /// absent for findings about a whole file.
     pub line: Option<u64>,
+    /// Where in the file beyond the line, for sources that are not CSV: the
+    /// sheet and row of a spreadsheet, the element path and index of an XML
+    /// record (e.g. `Message/Children/Child[12]`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at: Option<String>,
     /// Source column(s), or the mapping field, concerned.
     pub field: Option<String>,
     /// Plain message, without personal values.
@@ -39,10 +45,22 @@ impl Finding {
             severity: rules::severity(rule),
             file: file.to_string(),
             line,
+            at: None,
             field: field.map(str::to_string),
             message: message.into(),
             value: None,
         }
+    }
+
+    /// Sets the position within the file from a source locator, when the
+    /// line alone does not say it (sheet rows, XML elements).
+    pub fn at_locator(mut self, locator: Option<&Locator>) -> Finding {
+        self.at = match locator {
+            Some(Locator::SheetRow { sheet, row }) => Some(format!("sheet {sheet} row {row}")),
+            Some(Locator::XmlPath { path, index, .. }) => Some(format!("{path}[{index}]")),
+            _ => None,
+        };
+        self
     }
 
     /// Sets the value shown with `--show-values`.

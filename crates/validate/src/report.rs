@@ -243,10 +243,13 @@ impl Report {
                 let summary = rules::rule(rule).map_or("", |r| r.summary);
                 writeln!(out, "  {rule:<28} {:>9}  {summary}", stats.count)?;
                 for f in &stats.examples {
-                    let at = match f.line {
+                    let mut at = match f.line {
                         Some(l) => format!("{}:{l}", f.file),
                         None => f.file.clone(),
                     };
+                    if let Some(pos) = &f.at {
+                        at.push_str(&format!(" ({pos})"));
+                    }
                     let field = f
                         .field
                         .as_deref()
