@@ -1,18 +1,63 @@
-//! Spreadsheet safety: an XLSX file is a zip archive, and a zip bomb (a few
-//! kilobytes that inflate to gigabytes) would take a reader's memory and time
-//! with it. [`check_xlsx`] inflates every entry of the archive into nothing,
+//! Spreadsheets for casebridge: a safety check and a streaming row reader.
+//!
+//! # The zip-bomb check
+//!
+//! An XLSX file is a zip archive, and a zip bomb (a few kilobytes that
+//! inflate to gigabytes) would take a reader's memory and time with it.
+//! [`check_xlsx`] inflates every entry of the archive into nothing,
 //! counting, and refuses the file once the total or the compression ratio
 //! passes its [`ArchiveLimits`], before any workbook reader sees it.
 //!
 //! Declared sizes in the zip directory are not trusted (they can lie): the
 //! bytes are counted as they inflate, and inflation stops at the limit, so
 //! the check itself runs in bounded time and memory.
+//!
+//! # Reading a sheet
+//!
+//! [`SheetSource`] reads one sheet of an XLSX or XLSM workbook as a
+//! [`casebridge_model::RecordSource`]: the header row gives the columns,
+//! each later row that is not blank is a record, located by
+//! [`casebridge_model::Locator::SheetRow`] with the row number Excel shows.
+//! It runs [`check_xlsx`] first, then calamine's cell reader on a worker
+//! thread, so memory holds the workbook's shared strings and a few batches
+//! of rows, not the sheet. `.xls`, `.xlsb` and `.ods` files are refused as
+//! unsupported.
+//!
+//! Cells become text as follows; this is what mappings parse:
+//!
+//! | cell | text |
+//! |---|---|
+//! | text | as it is (a header cell is trimmed) |
+//! | whole number | digits, no `.0`, no exponent: `12345`, `9434765919`, `-7` |
+//! | other number | shortest text that reads back to the same value, no exponent: `0.1`, `2.675` |
+//! | boolean | `TRUE` / `FALSE` |
+//! | date (a date number format) | `yyyy-mm-dd` at midnight, else `yyyy-mm-dd HH:MM:SS` (to the second) |
+//! | time of day (a time format, value below 1) | `HH:MM:SS` |
+//! | duration (an `[h]:mm` format) | `H:MM:SS`, hours past 24 as they are, `-` when negative |
+//! | date outside 1900-01-01 ... 9999-12-31 | the number, as for numbers |
+//! | ISO date cell (`t="d"`) | as dates above when `yyyy-mm-ddTHH:MM[:SS[.f]]`, else as it is |
+//! | error (`#N/A`, `#REF!`, `#DIV/0!`, ...) | none: the record is rejected with [`casebridge_model::SourceErrorKind::CellError`] (only in wanted columns) |
+//! | empty | empty |
+//!
+//! A cell's text is read as its cached value: a formula gives the result
+//! Excel last computed. Blank rows (no cell holding anything but spaces)
+//! are skipped. A row may have fewer cells than the header (the rest are
+//! empty); a non-blank cell past the header's last column rejects the row
+//! with [`casebridge_model::SourceErrorKind::FieldCount`]. Errors and
+//! messages name the sheet, the row and the column, never what a cell holds.
 
 #![forbid(unsafe_code)]
 
 use std::fs::File;
 use std::io::{self, Read, Seek};
 use std::path::{Path, PathBuf};
+
+#[doc(hidden)]
+pub mod fuzzing;
+mod reader;
+mod text;
+
+pub use reader::{SheetSource, SheetSourceConfig, MAX_COLUMNS};
 
 /// Limits on what an archive may inflate to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
