@@ -1,0 +1,248 @@
+//! Compiles the record path and field paths into a trie of element names,
+//! walked one start tag at a time while streaming.
+
+use crate::Error;
+
+/// No node: an element no path goes through.
+pub(crate) const NONE: u32 = u32::MAX;
+
+/// One element name on some path.
+#[derive(Debug, Default)]
+pub(crate) struct Node {
+    /// Local name (empty for the document node).
+    pub name: Box<[u8]>,
+    /// Child nodes.
+    pub children: Vec<u32>,
+    /// Slots that collect this element's text.
+    pub text: Vec<u32>,
+    /// Slots that collect one of this element's attributes (by local name).
+    pub attrs: Vec<(Box<[u8]>, u32)>,
+    /// Context slots cleared when this element opens and when it closes.
+    pub anchors: Vec<u32>,
+    /// Whether this is the record element.
+    pub record: bool,
+}
+
+/// The compiled paths. Node 0 is the document.
+#[derive(Debug)]
+pub(crate) struct Plan {
+    pub nodes: Vec<Node>,
+    /// Per slot (field): whether it is context, captured outside records.
+    pub context: Vec<bool>,
+}
+
+fn field_error(field: &str, reason: &'static str) -> Error {
+    Error::Field {
+        field: field.to_string(),
+        reason,
+    }
+}
+
+/// The local part of a name segment (after any `prefix:`), if it is a name.
+fn local(segment: &str) -> Option<&str> {
+    let bad = |c: char| c.is_whitespace() || "*[]()=<>&\"'|,/@".contains(c);
+    if segment.is_empty() || segment.contains(bad) {
+        return None;
+    }
+    let local = segment.rsplit(':').next().unwrap_or(segment);
+    (!local.is_empty()).then_some(local)
+}
+
+impl Plan {
+    /// The child of `parent` named `name`, or [`NONE`].
+    #[inline]
+    pub fn child(&self, parent: u32, name: &[u8]) -> u32 {
+        if parent == NONE {
+            return NONE;
+        }
+        let Some(p) = self.nodes.get(parent as usize) else {
+            return NONE;
+        };
+        for &c in &p.children {
+            if let Some(n) = self.nodes.get(c as usize) {
+                if &*n.name == name {
+                    return c;
+                }
+            }
+        }
+        NONE
+    }
+
+    /// The node for `path` (element names from the document), created as needed.
+    fn insert(&mut self, path: &[&str]) -> u32 {
+        let mut at = 0u32;
+        for seg in path {
+            let next = self.child(at, seg.as_bytes());
+            at = if next == NONE {
+                let id = self.nodes.len() as u32;
+                self.nodes.push(Node {
+                    name: seg.as_bytes().into(),
+                    ..Node::default()
+                });
+                self.nodes[at as usize].children.push(id);
+                id
+            } else {
+                next
+            };
+        }
+        at
+    }
+
+    /// Compiles a record path and its fields.
+    pub fn compile(record_path: &str, fields: &[String]) -> Result<Plan, Error> {
+        let rp_error = |reason| Error::RecordPath {
+            path: record_path.to_string(),
+            reason,
+        };
+        let trimmed = record_path.trim().trim_matches('/');
+        if trimmed.is_empty() {
+            return Err(rp_error("empty"));
+        }
+        let mut record = Vec::new();
+        for seg in trimmed.split('/') {
+            match local(seg) {
+                Some(l) if l != "." && l != ".." => record.push(l),
+                _ => return Err(rp_error("not a path of element names")),
+            }
+        }
+        if fields.len() >= NONE as usize {
+            return Err(rp_error("too many fields"));
+        }
+        let mut plan = Plan {
+            nodes: vec![Node::default()],
+            context: Vec::with_capacity(fields.len()),
+        };
+        let rec = plan.insert(&record);
+        plan.nodes[rec as usize].record = true;
+
+        for (slot, field) in fields.iter().enumerate() {
+            let slot = slot as u32;
+            let f = field.trim();
+            if f.is_empty() {
+                return Err(field_error(field, "empty path"));
+            }
+            let (absolute, body) = match f.strip_prefix('/') {
+                Some(rest) => (true, rest),
+                None => (false, f),
+            };
+            let segs: Vec<&str> = body.split('/').collect();
+            let mut elements: Vec<&str> = if absolute { Vec::new() } else { record.clone() };
+            let mut attr: Option<&str> = None;
+            let mut leading = !absolute;
+            for (i, seg) in segs.iter().enumerate() {
+                let last = i + 1 == segs.len();
+                match *seg {
+                    "." => continue,
+                    ".." if leading => {
+                        if elements.pop().is_none() {
+                            return Err(field_error(field, "`..` goes above the root element"));
+                        }
+                        continue;
+                    }
+                    ".." => return Err(field_error(field, "`..` only at the start of a path")),
+                    s if s.starts_with('@') => {
+                        if !last {
+                            return Err(field_error(field, "an attribute ends a path"));
+                        }
+                        match local(&s[1..]) {
+                            Some(a) => attr = Some(a),
+                            None => return Err(field_error(field, "not an attribute name")),
+                        }
+                    }
+                    s => match local(s) {
+                        Some(l) => elements.push(l),
+                        None => return Err(field_error(field, "not a path of element names")),
+                    },
+                }
+                leading = false;
+            }
+            if elements.is_empty() {
+                return Err(field_error(field, "names no element"));
+            }
+            let relative = elements.len() >= record.len() && elements[..record.len()] == record[..];
+            let node = plan.insert(&elements);
+            match attr {
+                Some(a) => plan.nodes[node as usize]
+                    .attrs
+                    .push((a.as_bytes().into(), slot)),
+                None => plan.nodes[node as usize].text.push(slot),
+            }
+            plan.context.push(!relative);
+            if !relative {
+                // Cleared with the element it hangs from: itself when it is
+                // an ancestor of the record, else the deepest ancestor it
+                // shares with the record path.
+                let common = if record.starts_with(&elements) {
+                    elements.len()
+                } else {
+                    elements
+                        .iter()
+                        .zip(&record)
+                        .take_while(|(a, b)| a == b)
+                        .count()
+                };
+                if common > 0 {
+                    let anchor = plan.insert(&elements[..common]);
+                    plan.nodes[anchor as usize].anchors.push(slot);
+                }
+            }
+        }
+        Ok(plan)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn fields(f: &[&str]) -> Vec<String> {
+        f.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn compiles_relative_context_and_absolute_paths() {
+        let plan = Plan::compile(
+            "/cin:Message/Children/Child/CINdetails/",
+            &fields(&[
+                "CINreferralDate",
+                "../ChildIdentifiers/LAchildID",
+                "/Message/Header/Source/LEA",
+                "@id",
+                "../@id",
+                "/Message/Children/Child/CINdetails/ReferralSource",
+                "./Assessments/x:AssessmentFactors",
+            ]),
+        )
+        .unwrap();
+        assert_eq!(plan.context, [false, true, true, false, true, false, false]);
+        let msg = plan.child(0, b"Message");
+        let child = plan.child(plan.child(msg, b"Children"), b"Child");
+        let cin = plan.child(child, b"CINdetails");
+        assert!(plan.nodes[cin as usize].record);
+        assert_eq!(plan.nodes[cin as usize].attrs[0].1, 3);
+        // LAchildID and ../@id hang from the Child, LEA from the Message.
+        assert_eq!(plan.nodes[child as usize].anchors, [1, 4]);
+        assert_eq!(plan.nodes[msg as usize].anchors, [2]);
+        let rs = plan.child(cin, b"ReferralSource");
+        assert_eq!(plan.nodes[rs as usize].text, [5]);
+    }
+
+    #[test]
+    fn rejects_bad_paths() {
+        for (rp, f) in [
+            ("", "A"),
+            ("a/../b", "A"),
+            ("a/*", "A"),
+            ("a/b", ""),
+            ("a/b", "../../../x"),
+            ("a/b", "x/../y"),
+            ("a/b", "@x/y"),
+            ("a/b", "x[1]"),
+            ("a/b", "/@x"),
+            ("a/b", "@"),
+        ] {
+            assert!(Plan::compile(rp, &fields(&[f])).is_err(), "{rp} {f}");
+        }
+    }
+}
