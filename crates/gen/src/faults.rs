@@ -55,6 +55,9 @@ pub struct Faults {
     pub truth: Vec<Truth>,
     /// Faults injected.
     pub count: u64,
+    /// Whether faults that only CSV can have (ragged rows) may be injected;
+    /// false for XLSX output.
+    pub csv_only: bool,
 }
 
 impl Faults {
@@ -68,6 +71,7 @@ impl Faults {
             file,
             truth: Vec::new(),
             count: 0,
+            csv_only: true,
         }
     }
 

@@ -1,10 +1,12 @@
 //! Synthetic Mosaic-style exports for casebridge: persons, addresses,
 //! relationships, case notes, workflow steps and FS Workbook form answers,
 //! as a council's data-mart extract writes them (CSV, Windows-1252, CRLF,
-//! UK dates), with injected faults and duplicates listed in
-//! `ground_truth.csv` so that the validator and the de-duplication can be
-//! tested end to end. All data is synthetic: NHS numbers are in the `999`
-//! range reserved for tests.
+//! UK dates; or, with `--format xlsx`, one-sheet workbooks with date cells),
+//! and on request (`--cin`) the same children's CIN Census return
+//! (`CIN_Census.xml`, the DfE XML shape), with injected faults and
+//! duplicates listed in `ground_truth.csv` so that the validator and the
+//! de-duplication can be tested end to end. All data is synthetic: NHS
+//! numbers are in the `999` range reserved for tests.
 //!
 //! Output is a pure function of the options: each table draws on its own
 //! ChaCha8 stream seeded from `--seed`, so a table's content does not depend
@@ -33,6 +35,7 @@ use chrono::NaiveDate;
 use clap::Parser;
 use rand::SeedableRng;
 
+pub use out::Format;
 pub use tables::{TableKind, TableReport};
 
 /// The generator's random number generator.
@@ -65,8 +68,13 @@ pub struct Options {
     pub as_of: NaiveDate,
     /// Workbook template used for the form answers.
     pub template: PathBuf,
-    /// Tables to write (all when empty).
+    /// Tables to write (the six Mosaic tables when empty).
     pub only: Vec<TableKind>,
+    /// Also write `CIN_Census.xml` (same as listing
+    /// [`TableKind::CinCensus`] in `only`).
+    pub cin: bool,
+    /// Format of the Mosaic tables.
+    pub format: Format,
     /// Exact number of case notes (before duplicates), instead of 2 to 5
     /// per child.
     pub case_notes: Option<u64>,
@@ -84,8 +92,25 @@ impl Options {
             as_of,
             template: PathBuf::from(DEFAULT_TEMPLATE),
             only: Vec::new(),
+            cin: false,
+            format: Format::Csv,
             case_notes: None,
         }
+    }
+
+    /// The tables a run writes, in order.
+    pub fn selected(&self) -> Vec<TableKind> {
+        let mut selected: Vec<TableKind> = if self.only.is_empty() {
+            TableKind::ALL.to_vec()
+        } else {
+            self.only.clone()
+        };
+        if self.cin {
+            selected.push(TableKind::CinCensus);
+        }
+        selected.sort_unstable();
+        selected.dedup();
+        selected
     }
 }
 
@@ -139,13 +164,7 @@ pub fn generate(opts: &Options) -> Result<Summary> {
         dir: &opts.out,
         missing_base,
     };
-    let mut selected: Vec<TableKind> = if opts.only.is_empty() {
-        TableKind::ALL.to_vec()
-    } else {
-        opts.only.clone()
-    };
-    selected.sort_unstable();
-    selected.dedup();
+    let selected = opts.selected();
     let mut summary = Summary {
         tables: Vec::new(),
         truth: Vec::new(),
@@ -175,13 +194,18 @@ fn parse_date(s: &str) -> Result<NaiveDate, String> {
 
 fn parse_table(s: &str) -> Result<TableKind, String> {
     TableKind::parse(s).ok_or_else(|| {
-        let names: Vec<&str> = TableKind::ALL.iter().map(|t| t.name()).collect();
+        let names: Vec<&str> = TableKind::ANY.iter().map(|t| t.name()).collect();
         format!("unknown table {s}; one of {}", names.join(", "))
     })
 }
 
-/// Generates synthetic Mosaic data-mart extracts (Windows-1252 CSV) with
-/// injected faults and duplicates, and their ground truth.
+fn parse_format(s: &str) -> Result<Format, String> {
+    Format::parse(s).ok_or_else(|| format!("unknown format {s}; csv or xlsx"))
+}
+
+/// Generates synthetic Mosaic data-mart extracts (Windows-1252 CSV, or XLSX
+/// workbooks) and optionally a CIN Census XML return, with injected faults
+/// and duplicates, and their ground truth (ground_truth.csv).
 #[derive(Debug, Parser)]
 #[command(name = "casebridge-gen", version)]
 struct Cli {
@@ -206,9 +230,18 @@ struct Cli {
     /// Workbook template for the form answers.
     #[arg(long, default_value = DEFAULT_TEMPLATE)]
     template: PathBuf,
-    /// Write only these tables (comma-separated, e.g. CASE_NOTES,DM_PERSONS).
+    /// Write only these tables (comma-separated, e.g. CASE_NOTES,DM_PERSONS;
+    /// CIN_Census for the CIN Census XML).
     #[arg(long, value_delimiter = ',', value_parser = parse_table)]
     only: Vec<TableKind>,
+    /// Also write CIN_Census.xml: the children's CIN Census return (DfE XML,
+    /// UTF-8), with faults of its own at --error-rate.
+    #[arg(long)]
+    cin: bool,
+    /// Format of the Mosaic tables: csv (Windows-1252, CRLF) or xlsx (one
+    /// sheet per workbook, date cells; no ragged-row faults).
+    #[arg(long, default_value = "csv", value_parser = parse_format)]
+    format: Format,
     /// Number of case notes (spread over the children) instead of 2 to 5
     /// per child.
     #[arg(long)]
@@ -230,6 +263,8 @@ pub fn main() -> ExitCode {
         as_of,
         template: cli.template,
         only: cli.only,
+        cin: cli.cin,
+        format: cli.format,
         case_notes: cli.case_notes,
     };
     let t0 = Instant::now();

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use casebridge_mapping::{AnswerType, Template};
 use casebridge_model::ids::{is_valid_nhs_number, is_valid_postcode, is_valid_upn};
-use chrono::{NaiveDate, NaiveDateTime};
+use chrono::{Datelike, NaiveDate, NaiveDateTime};
 
 use crate::tables::TableKind;
 use crate::world::{step_type, Role, World};
@@ -579,20 +579,46 @@ fn case_notes_override_is_exact() {
     );
 }
 
-#[test]
-fn shipped_examples_are_up_to_date() {
-    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
+/// The shipped examples and the options that make them (see
+/// examples/README.md): Mosaic CSV at as-of 2026-11-01; the CIN census at
+/// as-of 2026-04-01 (reference date 2026-03-31, collection year 2026); the
+/// XLSX tables at 2026-11-01.
+fn shipped_examples() -> Vec<(&'static str, Options)> {
+    let mut v = Vec::new();
+    let tmp = Path::new("unused");
     for (name, seed, families, err, dup) in [
         ("mosaic", 7, 25, 0.03, 0.05),
         ("mosaic-clean", 11, 15, 0.0, 0.0),
     ] {
+        v.push((name, opts(tmp, seed, families, err, dup)));
+    }
+    let mut cin = opts(tmp, 7, 40, 0.1, 0.0);
+    cin.as_of = NaiveDate::from_ymd_opt(2026, 4, 1).unwrap();
+    cin.only = vec![TableKind::CinCensus];
+    v.push(("cin", cin));
+    let mut sheet = opts(tmp, 3, 8, 0.05, 0.0);
+    sheet.format = crate::Format::Xlsx;
+    v.push(("sheet", sheet));
+    v
+}
+
+#[test]
+fn shipped_examples_are_up_to_date() {
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
+    // Only what the generator writes: a directory may hold other files
+    // (a run configuration, notes).
+    let generated = |name: &String| [".csv", ".xlsx", ".xml"].iter().any(|e| name.ends_with(e));
+    for (name, mut o) in shipped_examples() {
         let dir = tempfile::tempdir().unwrap();
-        generate(&opts(dir.path(), seed, families, err, dup)).unwrap();
-        let shipped = files(&examples.join(name));
+        o.out = dir.path().to_path_buf();
+        generate(&o).unwrap();
+        let mut shipped = files(&examples.join(name));
+        shipped.retain(|k, _| generated(k));
         let fresh = files(dir.path());
         assert_eq!(
             shipped.keys().collect::<Vec<_>>(),
-            fresh.keys().collect::<Vec<_>>()
+            fresh.keys().collect::<Vec<_>>(),
+            "examples/{name}"
         );
         for (file, bytes) in &fresh {
             assert!(
@@ -603,4 +629,561 @@ fn shipped_examples_are_up_to_date() {
         let total: usize = shipped.values().map(Vec::len).sum();
         assert!(total < 1_000_000, "examples/{name} is {total} bytes");
     }
+    // The CIN example's header is the 2025-26 collection.
+    let cin = std::fs::read_to_string(examples.join("cin/CIN_Census.xml")).unwrap();
+    assert!(
+        cin.contains("<Year>2026</Year>")
+            && cin.contains("<ReferenceDate>2026-03-31</ReferenceDate>")
+    );
+    let rules = check_cin(
+        &examples.join("cin"),
+        NaiveDate::from_ymd_opt(2026, 4, 1).unwrap(),
+    );
+    assert!(rules.len() >= 8, "{rules:?}");
+}
+
+/// A record of `CIN_Census.xml`: its start line, whether it is a `Child`
+/// (else a `CINdetails`), and its leaf elements by path relative to it
+/// (repeated elements in order; an empty element has an empty value).
+#[derive(Debug)]
+struct XmlRecord {
+    child: bool,
+    fields: BTreeMap<String, Vec<String>>,
+}
+
+impl XmlRecord {
+    fn one(&self, path: &str) -> Option<&str> {
+        self.fields.get(path).map(|v| {
+            assert_eq!(v.len(), 1, "{path} repeated");
+            v[0].as_str()
+        })
+    }
+}
+
+/// Parses the CIN census with quick-xml (which checks well-formedness and
+/// end-tag names), returning the header's leaves and the records by line.
+fn parse_cin(path: &Path) -> (BTreeMap<String, String>, BTreeMap<u64, XmlRecord>) {
+    use quick_xml::events::Event;
+    let text = std::fs::read_to_string(path).unwrap();
+    assert!(text.starts_with("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"));
+    assert!(!text.contains('\r'));
+    let mut r = quick_xml::Reader::from_str(&text);
+    r.config_mut().trim_text(true);
+    // Line of a byte offset, counted incrementally (offsets only grow).
+    let (mut counted_to, mut newlines) = (0usize, 0u64);
+    let mut line_at = |pos: usize| {
+        newlines += memchr::memchr_iter(b'\n', &text.as_bytes()[counted_to..pos]).count() as u64;
+        counted_to = pos;
+        newlines + 1
+    };
+    let mut stack: Vec<String> = Vec::new();
+    // (line, depth in stack of the record element) of the open records.
+    let mut open: Vec<(u64, usize)> = Vec::new();
+    let mut records: BTreeMap<u64, XmlRecord> = BTreeMap::new();
+    let mut header = BTreeMap::new();
+    let mut leaf_text: Option<String> = None;
+    let record_leaf = |stack: &[String],
+                       open: &[(u64, usize)],
+                       records: &mut BTreeMap<u64, XmlRecord>,
+                       header: &mut BTreeMap<String, String>,
+                       name: &str,
+                       value: String| {
+        match open.last() {
+            Some((line, depth)) => {
+                let mut rel: Vec<&str> = stack[depth + 1..].iter().map(String::as_str).collect();
+                rel.push(name);
+                records
+                    .get_mut(line)
+                    .unwrap()
+                    .fields
+                    .entry(rel.join("/"))
+                    .or_default()
+                    .push(value);
+            }
+            None => {
+                let mut p: Vec<&str> = stack.iter().map(String::as_str).collect();
+                p.push(name);
+                header.insert(p.join("/"), value);
+            }
+        }
+    };
+    loop {
+        let ev = r.read_event().unwrap();
+        let end = r.buffer_position() as usize;
+        match ev {
+            Event::Start(e) => {
+                let name = String::from_utf8(e.name().as_ref().to_vec()).unwrap();
+                assert_eq!(e.attributes().count(), 0);
+                let line = line_at(end - name.len() - 2);
+                let path = format!("{}/{name}", stack.join("/"));
+                if path == "Message/Children/Child" || path == "Message/Children/Child/CINdetails" {
+                    assert_eq!(&text[end - name.len() - 2..end], format!("<{name}>"));
+                    records.insert(
+                        line,
+                        XmlRecord {
+                            child: name == "Child",
+                            fields: BTreeMap::new(),
+                        },
+                    );
+                    open.push((line, stack.len()));
+                }
+                stack.push(name);
+                leaf_text = Some(String::new());
+            }
+            Event::Text(t) => {
+                leaf_text
+                    .as_mut()
+                    .expect("text outside a leaf")
+                    .push_str(&t.unescape().unwrap());
+            }
+            Event::Empty(e) => {
+                let name = String::from_utf8(e.name().as_ref().to_vec()).unwrap();
+                record_leaf(
+                    &stack,
+                    &open,
+                    &mut records,
+                    &mut header,
+                    &name,
+                    String::new(),
+                );
+                leaf_text = None;
+            }
+            Event::End(_) => {
+                let name = stack.pop().unwrap();
+                if open.last().is_some_and(|(_, d)| *d == stack.len()) {
+                    open.pop();
+                } else if let Some(t) = leaf_text.take() {
+                    record_leaf(&stack, &open, &mut records, &mut header, &name, t);
+                }
+                leaf_text = None;
+            }
+            Event::Decl(_) => {}
+            Event::Eof => break,
+            e => panic!("unexpected {e:?}"),
+        }
+    }
+    assert!(stack.is_empty());
+    (header, records)
+}
+
+fn iso_date(s: &str) -> Option<NaiveDate> {
+    NaiveDate::parse_from_str(s, "%Y-%m-%d").ok()
+}
+
+/// Checks a CIN census against DM_PERSONS.csv of the same run and its ground
+/// truth; returns the (rule, field) pairs of the faults.
+fn check_cin(dir: &Path, as_of: NaiveDate) -> BTreeSet<(String, String)> {
+    use crate::tables::cin::{CHILD_PATH, CINDETAILS_PATH};
+    use crate::words::ETHNICITIES;
+    let (header, records) = parse_cin(&dir.join("CIN_Census.xml"));
+    let reference = as_of - chrono::Duration::days(1);
+    let h = |p: &str| header.get(p).map(String::as_str);
+    assert_eq!(
+        h("Message/Header/CollectionDetails/Collection"),
+        Some("CIN")
+    );
+    assert_eq!(
+        h("Message/Header/CollectionDetails/ReferenceDate"),
+        Some(reference.format("%Y-%m-%d").to_string().as_str())
+    );
+    assert_eq!(h("Message/Header/Source/SourceLevel"), Some("L"));
+    assert_eq!(h("Message/Header/Source/LEA"), Some("999"));
+    assert_eq!(
+        h("Message/Header/Source/SoftwareCode"),
+        Some("casebridge-gen")
+    );
+    // DM_PERSONS.csv of the same run, if written.
+    let persons = if dir.join("DM_PERSONS.csv").exists() {
+        parse(&dir.join("DM_PERSONS.csv"))
+    } else {
+        Parsed {
+            header: Vec::new(),
+            records: Vec::new(),
+        }
+    };
+    let gt = truth(dir);
+    // DM_PERSONS rows without a fault of their own, by id.
+    let bad_person_lines: BTreeSet<u64> = gt
+        .iter()
+        .filter(|t| t.file == "DM_PERSONS.csv")
+        .map(|t| t.line)
+        .collect();
+    let by_id: BTreeMap<&str, &Vec<String>> = persons
+        .records
+        .iter()
+        .filter(|(l, _)| !bad_person_lines.contains(l))
+        .map(|(_, r)| (r[0].as_str(), r))
+        .collect();
+    let n_children = records.values().filter(|r| r.child).count();
+    if !persons.records.is_empty() {
+        let in_persons = persons.records.iter().filter(|(_, r)| r[11] == "Y").count();
+        assert_eq!(n_children, in_persons);
+    }
+    assert!(n_children > 0 && records.len() > 2 * n_children);
+
+    let text = std::fs::read_to_string(dir.join("CIN_Census.xml")).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let mut faulty: BTreeMap<u64, &TruthRow> = BTreeMap::new();
+    let mut kinds = BTreeSet::new();
+    for t in gt.iter().filter(|t| t.file == "CIN_Census.xml") {
+        assert!(
+            faulty.insert(t.line, t).is_none(),
+            "two faults on line {}",
+            t.line
+        );
+        let rec = records
+            .get(&t.line)
+            .unwrap_or_else(|| panic!("line {} is not a record start", t.line));
+        let child_field = t.field.starts_with("Child");
+        assert_eq!(rec.child, child_field, "{}", t.field);
+        let tag = if rec.child { "<Child>" } else { "<CINdetails>" };
+        assert_eq!(lines[t.line as usize - 1].trim(), tag);
+        assert!(!t.detail.is_empty());
+        kinds.insert((t.rule.clone(), t.field.clone()));
+        let v = rec.fields.get(&t.field).map(|v| v[0].as_str());
+        match (t.rule.as_str(), t.field.as_str()) {
+            ("field.required", _) => assert!(v.is_none_or(str::is_empty), "{v:?}"),
+            ("field.type", "ChildIdentifiers/PersonBirthDate") => {
+                let v = v.unwrap();
+                assert!(!v.is_empty() && iso_date(v).is_none(), "{v}");
+            }
+            ("person.dob-future", "ChildIdentifiers/PersonBirthDate")
+            | ("date.future", "CINreferralDate") => {
+                assert!(iso_date(v.unwrap()).unwrap() > as_of)
+            }
+            ("person.upn", "ChildIdentifiers/UPN") => assert!(!is_valid_upn(v.unwrap())),
+            ("field.code", "ChildIdentifiers/Sex") => {
+                assert!(!["M", "F", "U"].contains(&v.unwrap()))
+            }
+            ("field.code", "ChildCharacteristics/Ethnicity") => {
+                assert!(!ETHNICITIES.iter().any(|(e, _)| *e == v.unwrap()))
+            }
+            ("date.end-before-start", "CINclosureDate") => {
+                let start = iso_date(rec.one("CINreferralDate").unwrap()).unwrap();
+                assert!(iso_date(v.unwrap()).unwrap() < start);
+            }
+            (r, f) => panic!("unexpected fault {r} {f}"),
+        }
+    }
+    assert!(CHILD_PATH.ends_with("/Child") && CINDETAILS_PATH.ends_with("/CINdetails"));
+    // Every record without a fault is valid, and a child's record agrees
+    // with DM_PERSONS.
+    let mut dob = None;
+    let mut seen_ids = BTreeSet::new();
+    for (line, rec) in &records {
+        if rec.child {
+            dob = None;
+        }
+        if faulty.contains_key(line) {
+            continue;
+        }
+        if rec.child {
+            let id = rec.one("ChildIdentifiers/LAchildID").unwrap();
+            assert!(seen_ids.insert(id.to_string()));
+            let d = rec.one("ChildIdentifiers/PersonBirthDate").unwrap();
+            dob = Some(iso_date(d).unwrap());
+            assert!(dob.unwrap() < as_of);
+            let upn = rec.one("ChildIdentifiers/UPN");
+            match upn {
+                Some(u) => assert!(is_valid_upn(u), "{u}"),
+                None => assert_eq!(rec.one("ChildIdentifiers/UPNunknown"), Some("UN2")),
+            }
+            // DM_PERSONS holds the same child, unless its row has a fault.
+            assert!(id.parse::<u64>().unwrap() >= 100_001);
+            let Some(p) = by_id.get(id) else {
+                continue;
+            };
+            assert_eq!(p[11], "Y");
+            assert_eq!(dob, uk_date(&p[4]));
+            assert_eq!(upn.unwrap_or(""), p[9]);
+            let sex = rec.one("ChildIdentifiers/Sex").unwrap();
+            assert!(["M", "F", "U"].contains(&sex));
+            if p[7] == "M" || p[7] == "F" {
+                assert_eq!(sex, p[7]);
+            }
+            let eth = rec.one("ChildCharacteristics/Ethnicity").unwrap();
+            assert!(ETHNICITIES.iter().any(|(e, _)| *e == eth));
+            let dis = &rec.fields["ChildCharacteristics/Disabilities/Disability"];
+            assert!(
+                dis == &["NONE"]
+                    || (!dis.is_empty() && dis.len() <= 2 && !dis.contains(&"NONE".to_string()))
+            );
+        } else {
+            let r = iso_date(rec.one("CINreferralDate").unwrap()).unwrap();
+            assert!(r < as_of);
+            if let Some(d) = dob {
+                assert!(r >= d);
+            }
+            let need = rec.one("PrimaryNeedCode").unwrap();
+            assert!(need.len() == 2 && need.starts_with('N') && need != "N0");
+            assert!(!rec.one("ReferralSource").unwrap().is_empty());
+            match rec.one("CINclosureDate") {
+                Some(c) => {
+                    let c = iso_date(c).unwrap();
+                    assert!(c > r && c < as_of);
+                    assert!(rec.one("ReasonForClosure").unwrap().starts_with("RC"));
+                }
+                None => assert!(rec.one("ReasonForClosure").is_none()),
+            }
+            if let Some(a) = rec.one("Assessments/AssessmentActualStartDate") {
+                assert!(iso_date(a).unwrap() >= r);
+            }
+        }
+    }
+    kinds.into_iter().collect()
+}
+
+#[test]
+fn cin_census_is_well_formed_and_its_ground_truth_points_at_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut o = opts(dir.path(), 5, 60, 0.2, 0.0);
+    o.only = vec![TableKind::Persons];
+    o.cin = true;
+    let s = generate(&o).unwrap();
+    assert_eq!(s.tables.len(), 2);
+    let gt = truth(dir.path());
+    assert_eq!(gt.len() as u64, s.faults());
+    let kinds = check_cin(dir.path(), as_of());
+    let expected: BTreeSet<(String, String)> = [
+        ("field.required", "ChildIdentifiers/LAchildID"),
+        ("person.upn", "ChildIdentifiers/UPN"),
+        ("field.required", "ChildIdentifiers/PersonBirthDate"),
+        ("field.type", "ChildIdentifiers/PersonBirthDate"),
+        ("person.dob-future", "ChildIdentifiers/PersonBirthDate"),
+        ("field.code", "ChildIdentifiers/Sex"),
+        ("field.code", "ChildCharacteristics/Ethnicity"),
+        ("date.end-before-start", "CINclosureDate"),
+        ("date.future", "CINreferralDate"),
+        ("field.required", "CINreferralDate"),
+    ]
+    .iter()
+    .map(|(r, f)| (r.to_string(), f.to_string()))
+    .collect();
+    assert_eq!(kinds, expected);
+    // Both spellings of an empty element, and an absent referral date.
+    let xml = std::fs::read_to_string(dir.path().join("CIN_Census.xml")).unwrap();
+    assert!(xml.contains("/>") && xml.contains("></"));
+    assert!(gt.iter().any(|t| t.detail == "element absent"));
+    // Some closed episodes, some children with two, some with disabilities.
+    assert!(xml.contains("<CINclosureDate>") && xml.contains("<Assessments>"));
+    assert!(
+        xml.contains("<Disability>LD</Disability>") || xml.contains("<Disability>AUT</Disability>")
+    );
+    assert!(xml.contains("<UPNunknown>"));
+
+    // Clean: no truth, and the CIN content does not depend on the rate.
+    let clean = tempfile::tempdir().unwrap();
+    let mut o = opts(clean.path(), 5, 60, 0.0, 0.0);
+    o.only = vec![TableKind::Persons, TableKind::CinCensus];
+    generate(&o).unwrap();
+    assert!(truth(clean.path()).is_empty());
+    assert!(check_cin(clean.path(), as_of()).is_empty());
+    // The content does not depend on the rate: records without a fault
+    // are the same as in the clean file, in the same order.
+    let (_, faulty_recs) = parse_cin(&dir.path().join("CIN_Census.xml"));
+    let (_, clean_recs) = parse_cin(&clean.path().join("CIN_Census.xml"));
+    assert_eq!(faulty_recs.len(), clean_recs.len());
+    let bad: BTreeSet<u64> = gt
+        .iter()
+        .filter(|t| t.file == "CIN_Census.xml")
+        .map(|t| t.line)
+        .collect();
+    let mut same = 0;
+    for ((line, f), c) in faulty_recs.iter().zip(clean_recs.values()) {
+        assert_eq!(f.child, c.child);
+        if !bad.contains(line) {
+            assert_eq!(f.fields, c.fields, "line {line}");
+            same += 1;
+        }
+    }
+    assert_eq!(same + bad.len(), clean_recs.len());
+}
+
+#[test]
+fn cin_only_and_parse_names() {
+    assert_eq!(
+        TableKind::parse("cin_census.xml"),
+        Some(TableKind::CinCensus)
+    );
+    assert_eq!(
+        TableKind::parse("DM_PERSONS.xlsx"),
+        Some(TableKind::Persons)
+    );
+    assert_eq!(TableKind::parse("dm_persons.CSV"), Some(TableKind::Persons));
+    assert_eq!(TableKind::parse("CIN"), None);
+    let dir = tempfile::tempdir().unwrap();
+    let mut o = opts(dir.path(), 1, 3, 0.0, 0.0);
+    o.only = vec![TableKind::CinCensus];
+    o.format = crate::Format::Xlsx;
+    generate(&o).unwrap();
+    assert_eq!(
+        files(dir.path()).keys().collect::<Vec<_>>(),
+        ["CIN_Census.xml", "ground_truth.csv"]
+    );
+}
+
+/// The one sheet of a workbook, named after the file stem, as rows.
+fn read_sheet(path: &Path) -> Vec<Vec<calamine::Data>> {
+    use calamine::Reader;
+    let mut wb: calamine::Xlsx<_> = calamine::open_workbook(path).unwrap();
+    let stem = path.file_stem().unwrap().to_str().unwrap();
+    assert_eq!(wb.sheet_names(), [stem]);
+    let range = wb.worksheet_range(stem).unwrap();
+    assert_eq!(range.start(), Some((0, 0)));
+    range.rows().map(<[calamine::Data]>::to_vec).collect()
+}
+
+/// The CSV text a cell stands for, and whether it is a date cell.
+fn cell_text(cell: &calamine::Data, kind: crate::out::CellKind) -> (String, bool) {
+    use crate::out::CellKind;
+    use calamine::Data;
+    match cell {
+        Data::Empty => (String::new(), false),
+        Data::String(s) => (s.clone(), false),
+        Data::Float(n) => {
+            assert!(
+                matches!(kind, CellKind::Id | CellKind::Number),
+                "{kind:?} {n}"
+            );
+            if kind == CellKind::Id {
+                assert!(n.fract() == 0.0 && *n >= 0.0);
+                (format!("{}", *n as u64), false)
+            } else {
+                (format!("{n}"), false)
+            }
+        }
+        Data::DateTime(d) => {
+            let dt = d.as_datetime().unwrap();
+            let f = match kind {
+                CellKind::Date => "%d/%m/%Y",
+                CellKind::DateTime => "%d/%m/%Y %H:%M",
+                CellKind::SqlDateTime => "%Y-%m-%d %H:%M:%S",
+                k => panic!("date cell in a {k:?} column"),
+            };
+            (dt.format(f).to_string(), true)
+        }
+        c => panic!("unexpected cell {c:?}"),
+    }
+}
+
+#[test]
+fn xlsx_reads_back_as_the_csv_text_with_date_cells_and_faults_on_their_rows() {
+    use crate::out::CellKind;
+    use crate::Format;
+    let csv_dir = tempfile::tempdir().unwrap();
+    let xlsx_dir = tempfile::tempdir().unwrap();
+    let again = tempfile::tempdir().unwrap();
+    generate(&opts(csv_dir.path(), 3, 15, 0.0, 0.0)).unwrap();
+    let mut o = opts(xlsx_dir.path(), 3, 15, 0.12, 0.0);
+    o.format = Format::Xlsx;
+    let s = generate(&o).unwrap();
+    o.out = again.path().to_path_buf();
+    generate(&o).unwrap();
+    let (fx, fa) = (files(xlsx_dir.path()), files(again.path()));
+    assert_eq!(fx, fa, "xlsx output is not deterministic");
+    assert_eq!(fx.len(), 7);
+
+    let gt = truth(xlsx_dir.path());
+    assert_eq!(gt.len() as u64, s.faults());
+    assert!(gt.len() > 100);
+    assert!(gt.iter().all(|t| t.file.ends_with(".xlsx")));
+    assert!(gt.iter().all(|t| t.rule != "csv.ragged-row"));
+    let person_ids: BTreeSet<String> = parse(&csv_dir.path().join("DM_PERSONS.csv"))
+        .records
+        .iter()
+        .map(|(_, r)| r[0].clone())
+        .collect();
+    let (mut date_cells, mut numbers, mut multiline, mut checked_faults) = (0, 0, 0, 0);
+    for t in TableKind::ALL {
+        let csv = parse(&csv_dir.path().join(t.file()));
+        let sheet = read_sheet(&xlsx_dir.path().join(t.file_in(Format::Xlsx)));
+        let columns = t.columns();
+        let header: Vec<String> = sheet[0]
+            .iter()
+            .map(|c| cell_text(c, CellKind::Text).0)
+            .collect();
+        assert_eq!(header, columns);
+        assert_eq!(sheet.len(), csv.records.len() + 1, "{}", t.name());
+        let kinds: Vec<CellKind> = columns.iter().map(|c| TableKind::cell_kind(c)).collect();
+        let faults: BTreeMap<u64, &TruthRow> = gt
+            .iter()
+            .filter(|g| g.file == t.file_in(Format::Xlsx))
+            .map(|g| (g.line, g))
+            .collect();
+        for (i, (_, rec)) in csv.records.iter().enumerate() {
+            let excel_row = i as u64 + 2;
+            let cells = &sheet[i + 1];
+            assert_eq!(cells.len(), columns.len());
+            let fault = faults.get(&excel_row);
+            for (c, col) in columns.iter().enumerate() {
+                let (text, is_date) = cell_text(&cells[c], kinds[c]);
+                if let Some(f) = fault.filter(|f| f.field == *col) {
+                    checked_faults += 1;
+                    assert_ne!(text, rec[c], "{}:{excel_row} {col}", t.name());
+                    match f.rule.as_str() {
+                        "field.required" => assert!(text.is_empty()),
+                        "field.type" => assert!(!is_date && !text.is_empty(), "{text}"),
+                        "person.dob-future" | "date.future" => {
+                            assert!(is_date, "{text}");
+                            let d = uk_date(&text[..10]).unwrap();
+                            assert!(d > as_of());
+                        }
+                        "person.dob-implausible" => {
+                            assert!(!is_date && uk_date(&text).unwrap().year() < 1900)
+                        }
+                        "date.end-before-start" => {
+                            assert!(is_date);
+                            let start = if t == TableKind::Addresses {
+                                "START_DATE"
+                            } else {
+                                "STARTED_ON"
+                            };
+                            let sc = columns.iter().position(|x| *x == start).unwrap();
+                            let (st, st_date) = cell_text(&cells[sc], kinds[sc]);
+                            assert!(st_date);
+                            let end = uk_datetime(&text).or_else(|| {
+                                uk_date(&text).map(|d| d.and_hms_opt(0, 0, 0).unwrap())
+                            });
+                            let st = uk_datetime(&st)
+                                .or_else(|| uk_date(&st).map(|d| d.and_hms_opt(0, 0, 0).unwrap()));
+                            assert!(end.unwrap() < st.unwrap());
+                        }
+                        "ref.person-missing" => {
+                            assert!(matches!(cells[c], calamine::Data::Float(_)));
+                            assert!(!person_ids.contains(&text));
+                        }
+                        _ => assert!(!text.is_empty()),
+                    }
+                    continue;
+                }
+                if kinds[c] == CellKind::Number && matches!(cells[c], calamine::Data::Float(_)) {
+                    // A number cell: the same number (`14.0` reads back `14`).
+                    assert_eq!(text.parse::<f64>().unwrap(), rec[c].parse::<f64>().unwrap());
+                } else {
+                    // Line breaks in cells are LF, as Excel writes them.
+                    let want = rec[c].replace("\r\n", "\n");
+                    assert_eq!(text, want, "{}:{excel_row} {col}", t.name());
+                }
+                if !text.is_empty() {
+                    match kinds[c] {
+                        CellKind::Date | CellKind::DateTime | CellKind::SqlDateTime => {
+                            assert!(is_date, "{}:{excel_row} {col} {text}", t.name());
+                            date_cells += 1;
+                        }
+                        CellKind::Id | CellKind::Number => {
+                            assert!(matches!(cells[c], calamine::Data::Float(_)), "{col} {text}");
+                            numbers += 1;
+                        }
+                        CellKind::Text => assert!(matches!(cells[c], calamine::Data::String(_))),
+                    }
+                }
+                multiline += usize::from(text.contains('\n'));
+            }
+        }
+    }
+    assert_eq!(checked_faults, gt.len());
+    assert!(
+        date_cells > 1000 && numbers > 1000 && multiline > 10,
+        "{date_cells} {numbers} {multiline}"
+    );
 }

@@ -6,7 +6,7 @@ use rand::Rng;
 use super::{Gen, TableKind, TableReport};
 use crate::faults::rule;
 use crate::fmt::{push_date, push_text, push_u64};
-use crate::out::{Row, Table, Truth};
+use crate::out::{Row, Truth};
 use crate::world::days;
 
 pub const COLUMNS: &[&str] = &[
@@ -58,7 +58,7 @@ pub fn write(g: &Gen<'_>) -> anyhow::Result<(TableReport, Vec<Truth>)> {
     let kind = TableKind::Addresses;
     let (_content, _dups, mut faults) = g.rngs(kind);
     let w = g.world;
-    let mut table = Table::create(g.dir, kind.file(), COLUMNS)?;
+    let mut table = g.table(kind)?;
     let mut row = Row::new(COLUMNS.len());
     let mut next_id = 400_001u64;
     let mut candidates = Vec::with_capacity(8);
@@ -99,6 +99,9 @@ pub fn write(g: &Gen<'_>) -> anyhow::Result<(TableReport, Vec<Truth>)> {
                     ]);
                     if end.is_some() {
                         candidates.push(Fault::EndBeforeStart);
+                    }
+                    if !faults.csv_only {
+                        candidates.retain(|f| !matches!(f, Fault::Ragged));
                     }
                     let line = table.line();
                     match faults.choose(&candidates) {
@@ -153,7 +156,7 @@ pub fn write(g: &Gen<'_>) -> anyhow::Result<(TableReport, Vec<Truth>)> {
         }
     }
     let report = TableReport {
-        file: kind.file(),
+        file: g.file(kind),
         rows: table.rows,
         bytes: table.bytes,
         faults: faults.count,

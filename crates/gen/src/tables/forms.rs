@@ -339,6 +339,9 @@ impl FormWriter<'_, '_> {
                 AnswerType::Code => c.push(Fault::BadValue),
                 _ => {}
             }
+            if !self.faults.csv_only {
+                c.retain(|f| !matches!(f, Fault::Ragged));
+            }
             let line = self.table.line();
             let f = self.faults.choose(&self.candidates);
             let faults = &mut self.faults;
@@ -506,7 +509,7 @@ pub fn write(g: &Gen<'_>) -> anyhow::Result<(TableReport, Vec<Truth>)> {
         .flat_map(|s| s.questions.iter())
         .map(|q| q.code().to_ascii_uppercase())
         .collect();
-    let table = Table::create(g.dir, kind.file(), COLUMNS)?;
+    let table = g.table(kind)?;
     let mut fw = FormWriter {
         g,
         rng,
@@ -566,7 +569,7 @@ pub fn write(g: &Gen<'_>) -> anyhow::Result<(TableReport, Vec<Truth>)> {
         }
     }
     let report = TableReport {
-        file: kind.file(),
+        file: g.file(kind),
         rows: fw.table.rows,
         bytes: fw.table.bytes,
         faults: fw.faults.count,

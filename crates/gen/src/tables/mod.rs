@@ -1,6 +1,7 @@
-//! The six export tables.
+//! The six export tables, and the CIN census.
 
 pub mod addresses;
+pub mod cin;
 pub mod forms;
 pub mod notes;
 pub mod persons;
@@ -10,7 +11,7 @@ pub mod steps;
 use std::path::Path;
 
 use crate::faults::Faults;
-use crate::out::Truth;
+use crate::out::{CellKind, Format, Table, Truth};
 use crate::prose::Banks;
 use crate::world::World;
 use crate::{Options, Rng8};
@@ -24,10 +25,14 @@ pub enum TableKind {
     CaseNotes,
     WorkflowSteps,
     FormAnswers,
+    /// `CIN_Census.xml`: not a Mosaic table, written only when asked for
+    /// (`--cin`, or `CIN_Census` in `--only`).
+    CinCensus,
 }
 
 impl TableKind {
-    /// All tables, in the order they are written.
+    /// The Mosaic tables, in the order they are written: what is written
+    /// when `--only` is not given.
     pub const ALL: [TableKind; 6] = [
         TableKind::Persons,
         TableKind::Addresses,
@@ -35,6 +40,17 @@ impl TableKind {
         TableKind::CaseNotes,
         TableKind::WorkflowSteps,
         TableKind::FormAnswers,
+    ];
+
+    /// Everything `--only` accepts.
+    pub const ANY: [TableKind; 7] = [
+        TableKind::Persons,
+        TableKind::Addresses,
+        TableKind::Relationships,
+        TableKind::CaseNotes,
+        TableKind::WorkflowSteps,
+        TableKind::FormAnswers,
+        TableKind::CinCensus,
     ];
 
     /// Table name as `--only` takes it.
@@ -46,10 +62,11 @@ impl TableKind {
             TableKind::CaseNotes => "CASE_NOTES",
             TableKind::WorkflowSteps => "DM_WORKFLOW_STEPS",
             TableKind::FormAnswers => "DM_CACHED_FORM_ANSWERS",
+            TableKind::CinCensus => "CIN_Census",
         }
     }
 
-    /// File name.
+    /// File name with `--format csv` (the default).
     pub fn file(self) -> &'static str {
         match self {
             TableKind::Persons => "DM_PERSONS.csv",
@@ -58,10 +75,24 @@ impl TableKind {
             TableKind::CaseNotes => "CASE_NOTES.csv",
             TableKind::WorkflowSteps => "DM_WORKFLOW_STEPS.csv",
             TableKind::FormAnswers => "DM_CACHED_FORM_ANSWERS.csv",
+            TableKind::CinCensus => "CIN_Census.xml",
         }
     }
 
-    /// Header columns.
+    /// File name in `format`: the CIN census is XML in either.
+    pub fn file_in(self, format: Format) -> &'static str {
+        match (format, self) {
+            (Format::Csv, _) | (_, TableKind::CinCensus) => self.file(),
+            (Format::Xlsx, TableKind::Persons) => "DM_PERSONS.xlsx",
+            (Format::Xlsx, TableKind::Addresses) => "DM_ADDRESSES.xlsx",
+            (Format::Xlsx, TableKind::Relationships) => "DM_PERSONAL_RELATIONSHIPS.xlsx",
+            (Format::Xlsx, TableKind::CaseNotes) => "CASE_NOTES.xlsx",
+            (Format::Xlsx, TableKind::WorkflowSteps) => "DM_WORKFLOW_STEPS.xlsx",
+            (Format::Xlsx, TableKind::FormAnswers) => "DM_CACHED_FORM_ANSWERS.xlsx",
+        }
+    }
+
+    /// Header columns (none for the CIN census).
     pub fn columns(self) -> &'static [&'static str] {
         match self {
             TableKind::Persons => persons::COLUMNS,
@@ -70,17 +101,36 @@ impl TableKind {
             TableKind::CaseNotes => notes::COLUMNS,
             TableKind::WorkflowSteps => steps::COLUMNS,
             TableKind::FormAnswers => forms::COLUMNS,
+            TableKind::CinCensus => &[],
         }
     }
 
-    /// Parses a name as `--only` takes it (case-insensitive, `.csv` optional).
+    /// How the XLSX backend writes a column's cells.
+    pub fn cell_kind(column: &str) -> CellKind {
+        match column {
+            "DATE_OF_BIRTH" | "DATE_OF_DEATH" | "START_DATE" | "END_DATE" => CellKind::Date,
+            "EFFECTIVE_DATE" | "CREATED_ON" | "INCOMING_ON" | "STARTED_ON" | "COMPLETED_ON" => {
+                CellKind::DateTime
+            }
+            "DATE_ANSWER" => CellKind::SqlDateTime,
+            "NUMBER_ANSWER" => CellKind::Number,
+            // NHS numbers and UPNs are identifiers of people, kept as text.
+            "NHS_ID" | "UPN_ID" => CellKind::Text,
+            c if c == "ID" || c.ends_with("_ID") => CellKind::Id,
+            _ => CellKind::Text,
+        }
+    }
+
+    /// Parses a name as `--only` takes it (case-insensitive, `.csv`, `.xlsx`
+    /// or, for the CIN census, `.xml` optional).
     pub fn parse(s: &str) -> Option<TableKind> {
         let s = s.trim();
-        let s = s
-            .strip_suffix(".csv")
-            .or_else(|| s.strip_suffix(".CSV"))
+        let lower = s.to_ascii_lowercase();
+        let s = [".csv", ".xlsx", ".xml"]
+            .iter()
+            .find_map(|ext| lower.ends_with(ext).then(|| &s[..s.len() - ext.len()]))
             .unwrap_or(s);
-        TableKind::ALL
+        TableKind::ANY
             .into_iter()
             .find(|t| t.name().eq_ignore_ascii_case(s))
     }
@@ -93,6 +143,7 @@ impl TableKind {
             TableKind::CaseNotes => 3,
             TableKind::WorkflowSteps => 4,
             TableKind::FormAnswers => 5,
+            TableKind::CinCensus => 6,
         }
     }
 }
@@ -136,14 +187,34 @@ impl Gen<'_> {
         crate::rng(self.opts.seed, stream)
     }
 
-    /// The content, duplicate and fault RNGs of a table.
+    /// The file name of a table in the run's format.
+    pub fn file(&self, t: TableKind) -> &'static str {
+        t.file_in(self.opts.format)
+    }
+
+    /// Creates a table's file in the run's format and writes its header.
+    pub fn table(&self, t: TableKind) -> anyhow::Result<Table> {
+        let columns = t.columns();
+        match self.opts.format {
+            Format::Csv => Table::create(self.dir, self.file(t), columns),
+            Format::Xlsx => {
+                let kinds: Vec<CellKind> =
+                    columns.iter().map(|c| TableKind::cell_kind(c)).collect();
+                Table::create_xlsx(self.dir, self.file(t), columns, &kinds, self.opts.as_of)
+            }
+        }
+    }
+
+    /// The content, duplicate and fault RNGs of a table. In XLSX output the
+    /// faults leave out those only CSV can have (ragged rows).
     pub fn rngs(&self, t: TableKind) -> (Rng8, Rng8, Faults) {
-        let faults = Faults::new(
-            t.file(),
+        let mut faults = Faults::new(
+            self.file(t),
             self.opts.error_rate,
             self.rng(streams::FAULTS + t.stream()),
             self.missing_base,
         );
+        faults.csv_only = self.opts.format == Format::Csv;
         (
             self.rng(streams::CONTENT + t.stream()),
             self.rng(streams::DUPLICATES + t.stream()),
@@ -160,6 +231,7 @@ impl Gen<'_> {
             TableKind::CaseNotes => notes::write(self),
             TableKind::WorkflowSteps => steps::write(self),
             TableKind::FormAnswers => forms::write(self),
+            TableKind::CinCensus => cin::write(self),
         }
     }
 }

@@ -9,7 +9,7 @@ use rand::Rng;
 use super::{Gen, TableKind, TableReport};
 use crate::faults::rule;
 use crate::fmt::{push_datetime, push_u64};
-use crate::out::{Row, Table, Truth};
+use crate::out::{Row, Truth};
 use crate::prose::{self, Ctx, NOTE_MIN};
 use crate::words;
 use crate::world::{days, rand_date, rand_time, weighted, years_after};
@@ -148,7 +148,7 @@ pub fn write(g: &Gen<'_>) -> anyhow::Result<(TableReport, Vec<Truth>)> {
     let (mut rng, mut dup_rng, mut faults) = g.rngs(kind);
     let w = g.world;
     let banks = g.banks;
-    let mut table = Table::create(g.dir, kind.file(), COLUMNS)?;
+    let mut table = g.table(kind)?;
     let mut row = Row::new(COLUMNS.len());
     row.f[NOTE].reserve(prose::NOTE_MAX + 16);
     let mut note: Vec<u8> = Vec::with_capacity(prose::NOTE_MAX + 16);
@@ -262,6 +262,9 @@ pub fn write(g: &Gen<'_>) -> anyhow::Result<(TableReport, Vec<Truth>)> {
                         Fault::MissingPerson,
                         Fault::Ragged,
                     ]);
+                    if !faults.csv_only {
+                        candidates.retain(|f| !matches!(f, Fault::Ragged));
+                    }
                     let line = table.line();
                     match faults.choose(&candidates) {
                         Some(Fault::BlankType) => {
@@ -323,7 +326,7 @@ pub fn write(g: &Gen<'_>) -> anyhow::Result<(TableReport, Vec<Truth>)> {
         }
     }
     let report = TableReport {
-        file: kind.file(),
+        file: g.file(kind),
         rows: table.rows,
         bytes: table.bytes,
         faults: faults.count,

@@ -8,7 +8,7 @@ use rand::Rng;
 use super::{Gen, TableKind, TableReport};
 use crate::faults::rule;
 use crate::fmt::{push_date, push_text, push_u64};
-use crate::out::{Row, Table, Truth};
+use crate::out::{Row, Truth};
 use crate::words;
 use crate::world::{days, years_after, Person};
 
@@ -117,7 +117,7 @@ pub fn write(g: &Gen<'_>) -> anyhow::Result<(TableReport, Vec<Truth>)> {
     let kind = TableKind::Persons;
     let (_content, mut dup_rng, mut faults) = g.rngs(kind);
     let w = g.world;
-    let mut table = Table::create(g.dir, kind.file(), COLUMNS)?;
+    let mut table = g.table(kind)?;
     let mut row = Row::new(COLUMNS.len());
     let dups: Vec<bool> = w
         .persons
@@ -299,7 +299,7 @@ pub fn write(g: &Gen<'_>) -> anyhow::Result<(TableReport, Vec<Truth>)> {
         n_dups += 1;
     }
     let report = TableReport {
-        file: kind.file(),
+        file: g.file(kind),
         rows: table.rows,
         bytes: table.bytes,
         faults: faults.count,

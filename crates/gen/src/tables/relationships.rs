@@ -9,7 +9,7 @@ use rand::Rng;
 use super::{Gen, TableKind, TableReport};
 use crate::faults::rule;
 use crate::fmt::{push_date, push_u64};
-use crate::out::{Row, Table, Truth};
+use crate::out::{Row, Truth};
 use crate::world::{days, rand_date, years_after, years_before, Role};
 use crate::Rng8;
 
@@ -185,7 +185,7 @@ pub fn write(g: &Gen<'_>) -> anyhow::Result<(TableReport, Vec<Truth>)> {
     let kind = TableKind::Relationships;
     let (mut rng, _dups, mut faults) = g.rngs(kind);
     let w = g.world;
-    let mut table = Table::create(g.dir, kind.file(), COLUMNS)?;
+    let mut table = g.table(kind)?;
     let mut row = Row::new(COLUMNS.len());
     let mut next_id = 600_001u64;
     let mut rels = Vec::new();
@@ -215,6 +215,9 @@ pub fn write(g: &Gen<'_>) -> anyhow::Result<(TableReport, Vec<Truth>)> {
                     candidates.extend([Fault::MissingOther, Fault::Ragged]);
                     if !is_mother {
                         candidates.extend([Fault::BlankType, Fault::BadType]);
+                    }
+                    if !faults.csv_only {
+                        candidates.retain(|f| !matches!(f, Fault::Ragged));
                     }
                     let line = table.line();
                     match faults.choose(&candidates) {
@@ -253,7 +256,7 @@ pub fn write(g: &Gen<'_>) -> anyhow::Result<(TableReport, Vec<Truth>)> {
         }
     }
     let report = TableReport {
-        file: kind.file(),
+        file: g.file(kind),
         rows: table.rows,
         bytes: table.bytes,
         faults: faults.count,

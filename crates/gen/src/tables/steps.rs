@@ -7,7 +7,7 @@ use rand::Rng;
 use super::{Gen, TableKind, TableReport};
 use crate::faults::rule;
 use crate::fmt::{push_datetime, push_u64};
-use crate::out::{Row, Table, Truth};
+use crate::out::{Row, Truth};
 
 pub const COLUMNS: &[&str] = &[
     "WORKFLOW_STEP_ID",
@@ -48,7 +48,7 @@ pub fn write(g: &Gen<'_>) -> anyhow::Result<(TableReport, Vec<Truth>)> {
     let kind = TableKind::WorkflowSteps;
     let (_content, _dups, mut faults) = g.rngs(kind);
     let w = g.world;
-    let mut table = Table::create(g.dir, kind.file(), COLUMNS)?;
+    let mut table = g.table(kind)?;
     let mut row = Row::new(COLUMNS.len());
     let mut candidates = Vec::with_capacity(8);
     for fam in &w.families {
@@ -79,6 +79,9 @@ pub fn write(g: &Gen<'_>) -> anyhow::Result<(TableReport, Vec<Truth>)> {
                     ]);
                     if step.completed.is_some() {
                         candidates.push(Fault::EndBeforeStart);
+                    }
+                    if !faults.csv_only {
+                        candidates.retain(|f| !matches!(f, Fault::Ragged));
                     }
                     let line = table.line();
                     match faults.choose(&candidates) {
@@ -132,7 +135,7 @@ pub fn write(g: &Gen<'_>) -> anyhow::Result<(TableReport, Vec<Truth>)> {
         }
     }
     let report = TableReport {
-        file: kind.file(),
+        file: g.file(kind),
         rows: table.rows,
         bytes: table.bytes,
         faults: faults.count,
