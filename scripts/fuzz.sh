@@ -14,7 +14,7 @@ command -v cargo-fuzz > /dev/null || cargo install cargo-fuzz --locked
 # cargo-fuzz passes -Z flags (sanitizers, coverage); the machine's one stable
 # toolchain accepts them with RUSTC_BOOTSTRAP (no nightly can be fetched here).
 export RUSTC_BOOTSTRAP=1
-ALL="csv_reader mapping_loader template_loader codeset_loader jsonl_reader date_formats xlsx_check sheet_reader"
+ALL="csv_reader mapping_loader template_loader codeset_loader jsonl_reader date_formats xlsx_check run_config_loader dedup_config_loader review_reader sheet_reader xml_reader"
 TARGETS=${*:-$ALL}
 
 seed() { # target, files...
@@ -33,7 +33,11 @@ seed codeset_loader mappings/codesets/*.toml
 seed jsonl_reader fuzz/seeds/jsonl_reader/*
 seed date_formats fuzz/seeds/date_formats/*
 seed xlsx_check fuzz/seeds/xlsx_check/*
+seed xml_reader fuzz/seeds/xml_reader/*
 seed sheet_reader fuzz/seeds/sheet_reader/*
+seed run_config_loader examples/*/run.toml fuzz/seeds/run_config_loader/*
+seed dedup_config_loader mappings/dedup.toml mappings/febrl/dedup.toml
+seed review_reader fuzz/seeds/review_reader/*
 
 (cd fuzz && cargo fuzz build -O)
 for t in $TARGETS; do

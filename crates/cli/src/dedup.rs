@@ -11,14 +11,13 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use casebridge_csv::{CsvSource, CsvSourceConfig};
 use casebridge_dedup::{
     review, AtomicFile, Decision, DedupConfig, Deduper, Outcome, Pair, RunOptions,
 };
-use casebridge_mapping::{Error as MappingError, MappedRecord, Mapping, MappingSet, Selection};
+use casebridge_mapping::{Error as MappingError, MappedRecord, Mapping, MappingSet};
 use casebridge_model::{
-    Locator, MappingRef, Provenance, Record, RecordKind, RecordSource, Sha256, SourceErrorKind,
-    SourceRef, TextRow,
+    Locator, MappingRef, Provenance, Record, RecordKind, Sha256, SourceErrorKind, SourceRef,
+    TextRow,
 };
 use clap::{Args, ValueEnum};
 use serde::Serialize;
@@ -83,28 +82,11 @@ struct FileReport {
     mapping: Option<String>,
     kind: Option<RecordKind>,
     sha256: Option<String>,
+    #[serde(skip)]
+    bytes: u64,
     records: u64,
     rejected: u64,
     status: &'static str,
-}
-
-fn expand(inputs: &[PathBuf]) -> anyhow::Result<Vec<(PathBuf, bool)>> {
-    let mut out = Vec::new();
-    for p in inputs {
-        if p.is_dir() {
-            let mut files: Vec<PathBuf> = std::fs::read_dir(p)
-                .with_context(|| format!("{}: cannot list", p.display()))?
-                .flatten()
-                .map(|e| e.path())
-                .filter(|p| p.is_file())
-                .collect();
-            files.sort();
-            out.extend(files.into_iter().map(|f| (f, true)));
-        } else {
-            out.push((p.clone(), false));
-        }
-    }
-    Ok(out)
 }
 
 /// Reads one file through its mapping into records; `Err` is a message
@@ -112,19 +94,13 @@ fn expand(inputs: &[PathBuf]) -> anyhow::Result<Vec<(PathBuf, bool)>> {
 fn read_file(
     path: &Path,
     m: &Mapping,
-    max_record_bytes: usize,
+    limits: &casebridge_runner::Limits,
     out: &mut Vec<Record>,
     report: &mut FileReport,
 ) -> Result<(), String> {
     let name = path.display().to_string();
-    let cfg = CsvSourceConfig {
-        encoding: m.source.encoding,
-        delimiter: m.source.delimiter,
-        header_row: m.source.header_row,
-        max_record_bytes,
-    };
-    let mut src: Box<dyn RecordSource> = match CsvSource::open(path, cfg) {
-        Ok(s) => Box::new(s),
+    let mut src = match casebridge_runner::open_source(path, m, limits) {
+        Ok(s) => s,
         Err(e) => return Err(format!("{name}: {e}")),
     };
     let header = src.columns().to_vec();
@@ -180,6 +156,7 @@ fn read_file(
     match src.finish() {
         Ok(info) => {
             report.sha256 = Some(info.sha256.to_hex());
+            report.bytes = info.bytes;
             for r in &mut out[start..] {
                 for p in &mut r.header_mut().provenance {
                     p.source.sha256 = info.sha256;
@@ -216,36 +193,54 @@ pub fn run(args: DedupArgs, quiet: bool) -> anyhow::Result<u8> {
     };
 
     // Plan: every input gets one mapping, or the run stops.
-    let mut planned: Vec<(PathBuf, &Mapping)> = Vec::new();
+    let plan = casebridge_runner::plan_inputs(&args.inputs, &mappings)?;
     let mut files: Vec<FileReport> = Vec::new();
     let mut problems: Vec<String> = Vec::new();
-    for (path, from_dir) in expand(&args.inputs)? {
-        let name = path.display().to_string();
-        match mappings.select(&path) {
-            Selection::One(m) if m.kind == RecordKind::FormAnswer => {
-                files.push(file_report(&name, Some(m), "skipped"));
-            }
-            Selection::One(m) => planned.push((path, m)),
-            Selection::None if from_dir => files.push(file_report(&name, None, "skipped")),
-            Selection::None => problems.push(format!(
+    for u in &plan.unmatched {
+        let name = u.path.display().to_string();
+        if !u.candidates.is_empty() {
+            problems.push(format!(
+                "{name}: several mappings fit: {}",
+                u.candidates.join(", ")
+            ));
+        } else if u.from_dir {
+            files.push(file_report(&name, None, "skipped"));
+        } else {
+            problems.push(format!(
                 "{name}: no mapping's source glob fits this file name"
-            )),
-            Selection::Many(ms) => {
-                let ids: Vec<&str> = ms.iter().map(|m| m.id.as_str()).collect();
-                problems.push(format!("{name}: several mappings fit: {}", ids.join(", ")));
-            }
+            ));
         }
     }
-    planned.sort_by_key(|(_, m)| RecordKind::ALL.iter().position(|k| *k == m.kind));
+    let mut planned: Vec<(PathBuf, &Mapping)> = Vec::new();
+    for f in &plan.files {
+        if f.mapping.kind == RecordKind::FormAnswer {
+            files.push(file_report(
+                &f.path.display().to_string(),
+                Some(f.mapping),
+                "skipped",
+            ));
+        } else {
+            planned.push((f.path.clone(), f.mapping));
+        }
+    }
+    let limits = casebridge_runner::Limits {
+        max_record_bytes: args.max_record_bytes,
+        ..casebridge_runner::Limits::default()
+    };
     let mut records: Vec<Record> = Vec::new();
     for (path, m) in &planned {
         let mut fr = file_report(&path.display().to_string(), Some(m), "read");
-        if let Err(msg) = read_file(path, m, args.max_record_bytes, &mut records, &mut fr) {
+        if let Err(msg) = read_file(path, m, &limits, &mut records, &mut fr) {
             fr.status = "failed";
             problems.push(msg);
         }
         files.push(fr);
     }
+    crate::note_inputs(files.iter().map(|f| casebridge_runner::audit::AuditInput {
+        file: f.file.clone(),
+        sha256: f.sha256.clone(),
+        bytes: f.bytes,
+    }));
     if !problems.is_empty() {
         eprintln!("error: dedup could not run:");
         for p in &problems {
@@ -344,6 +339,7 @@ fn file_report(name: &str, m: Option<&Mapping>, status: &'static str) -> FileRep
         mapping: m.map(|m| m.id.clone()),
         kind: m.map(|m| m.kind),
         sha256: None,
+        bytes: 0,
         records: 0,
         rejected: 0,
         status,

@@ -70,6 +70,13 @@ static FACTS: Mutex<RunFacts> = Mutex::new(RunFacts {
     warnings: 0,
 });
 
+/// Records a command's inputs for the audit log.
+pub(crate) fn note_inputs(inputs: impl IntoIterator<Item = audit::AuditInput>) {
+    if let Ok(mut f) = FACTS.lock() {
+        f.inputs.extend(inputs);
+    }
+}
+
 /// Records a command's report for the audit log.
 pub(crate) fn note_report(report: &casebridge_validate::Report) {
     if let Ok(mut f) = FACTS.lock() {

@@ -71,7 +71,10 @@ pub fn run(args: PseudonymiseArgs, quiet: bool) -> anyhow::Result<u8> {
     let opts = PseudonymiseOptions {
         out_dir: args.out.clone(),
         keep_unmapped: args.keep_unmapped,
-        max_record_bytes: args.max_record_bytes,
+        limits: casebridge_runner::Limits {
+            max_record_bytes: args.max_record_bytes,
+            ..casebridge_runner::Limits::default()
+        },
     };
     let mut report = Report::new(5, false)?;
     let bar = Bar::new(quiet);

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use casebridge_mapping::{Error as MappingError, MappingSet};
-use casebridge_runner::{validate, ValidateOptions};
+use casebridge_runner::{validate, RunConfig, ValidateOptions};
 use casebridge_validate::Report;
 use chrono::NaiveDate;
 use clap::{Args, ValueEnum};
@@ -26,15 +26,20 @@ pub enum Format {
 pub struct ValidateArgs {
     /// Input files or directories (a directory's files are matched to
     /// mappings by name; those no mapping fits are skipped with a warning).
-    #[arg(required = true)]
+    /// Not needed with --config.
+    #[arg(required_unless_present = "config")]
     pub inputs: Vec<PathBuf>,
+    /// A run configuration file (run.toml): inputs, mappings, limits and
+    /// report settings. Options given here override it.
+    #[arg(long, short)]
+    pub config: Option<PathBuf>,
     /// A mapping file (applied to every input) or a directory of mapping
     /// files (each input gets the one whose source glob fits its name).
-    #[arg(long, short)]
-    pub mapping: PathBuf,
-    /// Report format.
-    #[arg(long, value_enum, default_value_t = Format::Human)]
-    pub format: Format,
+    #[arg(long, short, required_unless_present = "config")]
+    pub mapping: Option<PathBuf>,
+    /// Report format [default: human].
+    #[arg(long, value_enum)]
+    pub format: Option<Format>,
     /// Write the report to this file instead of stdout.
     #[arg(long, short)]
     pub output: Option<PathBuf>,
@@ -44,24 +49,104 @@ pub struct ValidateArgs {
     /// The date taken as today for future-date rules (yyyy-mm-dd).
     #[arg(long, value_parser = parse_date)]
     pub as_of: Option<NaiveDate>,
-    /// Examples shown per rule in the human report.
-    #[arg(long, default_value_t = 5)]
-    pub examples: usize,
-    /// Largest record, in bytes, held in memory; larger ones are rejected.
-    #[arg(long, default_value_t = 64 << 20)]
-    pub max_record_bytes: usize,
-    /// Most findings listed in the JSON report; the rest are counted.
-    #[arg(long, default_value_t = 1_000_000)]
-    pub max_findings: u64,
+    /// Examples shown per rule in the human report [default: 5].
+    #[arg(long)]
+    pub examples: Option<usize>,
+    /// Largest record (CSV record, sheet row, XML record) held in memory;
+    /// larger ones are rejected: bytes, or e.g. "64MiB" [default: 64MiB].
+    #[arg(long, value_parser = parse_size)]
+    pub max_record_bytes: Option<u64>,
+    /// Most findings listed in the JSON report; the rest are counted [default: 1000000].
+    #[arg(long)]
+    pub max_findings: Option<u64>,
+    /// Deepest nesting of XML elements [default: 64].
+    #[arg(long)]
+    pub max_xml_depth: Option<usize>,
+    /// Most bytes an XLSX workbook may inflate to [default: 512MiB].
+    #[arg(long, value_parser = parse_size)]
+    pub max_xlsx_bytes: Option<u64>,
+    /// Most bytes an XLSX workbook may inflate to per byte of file [default: 200].
+    #[arg(long)]
+    pub max_xlsx_ratio: Option<u64>,
 }
 
 fn parse_date(s: &str) -> Result<NaiveDate, String> {
     NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| "expected yyyy-mm-dd".to_string())
 }
 
+fn parse_size(s: &str) -> Result<u64, String> {
+    casebridge_runner::config::parse_size(s)
+        .filter(|n| *n > 0)
+        .ok_or_else(|| "expected a positive number of bytes, or e.g. 64MiB".to_string())
+}
+
 /// Runs `validate`; returns the exit code.
 pub fn run(args: ValidateArgs, quiet: bool) -> anyhow::Result<u8> {
-    let mappings = match MappingSet::load(&args.mapping) {
+    let config = match &args.config {
+        None => None,
+        Some(path) => match RunConfig::from_path(path) {
+            Ok(c) => Some(c),
+            Err(diags) => {
+                eprintln!("error: the run configuration cannot be used:");
+                for d in diags {
+                    eprintln!("  {d}");
+                }
+                return Ok(2);
+            }
+        },
+    };
+    // The command line wins over the run configuration, which wins over defaults.
+    let inputs = if args.inputs.is_empty() {
+        config
+            .as_ref()
+            .map(|c| c.inputs.clone())
+            .unwrap_or_default()
+    } else {
+        args.inputs.clone()
+    };
+    let Some(mapping_path) = args
+        .mapping
+        .clone()
+        .or_else(|| config.as_ref().map(|c| c.mappings.clone()))
+    else {
+        anyhow::bail!("no mapping: give --mapping or a --config naming one");
+    };
+    let mut limits = config
+        .as_ref()
+        .map(|c| c.limits.clone())
+        .unwrap_or_default();
+    if let Some(n) = args.max_record_bytes {
+        limits.max_record_bytes = usize::try_from(n).unwrap_or(usize::MAX);
+    }
+    if let Some(n) = args.max_xml_depth {
+        limits.max_xml_depth = n;
+    }
+    if let Some(n) = args.max_xlsx_bytes {
+        limits.archive.max_total_bytes = n;
+    }
+    if let Some(n) = args.max_xlsx_ratio {
+        limits.archive.max_ratio = n;
+    }
+    let rc = config
+        .as_ref()
+        .map(|c| c.report.clone())
+        .unwrap_or_default();
+    let format = args.format.unwrap_or(match rc.format.as_deref() {
+        Some("json") => Format::Json,
+        _ => Format::Human,
+    });
+    let output = args.output.clone().or(rc.output);
+    let examples = args.examples.or(rc.examples).unwrap_or(5);
+    let max_findings = args
+        .max_findings
+        .or(config.as_ref().and_then(|c| c.max_findings))
+        .unwrap_or(1_000_000);
+    let as_of = args
+        .as_of
+        .or(config.as_ref().and_then(|c| c.as_of))
+        .unwrap_or_else(|| chrono::Local::now().date_naive());
+
+    let mappings = match MappingSet::load(&mapping_path) {
         Ok(m) => m,
         Err(MappingError::Invalid(diags)) => {
             eprintln!("error: the mapping cannot be used:");
@@ -73,16 +158,13 @@ pub fn run(args: ValidateArgs, quiet: bool) -> anyhow::Result<u8> {
         Err(e) => return Err(e).context("loading mappings"),
     };
     let opts = ValidateOptions {
-        as_of: args
-            .as_of
-            .unwrap_or_else(|| chrono::Local::now().date_naive()),
-        show_values: args.show_values,
-        max_record_bytes: args.max_record_bytes,
+        as_of,
+        show_values: args.show_values || rc.show_values,
+        limits,
     };
-    let mut report =
-        Report::new(args.examples, args.format == Format::Json)?.with_limit(args.max_findings);
+    let mut report = Report::new(examples, format == Format::Json)?.with_limit(max_findings);
     let bar = Bar::new(quiet);
-    let outcome = validate(&args.inputs, &mappings, &opts, &mut report, &bar)?;
+    let outcome = validate(&inputs, &mappings, &opts, &mut report, &bar)?;
     bar.finish();
     crate::note_report(&report);
     tracing::info!(
@@ -91,16 +173,16 @@ pub fn run(args: ValidateArgs, quiet: bool) -> anyhow::Result<u8> {
         warnings = report.warnings,
         "Validation finished."
     );
-    let written = match &args.output {
+    let written = match &output {
         Some(path) => {
             let mut buf = Vec::new();
-            render(&mut report, args.format, &mut buf)?;
+            render(&mut report, format, &mut buf)?;
             write_private(path, &buf).with_context(|| format!("writing {}", path.display()))
         }
         None => {
             let stdout = io::stdout();
             let mut out = io::BufWriter::new(stdout.lock());
-            match render(&mut report, args.format, &mut out).and_then(|()| out.flush()) {
+            match render(&mut report, format, &mut out).and_then(|()| out.flush()) {
                 // A closed pipe (`| head`) is not a failure of the run.
                 Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
                 r => r.context("writing the report"),

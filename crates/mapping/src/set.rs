@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::diag::Diagnostic;
-use crate::mapping::Mapping;
+use crate::mapping::{Mapping, SourceFormat};
 use crate::Error;
 
 /// The mappings a run uses.
@@ -23,8 +23,30 @@ pub enum Selection<'a> {
     One(&'a Mapping),
     /// None fits the file's name.
     None,
-    /// Several fit.
+    /// Several fit, each reading its own part of the file: XML mappings
+    /// with different `record` paths, or workbook mappings with different
+    /// `sheet`s (a CIN census return holds children and their episodes; a
+    /// workbook holds a sheet per table). The file is read once per mapping.
+    Parts(Vec<&'a Mapping>),
+    /// Several fit and would read the same records.
     Many(Vec<&'a Mapping>),
+}
+
+/// Whether mappings that fit one file each read a different part of it.
+fn distinct_parts(ms: &[&Mapping], file: &Path) -> bool {
+    let mut parts: Vec<String> = Vec::new();
+    for m in ms {
+        let part = match m.source.format_of(file) {
+            SourceFormat::Xml => m.source.record.clone().map(|r| format!("xml:{r}")),
+            SourceFormat::Xlsx => m.source.sheet.clone().map(|s| format!("sheet:{s}")),
+            SourceFormat::Csv => None,
+        };
+        match part {
+            Some(p) if !parts.contains(&p) => parts.push(p),
+            _ => return false,
+        }
+    }
+    true
 }
 
 impl MappingSet {
@@ -102,6 +124,7 @@ impl MappingSet {
         match fits.len() {
             0 => Selection::None,
             1 => Selection::One(fits[0]),
+            _ if distinct_parts(&fits, file) => Selection::Parts(fits),
             _ => Selection::Many(fits),
         }
     }

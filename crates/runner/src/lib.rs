@@ -9,16 +9,19 @@
 #![forbid(unsafe_code)]
 
 pub mod audit;
+pub mod config;
+pub mod input;
 pub mod pseudo;
 mod pseudonymise;
 
+pub use config::RunConfig;
+pub use input::{open_source, plan_inputs, Limits, Plan, PlannedFile, Unmatched};
 pub use pseudonymise::{pseudonymise, PseudonymiseOptions};
 
 use std::path::{Path, PathBuf};
 
-use casebridge_csv::{CsvSource, CsvSourceConfig};
-use casebridge_mapping::{MappedRecord, Mapping, MappingSet, Selection};
-use casebridge_model::{rules, RecordKind, RecordSource, SourceError, SourceErrorKind, TextRow};
+use casebridge_mapping::{MappedRecord, Mapping, MappingSet, SourceFormat};
+use casebridge_model::{rules, RecordKind, SourceError, SourceErrorKind, TextRow};
 use casebridge_validate::{
     CheckOptions, Checker, FileSummary, Finding, Issue, PersonIndex, Report,
 };
@@ -43,8 +46,8 @@ pub struct ValidateOptions {
     pub as_of: NaiveDate,
     /// Put offending values in findings.
     pub show_values: bool,
-    /// Largest record held in memory.
-    pub max_record_bytes: usize,
+    /// Resource limits.
+    pub limits: Limits,
 }
 
 /// Progress of a run, for a progress bar.
@@ -86,42 +89,53 @@ impl Outcome {
     }
 }
 
-/// One input file and where it came from.
-#[derive(Debug, Clone)]
-struct Input {
-    path: PathBuf,
-    /// Found by listing a directory (a file no mapping fits is then skipped, not an error).
-    from_dir: bool,
-}
-
-fn expand(inputs: &[PathBuf]) -> Result<Vec<Input>, Error> {
-    let mut out = Vec::new();
-    for p in inputs {
-        if p.is_dir() {
-            let mut files: Vec<PathBuf> = std::fs::read_dir(p)
-                .map_err(|_| Error::NoInput(p.clone()))?
-                .flatten()
-                .map(|e| e.path())
-                .filter(|p| p.is_file())
-                .collect();
-            files.sort();
-            out.extend(files.into_iter().map(|path| Input {
-                path,
-                from_dir: true,
-            }));
-        } else {
-            // A missing or unreadable file is reported as a finding, not here.
-            out.push(Input {
-                path: p.clone(),
-                from_dir: false,
-            });
-        }
-    }
-    Ok(out)
-}
-
-fn display(path: &Path) -> String {
+pub(crate) fn display(path: &Path) -> String {
     path.display().to_string()
+}
+
+/// Reports the files of a plan that no single mapping fits; returns whether
+/// any of them makes the run one that could not run (a named file, not one
+/// found in a directory, or several mappings fitting).
+pub(crate) fn report_unmatched(
+    plan: &Plan<'_>,
+    report: &mut Report,
+    what: &str,
+) -> Result<bool, Error> {
+    let mut could_not_run = false;
+    for u in &plan.unmatched {
+        let name = display(&u.path);
+        let (rule, status, message) = if !u.candidates.is_empty() {
+            could_not_run = true;
+            (
+                rules::FILE_AMBIGUOUS_MAPPING,
+                "failed",
+                format!(
+                    "several mappings fit this file name: {}",
+                    u.candidates.join(", ")
+                ),
+            )
+        } else if u.from_dir {
+            (
+                rules::FILE_SKIPPED,
+                "skipped",
+                format!("no mapping's source glob fits this file name{what}"),
+            )
+        } else {
+            could_not_run = true;
+            (
+                rules::FILE_NO_MAPPING,
+                "failed",
+                format!("no mapping's source glob fits this file name{what}"),
+            )
+        };
+        report.files.push(FileSummary {
+            file: name.clone(),
+            status: status.into(),
+            ..FileSummary::default()
+        });
+        report.push(Finding::new(rule, &name, None, None, message))?;
+    }
+    Ok(could_not_run)
 }
 
 /// Validates `inputs` (files or directories) against `mappings` into `report`.
@@ -132,63 +146,17 @@ pub fn validate(
     report: &mut Report,
     progress: &dyn Progress,
 ) -> Result<Outcome, Error> {
-    let inputs = expand(inputs)?;
-    let mut could_not_run = false;
-    let mut planned: Vec<(&Mapping, Input)> = Vec::new();
-    for input in inputs {
-        let name = display(&input.path);
-        match mappings.select(&input.path) {
-            Selection::One(m) => planned.push((m, input)),
-            Selection::None => {
-                let (rule, status) = if input.from_dir {
-                    (rules::FILE_SKIPPED, "skipped")
-                } else {
-                    could_not_run = true;
-                    (rules::FILE_NO_MAPPING, "failed")
-                };
-                report.files.push(FileSummary {
-                    file: name.clone(),
-                    status: status.into(),
-                    ..FileSummary::default()
-                });
-                report.push(Finding::new(
-                    rule,
-                    &name,
-                    None,
-                    None,
-                    "no mapping's source glob fits this file name",
-                ))?;
-            }
-            Selection::Many(ms) => {
-                could_not_run = true;
-                let ids: Vec<&str> = ms.iter().map(|m| m.id.as_str()).collect();
-                report.files.push(FileSummary {
-                    file: name.clone(),
-                    status: "failed".into(),
-                    ..FileSummary::default()
-                });
-                report.push(Finding::new(
-                    rules::FILE_AMBIGUOUS_MAPPING,
-                    &name,
-                    None,
-                    None,
-                    format!("several mappings fit this file name: {}", ids.join(", ")),
-                ))?;
-            }
-        }
-    }
-    // Persons first, so references to them can be checked in one pass.
-    planned.sort_by_key(|(m, _)| RecordKind::ALL.iter().position(|k| *k == m.kind));
-    let total: u64 = planned
-        .iter()
-        .filter_map(|(_, i)| std::fs::metadata(&i.path).ok())
-        .map(|m| m.len())
-        .sum();
-    progress.start(total);
+    let plan = plan_inputs(inputs, mappings)?;
+    let mut could_not_run = report_unmatched(&plan, report, "")?;
+    progress.start(plan.total_bytes());
 
     let mut persons = PersonIndex::default();
-    persons.loaded = planned.iter().any(|(m, _)| m.kind == RecordKind::Person);
-    let refs_needed = planned.iter().any(|(m, _)| {
+    persons.loaded = plan
+        .files
+        .iter()
+        .any(|f| f.mapping.kind == RecordKind::Person);
+    let refs_needed = plan.files.iter().any(|f| {
+        let m = f.mapping;
         m.mapped_fields().any(|(f, _)| {
             m.kind
                 .field(f)
@@ -204,8 +172,8 @@ pub fn validate(
             "no person file among the inputs: references to persons were not checked",
         ))?;
     }
-    for (mapping, input) in planned {
-        could_not_run |= validate_file(&input.path, mapping, opts, &mut persons, report, progress)?;
+    for f in &plan.files {
+        could_not_run |= validate_file(&f.path, f.mapping, opts, &mut persons, report, progress)?;
     }
     Ok(Outcome {
         could_not_run,
@@ -213,9 +181,14 @@ pub fn validate(
     })
 }
 
-fn source_finding(e: &SourceError, file: &str, show_values: bool) -> Finding {
-    let _ = show_values;
+/// The finding for a reading error: its rule, field and message, and where.
+pub(crate) fn source_finding(e: &SourceError, file: &str, format: SourceFormat) -> Finding {
     let line = e.locator.line();
+    let syntax = match format {
+        SourceFormat::Xml => rules::XML_SYNTAX,
+        SourceFormat::Xlsx => rules::SHEET_UNREADABLE,
+        SourceFormat::Csv => rules::CSV_SYNTAX,
+    };
     let (rule, field, message) = match &e.kind {
         SourceErrorKind::Io(m) => (rules::FILE_UNREADABLE, None, format!("cannot read: {m}")),
         SourceErrorKind::Empty => (
@@ -238,16 +211,26 @@ fn source_finding(e: &SourceError, file: &str, show_values: bool) -> Finding {
             Some(column.as_str()),
             "bytes not valid in the declared encoding".to_string(),
         ),
-        SourceErrorKind::Syntax(m) => (rules::CSV_SYNTAX, None, m.clone()),
+        SourceErrorKind::Syntax(m) => (syntax, None, m.clone()),
         SourceErrorKind::Limit(m) => (rules::LIMIT_RECORD, None, m.clone()),
         SourceErrorKind::EncodingFallback => (
             rules::ENCODING_FALLBACK,
             None,
             "not valid UTF-8: read as Windows-1252 from this line on".to_string(),
         ),
-        _ => (rules::CSV_SYNTAX, None, e.to_string()),
+        SourceErrorKind::Dtd => (rules::XML_DTD, None, e.kind_message()),
+        SourceErrorKind::Entity { .. } => (rules::XML_ENTITY, None, e.kind_message()),
+        SourceErrorKind::DepthLimit { .. } => (rules::LIMIT_DEPTH, None, e.kind_message()),
+        SourceErrorKind::ArchiveLimit(_) => (rules::LIMIT_ARCHIVE, None, e.kind_message()),
+        SourceErrorKind::CellError { column, .. } => (
+            rules::SHEET_CELL_ERROR,
+            Some(column.as_str()),
+            e.kind_message(),
+        ),
+        SourceErrorKind::NoSheet { .. } => (rules::SHEET_MISSING, None, e.kind_message()),
+        _ => (syntax, None, e.to_string()),
     };
-    Finding::new(rule, file, line, field, message)
+    Finding::new(rule, file, line, field, message).at_locator(Some(&e.locator))
 }
 
 /// Validates one file; returns whether it could not be run.
@@ -268,17 +251,12 @@ fn validate_file(
         kind: Some(mapping.kind.to_string()),
         ..FileSummary::default()
     });
-    let config = CsvSourceConfig {
-        encoding: mapping.source.encoding,
-        delimiter: mapping.source.delimiter,
-        header_row: mapping.source.header_row,
-        max_record_bytes: opts.max_record_bytes,
-    };
-    let mut source: Box<dyn RecordSource> = match CsvSource::open(path, config) {
-        Ok(s) => Box::new(s),
+    let format = mapping.source.format_of(path);
+    let mut source = match open_source(path, mapping, &opts.limits) {
+        Ok(s) => s,
         Err(e) => {
             let could_not_run = !matches!(e.kind, SourceErrorKind::Empty);
-            report.push(source_finding(&e, &name, opts.show_values))?;
+            report.push(source_finding(&e, &name, format))?;
             if let Ok(meta) = std::fs::metadata(path) {
                 progress.file_done(meta.len());
             }
@@ -286,7 +264,7 @@ fn validate_file(
         }
     };
     if let Some(w) = source.take_warning() {
-        report.push(source_finding(&w, &name, opts.show_values))?;
+        report.push(source_finding(&w, &name, format))?;
     }
     let header = source.columns().to_vec();
     let bound = match mapping.bind(&header) {
@@ -296,7 +274,7 @@ fn validate_file(
                 report.push(Finding::new(
                     rules::FILE_HEADER,
                     &name,
-                    Some(1),
+                    Some(mapping.source.header_row),
                     None,
                     format!("header does not fit mapping: {d}"),
                 ))?;
@@ -323,7 +301,7 @@ fn validate_file(
     loop {
         let got = source.read_row(&mut row, bound.wanted());
         if let Some(w) = source.take_warning() {
-            report.push(source_finding(&w, &name, opts.show_values))?;
+            report.push(source_finding(&w, &name, format))?;
         }
         match got {
             Ok(false) => break,
@@ -342,12 +320,14 @@ fn validate_file(
                 let mut errors = 0;
                 for fi in field_issues.drain(..) {
                     let f = Finding::new(fi.rule, &name, line, Some(&fi.column), fi.message)
+                        .at_locator(row.locator.as_ref())
                         .with_value(fi.value);
                     errors += usize::from(f.is_error());
                     report.push(f)?;
                 }
                 for i in issues.drain(..) {
                     let f = Finding::new(i.rule, &name, line, Some(&i.column), i.message)
+                        .at_locator(row.locator.as_ref())
                         .with_value(i.value);
                     errors += usize::from(f.is_error());
                     report.push(f)?;
@@ -358,7 +338,7 @@ fn validate_file(
             }
             Err(e) => {
                 records += 1;
-                report.push(source_finding(&e, &name, opts.show_values))?;
+                report.push(source_finding(&e, &name, format))?;
                 if !e.recoverable {
                     fatal = true;
                     break;
@@ -386,7 +366,7 @@ fn validate_file(
         }
     }
     if let Err(e) = info {
-        report.push(source_finding(&e, &name, opts.show_values))?;
+        report.push(source_finding(&e, &name, format))?;
     }
     report.records_read += records;
     report.records_valid += valid;

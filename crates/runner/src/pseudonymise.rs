@@ -13,14 +13,17 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use casebridge_csv::{CsvSink, CsvSinkConfig, CsvSource, CsvSourceConfig};
-use casebridge_mapping::{MappedRecord, Mapping, MappingSet, Selection};
+use casebridge_mapping::{MappedRecord, Mapping, MappingSet, SourceFormat};
 use casebridge_model::{rules, Encoding, RecordKind, RecordSource, TextRow, Want};
 use casebridge_validate::{FileSummary, Finding, Report};
 use chrono::Duration;
 use rustc_hash::FxHashMap;
 
 use crate::pseudo::{add_name_words, scrub, Pseudonymiser, Replacements, Treatment};
-use crate::{display, expand, source_finding, Error, Outcome, Progress};
+use crate::{
+    display, open_source, plan_inputs, report_unmatched, source_finding, Error, Limits, Outcome,
+    Progress,
+};
 
 /// Settings of a pseudonymisation run.
 #[derive(Debug, Clone)]
@@ -29,8 +32,8 @@ pub struct PseudonymiseOptions {
     pub out_dir: PathBuf,
     /// Copy columns no mapping reads instead of blanking them.
     pub keep_unmapped: bool,
-    /// Largest record held in memory.
-    pub max_record_bytes: usize,
+    /// Resource limits.
+    pub limits: Limits,
 }
 
 #[derive(Debug, Default)]
@@ -51,16 +54,10 @@ struct Index {
 fn read_all(
     path: &Path,
     mapping: &Mapping,
-    max_record_bytes: usize,
+    limits: &Limits,
     mut each: impl FnMut(&MappedRecord, &TextRow),
 ) -> Result<(), casebridge_model::SourceError> {
-    let cfg = CsvSourceConfig {
-        encoding: mapping.source.encoding,
-        delimiter: mapping.source.delimiter,
-        header_row: mapping.source.header_row,
-        max_record_bytes,
-    };
-    let mut src = CsvSource::open(path, cfg)?;
+    let mut src = open_source(path, mapping, limits)?;
     let header = src.columns().to_vec();
     let Ok(bound) = mapping.bind(&header) else {
         return Ok(());
@@ -122,38 +119,15 @@ pub fn pseudonymise(
     report: &mut Report,
     progress: &dyn Progress,
 ) -> Result<Outcome, Error> {
-    let inputs = expand(inputs)?;
-    let mut could_not_run = false;
-    let mut planned: Vec<(&Mapping, PathBuf)> = Vec::new();
-    for input in inputs {
-        let name = display(&input.path);
-        match mappings.select(&input.path) {
-            Selection::One(m) => planned.push((m, input.path)),
-            _ => {
-                // A file no single mapping reads cannot be pseudonymised:
-                // it is left out of the extract, never copied as it is.
-                could_not_run |= !input.from_dir;
-                let rule = if input.from_dir {
-                    rules::FILE_SKIPPED
-                } else {
-                    rules::FILE_NO_MAPPING
-                };
-                report.files.push(FileSummary {
-                    file: name.clone(),
-                    status: "skipped".into(),
-                    ..FileSummary::default()
-                });
-                report.push(Finding::new(
-                    rule,
-                    &name,
-                    None,
-                    None,
-                    "no single mapping fits: left out of the extract",
-                ))?;
-            }
-        }
-    }
-    planned.sort_by_key(|(m, _)| RecordKind::ALL.iter().position(|k| *k == m.kind));
+    let plan = plan_inputs(inputs, mappings)?;
+    // A file no single mapping reads cannot be pseudonymised: it is left out
+    // of the extract, never copied as it is.
+    let mut could_not_run = report_unmatched(&plan, report, ": left out of the extract")?;
+    let planned: Vec<(&Mapping, PathBuf)> = plan
+        .files
+        .iter()
+        .map(|f| (f.mapping, f.path.clone()))
+        .collect();
 
     // First pass: names, relatives, groups.
     let mut index = Index::default();
@@ -165,7 +139,7 @@ pub fn pseudonymise(
         ) {
             continue;
         }
-        let _ = read_all(path, m, opts.max_record_bytes, |rec, _| match kind {
+        let _ = read_all(path, m, &opts.limits, |rec, _| match kind {
             RecordKind::Person => {
                 if let Some(key) = text(rec, "source_key") {
                     let e = index.names.entry(key).or_default();
@@ -302,16 +276,30 @@ fn rewrite(
             return Ok(true);
         }
     }
+    let format = mapping.source.format_of(path);
+    if format != SourceFormat::Csv {
+        report.push(Finding::new(
+            rules::FILE_UNREADABLE,
+            &name,
+            None,
+            None,
+            format!(
+                "pseudonymise rewrites csv files; this is {}: export it as csv",
+                format.as_str()
+            ),
+        ))?;
+        return Ok(true);
+    }
     let cfg = CsvSourceConfig {
         encoding: mapping.source.encoding,
         delimiter: mapping.source.delimiter,
         header_row: mapping.source.header_row,
-        max_record_bytes: opts.max_record_bytes,
+        max_record_bytes: opts.limits.max_record_bytes,
     };
     let mut src = match CsvSource::open(path, cfg) {
         Ok(s) => s,
         Err(e) => {
-            report.push(source_finding(&e, &name, false))?;
+            report.push(source_finding(&e, &name, format))?;
             return Ok(!matches!(e.kind, casebridge_model::SourceErrorKind::Empty));
         }
     };
@@ -425,7 +413,7 @@ fn rewrite(
             Err(e) => {
                 records += 1;
                 // A row that cannot be read cannot be pseudonymised: left out.
-                report.push(source_finding(&e, &name, false))?;
+                report.push(source_finding(&e, &name, format))?;
                 if !e.recoverable {
                     break;
                 }

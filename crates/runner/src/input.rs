@@ -1,0 +1,190 @@
+//! Inputs of a run: files and directories expanded, each file matched to its
+//! mapping, and opened with the reader its format needs, under the run's
+//! resource limits. Every command (validate, pseudonymise, dedup, and the
+//! migrate runner to come) plans and opens its inputs here.
+
+use std::path::{Path, PathBuf};
+
+use casebridge_csv::{CsvSource, CsvSourceConfig};
+use casebridge_mapping::{Mapping, MappingSet, Selection, SourceFormat};
+use casebridge_model::{Locator, RecordKind, RecordSource, SourceError, SourceErrorKind};
+use casebridge_sheet::{ArchiveLimits, SheetSource, SheetSourceConfig};
+use casebridge_xml::{XmlLimits, XmlSource, XmlSourceConfig};
+
+use crate::Error;
+
+/// Resource limits of a run. Exceeding one is an error for that record or
+/// that file; the rest of the run goes on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest record (CSV record, sheet row, XML record's text) held in memory.
+    pub max_record_bytes: usize,
+    /// Deepest nesting of XML elements.
+    pub max_xml_depth: usize,
+    /// Largest single XML token (a text node or tag) the parser may buffer.
+    pub max_xml_token_bytes: usize,
+    /// What a spreadsheet archive may inflate to.
+    pub archive: ArchiveLimits,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        let xml = XmlLimits::default();
+        Limits {
+            max_record_bytes: 64 << 20,
+            max_xml_depth: xml.max_depth,
+            max_xml_token_bytes: xml.max_token_bytes,
+            archive: ArchiveLimits::default(),
+        }
+    }
+}
+
+/// One input file with its mapping.
+#[derive(Debug, Clone)]
+pub struct PlannedFile<'m> {
+    /// The file.
+    pub path: PathBuf,
+    /// Its mapping.
+    pub mapping: &'m Mapping,
+}
+
+/// A file no single mapping fits.
+#[derive(Debug, Clone)]
+pub struct Unmatched {
+    /// The file.
+    pub path: PathBuf,
+    /// Found by listing a directory: then "no mapping" means skipped, not an error.
+    pub from_dir: bool,
+    /// The ids of the mappings that fit, when several do (empty: none).
+    pub candidates: Vec<String>,
+}
+
+/// The files of a run, persons first so that references to persons can be
+/// checked as the other files stream past.
+#[derive(Debug)]
+pub struct Plan<'m> {
+    /// Files with exactly one mapping, in record-kind order, then name order.
+    pub files: Vec<PlannedFile<'m>>,
+    /// Files with none or several.
+    pub unmatched: Vec<Unmatched>,
+}
+
+impl Plan<'_> {
+    /// Total size of the planned files (for progress).
+    pub fn total_bytes(&self) -> u64 {
+        self.files
+            .iter()
+            .filter_map(|f| std::fs::metadata(&f.path).ok())
+            .map(|m| m.len())
+            .sum()
+    }
+}
+
+/// Expands directories (their files, sorted; not recursive) and matches
+/// every file to a mapping. A named file that does not exist is kept, so
+/// that opening it reports it; a directory that cannot be listed is an error.
+pub fn plan_inputs<'m>(inputs: &[PathBuf], mappings: &'m MappingSet) -> Result<Plan<'m>, Error> {
+    let mut plan = Plan {
+        files: Vec::new(),
+        unmatched: Vec::new(),
+    };
+    let mut expanded: Vec<(PathBuf, bool)> = Vec::new();
+    for p in inputs {
+        if p.is_dir() {
+            let mut files: Vec<PathBuf> = std::fs::read_dir(p)
+                .map_err(|_| Error::NoInput(p.clone()))?
+                .flatten()
+                .map(|e| e.path())
+                .filter(|p| p.is_file())
+                .collect();
+            files.sort();
+            expanded.extend(files.into_iter().map(|f| (f, true)));
+        } else {
+            expanded.push((p.clone(), false));
+        }
+    }
+    for (path, from_dir) in expanded {
+        match mappings.select(&path) {
+            Selection::One(mapping) => plan.files.push(PlannedFile { path, mapping }),
+            Selection::Parts(ms) => plan.files.extend(ms.into_iter().map(|mapping| PlannedFile {
+                path: path.clone(),
+                mapping,
+            })),
+            Selection::None => plan.unmatched.push(Unmatched {
+                path,
+                from_dir,
+                candidates: Vec::new(),
+            }),
+            Selection::Many(ms) => plan.unmatched.push(Unmatched {
+                path,
+                from_dir,
+                candidates: ms.iter().map(|m| m.id.clone()).collect(),
+            }),
+        }
+    }
+    plan.files
+        .sort_by_key(|f| RecordKind::ALL.iter().position(|k| *k == f.mapping.kind));
+    Ok(plan)
+}
+
+/// Opens `path` with the reader its mapping's format (or else its
+/// extension) calls for. For XML the source's columns are the element
+/// paths the mapping reads.
+pub fn open_source(
+    path: &Path,
+    mapping: &Mapping,
+    limits: &Limits,
+) -> Result<Box<dyn RecordSource>, SourceError> {
+    let spec = &mapping.source;
+    match spec.format_of(path) {
+        SourceFormat::Csv => {
+            let config = CsvSourceConfig {
+                encoding: spec.encoding,
+                delimiter: spec.delimiter,
+                header_row: spec.header_row,
+                max_record_bytes: limits.max_record_bytes,
+            };
+            Ok(Box::new(CsvSource::open(path, config)?))
+        }
+        SourceFormat::Xlsx => {
+            let config = SheetSourceConfig {
+                sheet: spec.sheet.clone(),
+                header_row: spec.header_row,
+                max_record_bytes: limits.max_record_bytes,
+                archive: limits.archive,
+            };
+            Ok(Box::new(SheetSource::open(path, config)?))
+        }
+        SourceFormat::Xml => {
+            let Some(record) = spec.record.clone() else {
+                // The mapping loader refuses an xml mapping without `record`;
+                // a csv mapping applied to a .xml file lands here.
+                return Err(SourceError {
+                    kind: SourceErrorKind::Syntax(format!(
+                        "mapping `{}` gives no `record` element path, so it cannot read XML",
+                        mapping.id
+                    )),
+                    locator: Locator::File,
+                    recoverable: false,
+                });
+            };
+            let mut fields: Vec<String> = Vec::new();
+            for (c, _) in mapping.columns() {
+                if !fields.iter().any(|f| f == c) {
+                    fields.push(c.to_string());
+                }
+            }
+            let config = XmlSourceConfig {
+                record_path: record,
+                fields,
+                limits: XmlLimits {
+                    max_depth: limits.max_xml_depth,
+                    max_record_bytes: limits.max_record_bytes,
+                    max_token_bytes: limits.max_xml_token_bytes,
+                },
+                ..XmlSourceConfig::default()
+            };
+            Ok(Box::new(XmlSource::open(path, config)?))
+        }
+    }
+}
