@@ -58,6 +58,8 @@ const BAD_ETHNICITIES: &[&str] = &["ZZZZ", "WBRT", "XXXX"];
 /// Record paths, as the ground truth's `field`s are relative to them.
 pub const CHILD_PATH: &str = "Message/Children/Child";
 pub const CINDETAILS_PATH: &str = "Message/Children/Child/CINdetails";
+/// The child's id as seen from a `CINdetails` record.
+pub const PARENT_ID: &str = "../ChildIdentifiers/LAchildID";
 
 /// A pretty-printing XML writer that counts lines.
 struct Xml {
@@ -499,10 +501,16 @@ pub fn write(g: &Gen<'_>) -> anyhow::Result<(TableReport, Vec<Truth>)> {
             } else {
                 None
             };
+            // An episode names its child only through the enclosing
+            // `LAchildID`: when that is blank, each episode lacks its child
+            // too (a finding of its own, and no other fault).
+            let blank_id = c.id.is_empty();
             let ep_pending: Vec<Pending> = eps
                 .iter_mut()
                 .map(|e| {
-                    if faults.roll() {
+                    if blank_id {
+                        Some((rule::REQUIRED, PARENT_ID, "the child's LAchildID is blank"))
+                    } else if faults.roll() {
                         episode_fault(&mut faults, e, as_of)
                     } else {
                         None
