@@ -332,3 +332,71 @@ fn binary_garbage_named_csv_is_a_clear_error_not_a_crash() {
     assert!(report["summary"]["errors"].as_u64().unwrap() >= 1);
     assert!(!stderr(&out).contains("panicked"));
 }
+
+#[test]
+fn shipped_cin_census_xml_gives_exactly_its_ground_truth() {
+    let dir = root().join("examples/cin");
+    let (code, report, _) = validate_json(&[&dir], &root().join("mappings/cin"), &[]);
+    assert_eq!(code, 1);
+    assert_matches_truth(&report, &dir.join("ground_truth.csv"));
+    // Findings name the element as well as the line.
+    let f = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["severity"] == "error")
+        .unwrap();
+    assert!(
+        f["at"]
+            .as_str()
+            .unwrap()
+            .starts_with("Message/Children/Child"),
+        "{f}"
+    );
+}
+
+#[test]
+fn shipped_xlsx_tables_give_exactly_their_ground_truth_with_the_csv_mappings() {
+    let dir = root().join("examples/sheet");
+    let (code, report, _) = validate_json(&[&dir], &mappings(), &[]);
+    assert_eq!(code, 1);
+    assert_matches_truth(&report, &dir.join("ground_truth.csv"));
+    let f = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["severity"] == "error")
+        .unwrap();
+    assert!(f["at"].as_str().unwrap().starts_with("sheet "), "{f}");
+}
+
+#[test]
+fn generated_cin_and_xlsx_exports_at_several_rates_report_every_fault() {
+    for (seed, rate) in [(4, 0.05), (8, 0.3)] {
+        let tmp = tempfile::tempdir().unwrap();
+        let status = generator()
+            .arg("--out")
+            .arg(tmp.path())
+            .args(["--seed", &seed.to_string(), "--families", "30"])
+            .args(["--error-rate", &rate.to_string(), "--only", "CIN_Census"])
+            .args(["--as-of", "2026-11-01"])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let (_, report, _) = validate_json(&[tmp.path()], &root().join("mappings/cin"), &[]);
+        assert_matches_truth(&report, &tmp.path().join("ground_truth.csv"));
+
+        let tmp = tempfile::tempdir().unwrap();
+        let status = generator()
+            .arg("--out")
+            .arg(tmp.path())
+            .args(["--seed", &seed.to_string(), "--families", "20"])
+            .args(["--error-rate", &rate.to_string(), "--format", "xlsx"])
+            .args(["--as-of", "2026-11-01"])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let (_, report, _) = validate_json(&[tmp.path()], &mappings(), &[]);
+        assert_matches_truth(&report, &tmp.path().join("ground_truth.csv"));
+    }
+}
