@@ -8,6 +8,10 @@ mod common;
 
 use common::*;
 
+fn hex_of(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 #[test]
 fn the_shipped_run_config_gives_the_same_findings_as_the_command_line() {
     let (code, by_cli, _) = validate_json(&[&root().join("examples/mosaic")], &mappings(), &[]);
@@ -26,13 +30,41 @@ fn the_shipped_run_config_gives_the_same_findings_as_the_command_line() {
     assert_eq!(error_keys(&by_config), error_keys(&by_cli));
     assert!(!error_keys(&by_cli).is_empty());
 
-    // Without --format, the config's human report.
+    // Without --format, the config's human report; the audit log lists the
+    // configuration with its hash beside the inputs.
+    let tmp = tempfile::tempdir().unwrap();
+    let audit = tmp.path().join("audit.jsonl");
     let out = casebridge()
+        .env("CASEBRIDGE_AUDIT_LOG", &audit)
         .args(["validate", "--config", "examples/mosaic/run.toml"])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(code));
     assert!(String::from_utf8_lossy(&out.stdout).contains("Errors by rule"));
+    let entry: serde_json::Value = serde_json::from_str(
+        std::fs::read_to_string(&audit)
+            .unwrap()
+            .lines()
+            .last()
+            .unwrap(),
+    )
+    .unwrap();
+    let want = {
+        use sha2::Digest;
+        let bytes = std::fs::read(root().join("examples/mosaic/run.toml")).unwrap();
+        hex_of(&sha2::Sha256::digest(&bytes))
+    };
+    let inputs = entry["inputs"].as_array().unwrap();
+    assert!(
+        inputs
+            .iter()
+            .any(|i| i["file"].as_str().unwrap().ends_with("run.toml")
+                && i["sha256"] == want.as_str()),
+        "{entry}"
+    );
+    assert!(inputs
+        .iter()
+        .any(|i| i["file"].as_str().unwrap().ends_with("DM_PERSONS.csv")));
 }
 
 #[test]

@@ -95,6 +95,13 @@ pub fn run(args: ValidateArgs, quiet: bool) -> anyhow::Result<u8> {
             }
         },
     };
+    if let Some(c) = &config {
+        crate::note_inputs([casebridge_runner::audit::AuditInput {
+            file: c.path.display().to_string(),
+            sha256: Some(c.sha256.to_hex()),
+            bytes: c.bytes,
+        }]);
+    }
     // The command line wins over the run configuration, which wins over defaults.
     let inputs = if args.inputs.is_empty() {
         config

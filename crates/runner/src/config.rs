@@ -36,6 +36,7 @@
 use std::path::{Path, PathBuf};
 
 use casebridge_mapping::{check_no_secrets, toml_error, Diagnostic, LineIndex};
+use casebridge_model::Sha256;
 use chrono::NaiveDate;
 use serde::Deserialize;
 use toml::Spanned;
@@ -114,6 +115,10 @@ pub struct ReportConfig {
 pub struct RunConfig {
     /// The file it came from.
     pub path: PathBuf,
+    /// SHA-256 of its text (for the audit log and the ledger).
+    pub sha256: Sha256,
+    /// Its size in bytes.
+    pub bytes: u64,
     /// A label for the run.
     pub name: Option<String>,
     /// "Today" for future-date rules, when fixed.
@@ -301,6 +306,8 @@ impl RunConfig {
         }
         Ok(RunConfig {
             path: path.to_path_buf(),
+            sha256: Sha256::digest(text.as_bytes()),
+            bytes: text.len() as u64,
             name: raw.run.name,
             as_of,
             inputs: raw
