@@ -549,3 +549,140 @@ fn a_zip_bomb_review_workbook_is_refused_before_it_is_inflated() {
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(stderr(&out).contains("refused"), "{}", stderr(&out));
 }
+
+/// Workbook and XML inputs carry personal values into the same error paths
+/// as CSV (bad dates, codes, NHS numbers, ragged rows, malformed XML): none
+/// may reach a report, a log or the audit log in default mode.
+#[test]
+fn workbook_and_xml_inputs_print_no_personal_values_by_default() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let header = [
+        "PERSON_ID",
+        "FIRST_NAME",
+        "LAST_NAME",
+        "FULL_NAME",
+        "DATE_OF_BIRTH",
+        "AGE_ESTIMATED",
+        "DATE_OF_DEATH",
+        "GENDER",
+        "NHS_ID",
+        "UPN_ID",
+        "FULL_ETHNICITY_CODE",
+        "IS_CHILD_LEGACY",
+    ];
+    let canaries: Vec<String> = [
+        "Zorbasheetfirst",
+        "Quibblesheetlast",
+        "Canarydob31st",
+        "Qxgendercanary",
+        "9990001117",
+        "Canaryupn77",
+        "Wobbleraggedcell",
+        "CANARYCHILD77",
+        "Canaryxmldob",
+        "Canaryxmlsex",
+        "Canarymalformedtext",
+    ]
+    .map(String::from)
+    .to_vec();
+    let mut wb = rust_xlsxwriter::Workbook::new();
+    let ws = wb.add_worksheet();
+    ws.set_name("DM_PERSONS").unwrap();
+    for (c, h) in header.iter().enumerate() {
+        ws.write_string(0, c as u16, *h).unwrap();
+    }
+    let rows: [[&str; 12]; 2] = [
+        [
+            "1",
+            "Zorbasheetfirst",
+            "Quibblesheetlast",
+            "Zorbasheetfirst Quibblesheetlast",
+            "Canarydob31st",
+            "N",
+            "",
+            "Qxgendercanary",
+            "9990001117",
+            "Canaryupn77",
+            "WBRI",
+            "Y",
+        ],
+        [
+            "2",
+            "Ann",
+            "Lee",
+            "Ann Lee",
+            "01/02/2015",
+            "N",
+            "",
+            "F",
+            "",
+            "",
+            "WBRI",
+            "Y",
+        ],
+    ];
+    for (r, row) in rows.iter().enumerate() {
+        for (c, v) in row.iter().enumerate() {
+            ws.write_string(r as u32 + 1, c as u16, *v).unwrap();
+        }
+    }
+    // A cell past the header's width: a ragged row.
+    ws.write_string(2, 13, "Wobbleraggedcell").unwrap();
+    wb.save(data.join("DM_PERSONS.xlsx")).unwrap();
+
+    std::fs::write(
+        data.join("CIN_canary.xml"),
+        "<?xml version=\"1.0\"?>\n<Message><Children>\n<Child><ChildIdentifiers><LAchildID>CANARYCHILD77</LAchildID><UPN>Canaryupn77</UPN><PersonBirthDate>Canaryxmldob</PersonBirthDate><Sex>Canaryxmlsex</Sex></ChildIdentifiers></Child>\n<Child><ChildIdentifiers><LAchildID>C2</LAchildID><Bad>Canarymalformedtext</Mismatch></ChildIdentifiers></Child>\n</Children></Message>\n",
+    )
+    .unwrap();
+
+    let audit = tmp.path().join("audit.jsonl");
+    for (input, maps) in [
+        (data.join("DM_PERSONS.xlsx"), mappings()),
+        (data.join("CIN_canary.xml"), root().join("mappings/cin")),
+    ] {
+        for format in ["human", "json"] {
+            let out = casebridge()
+                .args(["-vv", "validate", "--format", format])
+                .arg(&input)
+                .arg("--mapping")
+                .arg(&maps)
+                .args(["--as-of", "2026-11-01"])
+                .env("CASEBRIDGE_LOG", "debug")
+                .env("CASEBRIDGE_AUDIT_LOG", &audit)
+                .output()
+                .unwrap();
+            let code = out.status.code();
+            assert!(code == Some(1) || code == Some(2), "{}", stderr(&out));
+            assert!(
+                stdout(&out).contains("error"),
+                "the planted faults are found: {}",
+                stdout(&out)
+            );
+            assert_no_canary(
+                &format!("{} {format}", input.display()),
+                &all_text(&out),
+                &canaries,
+            );
+        }
+        // With --show-values they appear: the canaries are real.
+        let shown = casebridge()
+            .args(["validate", "--show-values", "--format", "json"])
+            .arg(&input)
+            .arg("--mapping")
+            .arg(&maps)
+            .args(["--as-of", "2026-11-01"])
+            .env("CASEBRIDGE_AUDIT_LOG", &audit)
+            .output()
+            .unwrap();
+        assert!(
+            canaries.iter().any(|c| stdout(&shown).contains(c.as_str())),
+            "{}",
+            stdout(&shown)
+        );
+    }
+    let log = std::fs::read_to_string(&audit).unwrap();
+    assert_no_canary("audit log", &log, &canaries);
+}
