@@ -345,11 +345,11 @@ fn work(
     let mut xlsx: Xlsx<_> =
         Xlsx::new(BufReader::with_capacity(64 << 10, file)).map_err(|e| syntax(describe(&e)))?;
     let names = xlsx.sheet_names();
+    let Some(first) = names.first() else {
+        return Err(syntax("not an xlsx workbook (it lists no sheets)"));
+    };
     let sheet = match &config.sheet {
-        None => names.first().cloned().ok_or(Failure {
-            kind: SourceErrorKind::Empty,
-            row: None,
-        })?,
+        None => first.clone(),
         Some(wanted) => names
             .iter()
             .find(|n| *n == wanted)
@@ -1127,6 +1127,38 @@ mod tests {
     }
 
     #[test]
+    fn a_workbook_without_sheets_is_not_a_workbook() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("nosheets.xlsx");
+        let mut w = zip::ZipWriter::new(File::create(&path).unwrap());
+        let opts = zip::write::SimpleFileOptions::default();
+        use std::io::Write;
+        for (name, body) in [
+            (
+                "_rels/.rels",
+                r#"<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/officeDocument" Target="xl/workbook.xml"/></Relationships>"#,
+            ),
+            (
+                "xl/_rels/workbook.xml.rels",
+                r#"<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"></Relationships>"#,
+            ),
+            (
+                "xl/workbook.xml",
+                r#"<workbook xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheets></sheets></workbook>"#,
+            ),
+        ] {
+            w.start_file(name, opts).unwrap();
+            w.write_all(body.as_bytes()).unwrap();
+        }
+        w.finish().unwrap();
+        let e = open_err(&path, lenient());
+        assert!(
+            matches!(&e.kind, SourceErrorKind::Syntax(m) if m.contains("no sheets")),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn empty_sheet_is_empty() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("empty.xlsx");
@@ -1271,10 +1303,7 @@ mod tests {
             w.finish().unwrap();
         }
         let e = open_err(&zip_path, lenient());
-        assert!(
-            matches!(e.kind, SourceErrorKind::Syntax(_) | SourceErrorKind::Empty),
-            "{e}"
-        );
+        assert!(matches!(&e.kind, SourceErrorKind::Syntax(_)), "{e}");
         let cfb = dir.path().join("secret.xlsx");
         std::fs::write(&cfb, [0xD0, 0xCF, 0x11, 0xE0, 0xA1, 0xB1, 0x1A, 0xE1, 0, 0]).unwrap();
         assert!(
