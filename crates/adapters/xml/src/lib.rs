@@ -67,7 +67,8 @@
 //! * A single tag, text node, comment, CDATA section or declaration longer than
 //!   [`XmlLimits::max_token_bytes`]: `Limit`, **not recoverable**. The parser
 //!   buffers whole tokens, so the byte stream under it counts what each token
-//!   has consumed and fails before the buffer passes the limit.
+//!   has consumed and fails within one 128 KiB block of the limit, whatever
+//!   the token holds (`<` and `>` included).
 //! * Malformed XML: `Syntax`, not recoverable; the records before it stand.
 //! * A UTF-16 or UTF-32 document, or one declaring an encoding other than
 //!   UTF-8, US-ASCII, ISO-8859-1 or Windows-1252: `UnsupportedEncoding`. The
@@ -75,6 +76,16 @@
 //!   byte-order mark wins over a declaration.
 //! * Bytes not valid in the encoding, in a wanted field: `InvalidEncoding`
 //!   naming the field, recoverable.
+//!
+//! Lines are physical: newlines (LF, so CRLF too) counted in every byte
+//! before the record's start tag, comments, CDATA and multi-line text and
+//! attributes included; a lone CR (old Mac files) does not start a line.
+//!
+//! The file's SHA-256 is computed on a second thread, which reads the input
+//! in 128 KiB blocks and hands them over a bounded channel, so hashing
+//! overlaps parsing and memory stays fixed;
+//! [`finish`](casebridge_model::RecordSource::finish) reads what
+//! is left, even after a fatal error, so the hash is always of every byte.
 //!
 //! Errors carry an [`Locator::XmlPath`](casebridge_model::Locator::XmlPath)
 //! with the record path, the ordinal of the record the error is in (or, between

@@ -12,7 +12,7 @@ use quick_xml::errors::{Error as XmlError, IllFormedError};
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::Reader;
 
-use crate::input::{Fault, Input};
+use crate::input::{count_newlines, Fault, Input};
 use crate::paths::{Plan, NONE};
 use crate::text::{decode, unescape, Enc, TextError};
 use crate::{XmlLimits, XmlSourceConfig};
@@ -93,7 +93,7 @@ struct State {
     /// End of the document reached, or a fatal error.
     done: bool,
     /// The root's start tag, read while checking the prolog.
-    pending: Option<(Event<'static>, u64)>,
+    pending: Option<Event<'static>>,
     /// Scratch: one decoded piece of text.
     dec: String,
 }
@@ -338,12 +338,16 @@ impl State {
         }
     }
 
-    fn open(&mut self, e: &BytesStart<'_>, line: u64) -> Result<(), SourceError> {
+    fn open(&mut self, e: &BytesStart<'_>, input: &mut Input) -> Result<(), SourceError> {
+        // The line of the `<`: the parser has consumed the tag up to its `>`.
+        let line = |input: &mut Input| input.line().saturating_sub(count_newlines(e)).max(1);
         if self.stack.is_empty() && self.root_closed {
+            let line = line(input);
             return Err(self.syntax("content after the root element", line));
         }
         if self.stack.len() >= self.limits.max_depth {
             let limit = self.limits.max_depth;
+            let line = line(input);
             return Err(self.fatal(SourceErrorKind::DepthLimit { limit }, line));
         }
         self.root_seen = true;
@@ -353,13 +357,14 @@ impl State {
         if node != NONE {
             let ni = node as usize;
             if self.plan.nodes[ni].record {
-                self.begin_record(line);
+                self.begin_record(line(input));
             }
             self.clear_anchored(node);
             let nattrs = self.plan.nodes[ni].attrs.len();
             if (0..nattrs).any(|k| self.eligible(self.plan.nodes[ni].attrs[k].1 as usize)) {
                 for attr in e.attributes() {
                     let Ok(attr) = attr else {
+                        let line = line(input);
                         return Err(self.syntax("malformed attributes", line));
                     };
                     if attr.key.as_namespace_binding().is_some() {
@@ -389,8 +394,9 @@ impl State {
         Ok(())
     }
 
-    fn close(&mut self, line: u64) -> Result<Step, SourceError> {
+    fn close(&mut self, input: &mut Input) -> Result<Step, SourceError> {
         let Some(frame) = self.stack.pop() else {
+            let line = input.line();
             return Err(self.syntax("end tag without a start tag", line));
         };
         self.active.truncate(frame.active);
@@ -407,14 +413,15 @@ impl State {
         Ok(Step::More)
     }
 
-    fn text(&mut self, raw: &[u8], escaped: bool, line: u64) -> Result<Step, SourceError> {
+    fn text(&mut self, raw: &[u8], escaped: bool, input: &mut Input) -> Result<Step, SourceError> {
         if self.stack.is_empty() {
+            let start = input.line().saturating_sub(count_newlines(raw)).max(1);
             if let Some(at) = raw.iter().position(|b| !b.is_ascii_whitespace()) {
-                let line = line + raw[..at].iter().filter(|&&b| b == b'\n').count() as u64;
+                let line = start + count_newlines(&raw[..at]);
                 return Err(self.syntax("text outside the root element", line));
             }
             if !escaped {
-                return Err(self.syntax("CDATA outside the root element", line));
+                return Err(self.syntax("CDATA outside the root element", start));
             }
             return Ok(Step::More);
         }
@@ -429,23 +436,27 @@ impl State {
         Ok(Step::More)
     }
 
-    /// Handles one event. `line`: where it starts; `after`: where it ends.
-    fn handle(&mut self, ev: Event<'_>, line: u64, after: u64) -> Result<Step, SourceError> {
+    /// Handles one event, just parsed from `input`.
+    fn handle(&mut self, ev: Event<'_>, input: &mut Input) -> Result<Step, SourceError> {
         match ev {
-            Event::Start(e) => self.open(&e, line).map(|()| Step::More),
+            Event::Start(e) => self.open(&e, input).map(|()| Step::More),
             Event::Empty(e) => {
-                self.open(&e, line)?;
-                self.close(line)
+                self.open(&e, input)?;
+                self.close(input)
             }
-            Event::End(_) => self.close(line),
-            Event::Text(t) => self.text(&t, true, line),
-            Event::CData(c) => self.text(&c, false, line),
+            Event::End(_) => self.close(input),
+            Event::Text(t) => self.text(&t, true, input),
+            Event::CData(c) => self.text(&c, false, input),
             Event::Comment(_) | Event::PI(_) | Event::Decl(_) => Ok(Step::More),
-            Event::DocType(_) => Err(self.fatal(SourceErrorKind::Dtd, line)),
+            Event::DocType(d) => {
+                let line = input.line().saturating_sub(count_newlines(&d)).max(1);
+                Err(self.fatal(SourceErrorKind::Dtd, line))
+            }
             Event::Eof => {
                 self.done = true;
                 if !self.stack.is_empty() {
-                    Err(self.syntax("end of file inside an element", after))
+                    let line = input.line();
+                    Err(self.syntax("end of file inside an element", line))
                 } else if !self.root_seen {
                     Err(file_error(SourceErrorKind::Empty))
                 } else {
@@ -619,16 +630,17 @@ impl XmlSource {
     fn prolog(&mut self, bom: bool) -> Result<(), SourceError> {
         loop {
             self.buf.clear();
-            let line = self.reader.get_ref().newlines + 1;
             self.reader.get_mut().start_token();
             let ev = match self.reader.read_event_into(&mut self.buf) {
                 Ok(ev) => ev,
                 Err(e) => {
-                    let kind = parse_error(&e, self.reader.get_ref(), &self.st.limits);
-                    let after = self.reader.get_ref().newlines + 1;
-                    return Err(self.st.fatal(kind, after));
+                    let input = self.reader.get_mut();
+                    let kind = parse_error(&e, input, &self.st.limits);
+                    let line = input.line();
+                    return Err(self.st.fatal(kind, line));
                 }
             };
+            let line = self.reader.get_mut().line();
             match ev {
                 Event::Decl(d) => {
                     let Some(label) = d.encoding() else {
@@ -653,12 +665,12 @@ impl XmlSource {
                     }
                 }
                 Event::Start(_) | Event::Empty(_) => {
-                    self.st.pending = Some((ev.into_owned(), line));
+                    // Handled by the first read_row, from this same position.
+                    self.st.pending = Some(ev.into_owned());
                     return Ok(());
                 }
                 ev => {
-                    let after = self.reader.get_ref().newlines + 1;
-                    self.st.handle(ev, line, after)?;
+                    self.st.handle(ev, self.reader.get_mut())?;
                 }
             }
         }
@@ -683,8 +695,8 @@ impl RecordSource for XmlSource {
         for i in 0..n {
             self.st.want[i] = wanted.get(i).copied().unwrap_or(Want::Skip);
         }
-        if let Some((ev, line)) = self.st.pending.take() {
-            match self.st.handle(ev, line, line)? {
+        if let Some(ev) = self.st.pending.take() {
+            match self.st.handle(ev, self.reader.get_mut())? {
                 Step::More => {}
                 Step::Record => return self.st.deliver(row),
                 Step::End => return Ok(false),
@@ -695,18 +707,17 @@ impl RecordSource for XmlSource {
                 self.buf = Vec::with_capacity(8192);
             }
             self.buf.clear();
-            let line = self.reader.get_ref().newlines + 1;
             self.reader.get_mut().start_token();
             let ev = match self.reader.read_event_into(&mut self.buf) {
                 Ok(ev) => ev,
                 Err(e) => {
-                    let kind = parse_error(&e, self.reader.get_ref(), &self.st.limits);
-                    let after = self.reader.get_ref().newlines + 1;
-                    return Err(self.st.fatal(kind, after));
+                    let input = self.reader.get_mut();
+                    let kind = parse_error(&e, input, &self.st.limits);
+                    let line = input.line();
+                    return Err(self.st.fatal(kind, line));
                 }
             };
-            let after = self.reader.get_ref().newlines + 1;
-            match self.st.handle(ev, line, after)? {
+            match self.st.handle(ev, self.reader.get_mut())? {
                 Step::More => {}
                 Step::Record => return self.st.deliver(row),
                 Step::End => return Ok(false),
@@ -715,7 +726,7 @@ impl RecordSource for XmlSource {
     }
 
     fn bytes_read(&self) -> u64 {
-        self.reader.get_ref().total
+        self.reader.get_ref().bytes_read()
     }
 
     fn take_warning(&mut self) -> Option<SourceError> {
