@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use casebridge_csv::{CsvSink, CsvSinkConfig, CsvSource, CsvSourceConfig};
 use casebridge_mapping::{MappedRecord, Mapping, MappingSet, SourceFormat};
 use casebridge_model::{rules, Encoding, RecordKind, RecordSource, TextRow, Want};
+use casebridge_sheet::{SheetSink, SheetSource, SheetSourceConfig};
 use casebridge_validate::{FileSummary, Finding, Report};
 use chrono::Duration;
 use rustc_hash::FxHashMap;
@@ -123,11 +124,31 @@ pub fn pseudonymise(
     // A file no single mapping reads cannot be pseudonymised: it is left out
     // of the extract, never copied as it is.
     let mut could_not_run = report_unmatched(&plan, report, ": left out of the extract")?;
-    let planned: Vec<(&Mapping, PathBuf)> = plan
-        .files
-        .iter()
-        .map(|f| (f.mapping, f.path.clone()))
-        .collect();
+    let mut planned: Vec<(&Mapping, PathBuf)> = Vec::new();
+    for f in &plan.files {
+        let parts = plan.files.iter().filter(|g| g.path == f.path).count();
+        if parts == 1 {
+            planned.push((f.mapping, f.path.clone()));
+        } else if !planned.iter().any(|(_, p)| *p == f.path)
+            && !report.files.iter().any(|s| s.file == display(&f.path))
+        {
+            // One output per input: a file several mappings read in parts
+            // (sheets, XML record paths) would be written over.
+            could_not_run = true;
+            report.files.push(FileSummary {
+                file: display(&f.path),
+                status: "skipped".into(),
+                ..FileSummary::default()
+            });
+            report.push(Finding::new(
+                rules::FILE_UNREADABLE,
+                &display(&f.path),
+                None,
+                None,
+                format!("read by {parts} mappings in parts: pseudonymise writes one table per file; left out"),
+            ))?;
+        }
+    }
 
     // First pass: names, relatives, groups.
     let mut index = Index::default();
@@ -236,6 +257,32 @@ fn family_names(
     map
 }
 
+/// Where a rewritten file goes: the same format as it came in.
+enum Sink {
+    Csv(Box<CsvSink>),
+    Sheet(Box<SheetSink>),
+}
+
+fn other(e: impl std::fmt::Display) -> Error {
+    Error::Report(std::io::Error::other(e.to_string()))
+}
+
+impl Sink {
+    fn write_row(&mut self, cells: &[String]) -> Result<(), Error> {
+        match self {
+            Sink::Csv(s) => s.write_row(cells).map_err(other),
+            Sink::Sheet(s) => s.write_row(cells).map_err(other),
+        }
+    }
+
+    fn finish(self) -> Result<(), Error> {
+        match self {
+            Sink::Csv(s) => s.finish().map(|_| ()).map_err(other),
+            Sink::Sheet(s) => s.finish().map_err(other),
+        }
+    }
+}
+
 #[allow(clippy::too_many_arguments)]
 fn rewrite(
     path: &Path,
@@ -277,26 +324,42 @@ fn rewrite(
         }
     }
     let format = mapping.source.format_of(path);
-    if format != SourceFormat::Csv {
+    if format == SourceFormat::Xml {
         report.push(Finding::new(
             rules::FILE_UNREADABLE,
             &name,
             None,
             None,
-            format!(
-                "pseudonymise rewrites csv files; this is {}: export it as csv",
-                format.as_str()
-            ),
+            "pseudonymise writes csv and xlsx extracts; xml is not rewritten yet: left out",
         ))?;
         return Ok(true);
     }
-    let cfg = CsvSourceConfig {
-        encoding: mapping.source.encoding,
-        delimiter: mapping.source.delimiter,
-        header_row: mapping.source.header_row,
-        max_record_bytes: opts.limits.max_record_bytes,
+    let opened: Result<(Box<dyn RecordSource>, Option<String>), _> = match format {
+        SourceFormat::Xlsx => SheetSource::open(
+            path,
+            SheetSourceConfig {
+                sheet: mapping.source.sheet.clone(),
+                header_row: mapping.source.header_row,
+                max_record_bytes: opts.limits.max_record_bytes,
+                archive: opts.limits.archive,
+            },
+        )
+        .map(|s| {
+            let sheet = s.sheet().to_string();
+            (Box::new(s) as Box<dyn RecordSource>, Some(sheet))
+        }),
+        _ => CsvSource::open(
+            path,
+            CsvSourceConfig {
+                encoding: mapping.source.encoding,
+                delimiter: mapping.source.delimiter,
+                header_row: mapping.source.header_row,
+                max_record_bytes: opts.limits.max_record_bytes,
+            },
+        )
+        .map(|s| (Box::new(s) as Box<dyn RecordSource>, None)),
     };
-    let mut src = match CsvSource::open(path, cfg) {
+    let (mut src, sheet) = match opened {
         Ok(s) => s,
         Err(e) => {
             report.push(source_finding(&e, &name, format))?;
@@ -353,8 +416,14 @@ fn rewrite(
         crlf: true,
     };
     let header_refs: Vec<&str> = header.iter().map(String::as_str).collect();
-    let mut sink = CsvSink::create(&out_path, &header_refs, &sink_cfg)
-        .map_err(|e| Error::Report(std::io::Error::other(e.to_string())))?;
+    let mut sink = match &sheet {
+        Some(sheet) => Sink::Sheet(Box::new(
+            SheetSink::create(&out_path, sheet, &header_refs).map_err(other)?,
+        )),
+        None => Sink::Csv(Box::new(
+            CsvSink::create(&out_path, &header_refs, &sink_cfg).map_err(other)?,
+        )),
+    };
     let mut row = TextRow::new();
     let mut rec = MappedRecord::new(mapping.kind);
     let mut issues = Vec::new();
@@ -406,8 +475,7 @@ fn rewrite(
                         },
                     };
                 }
-                sink.write_row(&out)
-                    .map_err(|e| Error::Report(std::io::Error::other(e.to_string())))?;
+                sink.write_row(&out)?;
                 written += 1;
             }
             Err(e) => {
@@ -420,9 +488,8 @@ fn rewrite(
             }
         }
     }
-    let info = Box::new(src).finish();
-    sink.finish()
-        .map_err(|e| Error::Report(std::io::Error::other(e.to_string())))?;
+    let info = src.finish();
+    sink.finish()?;
     if let Some(file) = report.files.last_mut() {
         file.records = records;
         file.valid = written;

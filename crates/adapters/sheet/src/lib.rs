@@ -56,8 +56,10 @@ use std::path::{Path, PathBuf};
 pub mod fuzzing;
 mod reader;
 mod text;
+mod writer;
 
 pub use reader::{SheetSource, SheetSourceConfig, MAX_COLUMNS};
+pub use writer::{SheetSink, MAX_CELL_CHARS, MAX_ROWS};
 
 /// Limits on what an archive may inflate to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -108,6 +110,14 @@ pub enum Error {
         what: &'static str,
         /// Its value.
         limit: u64,
+    },
+    /// A workbook could not be written.
+    #[error("{}: cannot write: {message}", path.display())]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// Why (no cell contents).
+        message: String,
     },
 }
 

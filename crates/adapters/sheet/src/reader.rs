@@ -528,6 +528,7 @@ impl SheetSource {
                     "not an xlsx workbook (not a zip archive, or a damaged one)".into(),
                 ),
                 CheckError::Read { source, .. } => SourceErrorKind::Io(source.kind().to_string()),
+                CheckError::Write { message, .. } => SourceErrorKind::Io(message),
             })
         })?;
 

@@ -1,0 +1,216 @@
+//! Writes one-sheet XLSX workbooks (pseudonymised extracts of workbook
+//! inputs), row by row in rust_xlsxwriter's constant-memory mode, so memory
+//! does not grow with the rows. The file is created owner-only (0600) under a
+//! temporary name beside the target and renamed into place when complete; a
+//! failed write leaves no partial file.
+
+use std::path::{Path, PathBuf};
+
+use rust_xlsxwriter::{DocProperties, ExcelDateTime, Workbook};
+
+use crate::Error;
+
+/// The most rows a sheet holds (Excel's limit).
+pub const MAX_ROWS: u32 = 1_048_576;
+/// The longest text a cell holds (Excel's limit, in characters).
+pub const MAX_CELL_CHARS: usize = 32_767;
+
+/// A one-sheet workbook being written.
+pub struct SheetSink {
+    workbook: Workbook,
+    path: PathBuf,
+    next_row: u32,
+    width: usize,
+}
+
+impl std::fmt::Debug for SheetSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SheetSink")
+            .field("path", &self.path)
+            .field("next_row", &self.next_row)
+            .finish()
+    }
+}
+
+fn write_err(path: &Path, message: impl Into<String>) -> Error {
+    Error::Write {
+        path: path.to_path_buf(),
+        message: message.into(),
+    }
+}
+
+impl SheetSink {
+    /// Starts `path` with a sheet named `sheet` and `header` in row 1.
+    pub fn create(path: &Path, sheet: &str, header: &[&str]) -> Result<SheetSink, Error> {
+        let mut workbook = Workbook::new();
+        // A fixed creation date: the same rows give the same bytes.
+        let epoch =
+            ExcelDateTime::from_ymd(2000, 1, 1).map_err(|e| write_err(path, e.to_string()))?;
+        workbook.set_properties(&DocProperties::new().set_creation_datetime(&epoch));
+        let ws = workbook.add_worksheet_with_constant_memory();
+        ws.set_name(sheet)
+            .map_err(|e| write_err(path, format!("sheet name: {e}")))?;
+        let mut sink = SheetSink {
+            workbook,
+            path: path.to_path_buf(),
+            next_row: 0,
+            width: header.len(),
+        };
+        let header: Vec<String> = header.iter().map(|h| h.to_string()).collect();
+        sink.write_row(&header)?;
+        Ok(sink)
+    }
+
+    /// Appends a row of text cells (empty cells are left blank).
+    pub fn write_row(&mut self, cells: &[String]) -> Result<(), Error> {
+        if self.next_row >= MAX_ROWS {
+            return Err(write_err(
+                &self.path,
+                format!("more than {MAX_ROWS} rows: past what a sheet holds"),
+            ));
+        }
+        if cells.len() > usize::from(u16::MAX) || cells.len() > self.width.max(1) * 2 + 1024 {
+            return Err(write_err(&self.path, "row far wider than the header"));
+        }
+        let row = self.next_row;
+        let Some(ws) = self.workbook.worksheets_mut().first_mut() else {
+            return Err(write_err(&self.path, "no sheet"));
+        };
+        for (c, v) in cells.iter().enumerate() {
+            if v.is_empty() {
+                continue;
+            }
+            if v.chars().count() > MAX_CELL_CHARS {
+                return Err(write_err(
+                    &self.path,
+                    format!(
+                        "row {}: a cell is longer than {MAX_CELL_CHARS} characters",
+                        row + 1
+                    ),
+                ));
+            }
+            let col = u16::try_from(c).map_err(|_| write_err(&self.path, "too many columns"))?;
+            ws.write_string(row, col, v)
+                .map_err(|e| write_err(&self.path, format!("row {}: {e}", row + 1)))?;
+        }
+        self.next_row += 1;
+        Ok(())
+    }
+
+    /// Rows written, the header included.
+    pub fn rows(&self) -> u32 {
+        self.next_row
+    }
+
+    /// Saves the workbook: a 0600 temporary file beside the target, synced,
+    /// then renamed into place.
+    pub fn finish(mut self) -> Result<(), Error> {
+        let dir = self
+            .path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."))
+            .to_path_buf();
+        let name = self
+            .path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let tmp = dir.join(format!(".{name}.tmp"));
+        let mut opts = std::fs::OpenOptions::new();
+        opts.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            opts.mode(0o600);
+        }
+        let result = (|| -> Result<(), Error> {
+            let file = opts
+                .open(&tmp)
+                .map_err(|e| write_err(&self.path, e.to_string()))?;
+            let mut w = std::io::BufWriter::new(file);
+            self.workbook
+                .save_to_writer(&mut w)
+                .map_err(|e| write_err(&self.path, e.to_string()))?;
+            let file = w
+                .into_inner()
+                .map_err(|e| write_err(&self.path, e.error().to_string()))?;
+            file.sync_all()
+                .map_err(|e| write_err(&self.path, e.to_string()))?;
+            std::fs::rename(&tmp, &self.path).map_err(|e| write_err(&self.path, e.to_string()))
+        })();
+        if result.is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+        result
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+    use crate::{SheetSource, SheetSourceConfig};
+    use casebridge_model::{RecordSource, TextRow, Want};
+
+    #[test]
+    fn rows_read_back_the_file_is_private_and_complete() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("DM_PERSONS.xlsx");
+        let mut sink =
+            SheetSink::create(&path, "DM_PERSONS", &["PERSON_ID", "FIRST_NAME"]).unwrap();
+        for i in 0..1000 {
+            sink.write_row(&[
+                format!("{i}"),
+                if i % 2 == 0 {
+                    "Zoë".into()
+                } else {
+                    String::new()
+                },
+            ])
+            .unwrap();
+        }
+        assert_eq!(sink.rows(), 1001);
+        sink.finish().unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600);
+        }
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            1,
+            "no temporary file left"
+        );
+        let mut src = SheetSource::open(&path, SheetSourceConfig::default()).unwrap();
+        assert_eq!(src.columns(), ["PERSON_ID", "FIRST_NAME"]);
+        assert_eq!(src.sheet(), "DM_PERSONS");
+        let mut row = TextRow::new();
+        let want = [Want::Text, Want::Text];
+        let mut n = 0;
+        while src.read_row(&mut row, &want).unwrap() {
+            assert_eq!(row.get(0), Some(n.to_string().as_str()));
+            assert_eq!(row.get(1), Some(if n % 2 == 0 { "Zoë" } else { "" }));
+            n += 1;
+        }
+        assert_eq!(n, 1000);
+    }
+
+    #[test]
+    fn a_failed_save_leaves_nothing_and_oversized_cells_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("missing-dir").join("x.xlsx");
+        let sink = SheetSink::create(&path, "S", &["A"]).unwrap();
+        assert!(sink.finish().is_err());
+        assert!(!path.exists());
+        let mut sink = SheetSink::create(&dir.path().join("y.xlsx"), "S", &["A"]).unwrap();
+        let err = sink
+            .write_row(&["x".repeat(MAX_CELL_CHARS + 1)])
+            .unwrap_err();
+        assert!(
+            !err.to_string().contains("xxxx"),
+            "no cell contents in errors: {err}"
+        );
+    }
+}
