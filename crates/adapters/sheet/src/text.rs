@@ -27,11 +27,11 @@ pub(crate) fn push_cell(out: &mut String, value: &DataRef<'_>, cap: usize) -> Ki
         }
         DataRef::SharedString(s) if s.len() > cap => Kind::Oversized,
         DataRef::String(s) | DataRef::DurationIso(s) => {
-            out.push_str(s);
+            push_xstring(out, s);
             Kind::Text
         }
         DataRef::SharedString(s) => {
-            out.push_str(s);
+            push_xstring(out, s);
             Kind::Text
         }
         DataRef::DateTimeIso(s) => {
@@ -60,6 +60,40 @@ pub(crate) fn push_cell(out: &mut String, value: &DataRef<'_>, cap: usize) -> Ki
             Kind::Error
         }
     }
+}
+
+/// Appends OOXML string text, decoding its `_xHHHH_` escapes (ECMA-376
+/// `ST_Xstring`): Excel writes a carriage return in a cell as `_x000D_` and
+/// a literal `_x` sequence as `_x005F_x...`; calamine hands them over as
+/// they are. An escape that names no character is kept as written.
+pub(crate) fn push_xstring(out: &mut String, s: &str) {
+    let b = s.as_bytes();
+    let mut from = 0;
+    let mut i = 0;
+    while let Some(at) = memchr_x(&b[i..]) {
+        let p = i + at;
+        let esc = b.get(p..p + 7);
+        let code = esc
+            .filter(|e| e[6] == b'_' && e[2..6].iter().all(u8::is_ascii_hexdigit))
+            .and_then(|e| std::str::from_utf8(&e[2..6]).ok())
+            .and_then(|h| u32::from_str_radix(h, 16).ok())
+            .and_then(char::from_u32);
+        match code {
+            Some(c) => {
+                out.push_str(&s[from..p]);
+                out.push(c);
+                i = p + 7;
+                from = i;
+            }
+            None => i = p + 1,
+        }
+    }
+    out.push_str(&s[from..]);
+}
+
+/// The offset of the next `_x` in `b`.
+fn memchr_x(b: &[u8]) -> Option<usize> {
+    b.windows(2).position(|w| w == b"_x")
 }
 
 /// Decimal digits of an integer, without going through `fmt`.
@@ -235,6 +269,22 @@ mod tests {
         let mut s = String::new();
         push_cell(&mut s, &v, usize::MAX);
         s
+    }
+
+    #[test]
+    fn ooxml_escapes_are_decoded() {
+        let dec = |s: &str| {
+            let mut out = String::new();
+            push_xstring(&mut out, s);
+            out
+        };
+        assert_eq!(dec("line one_x000D_\nline two"), "line one\r\nline two");
+        assert_eq!(dec("a_x005F_x0041_b"), "a_x0041_b");
+        assert_eq!(dec("plain"), "plain");
+        assert_eq!(dec("_x00e9_t_x00E9_"), "été");
+        assert_eq!(dec("_xZZZZ_ _x12_ _x"), "_xZZZZ_ _x12_ _x");
+        assert_eq!(dec("_xD800_"), "_xD800_", "a surrogate is no character");
+        assert_eq!(dec("é_x0041_é"), "éAé");
     }
 
     #[test]

@@ -154,7 +154,7 @@ mod tests {
     use casebridge_model::{RecordSource, TextRow, Want};
 
     #[test]
-    fn rows_read_back_the_file_is_private_and_complete() {
+    fn rows_read_back_exactly_the_file_is_private_and_complete() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("DM_PERSONS.xlsx");
         let mut sink =
@@ -163,7 +163,7 @@ mod tests {
             sink.write_row(&[
                 format!("{i}"),
                 if i % 2 == 0 {
-                    "Zoë".into()
+                    "Zoë\r\n_x0041_".into()
                 } else {
                     String::new()
                 },
@@ -191,7 +191,10 @@ mod tests {
         let mut n = 0;
         while src.read_row(&mut row, &want).unwrap() {
             assert_eq!(row.get(0), Some(n.to_string().as_str()));
-            assert_eq!(row.get(1), Some(if n % 2 == 0 { "Zoë" } else { "" }));
+            assert_eq!(
+                row.get(1),
+                Some(if n % 2 == 0 { "Zoë\r\n_x0041_" } else { "" })
+            );
             n += 1;
         }
         assert_eq!(n, 1000);
