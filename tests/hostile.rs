@@ -295,3 +295,29 @@ fn a_zip_bomb_workbook_and_garbage_named_xlsx_are_refused_the_csv_beside_them_re
         assert!(kb < 128 * 1024, "peak memory {kb} KB");
     }
 }
+
+#[test]
+fn a_damaged_workbook_that_trips_the_xlsx_library_is_a_finding_not_a_crash() {
+    let tmp = tempfile::tempdir().unwrap();
+    // The header cells point past the shared-strings table: calamine panics
+    // on this; the reader catches it on its worker thread.
+    let sheet = br#"<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
+<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData><row r="1"><c r="A1" t="s"><v>0</v></c><c r="B1" t="s"><v>999</v></c></row><row r="2"><c r="A2"><v>1</v></c></row></sheetData></worksheet>"#;
+    let bytes = casebridge_sheet::fuzzing::build_workbook(
+        sheet,
+        casebridge_sheet::fuzzing::SHARED_STRINGS.as_bytes(),
+        casebridge_sheet::fuzzing::STYLES.as_bytes(),
+    )
+    .unwrap();
+    let damaged = tmp.path().join("DM_PERSONS.xlsx");
+    std::fs::write(&damaged, bytes).unwrap();
+    let (code, report, out) = validate_json(&[&damaged], &mappings(), &[]);
+    assert_eq!(code, 2, "{report}");
+    assert!(
+        findings(&report)
+            .iter()
+            .any(|f| f["rule"] == "sheet.unreadable"),
+        "{report}"
+    );
+    assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
+}

@@ -91,10 +91,27 @@ pub(crate) fn note_report(report: &casebridge_validate::Report) {
     }
 }
 
+/// The spreadsheet reader's worker thread catches a panic inside calamine
+/// (a damaged workbook, e.g. a shared-string index out of range) and reports
+/// it as a finding on that file; the default hook would still print a
+/// "thread panicked" line that reads like a crash. Panics anywhere else are
+/// printed as usual.
+fn quiet_caught_panics() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if std::thread::current().name() == Some(casebridge_sheet::WORKER_THREAD) {
+            tracing::debug!("A workbook reader panicked on damaged input; reported as a finding.");
+            return;
+        }
+        default(info);
+    }));
+}
+
 /// Parses the command line, runs it and returns the exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.verbose);
+    quiet_caught_panics();
     let log = if cli.no_audit {
         None
     } else {

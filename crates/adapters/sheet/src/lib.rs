@@ -61,6 +61,11 @@ mod writer;
 pub use reader::{SheetSource, SheetSourceConfig, MAX_COLUMNS};
 pub use writer::{SheetSink, MAX_CELL_CHARS, MAX_ROWS};
 
+/// The name of the thread that reads a workbook's cells. A panic inside
+/// calamine on a damaged workbook is caught there and reported as an error
+/// on that file; a program may keep its panic hook quiet for this thread.
+pub const WORKER_THREAD: &str = "casebridge-sheet";
+
 /// Limits on what an archive may inflate to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ArchiveLimits {

@@ -543,7 +543,7 @@ impl SheetSource {
         let (tx, rx) = sync_channel::<Msg>(IN_FLIGHT);
         let (recycle, pool) = sync_channel::<Batch>(IN_FLIGHT + 2);
         let worker = std::thread::Builder::new()
-            .name("casebridge-sheet".into())
+            .name(crate::WORKER_THREAD.into())
             .spawn(move || worker(shared, worker_config, tx, pool))
             .map_err(io_error)?;
 
