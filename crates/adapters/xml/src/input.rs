@@ -170,6 +170,19 @@ impl Input {
     }
 }
 
+impl Drop for Input {
+    /// Stops the reading thread and waits for it, so that no thread outlives
+    /// its source (a source dropped at a fatal error, or never finished).
+    fn drop(&mut self) {
+        if let Some(handle) = self.handle.take() {
+            // Disconnect: the thread's next send fails and it returns.
+            let (_, closed) = sync_channel(0);
+            drop(std::mem::replace(&mut self.rx, closed));
+            let _ = handle.join();
+        }
+    }
+}
+
 impl Read for Input {
     fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
         let avail = self.fill_buf()?;

@@ -958,3 +958,54 @@ fn check_any(bytes: &[u8]) -> Result<(), proptest::test_runner::TestCaseError> {
     proptest::prop_assert_eq!(info.bytes, bytes.len() as u64);
     Ok(())
 }
+
+/// Serves a few bytes, then an endless stream; flags when it is dropped.
+struct Endless(Arc<AtomicU64>, &'static [u8]);
+
+impl Read for Endless {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        let head = std::mem::take(&mut self.1);
+        if !head.is_empty() {
+            out[..head.len()].copy_from_slice(head);
+            return Ok(head.len());
+        }
+        out.fill(b'x');
+        Ok(out.len())
+    }
+}
+
+impl Drop for Endless {
+    fn drop(&mut self) {
+        self.0.store(1, Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn no_reading_thread_outlives_its_source() {
+    // Refused at open (found by fuzzing: LeakSanitizer saw the thread's
+    // allocations still live), dropped half-way, or at a fatal error: the
+    // reader has been dropped, so the thread has returned, by the time the
+    // source is gone, even on an endless stream.
+    let dropped = Arc::new(AtomicU64::new(0));
+    let r = Endless(dropped.clone(), b"\x01\0\0\0<M>");
+    let e = XmlSource::from_reader("t", Box::new(r), config("M/C", &["N"])).unwrap_err();
+    assert!(matches!(e.kind, SourceErrorKind::Syntax(_)));
+    assert_eq!(dropped.load(Ordering::SeqCst), 1);
+
+    let dropped = Arc::new(AtomicU64::new(0));
+    let r = Endless(dropped.clone(), b"<M><C><N>1</N></C><C><N>");
+    let cfg = XmlSourceConfig {
+        limits: XmlLimits {
+            max_token_bytes: 1000,
+            ..XmlLimits::default()
+        },
+        ..config("M/C", &["N"])
+    };
+    let mut src = XmlSource::from_reader("t", Box::new(r), cfg).unwrap();
+    let mut row = TextRow::new();
+    assert!(src.read_row(&mut row, &[Want::Text]).unwrap());
+    let e = src.read_row(&mut row, &[Want::Text]).unwrap_err();
+    assert!(matches!(e.kind, SourceErrorKind::Limit(_)));
+    drop(src);
+    assert_eq!(dropped.load(Ordering::SeqCst), 1);
+}
