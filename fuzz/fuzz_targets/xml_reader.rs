@@ -11,7 +11,9 @@ fuzz_target!(|data: &[u8]| {
     // The whole input is the document (seeds stay well-formed); the mode
     // (paths, separator, depth limit, what is wanted) comes from its bytes.
     let bytes = data;
-    let mode = data.iter().fold(0u8, |a, b| a.wrapping_mul(31).wrapping_add(*b));
+    let mode = data
+        .iter()
+        .fold(0u8, |a, b| a.wrapping_mul(31).wrapping_add(*b));
     let (record, fields): (&str, &[&str]) = match mode % 3 {
         0 => (
             "Message/Children/Child",
@@ -40,7 +42,11 @@ fuzz_target!(|data: &[u8]| {
     let config = XmlSourceConfig {
         record_path: record.into(),
         fields: fields.iter().map(|f| f.to_string()).collect(),
-        repeat_separator: if mode & 0x10 != 0 { String::new() } else { ";".into() },
+        repeat_separator: if mode & 0x10 != 0 {
+            String::new()
+        } else {
+            ";".into()
+        },
         limits: XmlLimits {
             max_depth: 8 + usize::from(mode >> 5),
             max_record_bytes: 256,
