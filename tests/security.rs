@@ -768,17 +768,277 @@ fn workbook_inputs_are_pseudonymised_into_workbooks_that_keep_their_links() {
             .mode();
         assert_eq!(mode & 0o777, 0o600);
     }
-    // A CIN census XML is not rewritten (yet): reported and left out, never copied.
-    let out = casebridge()
+}
+
+fn pseudonymise_cin(data: &Path, out: &Path, key: &str, extra: &[&str]) -> Output {
+    casebridge()
         .arg("pseudonymise")
-        .arg(root().join("examples/cin/CIN_Census.xml"))
+        .arg(data)
         .arg("--mapping")
         .arg(root().join("mappings/cin"))
         .arg("--out")
-        .arg(tmp.path().join("cin"))
-        .env("CASEBRIDGE_PSEUDONYM_KEY", KEY)
+        .arg(out)
+        .args(extra)
+        .env("CASEBRIDGE_PSEUDONYM_KEY", key)
         .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-    assert!(!tmp.path().join("cin/CIN_Census.xml").exists());
+        .unwrap()
+}
+
+/// The cells of every record at `record` in an XML file, fields as given.
+fn xml_records(path: &Path, record: &str, fields: &[&str]) -> Vec<Vec<String>> {
+    use casebridge_model::{RecordSource, TextRow, Want};
+    let config = casebridge_xml::XmlSourceConfig::new(record, fields.iter().copied());
+    let mut src = casebridge_xml::XmlSource::open(path, config).unwrap();
+    let mut row = TextRow::new();
+    let mut out = Vec::new();
+    while src
+        .read_row(&mut row, &vec![Want::Text; fields.len()])
+        .unwrap()
+    {
+        out.push(
+            (0..fields.len())
+                .map(|i| row.get(i).unwrap_or("").trim().to_string())
+                .collect(),
+        );
+    }
+    out
+}
+
+/// Days since 0000-03-01 of a `yyyy-mm-dd` date.
+fn day_number(s: &str) -> Option<i64> {
+    let p: Vec<i64> = s
+        .split('-')
+        .map(|x| x.parse().ok())
+        .collect::<Option<_>>()?;
+    let [y, m, d] = p[..] else { return None };
+    let leap = y % 4 == 0 && (y % 100 != 0 || y % 400 == 0);
+    let days = [
+        31,
+        if leap { 29 } else { 28 },
+        31,
+        30,
+        31,
+        30,
+        31,
+        31,
+        30,
+        31,
+        30,
+        31,
+    ];
+    if s.len() != 10 || !(1..=12).contains(&m) || d < 1 || d > days[(m - 1) as usize] {
+        return None;
+    }
+    let (y, m) = if m <= 2 { (y - 1, m + 9) } else { (y, m - 3) };
+    Some(365 * y + y / 4 - y / 100 + y / 400 + (153 * m + 2) / 5 + d - 1)
+}
+
+/// Findings as (rule, line, record, field), sorted.
+fn finding_keys(report: &serde_json::Value) -> Vec<(String, u64, String, String)> {
+    let mut keys: Vec<_> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["rule"].as_str().unwrap_or("").to_string(),
+                f["line"].as_u64().unwrap_or(0),
+                f["at"].as_str().unwrap_or("").to_string(),
+                f["field"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect();
+    keys.sort();
+    keys
+}
+
+#[test]
+fn a_cin_census_xml_is_pseudonymised_in_place_keeping_links_and_intervals() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = root().join("examples/cin/CIN_Census.xml");
+    let (a1, a2, b) = (
+        tmp.path().join("a1"),
+        tmp.path().join("a2"),
+        tmp.path().join("b"),
+    );
+    for (dir, key) in [(&a1, KEY), (&a2, KEY), (&b, "another-key-0123456789")] {
+        let out = pseudonymise_cin(&root().join("examples/cin"), dir, key, &[]);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    }
+    let output = a1.join("CIN_Census.xml");
+    let bytes = std::fs::read(&output).unwrap();
+    assert_eq!(
+        bytes,
+        std::fs::read(a2.join("CIN_Census.xml")).unwrap(),
+        "same key, same bytes"
+    );
+    assert_ne!(
+        bytes,
+        std::fs::read(b.join("CIN_Census.xml")).unwrap(),
+        "another key, another output"
+    );
+    // Written once although two mappings read it; nothing else is copied.
+    assert_eq!(std::fs::read_dir(&a1).unwrap().count(), 1);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&output).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    // The same document: every line keeps its tags, only values differ.
+    let (text_in, text_out) = (
+        std::fs::read_to_string(&input).unwrap(),
+        String::from_utf8(bytes).unwrap(),
+    );
+    let tags = |s: &str| -> Vec<String> {
+        s.lines()
+            .map(|l| {
+                l.split('>')
+                    .map(|p| p.split('<').nth(1).unwrap_or(""))
+                    .collect::<Vec<_>>()
+                    .join("|")
+            })
+            .collect()
+    };
+    assert_eq!(tags(&text_in), tags(&text_out));
+    assert!(
+        text_out.contains("<LEA></LEA>"),
+        "header values nothing reads are blanked"
+    );
+
+    let child_fields = [
+        "ChildIdentifiers/LAchildID",
+        "ChildIdentifiers/UPN",
+        "ChildIdentifiers/PersonBirthDate",
+        "ChildIdentifiers/Sex",
+        "ChildCharacteristics/Ethnicity",
+    ];
+    let episode_fields = [
+        "../ChildIdentifiers/LAchildID",
+        "CINreferralDate",
+        "CINclosureDate",
+    ];
+    let record = "Message/Children/Child";
+    let episodes = "Message/Children/Child/CINdetails";
+    let (children_in, children_out) = (
+        xml_records(&input, record, &child_fields),
+        xml_records(&output, record, &child_fields),
+    );
+    let (episodes_in, episodes_out) = (
+        xml_records(&input, episodes, &episode_fields),
+        xml_records(&output, episodes, &episode_fields),
+    );
+    assert_eq!(children_in.len(), children_out.len());
+    assert_eq!(episodes_in.len(), episodes_out.len());
+    let ids_in: BTreeSet<&str> = children_in
+        .iter()
+        .map(|c| c[0].as_str())
+        .filter(|s| !s.is_empty())
+        .collect();
+    let ids_out: BTreeSet<&str> = children_out
+        .iter()
+        .map(|c| c[0].as_str())
+        .filter(|s| !s.is_empty())
+        .collect();
+    assert_eq!(ids_in.len(), ids_out.len());
+    assert!(ids_in.is_disjoint(&ids_out), "every LAchildID replaced");
+    let mut new_id = std::collections::BTreeMap::new();
+    let mut shift = std::collections::BTreeMap::new();
+    for (i, o) in children_in.iter().zip(&children_out) {
+        assert_eq!(i[0].is_empty(), o[0].is_empty());
+        assert_eq!(i[1].is_empty(), o[1].is_empty());
+        if !o[1].is_empty() {
+            assert!(
+                casebridge_model::ids::is_valid_upn(&o[1]),
+                "UPN pseudonyms are valid"
+            );
+            assert_ne!(i[1], o[1]);
+        }
+        assert_eq!((&i[3], &i[4]), (&o[3], &o[4]), "codes kept");
+        if !i[0].is_empty() {
+            new_id.insert(i[0].clone(), o[0].clone());
+        }
+        match (day_number(&i[2]), day_number(&o[2])) {
+            (Some(a), Some(b)) => {
+                assert!((1..=365).contains(&(a - b)), "{}", a - b);
+                // (A child without an id has no key for its offset.)
+                if !i[0].is_empty() {
+                    shift.insert(i[0].clone(), a - b);
+                }
+            }
+            // A birth date that cannot be read is blanked.
+            (None, _) => assert!(o[2].is_empty()),
+            (Some(_), None) => panic!("a date became unreadable"),
+        }
+    }
+    let mut checked = 0;
+    for (i, o) in episodes_in.iter().zip(&episodes_out) {
+        // Every episode still names its child, by the child's new id.
+        if !i[0].is_empty() {
+            assert_eq!(Some(&o[0]), new_id.get(&i[0]));
+        }
+        // And its dates moved as far as the child's birth date.
+        for k in [1, 2] {
+            if let (Some(a), Some(b), Some(s)) =
+                (day_number(&i[k]), day_number(&o[k]), shift.get(&i[0]))
+            {
+                assert_eq!(a - b, *s, "same offset for a child's dates");
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked > 50, "{checked}");
+
+    // Validated with the same mappings, the findings are the input's, on
+    // the same lines: the shift keeps intervals and (at most a year back)
+    // leaves the planted future dates in the future; only the unreadable
+    // birth dates (field.type), now blank, are reported as missing.
+    let (_, before, _) = validate_json(&[&input], &root().join("mappings/cin"), &[]);
+    let (_, after, _) = validate_json(&[&output], &root().join("mappings/cin"), &[]);
+    assert!(before["summary"]["rules"]["field.type"].as_u64().unwrap() > 0);
+    let mut expected: Vec<_> = finding_keys(&before)
+        .into_iter()
+        .map(|(rule, line, at, field)| {
+            if rule == "field.type" {
+                assert_eq!(field, "ChildIdentifiers/PersonBirthDate", "a required date");
+                ("field.required".to_string(), line, at, field)
+            } else {
+                (rule, line, at, field)
+            }
+        })
+        .collect();
+    expected.sort();
+    assert_eq!(finding_keys(&after), expected);
+    assert_eq!(
+        after["summary"]["records_read"],
+        before["summary"]["records_read"]
+    );
+}
+
+#[test]
+fn a_cin_census_xml_pseudonymised_loses_its_canaries() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    let text = std::fs::read_to_string(root().join("examples/cin/CIN_Census.xml")).unwrap();
+    let canaries = ["CanaryLA4711x".to_string(), "Q271828182845".to_string()];
+    let planted = text
+        .replacen(
+            "<LAchildID>100002</LAchildID>",
+            "<LAchildID>CanaryLA4711x</LAchildID>",
+            1,
+        )
+        .replacen("<UPN>C867240520336</UPN>", "<UPN>Q271828182845</UPN>", 1);
+    assert_ne!(planted, text);
+    std::fs::write(data.join("CIN_Census.xml"), planted).unwrap();
+    for extra in [&[][..], &["-vv"][..], &["--keep-unmapped"][..]] {
+        let out_dir = tmp.path().join(format!(
+            "out{}",
+            extra.len() + extra.first().map_or(0, |e| e.len())
+        ));
+        let out = pseudonymise_cin(&data, &out_dir, KEY, extra);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        assert_no_canary("pseudonymise output", &all_text(&out), &canaries);
+        assert_no_canary("extract", &files_text(&out_dir), &canaries);
+    }
 }

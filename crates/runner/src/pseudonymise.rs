@@ -13,10 +13,11 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use casebridge_csv::{CsvSink, CsvSinkConfig, CsvSource, CsvSourceConfig};
-use casebridge_mapping::{MappedRecord, Mapping, MappingSet, SourceFormat};
-use casebridge_model::{rules, Encoding, RecordKind, RecordSource, TextRow, Want};
+use casebridge_mapping::{DateFormats, MappedRecord, Mapping, MappingSet, SourceFormat};
+use casebridge_model::{rules, Encoding, Locator, RecordKind, RecordSource, TextRow, Want};
 use casebridge_sheet::{SheetSink, SheetSource, SheetSourceConfig};
 use casebridge_validate::{FileSummary, Finding, Report};
+use casebridge_xml::{rewrite_file, RewriteConfig, Value, XmlLimits};
 use chrono::Duration;
 use rustc_hash::FxHashMap;
 
@@ -124,35 +125,49 @@ pub fn pseudonymise(
     // A file no single mapping reads cannot be pseudonymised: it is left out
     // of the extract, never copied as it is.
     let mut could_not_run = report_unmatched(&plan, report, ": left out of the extract")?;
-    let mut planned: Vec<(&Mapping, PathBuf)> = Vec::new();
+    // One output per input: the mappings of a file read in parts are
+    // applied together. XML is rewritten in place, so its parts can be;
+    // a CSV or workbook extract is one table per file, so not theirs.
+    let mut groups: Vec<(PathBuf, Vec<&Mapping>)> = Vec::new();
     for f in &plan.files {
-        let parts = plan.files.iter().filter(|g| g.path == f.path).count();
-        if parts == 1 {
-            planned.push((f.mapping, f.path.clone()));
-        } else if !planned.iter().any(|(_, p)| *p == f.path)
-            && !report.files.iter().any(|s| s.file == display(&f.path))
-        {
-            // One output per input: a file several mappings read in parts
-            // (sheets, XML record paths) would be written over.
-            could_not_run = true;
-            report.files.push(FileSummary {
-                file: display(&f.path),
-                status: "skipped".into(),
-                ..FileSummary::default()
-            });
-            report.push(Finding::new(
-                rules::FILE_UNREADABLE,
-                &display(&f.path),
-                None,
-                None,
-                format!("read by {parts} mappings in parts: pseudonymise writes one table per file; left out"),
-            ))?;
+        match groups.iter_mut().find(|(p, _)| *p == f.path) {
+            Some((_, ms)) => ms.push(f.mapping),
+            None => groups.push((f.path.clone(), vec![f.mapping])),
         }
+    }
+    let mut planned: Vec<(PathBuf, Vec<&Mapping>)> = Vec::new();
+    for (path, ms) in groups {
+        let xml = ms
+            .iter()
+            .all(|m| m.source.format_of(&path) == SourceFormat::Xml);
+        if ms.len() == 1 || xml {
+            planned.push((path, ms));
+            continue;
+        }
+        could_not_run = true;
+        report.files.push(FileSummary {
+            file: display(&path),
+            status: "skipped".into(),
+            ..FileSummary::default()
+        });
+        report.push(Finding::new(
+            rules::FILE_UNREADABLE,
+            &display(&path),
+            None,
+            None,
+            format!(
+                "read by {} mappings in parts: pseudonymise writes one table per csv or workbook file; left out",
+                ms.len()
+            ),
+        ))?;
     }
 
     // First pass: names, relatives, groups.
     let mut index = Index::default();
-    for (m, path) in &planned {
+    for (m, path) in planned
+        .iter()
+        .flat_map(|(path, ms)| ms.iter().map(move |m| (*m, path)))
+    {
         let kind = m.kind;
         if !matches!(
             kind,
@@ -197,17 +212,30 @@ pub fn pseudonymise(
 
     create_private_dir(&opts.out_dir).map_err(Error::Report)?;
     let mut family_cache: FxHashMap<Vec<String>, Replacements> = FxHashMap::default();
-    for (mapping, path) in planned {
-        could_not_run |= rewrite(
-            path.as_path(),
-            mapping,
-            pseudo,
-            opts,
-            &index,
-            &mut family_cache,
-            report,
-            progress,
-        )?;
+    for (path, ms) in planned {
+        could_not_run |= if ms[0].source.format_of(&path) == SourceFormat::Xml {
+            rewrite_xml(
+                path.as_path(),
+                &ms,
+                pseudo,
+                opts,
+                &index,
+                &mut family_cache,
+                report,
+                progress,
+            )?
+        } else {
+            rewrite(
+                path.as_path(),
+                ms[0],
+                pseudo,
+                opts,
+                &index,
+                &mut family_cache,
+                report,
+                progress,
+            )?
+        };
     }
     Ok(Outcome {
         could_not_run,
@@ -283,6 +311,65 @@ impl Sink {
     }
 }
 
+/// Where `path`'s pseudonymised copy goes; `None` (reported) when that
+/// would overwrite the input.
+fn out_path_of(
+    path: &Path,
+    name: &str,
+    opts: &PseudonymiseOptions,
+    report: &mut Report,
+) -> Result<Option<PathBuf>, Error> {
+    let file_name = path
+        .file_name()
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("out.csv"));
+    let out_path = opts.out_dir.join(&file_name);
+    if let (Ok(a), Ok(b)) = (
+        std::fs::canonicalize(path),
+        std::fs::canonicalize(&out_path),
+    ) {
+        if a == b {
+            report.push(Finding::new(
+                rules::FILE_UNREADABLE,
+                name,
+                None,
+                None,
+                "the output would overwrite this input: choose another --out",
+            ))?;
+            return Ok(None);
+        }
+    }
+    Ok(Some(out_path))
+}
+
+/// A treatment applied to a (not blank) value.
+fn apply(
+    pseudo: &Pseudonymiser,
+    t: Treatment,
+    formats: Option<&DateFormats>,
+    v: &str,
+    offset: impl FnOnce() -> Duration,
+    names: &Replacements,
+) -> String {
+    match t {
+        Treatment::Keep => v.to_string(),
+        Treatment::Identifier => pseudo.identifier(v),
+        Treatment::FirstName => pseudo.first_name(v),
+        Treatment::LastName => pseudo.last_name(v),
+        Treatment::FullName => pseudo.full_name(v),
+        Treatment::Nhs => pseudo.nhs(v),
+        Treatment::Upn => pseudo.upn(v),
+        Treatment::Postcode => pseudo.postcode(v),
+        Treatment::Address => pseudo.address(v),
+        Treatment::FreeText => scrub(pseudo, v, names),
+        // A date that cannot be read cannot be shifted: blank it.
+        Treatment::Date => formats
+            .and_then(|f| f.parse_with_format(v.trim()))
+            .map(|(dt, f)| f.format(dt + offset()))
+            .unwrap_or_default(),
+    }
+}
+
 #[allow(clippy::too_many_arguments)]
 fn rewrite(
     path: &Path,
@@ -303,37 +390,10 @@ fn rewrite(
         kind: Some(mapping.kind.to_string()),
         ..FileSummary::default()
     });
-    let file_name = path
-        .file_name()
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("out.csv"));
-    let out_path = opts.out_dir.join(&file_name);
-    if let (Ok(a), Ok(b)) = (
-        std::fs::canonicalize(path),
-        std::fs::canonicalize(&out_path),
-    ) {
-        if a == b {
-            report.push(Finding::new(
-                rules::FILE_UNREADABLE,
-                &name,
-                None,
-                None,
-                "the output would overwrite this input: choose another --out",
-            ))?;
-            return Ok(true);
-        }
-    }
-    let format = mapping.source.format_of(path);
-    if format == SourceFormat::Xml {
-        report.push(Finding::new(
-            rules::FILE_UNREADABLE,
-            &name,
-            None,
-            None,
-            "pseudonymise writes csv and xlsx extracts; xml is not rewritten yet: left out",
-        ))?;
+    let Some(out_path) = out_path_of(path, &name, opts, report)? else {
         return Ok(true);
-    }
+    };
+    let format = mapping.source.format_of(path);
     let opened: Result<(Box<dyn RecordSource>, Option<String>), _> = match format {
         SourceFormat::Xlsx => SheetSource::open(
             path,
@@ -456,23 +516,7 @@ fn rewrite(
                         None if opts.keep_unmapped => v.clone(),
                         None => String::new(),
                         Some(_) if v.trim().is_empty() => v.clone(),
-                        Some((t, formats)) => match t {
-                            Treatment::Keep => v.clone(),
-                            Treatment::Identifier => pseudo.identifier(v),
-                            Treatment::FirstName => pseudo.first_name(v),
-                            Treatment::LastName => pseudo.last_name(v),
-                            Treatment::FullName => pseudo.full_name(v),
-                            Treatment::Nhs => pseudo.nhs(v),
-                            Treatment::Upn => pseudo.upn(v),
-                            Treatment::Postcode => pseudo.postcode(v),
-                            Treatment::Address => pseudo.address(v),
-                            Treatment::FreeText => scrub(pseudo, v, &names),
-                            // A date that cannot be read cannot be shifted: blank it.
-                            Treatment::Date => formats
-                                .and_then(|f| f.parse_with_format(v.trim()))
-                                .map(|(dt, f)| f.format(dt + offset))
-                                .unwrap_or_default(),
-                        },
+                        Some((t, formats)) => apply(pseudo, t, formats, v, || offset, &names),
                     };
                 }
                 sink.write_row(&out)?;
@@ -504,4 +548,316 @@ fn rewrite(
     report.records_valid += written;
     tracing::info!(file = %name, records, written, blanked_columns = blanked, "File pseudonymised.");
     Ok(info.is_err())
+}
+
+/// One mapping's part of an XML file: what the first pass learned of each
+/// of its records (by index, as the reader counts them): the date offset
+/// and, when the part has free text, who the record is about.
+struct Part {
+    /// Elements in the record path (the innermost open record wins).
+    depth: usize,
+    /// Offset in days per record; `i16::MIN`: not known (record unreadable).
+    offsets: Vec<i16>,
+    /// Index into the people lists per record (only with free text).
+    people: Vec<u32>,
+}
+
+/// How a target path is treated.
+struct TargetTreatment<'m> {
+    part: usize,
+    treatment: Treatment,
+    formats: Option<&'m DateFormats>,
+}
+
+/// The targets (record path index, field path) of the mappings reading one
+/// XML file, each with its treatment: the field's, except that a column of
+/// a key made of several is an identifier only where no other field of the
+/// mapping reads it (a CIN episode's key is its child's id and its referral
+/// date: the date stays a date, shifted with the child's other dates).
+fn xml_targets<'m>(mappings: &[&'m Mapping]) -> (Vec<(usize, String)>, Vec<TargetTreatment<'m>>) {
+    let mut targets = Vec::new();
+    let mut treatments = Vec::new();
+    for (part, m) in mappings.iter().enumerate() {
+        let sources = m.field_sources();
+        for (def, cols, formats) in &sources {
+            for c in cols {
+                let treatment = if cols.len() > 1 && def.is_key {
+                    let read_alone = sources
+                        .iter()
+                        .any(|(d, cs, _)| d.name != def.name && cs.len() == 1 && cs[0] == *c);
+                    if read_alone {
+                        continue;
+                    }
+                    Treatment::Identifier
+                } else {
+                    Treatment::of(def)
+                };
+                targets.push((part, c.to_string()));
+                treatments.push(TargetTreatment {
+                    part,
+                    treatment,
+                    formats: *formats,
+                });
+            }
+        }
+    }
+    (targets, treatments)
+}
+
+/// First pass over one mapping's part of an XML file. `Err(())`: the file
+/// cannot be read (reported), so it is not written.
+#[allow(clippy::too_many_arguments)]
+fn learn_part(
+    path: &Path,
+    name: &str,
+    mapping: &Mapping,
+    pseudo: &Pseudonymiser,
+    opts: &PseudonymiseOptions,
+    index: &Index,
+    people_ids: &mut FxHashMap<Vec<String>, u32>,
+    report: &mut Report,
+) -> Result<Result<(Part, u64, u64), ()>, Error> {
+    let free_text = mapping
+        .field_sources()
+        .iter()
+        .any(|(def, cols, _)| !cols.is_empty() && Treatment::of(def) == Treatment::FreeText);
+    let mut src = match open_source(path, mapping, &opts.limits) {
+        Ok(s) => s,
+        Err(e) => {
+            report.push(source_finding(&e, name, SourceFormat::Xml))?;
+            return Ok(Err(()));
+        }
+    };
+    let header = src.columns().to_vec();
+    let bound = match mapping.bind(&header) {
+        Ok(b) => b,
+        Err(diags) => {
+            for d in diags {
+                report.push(Finding::new(
+                    rules::FILE_HEADER,
+                    name,
+                    None,
+                    None,
+                    format!("paths do not fit mapping: {d}"),
+                ))?;
+            }
+            return Ok(Err(()));
+        }
+    };
+    let mut part = Part {
+        depth: mapping
+            .source
+            .record
+            .as_deref()
+            .unwrap_or("")
+            .trim_matches('/')
+            .split('/')
+            .count(),
+        offsets: Vec::new(),
+        people: Vec::new(),
+    };
+    let mut row = TextRow::new();
+    let mut rec = MappedRecord::new(mapping.kind);
+    let mut issues = Vec::new();
+    let (mut records, mut valid) = (0u64, 0u64);
+    let at = |locator: &Option<Locator>| match locator {
+        Some(Locator::XmlPath { index, .. }) => usize::try_from(*index).ok(),
+        _ => None,
+    };
+    loop {
+        match src.read_row(&mut row, bound.wanted()) {
+            Ok(false) => break,
+            Ok(true) => {
+                records += 1;
+                valid += 1;
+                let Some(i) = at(&row.locator).filter(|i| *i >= 1) else {
+                    continue;
+                };
+                issues.clear();
+                bound.apply(&mut row, &mut rec, &mut issues, false);
+                let people = people(&rec, index);
+                let offset_key = people
+                    .first()
+                    .cloned()
+                    .or_else(|| text(&rec, "source_key"))
+                    .or_else(|| text(&rec, "form_id"))
+                    .unwrap_or_default();
+                if part.offsets.len() < i {
+                    part.offsets.resize(i, i16::MIN);
+                }
+                part.offsets[i - 1] = pseudo.date_offset_days(&offset_key) as i16;
+                if free_text {
+                    let next = people_ids.len() as u32;
+                    let id = *people_ids.entry(people).or_insert(next);
+                    if part.people.len() < i {
+                        part.people.resize(i, u32::MAX);
+                    }
+                    part.people[i - 1] = id;
+                }
+            }
+            Err(e) => {
+                // The record is still written (the document keeps its
+                // shape); its values are treated without knowing its people.
+                records += 1;
+                report.push(source_finding(&e, name, SourceFormat::Xml))?;
+                if !e.recoverable {
+                    return Ok(Err(()));
+                }
+            }
+        }
+    }
+    if let Err(e) = src.finish() {
+        report.push(source_finding(&e, name, SourceFormat::Xml))?;
+        return Ok(Err(()));
+    }
+    Ok(Ok((part, records, valid)))
+}
+
+/// Pseudonymises one XML file read by `mappings` (one or several parts):
+/// a first pass per mapping learns each record's people and date offset,
+/// then the document is streamed once to the output with every value
+/// treated by the strictest field reading it, and values nothing reads
+/// blanked unless kept.
+#[allow(clippy::too_many_arguments)]
+fn rewrite_xml(
+    path: &Path,
+    mappings: &[&Mapping],
+    pseudo: &Pseudonymiser,
+    opts: &PseudonymiseOptions,
+    index: &Index,
+    cache: &mut FxHashMap<Vec<String>, Replacements>,
+    report: &mut Report,
+    progress: &dyn Progress,
+) -> Result<bool, Error> {
+    let name = display(path);
+    progress.file(&name);
+    let join = |f: &dyn Fn(&Mapping) -> String| {
+        mappings.iter().map(|m| f(m)).collect::<Vec<_>>().join(", ")
+    };
+    report.files.push(FileSummary {
+        file: name.clone(),
+        status: "failed".into(),
+        mapping: Some(join(&|m| m.id.clone())),
+        kind: Some(join(&|m| m.kind.to_string())),
+        ..FileSummary::default()
+    });
+    let Some(out_path) = out_path_of(path, &name, opts, report)? else {
+        return Ok(true);
+    };
+    let mut people_ids: FxHashMap<Vec<String>, u32> = FxHashMap::default();
+    let mut parts = Vec::with_capacity(mappings.len());
+    let (mut records, mut valid) = (0u64, 0u64);
+    for m in mappings {
+        match learn_part(path, &name, m, pseudo, opts, index, &mut people_ids, report)? {
+            Ok((part, r, v)) => {
+                parts.push(part);
+                records += r;
+                valid += v;
+            }
+            // Unreadable (a DTD, malformed XML...): never written.
+            Err(()) => return Ok(true),
+        }
+    }
+    let mut people_lists: Vec<Vec<String>> = vec![Vec::new(); people_ids.len()];
+    for (people, id) in people_ids {
+        people_lists[id as usize] = people;
+    }
+    let (targets, treatments) = xml_targets(mappings);
+    let config = RewriteConfig {
+        record_paths: mappings
+            .iter()
+            .map(|m| m.source.record.clone().unwrap_or_default())
+            .collect(),
+        targets,
+        keep_markup: opts.keep_unmapped,
+        limits: XmlLimits {
+            max_depth: opts.limits.max_xml_depth,
+            max_record_bytes: opts.limits.max_record_bytes,
+            max_token_bytes: opts.limits.max_xml_token_bytes,
+        },
+    };
+    let no_names = Replacements::default();
+    let mut edit = |v: &Value<'_>| -> Option<String> {
+        // The strictest treatment of the fields reading the value, the
+        // first such field on a tie.
+        let Some(best) = v
+            .targets
+            .iter()
+            .map(|&t| &treatments[t as usize])
+            .reduce(|a, b| if b.treatment > a.treatment { b } else { a })
+        else {
+            return (!opts.keep_unmapped).then(String::new);
+        };
+        let Some(value) = v.text else {
+            // Cannot be read, so cannot be treated: blanked.
+            return Some(String::new());
+        };
+        if value.trim().is_empty() || best.treatment == Treatment::Keep {
+            return None;
+        }
+        // The record whose people the value belongs to: the one of the
+        // part reading it, else the innermost open one, else (a context
+        // value, read before its record) the part's next record.
+        let (p, i) = match v.records[best.part].open {
+            Some(i) => (best.part, i),
+            None => v
+                .records
+                .iter()
+                .enumerate()
+                .filter_map(|(p, r)| r.open.map(|i| (p, i)))
+                .max_by_key(|(p, _)| parts[*p].depth)
+                .unwrap_or((best.part, v.records[best.part].seen + 1)),
+        };
+        let i = usize::try_from(i).unwrap_or(usize::MAX).saturating_sub(1);
+        let part = &parts[p];
+        let offset = || {
+            Duration::days(match part.offsets.get(i) {
+                Some(&o) if o != i16::MIN => i64::from(o),
+                _ => pseudo.date_offset_days(""),
+            })
+        };
+        let names = if best.treatment == Treatment::FreeText {
+            let people = part
+                .people
+                .get(i)
+                .and_then(|&g| people_lists.get(g as usize))
+                .map_or(&[][..], Vec::as_slice);
+            family_names(pseudo, index, people, cache)
+        } else {
+            no_names.clone()
+        };
+        Some(apply(
+            pseudo,
+            best.treatment,
+            best.formats,
+            value,
+            offset,
+            &names,
+        ))
+    };
+    let info = match rewrite_file(path, &out_path, &config, &mut edit) {
+        Ok(info) => info,
+        Err(e) => {
+            report.push(source_finding(&e, &name, SourceFormat::Xml))?;
+            return Ok(true);
+        }
+    };
+    if let Some(file) = report.files.last_mut() {
+        file.records = records;
+        file.valid = valid;
+        file.sha256 = Some(info.sha256.to_hex());
+        file.bytes = info.bytes;
+        file.status = "written".into();
+    }
+    progress.file_done(info.bytes);
+    report.records_read += records;
+    report.records_valid += valid;
+    tracing::info!(
+        file = %name,
+        records,
+        values = info.values,
+        replaced = info.replaced,
+        "File pseudonymised."
+    );
+    Ok(false)
 }

@@ -98,9 +98,11 @@
 
 mod input;
 mod paths;
+pub mod rewrite;
 mod source;
 mod text;
 
+pub use rewrite::{rewrite, rewrite_file, RecordAt, RewriteConfig, RewriteInfo, Value};
 pub use source::XmlSource;
 
 /// Size limits of an [`XmlSource`].

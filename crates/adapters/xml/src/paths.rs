@@ -48,6 +48,81 @@ fn local(segment: &str) -> Option<&str> {
     (!local.is_empty()).then_some(local)
 }
 
+/// The element names of a record path (from the root element).
+pub(crate) fn record_segments(record_path: &str) -> Result<Vec<&str>, Error> {
+    let rp_error = |reason| Error::RecordPath {
+        path: record_path.to_string(),
+        reason,
+    };
+    let trimmed = record_path.trim().trim_matches('/');
+    if trimmed.is_empty() {
+        return Err(rp_error("empty"));
+    }
+    let mut record = Vec::new();
+    for seg in trimmed.split('/') {
+        match local(seg) {
+            Some(l) if l != "." && l != ".." => record.push(l),
+            _ => return Err(rp_error("not a path of element names")),
+        }
+    }
+    Ok(record)
+}
+
+/// A field path read from records at `record`, as the element names from
+/// the root element it leads to and the attribute it ends on, if any.
+pub(crate) fn resolve<'a>(
+    record: &[&'a str],
+    field: &'a str,
+) -> Result<(Vec<&'a str>, Option<&'a str>), Error> {
+    let f = field.trim();
+    if f.is_empty() {
+        return Err(field_error(field, "empty path"));
+    }
+    let (absolute, body) = match f.strip_prefix('/') {
+        Some(rest) => (true, rest),
+        None => (false, f),
+    };
+    let segs: Vec<&str> = body.split('/').collect();
+    let mut elements: Vec<&str> = if absolute {
+        Vec::new()
+    } else {
+        record.to_vec()
+    };
+    let mut attr: Option<&str> = None;
+    let mut leading = !absolute;
+    for (i, seg) in segs.iter().enumerate() {
+        let last = i + 1 == segs.len();
+        match *seg {
+            "." => continue,
+            ".." if leading => {
+                if elements.pop().is_none() {
+                    return Err(field_error(field, "`..` goes above the root element"));
+                }
+                continue;
+            }
+            ".." => return Err(field_error(field, "`..` only at the start of a path")),
+            s if s.starts_with('@') => {
+                if !last {
+                    return Err(field_error(field, "an attribute ends a path"));
+                }
+                match local(&s[1..]) {
+                    Some(a) => attr = Some(a),
+                    None => return Err(field_error(field, "not an attribute name")),
+                }
+            }
+            s => match local(s) {
+                Some(l) => elements.push(l),
+                None => return Err(field_error(field, "not a path of element names")),
+            },
+        }
+        leading = false;
+    }
+    if elements.is_empty() {
+        return Err(field_error(field, "names no element"));
+    }
+    Ok((elements, attr))
+}
+
 impl Plan {
     /// The child of `parent` named `name`, or [`NONE`].
     #[inline]
@@ -90,23 +165,12 @@ impl Plan {
 
     /// Compiles a record path and its fields.
     pub fn compile(record_path: &str, fields: &[String]) -> Result<Plan, Error> {
-        let rp_error = |reason| Error::RecordPath {
-            path: record_path.to_string(),
-            reason,
-        };
-        let trimmed = record_path.trim().trim_matches('/');
-        if trimmed.is_empty() {
-            return Err(rp_error("empty"));
-        }
-        let mut record = Vec::new();
-        for seg in trimmed.split('/') {
-            match local(seg) {
-                Some(l) if l != "." && l != ".." => record.push(l),
-                _ => return Err(rp_error("not a path of element names")),
-            }
-        }
+        let record = record_segments(record_path)?;
         if fields.len() >= NONE as usize {
-            return Err(rp_error("too many fields"));
+            return Err(Error::RecordPath {
+                path: record_path.to_string(),
+                reason: "too many fields",
+            });
         }
         let mut plan = Plan {
             nodes: vec![Node::default()],
@@ -117,48 +181,7 @@ impl Plan {
 
         for (slot, field) in fields.iter().enumerate() {
             let slot = slot as u32;
-            let f = field.trim();
-            if f.is_empty() {
-                return Err(field_error(field, "empty path"));
-            }
-            let (absolute, body) = match f.strip_prefix('/') {
-                Some(rest) => (true, rest),
-                None => (false, f),
-            };
-            let segs: Vec<&str> = body.split('/').collect();
-            let mut elements: Vec<&str> = if absolute { Vec::new() } else { record.clone() };
-            let mut attr: Option<&str> = None;
-            let mut leading = !absolute;
-            for (i, seg) in segs.iter().enumerate() {
-                let last = i + 1 == segs.len();
-                match *seg {
-                    "." => continue,
-                    ".." if leading => {
-                        if elements.pop().is_none() {
-                            return Err(field_error(field, "`..` goes above the root element"));
-                        }
-                        continue;
-                    }
-                    ".." => return Err(field_error(field, "`..` only at the start of a path")),
-                    s if s.starts_with('@') => {
-                        if !last {
-                            return Err(field_error(field, "an attribute ends a path"));
-                        }
-                        match local(&s[1..]) {
-                            Some(a) => attr = Some(a),
-                            None => return Err(field_error(field, "not an attribute name")),
-                        }
-                    }
-                    s => match local(s) {
-                        Some(l) => elements.push(l),
-                        None => return Err(field_error(field, "not a path of element names")),
-                    },
-                }
-                leading = false;
-            }
-            if elements.is_empty() {
-                return Err(field_error(field, "names no element"));
-            }
+            let (elements, attr) = resolve(&record, field)?;
             let relative = elements.len() >= record.len() && elements[..record.len()] == record[..];
             let node = plan.insert(&elements);
             match attr {

@@ -116,7 +116,7 @@ impl std::fmt::Debug for XmlSource {
     }
 }
 
-fn file_error(kind: SourceErrorKind) -> SourceError {
+pub(crate) fn file_error(kind: SourceErrorKind) -> SourceError {
     SourceError {
         kind,
         locator: Locator::File,
@@ -126,7 +126,7 @@ fn file_error(kind: SourceErrorKind) -> SourceError {
 
 /// A name from the document fit for a message: short XML-name characters
 /// only, else a placeholder (messages never carry document text).
-fn shown(name: &str) -> String {
+pub(crate) fn shown(name: &str) -> String {
     if !name.is_empty()
         && name.len() <= 64
         && name
@@ -140,7 +140,7 @@ fn shown(name: &str) -> String {
 }
 
 /// The message for a parser error.
-fn parse_error(e: &XmlError, input: &Input, limits: &XmlLimits) -> SourceErrorKind {
+pub(crate) fn parse_error(e: &XmlError, input: &Input, limits: &XmlLimits) -> SourceErrorKind {
     match e {
         XmlError::Io(_) => match input.fault {
             Some(Fault::Token) => SourceErrorKind::Limit(format!(
@@ -178,6 +178,73 @@ fn parse_error(e: &XmlError, input: &Input, limits: &XmlLimits) -> SourceErrorKi
         XmlError::Namespace(_) => SourceErrorKind::Syntax("malformed namespace".into()),
         _ => SourceErrorKind::Syntax("malformed XML".into()),
     }
+}
+
+/// Why an XML declaration cannot be followed.
+pub(crate) enum DeclError {
+    Malformed,
+    Unsupported(SourceErrorKind),
+}
+
+/// The encoding an XML declaration gives (`None`: UTF-8 or not said); a
+/// UTF-8 byte-order mark wins over it.
+pub(crate) fn declared_encoding(
+    d: &quick_xml::events::BytesDecl<'_>,
+    bom: bool,
+) -> Result<Option<Enc>, DeclError> {
+    let Some(label) = d.encoding() else {
+        return Ok(None);
+    };
+    let Ok(label) = label else {
+        return Err(DeclError::Malformed);
+    };
+    let label = String::from_utf8_lossy(&label).trim().to_string();
+    match encoding_rs::Encoding::for_label(label.as_bytes()) {
+        Some(e) if e == encoding_rs::UTF_8 => Ok(None),
+        Some(e) if e == encoding_rs::WINDOWS_1252 => Ok((!bom).then_some(Enc::Windows1252)),
+        _ => Err(DeclError::Unsupported(
+            SourceErrorKind::UnsupportedEncoding(shown(&label)),
+        )),
+    }
+}
+
+/// The parser over `reader`, past a UTF-8 byte-order mark (whether there was
+/// one is returned); UTF-16 and UTF-32 are refused, as is an empty stream.
+pub(crate) fn start(
+    reader: Box<dyn Read + Send>,
+    limits: &XmlLimits,
+) -> Result<(Reader<Input>, bool), SourceError> {
+    let mut input = Input::new(reader, limits.max_token_bytes);
+    let head = input
+        .fill_buf()
+        .map_err(|e| file_error(SourceErrorKind::Io(e.kind().to_string())))?;
+    if head.is_empty() {
+        return Err(file_error(SourceErrorKind::Empty));
+    }
+    let mut bom = false;
+    if head.starts_with(&[0xEF, 0xBB, 0xBF]) {
+        input.consume(3);
+        bom = true;
+    } else if head.starts_with(&[0xFF, 0xFE])
+        || head.starts_with(&[0xFE, 0xFF])
+        || head.starts_with(&[0, 0])
+        || head.starts_with(b"\0<")
+        || head.starts_with(b"<\0")
+    {
+        return Err(file_error(SourceErrorKind::UnsupportedEncoding(
+            "UTF-16 or UTF-32".into(),
+        )));
+    }
+    let mut reader = Reader::from_reader(input);
+    {
+        let c = reader.config_mut();
+        c.trim_text(false);
+        c.check_end_names = true;
+        c.expand_empty_elements = false;
+        c.check_comments = false;
+        c.allow_unmatched_ends = false;
+    }
+    Ok((reader, bom))
 }
 
 impl State {
@@ -563,36 +630,7 @@ impl XmlSource {
                 "invalid configuration: {e}"
             )))
         })?;
-        let mut input = Input::new(reader, config.limits.max_token_bytes);
-        let head = input
-            .fill_buf()
-            .map_err(|e| file_error(SourceErrorKind::Io(e.kind().to_string())))?;
-        if head.is_empty() {
-            return Err(file_error(SourceErrorKind::Empty));
-        }
-        let mut bom = false;
-        if head.starts_with(&[0xEF, 0xBB, 0xBF]) {
-            input.consume(3);
-            bom = true;
-        } else if head.starts_with(&[0xFF, 0xFE])
-            || head.starts_with(&[0xFE, 0xFF])
-            || head.starts_with(&[0, 0])
-            || head.starts_with(b"\0<")
-            || head.starts_with(b"<\0")
-        {
-            return Err(file_error(SourceErrorKind::UnsupportedEncoding(
-                "UTF-16 or UTF-32".into(),
-            )));
-        }
-        let mut reader = Reader::from_reader(input);
-        {
-            let c = reader.config_mut();
-            c.trim_text(false);
-            c.check_end_names = true;
-            c.expand_empty_elements = false;
-            c.check_comments = false;
-            c.allow_unmatched_ends = false;
-        }
+        let (reader, bom) = start(reader, &config.limits)?;
         let n = config.fields.len();
         let mut src = XmlSource {
             name: name.to_string(),
@@ -642,28 +680,14 @@ impl XmlSource {
             };
             let line = self.reader.get_mut().line();
             match ev {
-                Event::Decl(d) => {
-                    let Some(label) = d.encoding() else {
-                        continue;
-                    };
-                    let Ok(label) = label else {
-                        return Err(self.st.syntax("malformed XML declaration", line));
-                    };
-                    let label = String::from_utf8_lossy(&label).trim().to_string();
-                    match encoding_rs::Encoding::for_label(label.as_bytes()) {
-                        Some(e) if e == encoding_rs::UTF_8 => {}
-                        Some(e) if e == encoding_rs::WINDOWS_1252 => {
-                            if !bom {
-                                self.st.enc = Enc::Windows1252;
-                            }
-                        }
-                        _ => {
-                            return Err(file_error(SourceErrorKind::UnsupportedEncoding(shown(
-                                &label,
-                            ))))
-                        }
+                Event::Decl(d) => match declared_encoding(&d, bom) {
+                    Ok(Some(enc)) => self.st.enc = enc,
+                    Ok(None) => {}
+                    Err(DeclError::Malformed) => {
+                        return Err(self.st.syntax("malformed XML declaration", line))
                     }
-                }
+                    Err(DeclError::Unsupported(kind)) => return Err(file_error(kind)),
+                },
                 Event::Start(_) | Event::Empty(_) => {
                     // Handled by the first read_row, from this same position.
                     self.st.pending = Some(ev.into_owned());
