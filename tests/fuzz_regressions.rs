@@ -228,3 +228,37 @@ fn xml_reader_regressions_and_seeds() {
         xml_reader(&i);
     }
 }
+
+#[test]
+fn review_reader_regressions_and_seeds() {
+    // A reviewer's workbook is untrusted: any bytes give decisions or an
+    // error, never a panic (calamine panics on some damaged workbooks; the
+    // reader catches that on its worker thread).
+    let inputs: Vec<Vec<u8>> = files(&root().join("fuzz/regressions/review_reader"))
+        .into_iter()
+        .chain(files(&root().join("fuzz/seeds/review_reader")))
+        .collect();
+    assert!(inputs.len() >= 2);
+    let dir = tempfile::tempdir().unwrap();
+    for (n, data) in inputs.iter().enumerate() {
+        let path = dir.path().join(format!("review{n}.xlsx"));
+        std::fs::write(&path, data).unwrap();
+        let _ = casebridge_dedup::review::read_decisions(&path);
+    }
+}
+
+#[test]
+fn config_loader_seeds_and_shipped_configs() {
+    for data in files(&root().join("fuzz/seeds/run_config_loader")) {
+        let text = String::from_utf8(data).unwrap();
+        let r = casebridge_runner::RunConfig::from_str(Path::new("/x/run.toml"), &text);
+        if let Err(d) = r {
+            assert!(!d.is_empty());
+        }
+    }
+    for p in ["mappings/dedup.toml", "mappings/febrl/dedup.toml"] {
+        let text = std::fs::read_to_string(root().join(p)).unwrap();
+        let c = casebridge_dedup::DedupConfig::from_toml(&text).unwrap();
+        c.check().unwrap();
+    }
+}

@@ -10,7 +10,8 @@
 
 use std::path::Path;
 
-use calamine::{open_workbook, Data, Reader, Xlsx};
+use casebridge_model::{RecordSource, TextRow, Want};
+use casebridge_sheet::{SheetSource, SheetSourceConfig};
 use rust_xlsxwriter::{DataValidation, Format, Workbook};
 
 use crate::{AtomicFile, Error, Pair, Result};
@@ -122,39 +123,27 @@ fn review_bytes(pairs: &[&Pair]) -> Result<Vec<u8>, rust_xlsxwriter::XlsxError> 
     wb.save_to_buffer()
 }
 
-fn cell_text(d: &Data) -> String {
-    match d {
-        Data::Empty => String::new(),
-        Data::String(s) => s.trim().to_string(),
-        Data::Float(f) if f.fract() == 0.0 && f.abs() < 1e15 => format!("{}", *f as i64),
-        other => other.to_string().trim().to_string(),
-    }
-}
-
-/// Reads the reviewer decisions of a workbook's first sheet.
+/// Reads the reviewer decisions of a workbook's first sheet. The workbook
+/// comes back from a shared drive, so it is untrusted: it is read with the
+/// same streaming reader as workbook inputs (zip-bomb check first, bounded
+/// rows, a damaged workbook an error rather than a crash).
 pub fn read_decisions(path: &Path) -> Result<Vec<Reviewed>> {
     let err = |message: String| Error::Review {
         path: path.to_path_buf(),
         message,
     };
-    // A workbook is a zip archive: refuse a zip bomb before calamine inflates it.
-    casebridge_sheet::check_xlsx(path, &casebridge_sheet::ArchiveLimits::default())
-        .map_err(|e| err(e.to_string()))?;
-    let mut wb: Xlsx<_> =
-        open_workbook(path).map_err(|e| err(format!("not a readable xlsx workbook: {e}")))?;
-    let sheet = wb
-        .sheet_names()
-        .first()
-        .cloned()
-        .ok_or_else(|| err("the workbook has no sheet".into()))?;
-    let range = wb
-        .worksheet_range(&sheet)
-        .map_err(|e| err(format!("sheet `{sheet}`: {e}")))?;
-    let mut rows = range.rows();
-    let header: Vec<String> = rows
-        .next()
-        .map(|r| r.iter().map(|c| cell_text(c).to_lowercase()).collect())
-        .unwrap_or_default();
+    let mut src = SheetSource::open(path, SheetSourceConfig::default()).map_err(|e| {
+        err(format!(
+            "not a readable review workbook: {}",
+            e.kind_message()
+        ))
+    })?;
+    let sheet = src.sheet().to_string();
+    let header: Vec<String> = src
+        .columns()
+        .iter()
+        .map(|c| c.trim().to_lowercase())
+        .collect();
     let col = |name: &str| header.iter().position(|h| h == name);
     let (Some(il), Some(ir), Some(id)) = (col("id_l"), col("id_r"), col("decision")) else {
         return Err(err(format!(
@@ -162,11 +151,34 @@ pub fn read_decisions(path: &Path) -> Result<Vec<Reviewed>> {
         )));
     };
     let (sl, sr) = (col("system_l"), col("system_r"));
-    let start_row = range.start().map_or(0, |(r, _)| r) as usize;
+    let mut want = vec![Want::Skip; header.len()];
+    for c in [Some(il), Some(ir), Some(id), sl, sr].into_iter().flatten() {
+        want[c] = Want::Text;
+    }
     let mut out = Vec::new();
     let mut bad = Vec::new();
-    for (n, r) in rows.enumerate() {
-        let get = |c: Option<usize>| c.and_then(|c| r.get(c)).map(cell_text).unwrap_or_default();
+    let mut row = TextRow::new();
+    loop {
+        match src.read_row(&mut row, &want) {
+            Ok(false) => break,
+            Ok(true) => {}
+            Err(e) if e.recoverable => {
+                bad.push(format!("{} ({})", e.locator, e.kind_message()));
+                continue;
+            }
+            Err(e) => return Err(err(e.to_string())),
+        }
+        // The sheet row as a spreadsheet shows it.
+        let at = row
+            .locator
+            .as_ref()
+            .and_then(|l| l.line())
+            .map_or_else(|| "a row".to_string(), |r| format!("row {r}"));
+        let get = |c: Option<usize>| {
+            c.and_then(|c| row.get(c))
+                .map(|v| v.trim().to_string())
+                .unwrap_or_default()
+        };
         let decision = get(Some(id)).to_lowercase();
         let decision = match decision.as_str() {
             "" => continue,
@@ -175,14 +187,13 @@ pub fn read_decisions(path: &Path) -> Result<Vec<Reviewed>> {
                 ReviewDecision::Distinct
             }
             _ => {
-                // The sheet row as a spreadsheet shows it (1-based, header on the first).
-                bad.push(format!("row {}", start_row + n + 2));
+                bad.push(at);
                 continue;
             }
         };
         let (left, right) = (get(Some(il)), get(Some(ir)));
         if left.is_empty() || right.is_empty() {
-            bad.push(format!("row {} (no id)", start_row + n + 2));
+            bad.push(format!("{at} (no id)"));
             continue;
         }
         let opt = |s: String| (!s.is_empty()).then_some(s);
@@ -194,6 +205,7 @@ pub fn read_decisions(path: &Path) -> Result<Vec<Reviewed>> {
             decision,
         });
     }
+    let _ = Box::new(src).finish();
     if !bad.is_empty() {
         return Err(err(format!(
             "sheet `{sheet}`: decision must be `merge`, `distinct` or blank at {}",
