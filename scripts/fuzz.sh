@@ -38,16 +38,21 @@ seed sheet_reader fuzz/seeds/sheet_reader/*
 seed run_config_loader examples/*/run.toml fuzz/seeds/run_config_loader/*
 seed dedup_config_loader mappings/dedup.toml mappings/febrl/dedup.toml
 seed review_reader fuzz/seeds/review_reader/*
+seed xml_rewrite fuzz/seeds/xml_reader/* examples/cin/*.xml
 
 (cd fuzz && cargo fuzz build -O)
+STAMP=$(mktemp)
+trap 'rm -f "$STAMP"' EXIT
 for t in $TARGETS; do
   echo "== $t: ${SECS}s"
   mkdir -p "fuzz/corpus/$t"
   (cd fuzz && cargo fuzz run -O "$t" "corpus/$t" -- \
       -max_total_time="$SECS" -rss_limit_mb=2048 -max_len=65536 -print_final_stats=1 2>&1 \
-    | grep -E "^(#[0-9]+ +DONE|stat::number_of_executed_units|stat::peak_rss_mb|==|SUMMARY|Done)" || true)
-  if compgen -G "fuzz/artifacts/$t/crash-*" > /dev/null; then
-    echo "CRASH in $t: see fuzz/artifacts/$t/" >&2
+    | grep -E "^(#[0-9]+ +DONE|stat::number_of_executed_units|stat::peak_rss_mb|==|SUMMARY|Done)|ERROR|panicked" || true)
+  # Any finding of this run fails it: a crash, a leak (LeakSanitizer), an
+  # out-of-memory or a timeout; artifacts of earlier runs do not count.
+  if [ -n "$(find "fuzz/artifacts/$t" -newer "$STAMP" -type f 2>/dev/null | head -1)" ]; then
+    echo "FAILED in $t: see fuzz/artifacts/$t/" >&2
     exit 1
   fi
 done
