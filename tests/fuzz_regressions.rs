@@ -142,81 +142,6 @@ fn date_format_regressions_and_seeds() {
     }
 }
 
-/// The xml_reader target (fuzz/fuzz_targets/xml_reader.rs): the whole input
-/// is the document, the mode comes from its bytes.
-fn xml_reader(data: &[u8]) {
-    use casebridge_model::SourceErrorKind;
-    use casebridge_xml::{XmlLimits, XmlSource, XmlSourceConfig};
-    let mode = data
-        .iter()
-        .fold(0u8, |a, b| a.wrapping_mul(31).wrapping_add(*b));
-    let (record, fields): (&str, &[&str]) = match mode % 3 {
-        0 => (
-            "Message/Children/Child",
-            &[
-                "ChildIdentifiers/LAchildID",
-                "ChildIdentifiers/UPN",
-                "ChildCharacteristics/Disabilities/Disability",
-                "/Message/Header/Source/LEA",
-                "@id",
-                ".",
-            ],
-        ),
-        1 => (
-            "Message/Children/Child/CINdetails",
-            &[
-                "CINreferralDate",
-                "../ChildIdentifiers/LAchildID",
-                "../@id",
-                "Assessments/FactorsIdentifiedAtAssessment/AssessmentFactors",
-                "/Message/Header/Source/LEA",
-                "..",
-            ],
-        ),
-        _ => ("a/b", &["c", "@d", "../e", "c/@f", ".", "/a/g"]),
-    };
-    let config = XmlSourceConfig {
-        record_path: record.into(),
-        fields: fields.iter().map(|f| f.to_string()).collect(),
-        repeat_separator: if mode & 0x10 != 0 {
-            String::new()
-        } else {
-            ";".into()
-        },
-        limits: XmlLimits {
-            max_depth: 8 + usize::from(mode >> 5),
-            max_record_bytes: 256,
-            max_token_bytes: 2048,
-        },
-    };
-    let cursor = Box::new(std::io::Cursor::new(data.to_vec()));
-    let mut src = match XmlSource::from_reader("fuzz.xml", cursor, config) {
-        Ok(src) => src,
-        Err(e) => {
-            assert!(!e.recoverable);
-            return;
-        }
-    };
-    let wanted: Vec<Want> = (0..fields.len())
-        .map(|i| [Want::Text, Want::Presence, Want::Skip][(i + usize::from(mode & 3)) % 3])
-        .collect();
-    let mut row = TextRow::new();
-    loop {
-        match src.read_row(&mut row, &wanted) {
-            Ok(false) => break,
-            Ok(true) => assert!(row.locator.as_ref().and_then(|l| l.line()).is_some()),
-            Err(e) => {
-                assert!(e.locator.line().is_some() || matches!(e.kind, SourceErrorKind::Io(_)));
-                if !e.recoverable {
-                    break;
-                }
-            }
-        }
-    }
-    let info = Box::new(src).finish().unwrap();
-    assert_eq!(info.sha256, Sha256::digest(data));
-}
-
 #[test]
 fn xml_reader_regressions_and_seeds() {
     let inputs: Vec<Vec<u8>> = files(&root().join("fuzz/regressions/xml_reader"))
@@ -225,7 +150,7 @@ fn xml_reader_regressions_and_seeds() {
         .collect();
     assert!(inputs.len() >= 4);
     for i in inputs {
-        xml_reader(&i);
+        casebridge_xml::fuzzing::run(&i);
     }
 }
 

@@ -96,6 +96,8 @@
 
 #![forbid(unsafe_code)]
 
+#[doc(hidden)]
+pub mod fuzzing;
 mod input;
 mod paths;
 pub mod rewrite;
