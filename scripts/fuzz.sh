@@ -14,7 +14,7 @@ command -v cargo-fuzz > /dev/null || cargo install cargo-fuzz --locked
 # cargo-fuzz passes -Z flags (sanitizers, coverage); the machine's one stable
 # toolchain accepts them with RUSTC_BOOTSTRAP (no nightly can be fetched here).
 export RUSTC_BOOTSTRAP=1
-ALL="csv_reader mapping_loader template_loader codeset_loader jsonl_reader date_formats xlsx_check run_config_loader dedup_config_loader review_reader sheet_reader xml_reader"
+ALL="csv_reader mapping_loader template_loader codeset_loader jsonl_reader date_formats xlsx_check run_config_loader dedup_config_loader review_reader sheet_reader xml_reader xml_rewrite"
 TARGETS=${*:-$ALL}
 
 seed() { # target, files...
