@@ -55,9 +55,16 @@ pub struct Faults {
     pub truth: Vec<Truth>,
     /// Faults injected.
     pub count: u64,
-    /// Whether faults that only CSV can have (ragged rows) may be injected;
-    /// false for XLSX output.
-    pub csv_only: bool,
+    /// Whether the output is CSV, so that faults only CSV can have (ragged
+    /// rows) may be injected; false for XLSX output.
+    pub csv_output: bool,
+}
+
+/// A kind of fault a table injects.
+pub trait FaultKind: Copy {
+    /// Whether only a CSV file can hold it (a ragged row); such faults are
+    /// not injected into workbooks.
+    fn csv_only(self) -> bool;
 }
 
 impl Faults {
@@ -71,7 +78,7 @@ impl Faults {
             file,
             truth: Vec::new(),
             count: 0,
-            csv_only: true,
+            csv_output: true,
         }
     }
 
@@ -87,6 +94,19 @@ impl Faults {
         } else {
             Some(candidates[self.rng.gen_range(0..candidates.len())])
         }
+    }
+
+    /// One of a table's candidate faults at random, leaving out those the
+    /// output format cannot hold (see [`FaultKind::csv_only`]).
+    pub fn choose_fault<T: FaultKind>(&mut self, candidates: &[T]) -> Option<T> {
+        let csv = self.csv_output;
+        let fits = |f: &&T| csv || !f.csv_only();
+        let n = candidates.iter().filter(fits).count();
+        if n == 0 {
+            return None;
+        }
+        let k = self.rng.gen_range(0..n);
+        candidates.iter().filter(fits).nth(k).copied()
     }
 
     /// The fault dice, for values the fault needs.

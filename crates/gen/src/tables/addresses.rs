@@ -4,7 +4,7 @@
 use rand::Rng;
 
 use super::{Gen, TableKind, TableReport};
-use crate::faults::rule;
+use crate::faults::{rule, FaultKind};
 use crate::fmt::{push_date, push_text, push_u64};
 use crate::out::{Row, Truth};
 use crate::world::days;
@@ -37,6 +37,12 @@ enum Fault {
     EndBeforeStart,
     MissingPerson,
     Ragged,
+}
+
+impl FaultKind for Fault {
+    fn csv_only(self) -> bool {
+        matches!(self, Fault::Ragged)
+    }
 }
 
 /// An invalid postcode made from a valid one.
@@ -100,11 +106,8 @@ pub fn write(g: &Gen<'_>) -> anyhow::Result<(TableReport, Vec<Truth>)> {
                     if end.is_some() {
                         candidates.push(Fault::EndBeforeStart);
                     }
-                    if !faults.csv_only {
-                        candidates.retain(|f| !matches!(f, Fault::Ragged));
-                    }
                     let line = table.line();
-                    match faults.choose(&candidates) {
+                    match faults.choose_fault(&candidates) {
                         Some(Fault::BlankPostcode) => {
                             row.set(POST_CODE);
                             faults.record(line, rule::REQUIRED, "POST_CODE", "blank");

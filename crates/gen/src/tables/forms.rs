@@ -17,7 +17,7 @@ use rand::seq::SliceRandom;
 use rand::Rng;
 
 use super::{Gen, TableKind, TableReport};
-use crate::faults::{rule, Faults};
+use crate::faults::{rule, FaultKind, Faults};
 use crate::fmt::{push_sql_datetime, push_text, push_u64};
 use crate::out::{Row, Table, Truth};
 use crate::prose::{self, Bank, Ctx};
@@ -54,6 +54,12 @@ enum Fault {
     BadValue,
     OutOfRange,
     Ragged,
+}
+
+impl FaultKind for Fault {
+    fn csv_only(self) -> bool {
+        matches!(self, Fault::Ragged)
+    }
 }
 
 /// How many forms of a code a family gets.
@@ -339,11 +345,8 @@ impl FormWriter<'_, '_> {
                 AnswerType::Code => c.push(Fault::BadValue),
                 _ => {}
             }
-            if !self.faults.csv_only {
-                c.retain(|f| !matches!(f, Fault::Ragged));
-            }
             let line = self.table.line();
-            let f = self.faults.choose(&self.candidates);
+            let f = self.faults.choose_fault(&self.candidates);
             let faults = &mut self.faults;
             match f {
                 Some(Fault::BlankCode) => {

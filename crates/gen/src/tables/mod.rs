@@ -214,7 +214,7 @@ impl Gen<'_> {
             self.rng(streams::FAULTS + t.stream()),
             self.missing_base,
         );
-        faults.csv_only = self.opts.format == Format::Csv;
+        faults.csv_output = self.opts.format == Format::Csv;
         (
             self.rng(streams::CONTENT + t.stream()),
             self.rng(streams::DUPLICATES + t.stream()),

@@ -7,7 +7,7 @@ use chrono::{Duration, NaiveDateTime};
 use rand::Rng;
 
 use super::{Gen, TableKind, TableReport};
-use crate::faults::rule;
+use crate::faults::{rule, FaultKind};
 use crate::fmt::{push_datetime, push_u64};
 use crate::out::{Row, Truth};
 use crate::prose::{self, Ctx, NOTE_MIN};
@@ -51,6 +51,12 @@ enum Fault {
     Future,
     MissingPerson,
     Ragged,
+}
+
+impl FaultKind for Fault {
+    fn csv_only(self) -> bool {
+        matches!(self, Fault::Ragged)
+    }
 }
 
 /// A duplicate waiting to be written.
@@ -262,11 +268,8 @@ pub fn write(g: &Gen<'_>) -> anyhow::Result<(TableReport, Vec<Truth>)> {
                         Fault::MissingPerson,
                         Fault::Ragged,
                     ]);
-                    if !faults.csv_only {
-                        candidates.retain(|f| !matches!(f, Fault::Ragged));
-                    }
                     let line = table.line();
-                    match faults.choose(&candidates) {
+                    match faults.choose_fault(&candidates) {
                         Some(Fault::BlankType) => {
                             row.set(TYPE);
                             faults.record(line, rule::REQUIRED, "NOTE_TYPE", "blank");

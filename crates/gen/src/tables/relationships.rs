@@ -7,7 +7,7 @@ use chrono::NaiveDate;
 use rand::Rng;
 
 use super::{Gen, TableKind, TableReport};
-use crate::faults::rule;
+use crate::faults::{rule, FaultKind};
 use crate::fmt::{push_date, push_u64};
 use crate::out::{Row, Truth};
 use crate::world::{days, rand_date, years_after, years_before, Role};
@@ -49,6 +49,12 @@ enum Fault {
     BadType,
     MissingOther,
     Ragged,
+}
+
+impl FaultKind for Fault {
+    fn csv_only(self) -> bool {
+        matches!(self, Fault::Ragged)
+    }
 }
 
 fn maybe<R: Rng>(rng: &mut R, p: f64, d: NaiveDate) -> Option<NaiveDate> {
@@ -216,11 +222,8 @@ pub fn write(g: &Gen<'_>) -> anyhow::Result<(TableReport, Vec<Truth>)> {
                     if !is_mother {
                         candidates.extend([Fault::BlankType, Fault::BadType]);
                     }
-                    if !faults.csv_only {
-                        candidates.retain(|f| !matches!(f, Fault::Ragged));
-                    }
                     let line = table.line();
-                    match faults.choose(&candidates) {
+                    match faults.choose_fault(&candidates) {
                         Some(Fault::BlankType) => {
                             row.set(TYPE);
                             faults.record(line, rule::REQUIRED, "RELATIONSHIP_TYPE", "blank");

@@ -5,7 +5,7 @@
 use rand::Rng;
 
 use super::{Gen, TableKind, TableReport};
-use crate::faults::rule;
+use crate::faults::{rule, FaultKind};
 use crate::fmt::{push_datetime, push_u64};
 use crate::out::{Row, Truth};
 
@@ -44,6 +44,12 @@ enum Fault {
     Ragged,
 }
 
+impl FaultKind for Fault {
+    fn csv_only(self) -> bool {
+        matches!(self, Fault::Ragged)
+    }
+}
+
 pub fn write(g: &Gen<'_>) -> anyhow::Result<(TableReport, Vec<Truth>)> {
     let kind = TableKind::WorkflowSteps;
     let (_content, _dups, mut faults) = g.rngs(kind);
@@ -80,11 +86,8 @@ pub fn write(g: &Gen<'_>) -> anyhow::Result<(TableReport, Vec<Truth>)> {
                     if step.completed.is_some() {
                         candidates.push(Fault::EndBeforeStart);
                     }
-                    if !faults.csv_only {
-                        candidates.retain(|f| !matches!(f, Fault::Ragged));
-                    }
                     let line = table.line();
-                    match faults.choose(&candidates) {
+                    match faults.choose_fault(&candidates) {
                         Some(Fault::BlankType) => {
                             row.set(TYPE);
                             faults.record(line, rule::REQUIRED, "WORKFLOW_STEP_TYPE_ID", "blank");
