@@ -8,17 +8,15 @@
 //! the records would report duplicates as distinct.
 
 use std::io::{self, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::Context;
-use casebridge_dedup::{
-    review, AtomicFile, Decision, DedupConfig, Deduper, Outcome, Pair, RunOptions,
-};
-use casebridge_mapping::{Error as MappingError, MappedRecord, Mapping, MappingSet};
-use casebridge_model::{
-    Locator, MappingRef, Provenance, Record, RecordKind, Sha256, SourceErrorKind, SourceRef,
-    TextRow,
-};
+use casebridge_dedup::{review, AtomicFile, Decision, DedupConfig, Outcome, Pair, RunOptions};
+use casebridge_mapping::{Error as MappingError, MappingSet};
+use casebridge_runner::dedup::DedupOptions;
+use casebridge_validate::Report;
+
+use crate::progress::Bar;
 use clap::{Args, ValueEnum};
 use serde::Serialize;
 
@@ -73,100 +71,10 @@ pub struct DedupArgs {
     /// Largest record, in bytes, held in memory; larger ones are rejected.
     #[arg(long, default_value_t = 64 << 20)]
     pub max_record_bytes: usize,
-}
-
-/// What happened to one input file.
-#[derive(Debug, Clone, Serialize)]
-struct FileReport {
-    file: String,
-    mapping: Option<String>,
-    kind: Option<RecordKind>,
-    sha256: Option<String>,
-    #[serde(skip)]
-    bytes: u64,
-    records: u64,
-    rejected: u64,
-    status: &'static str,
-}
-
-/// Reads one file through its mapping into records; `Err` is a message
-/// (ids and locations only) for a file that could not be read.
-fn read_file(
-    path: &Path,
-    m: &Mapping,
-    limits: &casebridge_runner::Limits,
-    out: &mut Vec<Record>,
-    report: &mut FileReport,
-) -> Result<(), String> {
-    let name = path.display().to_string();
-    let mut src = match casebridge_runner::open_source(path, m, limits) {
-        Ok(s) => s,
-        Err(e) => return Err(format!("{name}: {e}")),
-    };
-    let header = src.columns().to_vec();
-    let bound = m.bind(&header).map_err(|diags| {
-        let d: Vec<String> = diags.iter().map(|d| format!("  {d}")).collect();
-        format!(
-            "{name}: header does not fit mapping `{}`:\n{}",
-            m.id,
-            d.join("\n")
-        )
-    })?;
-    let start = out.len();
-    let mut row = TextRow::new();
-    let mut rec = MappedRecord::new(m.kind);
-    let mut issues = Vec::new();
-    let mapping = MappingRef {
-        id: m.id.clone(),
-        version: m.version.clone(),
-        sha256: m.sha256,
-    };
-    loop {
-        match src.read_row(&mut row, bound.wanted()) {
-            Ok(false) => break,
-            Ok(true) => {}
-            Err(e) if e.recoverable => {
-                report.records += 1;
-                report.rejected += 1;
-                continue;
-            }
-            Err(e) => return Err(format!("{name}: {e}")),
-        }
-        report.records += 1;
-        issues.clear();
-        // A bad value leaves its field empty; the record is kept.
-        bound.apply(&mut row, &mut rec, &mut issues, false);
-        let prov = Provenance {
-            run_id: String::new(),
-            source: SourceRef {
-                system: m.system.clone(),
-                file: name.clone(),
-                sha256: Sha256::default(),
-            },
-            locator: row.locator.clone().unwrap_or(Locator::File),
-            mapping: mapping.clone(),
-            content_sha256: Sha256::default(),
-        };
-        match m.to_record(&rec, prov) {
-            Some(r) => out.push(r),
-            None => report.rejected += 1,
-        }
-    }
-    drop(bound);
-    match src.finish() {
-        Ok(info) => {
-            report.sha256 = Some(info.sha256.to_hex());
-            report.bytes = info.bytes;
-            for r in &mut out[start..] {
-                for p in &mut r.header_mut().provenance {
-                    p.source.sha256 = info.sha256;
-                }
-            }
-            Ok(())
-        }
-        Err(e) if matches!(e.kind, SourceErrorKind::Empty) => Ok(()),
-        Err(e) => Err(format!("{name}: {e}")),
-    }
+    /// "Today" for the future-date rules of the check stage (yyyy-mm-dd;
+    /// default: the real today).
+    #[arg(long, value_name = "DATE")]
+    pub as_of: Option<chrono::NaiveDate>,
 }
 
 /// Runs `dedup`; returns the exit code: 0 done, 1 done with pairs left for
@@ -191,129 +99,56 @@ pub fn run(args: DedupArgs, quiet: bool) -> anyhow::Result<u8> {
         Some(p) => review::read_decisions(p)?,
         None => Vec::new(),
     };
-
-    // Plan: every input gets one mapping, or the run stops.
-    let plan = casebridge_runner::plan_inputs(&args.inputs, &mappings)?;
-    let mut files: Vec<FileReport> = Vec::new();
-    let mut problems: Vec<String> = Vec::new();
-    for u in &plan.unmatched {
-        let name = u.path.display().to_string();
-        if !u.candidates.is_empty() {
-            problems.push(format!(
-                "{name}: several mappings fit: {}",
-                u.candidates.join(", ")
-            ));
-        } else if u.from_dir {
-            files.push(file_report(&name, None, "skipped"));
-        } else {
-            problems.push(format!(
-                "{name}: no mapping's source glob fits this file name"
-            ));
-        }
-    }
-    let mut planned: Vec<(PathBuf, &Mapping)> = Vec::new();
-    for f in &plan.files {
-        if f.mapping.kind == RecordKind::FormAnswer {
-            files.push(file_report(
-                &f.path.display().to_string(),
-                Some(f.mapping),
-                "skipped",
-            ));
-        } else {
-            planned.push((f.path.clone(), f.mapping));
-        }
-    }
-    let limits = casebridge_runner::Limits {
-        max_record_bytes: args.max_record_bytes,
-        ..casebridge_runner::Limits::default()
+    let opts = DedupOptions {
+        config: cfg.clone(),
+        run: RunOptions {
+            with_values: args.show_values || args.review.is_some(),
+            reviewed,
+        },
+        as_of: args
+            .as_of
+            .unwrap_or_else(|| chrono::Local::now().date_naive()),
+        show_values: args.show_values,
+        limits: casebridge_runner::Limits {
+            max_record_bytes: args.max_record_bytes,
+            ..casebridge_runner::Limits::default()
+        },
     };
-    let mut records: Vec<Record> = Vec::new();
-    for (path, m) in &planned {
-        let mut fr = file_report(&path.display().to_string(), Some(m), "read");
-        if let Err(msg) = read_file(path, m, &limits, &mut records, &mut fr) {
-            fr.status = "failed";
-            problems.push(msg);
-        }
-        files.push(fr);
-    }
-    crate::note_inputs(files.iter().map(|f| casebridge_runner::audit::AuditInput {
-        file: f.file.clone(),
-        sha256: f.sha256.clone(),
-        bytes: f.bytes,
-    }));
-    if !problems.is_empty() {
-        eprintln!("error: dedup could not run:");
-        for p in &problems {
-            eprintln!("  {p}");
-        }
+    let mut report =
+        Report::new(args.examples, args.format == Format::Json)?.with_read_status("read");
+    let bar = Bar::new(quiet);
+    let (run, could_not_run) =
+        casebridge_runner::dedup::dedup(&args.inputs, &mappings, opts, &mut report, &bar)?;
+    bar.finish();
+    casebridge_runner::check_balance(&mut report)?;
+    crate::note_report(&report);
+    let Some(outcome) = &run.outcome else {
+        eprintln!("error: dedup could not run: nothing was linked");
+        let stderr = io::stderr();
+        let mut err = stderr.lock();
+        let _ = report.write_human(&mut err);
         return Ok(2);
-    }
-    if !quiet {
-        tracing::info!(
-            records = records.len(),
-            files = planned.len(),
-            "Inputs read."
-        );
-    }
-
-    // The run id: a digest of what went in, so the same inputs give the same outputs.
-    let mut digest = String::new();
-    for f in &files {
-        digest.push_str(f.sha256.as_deref().unwrap_or("-"));
-    }
-    for (_, m) in &planned {
-        digest.push_str(&m.sha256.to_hex());
-    }
-    digest.push_str(&toml::to_string(&cfg).unwrap_or_default());
-    let run_id = format!(
-        "dedup-{}",
-        &Sha256::digest(digest.as_bytes()).to_hex()[..16]
-    );
-    let mut deduper = Deduper::new(cfg.clone());
-    for mut r in records {
-        for p in &mut r.header_mut().provenance {
-            p.run_id.clone_from(&run_id);
-        }
-        deduper.push(r);
-    }
-    let opts = RunOptions {
-        with_values: args.show_values || args.review.is_some(),
-        reviewed,
     };
-    let outcome = deduper.run(&opts)?;
-    tracing::info!(
-        pairs = outcome.pairs.len(),
-        review = outcome.summary.review_pairs,
-        "Deduplication finished."
-    );
-
     if let Some(path) = &args.pairs {
-        write_pairs(path, &outcome).with_context(|| format!("writing {}", path.display()))?;
+        casebridge_runner::dedup::write_pairs(path, outcome)?;
     }
     if let Some(path) = &args.review {
-        let queue: Vec<&Pair> = outcome
-            .pairs
-            .iter()
-            .filter(|p| p.decision == Decision::Review)
-            .collect();
-        review::write_review(path, &queue)?;
+        casebridge_runner::dedup::write_review(path, outcome)?;
     }
     if let Some(path) = &args.out {
-        let mut f = AtomicFile::create(path)?;
-        for r in &outcome.records {
-            let line = r.to_json_line().context("serialising a record")?;
-            let w = f.writer();
-            w.write_all(line.as_bytes())
-                .and_then(|()| w.write_all(b"\n"))
-                .with_context(|| format!("writing {}", path.display()))?;
-        }
-        f.finish()?;
+        casebridge_runner::dedup::write_survivors(path, outcome)?;
     }
 
     let mut buf = Vec::new();
     match args.format {
-        Format::Human => write_human(&mut buf, &outcome, &files, &run_id, &args, &cfg)?,
-        Format::Json => write_json(&mut buf, &outcome, &files, &run_id, args.show_values)?,
+        Format::Human => write_human(&mut buf, outcome, &report, &run.run_id, &args, &cfg)?,
+        Format::Json => write_json(
+            &mut buf,
+            outcome,
+            &mut report,
+            &run.run_id,
+            args.show_values,
+        )?,
     }
     match &args.output {
         Some(path) => AtomicFile::write_all(path, &buf)?,
@@ -326,48 +161,13 @@ pub fn run(args: DedupArgs, quiet: bool) -> anyhow::Result<u8> {
             }
         }
     }
-    Ok(if outcome.summary.review_pairs > 0 {
+    Ok(if could_not_run || !report.unbalanced().is_empty() {
+        2
+    } else if outcome.summary.review_pairs > 0 {
         1
     } else {
         0
     })
-}
-
-fn file_report(name: &str, m: Option<&Mapping>, status: &'static str) -> FileReport {
-    FileReport {
-        file: name.to_string(),
-        mapping: m.map(|m| m.id.clone()),
-        kind: m.map(|m| m.kind),
-        sha256: None,
-        bytes: 0,
-        records: 0,
-        rejected: 0,
-        status,
-    }
-}
-
-fn write_pairs(path: &Path, outcome: &Outcome) -> anyhow::Result<()> {
-    let mut f = AtomicFile::create(path)?;
-    {
-        let mut w = csv::Writer::from_writer(f.writer());
-        w.write_record(["id_l", "id_r", "score", "decision", "kind", "method"])?;
-        for p in &outcome.pairs {
-            if !matches!(p.decision, Decision::Merge | Decision::Review) {
-                continue;
-            }
-            w.write_record([
-                p.left.key.as_str(),
-                p.right.key.as_str(),
-                &format!("{:.4}", p.score),
-                p.decision.as_str(),
-                p.kind.as_str(),
-                p.method.as_str(),
-            ])?;
-        }
-        w.flush()?;
-    }
-    f.finish()?;
-    Ok(())
 }
 
 fn strip_values(p: &Pair) -> Pair {
@@ -382,7 +182,7 @@ fn strip_values(p: &Pair) -> Pair {
 fn write_json(
     out: &mut Vec<u8>,
     o: &Outcome,
-    files: &[FileReport],
+    report: &mut Report,
     run_id: &str,
     show_values: bool,
 ) -> anyhow::Result<()> {
@@ -390,7 +190,7 @@ fn write_json(
     struct Doc<'a> {
         run_id: &'a str,
         summary: &'a casebridge_dedup::Summary,
-        files: &'a [FileReport],
+        files: &'a [casebridge_validate::FileSummary],
         blocking: &'a casebridge_dedup::BlockingStats,
         model: &'a Option<casebridge_dedup::Model>,
         pairs: Vec<Pair>,
@@ -409,11 +209,18 @@ fn write_json(
     let doc = Doc {
         run_id,
         summary: &o.summary,
-        files,
+        files: &report.files,
         blocking: &o.blocking,
         model: &o.model,
         pairs,
     };
+    // The document, then the findings report under "report".
+    let mut doc = serde_json::to_value(&doc)?;
+    let mut findings = Vec::new();
+    report.write_json(&mut findings)?;
+    if let serde_json::Value::Object(m) = &mut doc {
+        m.insert("report".into(), serde_json::from_slice(&findings)?);
+    }
     serde_json::to_writer_pretty(&mut *out, &doc)?;
     out.push(b'\n');
     Ok(())
@@ -422,18 +229,22 @@ fn write_json(
 fn write_human(
     out: &mut Vec<u8>,
     o: &Outcome,
-    files: &[FileReport],
+    report: &Report,
     run_id: &str,
     args: &DedupArgs,
     cfg: &DedupConfig,
 ) -> anyhow::Result<()> {
     let s = &o.summary;
-    let read: u64 = files.iter().map(|f| f.records).sum();
-    let rejected: u64 = files.iter().map(|f| f.rejected).sum();
+    let t = report.tally();
     writeln!(
         out,
-        "casebridge dedup (run {run_id}): {} file(s), {read} record(s) read, {rejected} rejected",
-        files.iter().filter(|f| f.status == "read").count()
+        "casebridge dedup (run {run_id}): {} file(s), {} record(s) read, {} kept, {} merged, {} rejected, {} skipped",
+        report.files.iter().filter(|f| f.status == "read").count(),
+        t.read,
+        t.valid,
+        t.merged,
+        t.rejected,
+        t.skipped
     )?;
     for (k, n) in &s.records_in {
         let after = s
@@ -544,5 +355,8 @@ fn write_human(
     if o.model.is_none() && o.pairs.is_empty() {
         writeln!(out, "no duplicates found")?;
     }
+    // Findings by rule with their places, and every file's accounting.
+    writeln!(out)?;
+    report.write_human(out)?;
     Ok(())
 }

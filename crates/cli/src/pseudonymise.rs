@@ -76,7 +76,7 @@ pub fn run(args: PseudonymiseArgs, quiet: bool) -> anyhow::Result<u8> {
             ..casebridge_runner::Limits::default()
         },
     };
-    let mut report = Report::new(5, false)?;
+    let mut report = Report::new(5, false)?.with_read_status("written");
     let bar = Bar::new(quiet);
     let outcome = pseudonymise(&args.inputs, &mappings, &pseudo, &opts, &mut report, &bar)?;
     bar.finish();

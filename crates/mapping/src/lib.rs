@@ -28,7 +28,7 @@ pub use diag::{check_no_secrets, did_you_mean, toml_error, Diagnostic, LineIndex
 pub use mapping::{
     BoundMapping, FieldIssue, MappedRecord, Mapping, Slot, SourceFormat, SourceSpec, Value,
 };
-pub use set::{MappingSet, Selection};
+pub use set::{canonical_mappings, MappingSet, Selection};
 pub use template::{AnswerType, Template};
 pub use transform::Transform;
 

@@ -164,6 +164,9 @@ pub enum SourceFormat {
     Xlsx,
     /// XML, one record per element at the mapping's `record` path.
     Xml,
+    /// Canonical records as JSON Lines (what `--out` and the JSON Lines
+    /// sink write), read back through the built-in canonical mappings.
+    Jsonl,
 }
 
 impl SourceFormat {
@@ -187,8 +190,11 @@ impl SourceFormat {
             .map(str::to_ascii_lowercase)
             .as_deref()
         {
-            Some("xlsx" | "xlsm") => SourceFormat::Xlsx,
+            // Legacy and other workbook formats go to the workbook reader,
+            // which refuses them by name; never read as CSV.
+            Some("xlsx" | "xlsm" | "xls" | "xlsb" | "ods") => SourceFormat::Xlsx,
             Some("xml") => SourceFormat::Xml,
+            Some("jsonl" | "ndjson") => SourceFormat::Jsonl,
             _ => SourceFormat::Csv,
         }
     }
@@ -199,6 +205,7 @@ impl SourceFormat {
             SourceFormat::Csv => "csv",
             SourceFormat::Xlsx => "xlsx",
             SourceFormat::Xml => "xml",
+            SourceFormat::Jsonl => "jsonl",
         }
     }
 }

@@ -39,6 +39,7 @@ fn distinct_parts(ms: &[&Mapping], file: &Path) -> bool {
         let part = match m.source.format_of(file) {
             SourceFormat::Xml => m.source.record.clone().map(|r| format!("xml:{r}")),
             SourceFormat::Xlsx => m.source.sheet.clone().map(|s| format!("sheet:{s}")),
+            SourceFormat::Jsonl => Some(format!("jsonl:{}", m.kind)),
             SourceFormat::Csv => None,
         };
         match part {
@@ -127,5 +128,46 @@ impl MappingSet {
             _ if distinct_parts(&fits, file) => Selection::Parts(fits),
             _ => Selection::Many(fits),
         }
+    }
+}
+
+/// The built-in mappings that read canonical JSON Lines back: one per
+/// record kind a row maps to, each reading every canonical field from the
+/// column of the same name (the JSON Lines source flattens each record to
+/// those columns). A `.jsonl` or `.ndjson` input is read by all of them,
+/// each taking the lines of its own kind.
+pub fn canonical_mappings() -> &'static [Mapping] {
+    static CANONICAL: std::sync::OnceLock<Vec<Mapping>> = std::sync::OnceLock::new();
+    CANONICAL.get_or_init(|| {
+        use casebridge_model::RecordKind;
+        RecordKind::MAPPABLE
+            .iter()
+            .filter(|k| **k != RecordKind::FormAnswer)
+            .filter_map(|&kind| {
+                let mut text = format!(
+                    "[mapping]\nid = \"canonical-{kind}\"\nversion = \"1\"\nkind = \"{kind}\"\n\
+                     system = \"canonical\"\ndescription = \"Canonical {kind} records (JSON Lines)\"\n\n\
+                     [source]\nglob = \"*.{{jsonl,ndjson}}\"\nencoding = \"utf-8\"\n\
+                     date_formats = [\"yyyy-mm-dd\", \"yyyy-mm-dd HH:MM:SS\", \"yyyy-mm-dd HH:MM:SS.fff\"]\n"
+                );
+                for def in kind.fields() {
+                    text.push_str(&format!("\n[fields.{}]\ncolumn = \"{}\"\n", def.name, def.name));
+                    if def.is_key {
+                        text.push_str("required = true\n");
+                    }
+                }
+                let path = Path::new("<canonical>").join(format!("{kind}.toml"));
+                Mapping::from_str(&path, &text).ok()
+            })
+            .collect()
+    })
+}
+
+#[cfg(test)]
+mod canonical_tests {
+    #[test]
+    fn every_row_kind_has_a_canonical_mapping_that_loads() {
+        // Person, address, relationship, involvement, case note, chronology.
+        assert_eq!(super::canonical_mappings().len(), 6);
     }
 }

@@ -9,6 +9,8 @@
 
 #![forbid(unsafe_code)]
 
+pub mod events;
+mod finding;
 mod hash;
 pub mod ids;
 mod kind;
@@ -18,6 +20,8 @@ mod records;
 pub mod rules;
 mod source;
 
+pub use events::{Disposition, Event, EventSink, FileId, FileOutcome, Tally};
+pub use finding::Finding;
 pub use hash::{content_sha256, fold_text, stable_id};
 pub use kind::{Check, FieldDef, FieldType, RecordKind, UnknownKind};
 pub use locator::Locator;
@@ -27,8 +31,8 @@ pub use records::{
     Record, Relationship, Section, SectionRow, SourceKey, WorkbookForm,
 };
 pub use source::{
-    Encoding, RecordSource, SourceError, SourceErrorKind, SourceInfo, TextRow, Want,
-    PRESENCE_LIMIT, PRESENT,
+    Encoding, RecordSink, RecordSource, SinkError, SinkSummary, SourceError, SourceErrorKind,
+    SourceInfo, TextRow, Want, PRESENCE_LIMIT, PRESENT,
 };
 
 /// An error from the model crate.

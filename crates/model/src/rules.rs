@@ -89,6 +89,9 @@ rules! {
     LIMIT_DEPTH = "limit.depth", Error, "XML elements nest deeper than the depth limit.";
     LIMIT_ARCHIVE = "limit.archive", Error, "A spreadsheet inflates past the decompressed size, ratio or entry limit.";
     LIMIT_FINDINGS = "limit.findings", Warning, "Too many findings: the rest are counted, not listed.";
+    FILE_UNSUPPORTED = "file.unsupported", Error, "The file is in a format casebridge does not read (.xls, .xlsb, .ods).";
+    JSONL_RECORD = "jsonl.record", Error, "A JSON Lines line is not a canonical record of a kind that can be read.";
+    RUN_UNBALANCED = "run.unbalanced", Error, "Records read and records accounted for (valid, rejected, merged, skipped) differ.";
 }
 
 /// The rule with this id.

@@ -254,6 +254,20 @@ pub trait RecordSource {
 
     /// Reads what is left, then gives the source's hash and counts.
     fn finish(self: Box<Self>) -> Result<SourceInfo, SourceError>;
+
+    /// The named part of the file being read, when the format has parts
+    /// (a workbook's sheet).
+    fn part(&self) -> Option<&str> {
+        None
+    }
+
+    /// The canonical record behind the last row, for sources that hold
+    /// canonical records already (JSON Lines): the pipeline passes it on
+    /// as it is (ids, keys and provenance kept) instead of rebuilding it
+    /// from the row.
+    fn take_record(&mut self) -> Option<crate::Record> {
+        None
+    }
 }
 
 /// The text encoding of a source file.
@@ -283,4 +297,34 @@ impl Encoding {
 
     /// The names [`Encoding::parse`] accepts (for suggestions).
     pub const NAMES: &'static [&'static str] = &["utf-8", "utf-8-bom", "windows-1252", "auto"];
+}
+
+/// An error writing records out: where, and the I/O error behind it.
+#[derive(Debug, thiserror::Error)]
+#[error("{target}: cannot write")]
+pub struct SinkError {
+    /// The file or endpoint written.
+    pub target: String,
+    /// Why.
+    #[source]
+    pub source: std::io::Error,
+}
+
+/// What a sink wrote, once finished.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SinkSummary {
+    /// Records written.
+    pub records: u64,
+    /// Each file written: its name, SHA-256 and size.
+    pub files: Vec<(String, Sha256, u64)>,
+}
+
+/// Writes canonical records out (JSON Lines, CSV, XLSX, a mapping set's
+/// files). Nothing is visible until [`RecordSink::finish`] succeeds; a sink
+/// dropped without it leaves no output.
+pub trait RecordSink {
+    /// Writes one record.
+    fn write_record(&mut self, record: &crate::Record) -> Result<(), SinkError>;
+    /// Flushes, syncs and puts the output in place.
+    fn finish(self: Box<Self>) -> Result<SinkSummary, SinkError>;
 }

@@ -6,7 +6,8 @@
 use std::path::{Path, PathBuf};
 
 use casebridge_csv::{CsvSource, CsvSourceConfig};
-use casebridge_mapping::{Mapping, MappingSet, Selection, SourceFormat};
+use casebridge_jsonl::{JsonlSource, JsonlSourceConfig};
+use casebridge_mapping::{canonical_mappings, Mapping, MappingSet, Selection, SourceFormat};
 use casebridge_model::{Locator, RecordKind, RecordSource, SourceError, SourceErrorKind};
 use casebridge_sheet::{ArchiveLimits, SheetSource, SheetSourceConfig};
 use casebridge_xml::{XmlLimits, XmlSource, XmlSourceConfig};
@@ -104,6 +105,16 @@ pub fn plan_inputs<'m>(inputs: &[PathBuf], mappings: &'m MappingSet) -> Result<P
         }
     }
     for (path, from_dir) in expanded {
+        // Canonical JSON Lines are read by the built-in canonical mappings,
+        // one part per kind, whatever the run's mapping set.
+        if SourceFormat::from_extension(&path) == SourceFormat::Jsonl {
+            plan.files
+                .extend(canonical_mappings().iter().map(|mapping| PlannedFile {
+                    path: path.clone(),
+                    mapping,
+                }));
+            continue;
+        }
         match mappings.select(&path) {
             Selection::One(mapping) => plan.files.push(PlannedFile { path, mapping }),
             Selection::Parts(ms) => plan.files.extend(ms.into_iter().map(|mapping| PlannedFile {
@@ -145,6 +156,17 @@ pub fn open_source(
                 max_record_bytes: limits.max_record_bytes,
             };
             Ok(Box::new(CsvSource::open(path, config)?))
+        }
+        SourceFormat::Jsonl => {
+            let config = JsonlSourceConfig {
+                kind: mapping.kind,
+                // The first part (persons) reports the lines no part reads.
+                report_unreadable: canonical_mappings()
+                    .first()
+                    .is_some_and(|m| m.kind == mapping.kind),
+                max_record_bytes: limits.max_record_bytes,
+            };
+            Ok(Box::new(JsonlSource::open(path, config)?))
         }
         SourceFormat::Xlsx => {
             let config = SheetSourceConfig {

@@ -10,33 +10,43 @@
 
 pub mod audit;
 pub mod config;
+pub mod dedup;
 pub mod input;
+pub mod pipeline;
 pub mod pseudo;
 mod pseudonymise;
 
 pub use config::RunConfig;
 pub use input::{open_source, plan_inputs, Limits, Plan, PlannedFile, Unmatched};
+pub use pipeline::{CheckOnly, FileCtx, Item, Needs, Pipeline, PipelineOptions, Stage, Verdict};
 pub use pseudonymise::{pseudonymise, PseudonymiseOptions};
 
 use std::path::{Path, PathBuf};
 
-use casebridge_mapping::{MappedRecord, Mapping, MappingSet, SourceFormat};
-use casebridge_model::{rules, RecordKind, SourceError, SourceErrorKind, TextRow};
-use casebridge_validate::{
-    CheckOptions, Checker, FileSummary, Finding, Issue, PersonIndex, Report,
-};
+use casebridge_mapping::{MappingSet, SourceFormat};
+use casebridge_model::{rules, SourceError, SourceErrorKind};
+use casebridge_validate::{CheckOptions, Finding, Report};
 use chrono::NaiveDate;
 
 /// An error that stops a run.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// The report could not be written (temporary spill file).
-    #[error("report: {0}")]
+    /// The report could not be written (its temporary spill file).
+    #[error("cannot write the report")]
     Report(#[from] std::io::Error),
     /// An input path does not exist.
     #[error("{}: no such file or directory", .0.display())]
     NoInput(PathBuf),
+    /// Deduplication failed.
+    #[error("deduplication failed")]
+    Dedup(#[from] casebridge_dedup::Error),
+    /// An output could not be written.
+    #[error("cannot write an output")]
+    Sink(#[from] casebridge_model::SinkError),
+    /// The run's accounting found a record without a disposition: a bug.
+    #[error("accounting: {0}")]
+    Accounting(String),
 }
 
 /// Settings of a validation run.
@@ -93,52 +103,8 @@ pub(crate) fn display(path: &Path) -> String {
     path.display().to_string()
 }
 
-/// Reports the files of a plan that no single mapping fits; returns whether
-/// any of them makes the run one that could not run (a named file, not one
-/// found in a directory, or several mappings fitting).
-pub(crate) fn report_unmatched(
-    plan: &Plan<'_>,
-    report: &mut Report,
-    what: &str,
-) -> Result<bool, Error> {
-    let mut could_not_run = false;
-    for u in &plan.unmatched {
-        let name = display(&u.path);
-        let (rule, status, message) = if !u.candidates.is_empty() {
-            could_not_run = true;
-            (
-                rules::FILE_AMBIGUOUS_MAPPING,
-                "failed",
-                format!(
-                    "several mappings fit this file name: {}",
-                    u.candidates.join(", ")
-                ),
-            )
-        } else if u.from_dir {
-            (
-                rules::FILE_SKIPPED,
-                "skipped",
-                format!("no mapping's source glob fits this file name{what}"),
-            )
-        } else {
-            could_not_run = true;
-            (
-                rules::FILE_NO_MAPPING,
-                "failed",
-                format!("no mapping's source glob fits this file name{what}"),
-            )
-        };
-        report.files.push(FileSummary {
-            file: name.clone(),
-            status: status.into(),
-            ..FileSummary::default()
-        });
-        report.push(Finding::new(rule, &name, None, None, message))?;
-    }
-    Ok(could_not_run)
-}
-
-/// Validates `inputs` (files or directories) against `mappings` into `report`.
+/// Validates `inputs` (files or directories) against `mappings` into `report`:
+/// plan, source, map, check, report.
 pub fn validate(
     inputs: &[PathBuf],
     mappings: &MappingSet,
@@ -147,38 +113,47 @@ pub fn validate(
     progress: &dyn Progress,
 ) -> Result<Outcome, Error> {
     let plan = plan_inputs(inputs, mappings)?;
-    let mut could_not_run = report_unmatched(&plan, report, "")?;
-    progress.start(plan.total_bytes());
-
-    let mut persons = PersonIndex::default();
-    persons.loaded = plan
-        .files
-        .iter()
-        .any(|f| f.mapping.kind == RecordKind::Person);
-    let refs_needed = plan.files.iter().any(|f| {
-        let m = f.mapping;
-        m.mapped_fields().any(|(f, _)| {
-            m.kind
-                .field(f)
-                .is_some_and(|d| d.ty == casebridge_model::FieldType::PersonRef)
-        })
-    });
-    if refs_needed && !persons.loaded {
-        report.push(Finding::new(
-            rules::REF_NOT_CHECKED,
-            "-",
-            None,
-            None,
-            "no person file among the inputs: references to persons were not checked",
-        ))?;
-    }
-    for f in &plan.files {
-        could_not_run |= validate_file(&f.path, f.mapping, opts, &mut persons, report, progress)?;
-    }
+    let popts = PipelineOptions {
+        check: Some(CheckOptions {
+            as_of: opts.as_of,
+            show_values: opts.show_values,
+        }),
+        show_values: opts.show_values,
+        limits: opts.limits.clone(),
+        run_id: String::new(),
+    };
+    let mut pipeline = Pipeline::new(popts, report, progress);
+    pipeline.run(&plan, "", &mut CheckOnly)?;
+    let could_not_run = pipeline.could_not_run();
+    check_balance(report)?;
     Ok(Outcome {
-        could_not_run,
+        could_not_run: could_not_run || !report.unbalanced().is_empty(),
         has_errors: report.errors > 0,
     })
+}
+
+/// Adds a `run.unbalanced` finding for every file (and kind) whose records
+/// read differ from those accounted for. A sound run adds none.
+pub fn check_balance(report: &mut Report) -> Result<(), Error> {
+    for (file, kind, t) in report.unbalanced() {
+        let what = kind.map(|k| format!(" ({k})")).unwrap_or_default();
+        report.push(Finding::new(
+            rules::RUN_UNBALANCED,
+            &file,
+            None,
+            None,
+            format!(
+                "{}{what} record(s) read, {} accounted for ({} valid, {} rejected, {} merged, {} skipped)",
+                t.read,
+                t.disposed(),
+                t.valid,
+                t.rejected,
+                t.merged,
+                t.skipped
+            ),
+        ))?;
+    }
+    Ok(())
 }
 
 /// The finding for a reading error: its rule, field and message, and where.
@@ -188,6 +163,7 @@ pub(crate) fn source_finding(e: &SourceError, file: &str, format: SourceFormat) 
         SourceFormat::Xml => rules::XML_SYNTAX,
         SourceFormat::Xlsx => rules::SHEET_UNREADABLE,
         SourceFormat::Csv => rules::CSV_SYNTAX,
+        SourceFormat::Jsonl => rules::JSONL_RECORD,
     };
     let (rule, field, message) = match &e.kind {
         SourceErrorKind::Io(m) => (rules::FILE_UNREADABLE, None, format!("cannot read: {m}")),
@@ -231,145 +207,4 @@ pub(crate) fn source_finding(e: &SourceError, file: &str, format: SourceFormat) 
         _ => (syntax, None, e.to_string()),
     };
     Finding::new(rule, file, line, field, message).at_locator(Some(&e.locator))
-}
-
-/// Validates one file; returns whether it could not be run.
-fn validate_file(
-    path: &Path,
-    mapping: &Mapping,
-    opts: &ValidateOptions,
-    persons: &mut PersonIndex,
-    report: &mut Report,
-    progress: &dyn Progress,
-) -> Result<bool, Error> {
-    let name = display(path);
-    progress.file(&name);
-    report.files.push(FileSummary {
-        file: name.clone(),
-        status: "failed".into(),
-        mapping: Some(mapping.id.clone()),
-        kind: Some(mapping.kind.to_string()),
-        ..FileSummary::default()
-    });
-    let format = mapping.source.format_of(path);
-    let mut source = match open_source(path, mapping, &opts.limits) {
-        Ok(s) => s,
-        Err(e) => {
-            let could_not_run = !matches!(e.kind, SourceErrorKind::Empty);
-            report.push(source_finding(&e, &name, format))?;
-            if let Ok(meta) = std::fs::metadata(path) {
-                progress.file_done(meta.len());
-            }
-            return Ok(could_not_run);
-        }
-    };
-    if let Some(w) = source.take_warning() {
-        report.push(source_finding(&w, &name, format))?;
-    }
-    let header = source.columns().to_vec();
-    let bound = match mapping.bind(&header) {
-        Ok(b) => b.presence_only(),
-        Err(diags) => {
-            for d in diags {
-                report.push(Finding::new(
-                    rules::FILE_HEADER,
-                    &name,
-                    Some(mapping.source.header_row),
-                    None,
-                    format!("header does not fit mapping: {d}"),
-                ))?;
-            }
-            let _ = source.finish();
-            return Ok(true);
-        }
-    };
-    let checker = Checker::new(
-        mapping,
-        CheckOptions {
-            as_of: opts.as_of,
-            show_values: opts.show_values,
-        },
-    );
-    let key_slot = mapping.kind.field_index("source_key");
-    let is_person = mapping.kind == RecordKind::Person;
-    let mut row = TextRow::new();
-    let mut rec = MappedRecord::new(mapping.kind);
-    let mut field_issues = Vec::new();
-    let mut issues: Vec<Issue> = Vec::new();
-    let (mut records, mut valid) = (0u64, 0u64);
-    let mut fatal = false;
-    loop {
-        let got = source.read_row(&mut row, bound.wanted());
-        if let Some(w) = source.take_warning() {
-            report.push(source_finding(&w, &name, format))?;
-        }
-        match got {
-            Ok(false) => break,
-            Ok(true) => {
-                records += 1;
-                field_issues.clear();
-                issues.clear();
-                bound.apply(&mut row, &mut rec, &mut field_issues, opts.show_values);
-                if is_person {
-                    if let Some(k) = key_slot.and_then(|s| rec.slots[s].str()) {
-                        persons.insert(k);
-                    }
-                }
-                checker.check(&rec, persons, &mut issues);
-                let line = row.locator.as_ref().and_then(|l| l.line());
-                let mut errors = 0;
-                for fi in field_issues.drain(..) {
-                    let f = Finding::new(fi.rule, &name, line, Some(&fi.column), fi.message)
-                        .at_locator(row.locator.as_ref())
-                        .with_value(fi.value);
-                    errors += usize::from(f.is_error());
-                    report.push(f)?;
-                }
-                for i in issues.drain(..) {
-                    let f = Finding::new(i.rule, &name, line, Some(&i.column), i.message)
-                        .at_locator(row.locator.as_ref())
-                        .with_value(i.value);
-                    errors += usize::from(f.is_error());
-                    report.push(f)?;
-                }
-                if errors == 0 {
-                    valid += 1;
-                }
-            }
-            Err(e) => {
-                records += 1;
-                report.push(source_finding(&e, &name, format))?;
-                if !e.recoverable {
-                    fatal = true;
-                    break;
-                }
-            }
-        }
-        if records % 4096 == 0 {
-            progress.advance(source.bytes_read());
-        }
-    }
-    let info = source.finish();
-    let file = report.files.last_mut();
-    let mut could_not_run = false;
-    if let Some(file) = file {
-        file.records = records;
-        file.valid = valid;
-        match &info {
-            Ok(info) => {
-                file.sha256 = Some(info.sha256.to_hex());
-                file.bytes = info.bytes;
-                file.status = if fatal { "failed" } else { "checked" }.into();
-                progress.file_done(info.bytes);
-            }
-            Err(_) => could_not_run = true,
-        }
-    }
-    if let Err(e) = info {
-        report.push(source_finding(&e, &name, format))?;
-    }
-    report.records_read += records;
-    report.records_valid += valid;
-    tracing::debug!(file = %name, records, valid, "File validated.");
-    Ok(could_not_run || fatal)
 }

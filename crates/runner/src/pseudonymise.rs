@@ -12,20 +12,18 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use casebridge_csv::{CsvSink, CsvSinkConfig, CsvSource, CsvSourceConfig};
+use casebridge_csv::{CsvSink, CsvSinkConfig};
 use casebridge_mapping::{DateFormats, MappedRecord, Mapping, MappingSet, SourceFormat};
-use casebridge_model::{rules, Encoding, Locator, RecordKind, RecordSource, TextRow, Want};
-use casebridge_sheet::{SheetSink, SheetSource, SheetSourceConfig};
-use casebridge_validate::{FileSummary, Finding, Report};
+use casebridge_model::{rules, Disposition, Encoding, Locator, RecordKind};
+use casebridge_sheet::SheetSink;
+use casebridge_validate::Report;
 use casebridge_xml::{rewrite_file, RewriteConfig, Value, XmlLimits};
 use chrono::Duration;
 use rustc_hash::FxHashMap;
 
+use crate::pipeline::{FileCtx, Item, Needs, Pipeline, PipelineOptions, Stage, Verdict};
 use crate::pseudo::{add_name_words, scrub, Pseudonymiser, Replacements, Treatment};
-use crate::{
-    display, open_source, plan_inputs, report_unmatched, source_finding, Error, Limits, Outcome,
-    Progress,
-};
+use crate::{display, plan_inputs, source_finding, Error, Limits, NoProgress, Outcome, Progress};
 
 /// Settings of a pseudonymisation run.
 #[derive(Debug, Clone)]
@@ -53,33 +51,58 @@ struct Index {
     groups: FxHashMap<String, BTreeSet<String>>,
 }
 
-fn read_all(
-    path: &Path,
-    mapping: &Mapping,
-    limits: &Limits,
-    mut each: impl FnMut(&MappedRecord, &TextRow),
-) -> Result<(), casebridge_model::SourceError> {
-    let mut src = open_source(path, mapping, limits)?;
-    let header = src.columns().to_vec();
-    let Ok(bound) = mapping.bind(&header) else {
-        return Ok(());
-    };
-    let mut row = TextRow::new();
-    let mut rec = MappedRecord::new(mapping.kind);
-    let mut issues = Vec::new();
-    loop {
-        match src.read_row(&mut row, bound.wanted()) {
-            Ok(false) => break,
-            Ok(true) => {
-                issues.clear();
-                bound.apply(&mut row, &mut rec, &mut issues, false);
-                each(&rec, &row);
-            }
-            Err(e) if e.recoverable => {}
-            Err(e) => return Err(e),
+/// First pass: who each record is about and what their names are.
+struct Learn<'i> {
+    index: &'i mut Index,
+}
+
+impl Stage for Learn<'_> {
+    fn needs(&self) -> Needs {
+        Needs {
+            text: true,
+            rejected: true,
+            ..Needs::default()
         }
     }
-    Ok(())
+
+    fn record(&mut self, file: &FileCtx<'_>, item: Item<'_>) -> Result<Verdict, Error> {
+        let rec = item.mapped;
+        let index = &mut *self.index;
+        match file.mapping.kind {
+            RecordKind::Person => {
+                if let Some(key) = text(rec, "source_key") {
+                    let e = index.names.entry(key).or_default();
+                    for f in ["first_name", "middle_names"] {
+                        e.first.extend(text(rec, f));
+                    }
+                    e.last.extend(text(rec, "last_name"));
+                    if let Some(full) = text(rec, "full_name") {
+                        let mut words: Vec<&str> = full.split_whitespace().collect();
+                        if let Some(last) = words.pop() {
+                            e.last.push(last.to_string());
+                        }
+                        e.first.extend(words.into_iter().map(str::to_string));
+                    }
+                }
+            }
+            RecordKind::Relationship => {
+                if let (Some(a), Some(b)) = (text(rec, "person"), text(rec, "other_person")) {
+                    index
+                        .related
+                        .entry(a.clone())
+                        .or_default()
+                        .insert(b.clone());
+                    index.related.entry(b).or_default().insert(a);
+                }
+            }
+            _ => {
+                if let (Some(g), Some(p)) = (text(rec, "source_record"), text(rec, "person")) {
+                    index.groups.entry(g).or_default().insert(p);
+                }
+            }
+        }
+        Ok(Verdict::Done(Disposition::Valid))
+    }
 }
 
 fn text(rec: &MappedRecord, field: &str) -> Option<String> {
@@ -112,7 +135,9 @@ fn people(rec: &MappedRecord, index: &Index) -> Vec<String> {
     out
 }
 
-/// Pseudonymises `inputs` into `opts.out_dir`.
+/// Pseudonymises `inputs` into `opts.out_dir`: plan, source, map (no
+/// check: an extract for testing keeps its faults), and a sink in each
+/// input's own format.
 pub fn pseudonymise(
     inputs: &[PathBuf],
     mappings: &MappingSet,
@@ -122,9 +147,13 @@ pub fn pseudonymise(
     progress: &dyn Progress,
 ) -> Result<Outcome, Error> {
     let plan = plan_inputs(inputs, mappings)?;
-    // A file no single mapping reads cannot be pseudonymised: it is left out
-    // of the extract, never copied as it is.
-    let mut could_not_run = report_unmatched(&plan, report, ": left out of the extract")?;
+    let popts = PipelineOptions {
+        check: None,
+        show_values: false,
+        limits: opts.limits.clone(),
+        run_id: String::new(),
+    };
+
     // One output per input: the mappings of a file read in parts are
     // applied together. XML is rewritten in place, so its parts can be;
     // a CSV or workbook extract is one table per file, so not theirs.
@@ -135,108 +164,66 @@ pub fn pseudonymise(
             None => groups.push((f.path.clone(), vec![f.mapping])),
         }
     }
-    let mut planned: Vec<(PathBuf, Vec<&Mapping>)> = Vec::new();
+
+    // First pass: names, relatives, groups (its events are not the run's).
+    let mut index = Index::default();
+    {
+        let mut silent = ();
+        let mut learn = Pipeline::new(popts.clone(), &mut silent, &NoProgress);
+        let mut stage = Learn { index: &mut index };
+        for f in &plan.files {
+            if matches!(
+                f.mapping.kind,
+                RecordKind::Person | RecordKind::Relationship | RecordKind::ChronologyEntry
+            ) {
+                learn.run_file(&f.path, f.mapping, &mut stage)?;
+            }
+        }
+    }
+
+    create_private_dir(&opts.out_dir).map_err(Error::Report)?;
+    let mut pipeline = Pipeline::new(popts, report, progress);
+    // A file no single mapping reads cannot be pseudonymised: it is left
+    // out of the extract, never copied as it is.
+    pipeline.unmatched(&plan.unmatched, ": left out of the extract")?;
+    let mut family_cache: FxHashMap<Vec<String>, Replacements> = FxHashMap::default();
     for (path, ms) in groups {
         let xml = ms
             .iter()
             .all(|m| m.source.format_of(&path) == SourceFormat::Xml);
-        if ms.len() == 1 || xml {
-            planned.push((path, ms));
-            continue;
-        }
-        could_not_run = true;
-        report.files.push(FileSummary {
-            file: display(&path),
-            status: "skipped".into(),
-            ..FileSummary::default()
-        });
-        report.push(Finding::new(
-            rules::FILE_UNREADABLE,
-            &display(&path),
-            None,
-            None,
-            format!(
-                "read by {} mappings in parts: pseudonymise writes one table per csv or workbook file; left out",
-                ms.len()
-            ),
-        ))?;
-    }
-
-    // First pass: names, relatives, groups.
-    let mut index = Index::default();
-    for (m, path) in planned
-        .iter()
-        .flat_map(|(path, ms)| ms.iter().map(move |m| (*m, path)))
-    {
-        let kind = m.kind;
-        if !matches!(
-            kind,
-            RecordKind::Person | RecordKind::Relationship | RecordKind::ChronologyEntry
-        ) {
-            continue;
-        }
-        let _ = read_all(path, m, &opts.limits, |rec, _| match kind {
-            RecordKind::Person => {
-                if let Some(key) = text(rec, "source_key") {
-                    let e = index.names.entry(key).or_default();
-                    for f in ["first_name", "middle_names"] {
-                        e.first.extend(text(rec, f));
-                    }
-                    e.last.extend(text(rec, "last_name"));
-                    if let Some(full) = text(rec, "full_name") {
-                        let mut words: Vec<&str> = full.split_whitespace().collect();
-                        if let Some(last) = words.pop() {
-                            e.last.push(last.to_string());
-                        }
-                        e.first.extend(words.into_iter().map(str::to_string));
-                    }
-                }
-            }
-            RecordKind::Relationship => {
-                if let (Some(a), Some(b)) = (text(rec, "person"), text(rec, "other_person")) {
-                    index
-                        .related
-                        .entry(a.clone())
-                        .or_default()
-                        .insert(b.clone());
-                    index.related.entry(b).or_default().insert(a);
-                }
-            }
-            _ => {
-                if let (Some(g), Some(p)) = (text(rec, "source_record"), text(rec, "person")) {
-                    index.groups.entry(g).or_default().insert(p);
-                }
-            }
-        });
-    }
-
-    create_private_dir(&opts.out_dir).map_err(Error::Report)?;
-    let mut family_cache: FxHashMap<Vec<String>, Replacements> = FxHashMap::default();
-    for (path, ms) in planned {
-        could_not_run |= if ms[0].source.format_of(&path) == SourceFormat::Xml {
+        if xml {
             rewrite_xml(
-                path.as_path(),
+                &path,
                 &ms,
                 pseudo,
                 opts,
                 &index,
                 &mut family_cache,
-                report,
-                progress,
-            )?
-        } else {
-            rewrite(
-                path.as_path(),
-                ms[0],
+                &mut pipeline,
+            )?;
+        } else if ms.len() == 1 {
+            let mut stage = Rewrite {
                 pseudo,
                 opts,
-                &index,
-                &mut family_cache,
-                report,
-                progress,
-            )?
-        };
+                index: &index,
+                cache: &mut family_cache,
+                file: None,
+            };
+            pipeline.run_file(&path, ms[0], &mut stage)?;
+        } else {
+            pipeline.left_out(
+                &display(&path),
+                rules::FILE_UNREADABLE,
+                format!(
+                    "read by {} mappings in parts: pseudonymise writes one table per csv or workbook file; left out",
+                    ms.len()
+                ),
+            )?;
+        }
     }
+    let could_not_run = pipeline.could_not_run();
+    drop(pipeline);
+    crate::check_balance(report)?;
     Ok(Outcome {
         could_not_run,
         has_errors: report.errors > 0,
@@ -311,14 +298,9 @@ impl Sink {
     }
 }
 
-/// Where `path`'s pseudonymised copy goes; `None` (reported) when that
+/// Where `path`'s pseudonymised copy goes; `Err` (a reason) when that
 /// would overwrite the input.
-fn out_path_of(
-    path: &Path,
-    name: &str,
-    opts: &PseudonymiseOptions,
-    report: &mut Report,
-) -> Result<Option<PathBuf>, Error> {
+fn out_path_of(path: &Path, opts: &PseudonymiseOptions) -> Result<PathBuf, String> {
     let file_name = path
         .file_name()
         .map(PathBuf::from)
@@ -329,17 +311,10 @@ fn out_path_of(
         std::fs::canonicalize(&out_path),
     ) {
         if a == b {
-            report.push(Finding::new(
-                rules::FILE_UNREADABLE,
-                name,
-                None,
-                None,
-                "the output would overwrite this input: choose another --out",
-            ))?;
-            return Ok(None);
+            return Err("the output would overwrite this input: choose another --out".into());
         }
     }
-    Ok(Some(out_path))
+    Ok(out_path)
 }
 
 /// A treatment applied to a (not blank) value.
@@ -370,184 +345,136 @@ fn apply(
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn rewrite(
-    path: &Path,
-    mapping: &Mapping,
-    pseudo: &Pseudonymiser,
-    opts: &PseudonymiseOptions,
-    index: &Index,
-    cache: &mut FxHashMap<Vec<String>, Replacements>,
-    report: &mut Report,
-    progress: &dyn Progress,
-) -> Result<bool, Error> {
-    let name = display(path);
-    progress.file(&name);
-    report.files.push(FileSummary {
-        file: name.clone(),
-        status: "failed".into(),
-        mapping: Some(mapping.id.clone()),
-        kind: Some(mapping.kind.to_string()),
-        ..FileSummary::default()
-    });
-    let Some(out_path) = out_path_of(path, &name, opts, report)? else {
-        return Ok(true);
-    };
-    let format = mapping.source.format_of(path);
-    let opened: Result<(Box<dyn RecordSource>, Option<String>), _> = match format {
-        SourceFormat::Xlsx => SheetSource::open(
-            path,
-            SheetSourceConfig {
-                sheet: mapping.source.sheet.clone(),
-                header_row: mapping.source.header_row,
-                max_record_bytes: opts.limits.max_record_bytes,
-                archive: opts.limits.archive,
-            },
-        )
-        .map(|s| {
-            let sheet = s.sheet().to_string();
-            (Box::new(s) as Box<dyn RecordSource>, Some(sheet))
-        }),
-        _ => CsvSource::open(
-            path,
-            CsvSourceConfig {
-                encoding: mapping.source.encoding,
-                delimiter: mapping.source.delimiter,
-                header_row: mapping.source.header_row,
-                max_record_bytes: opts.limits.max_record_bytes,
-            },
-        )
-        .map(|s| (Box::new(s) as Box<dyn RecordSource>, None)),
-    };
-    let (mut src, sheet) = match opened {
-        Ok(s) => s,
-        Err(e) => {
-            report.push(source_finding(&e, &name, format))?;
-            return Ok(!matches!(e.kind, casebridge_model::SourceErrorKind::Empty));
+/// The file being rewritten: its sink and each column's treatment.
+struct RewriteFile {
+    sink: Sink,
+    /// The treatment of each column: the strictest of the fields reading it.
+    treat: Vec<Option<(Treatment, Option<DateFormats>)>>,
+    out: Vec<String>,
+    written: u64,
+}
+
+/// Second pass for a CSV or workbook file: every row written back, in the
+/// input's format, with its values treated.
+struct Rewrite<'a> {
+    pseudo: &'a Pseudonymiser,
+    opts: &'a PseudonymiseOptions,
+    index: &'a Index,
+    cache: &'a mut FxHashMap<Vec<String>, Replacements>,
+    file: Option<RewriteFile>,
+}
+
+impl Stage for Rewrite<'_> {
+    fn needs(&self) -> Needs {
+        Needs {
+            raw: true,
+            text: true,
+            rejected: true,
+            records: false,
         }
-    };
-    let header = src.columns().to_vec();
-    let bound = match mapping.bind(&header) {
-        Ok(b) => b,
-        Err(diags) => {
-            for d in diags {
-                report.push(Finding::new(
-                    rules::FILE_HEADER,
-                    &name,
-                    Some(1),
-                    None,
-                    format!("header does not fit mapping: {d}"),
-                ))?;
+    }
+
+    fn open(
+        &mut self,
+        file: &FileCtx<'_>,
+        header: &[String],
+        part: Option<&str>,
+    ) -> Result<(), String> {
+        let mapping = file.mapping;
+        let out_path = out_path_of(file.path, self.opts)?;
+        let mut treat: Vec<Option<(Treatment, Option<DateFormats>)>> = vec![None; header.len()];
+        for (def, cols, formats) in mapping.field_sources() {
+            let t = if cols.len() > 1 && def.is_key {
+                Treatment::Identifier
+            } else {
+                Treatment::of(def)
+            };
+            for c in cols {
+                let Some(i) = header.iter().position(|h| h.trim().eq_ignore_ascii_case(c)) else {
+                    continue;
+                };
+                let stricter = match &treat[i] {
+                    None => true,
+                    Some((old, _)) => t > *old,
+                };
+                if stricter {
+                    treat[i] = Some((t, formats.cloned()));
+                }
             }
-            return Ok(true);
         }
-    };
-    // The treatment of each column: the strictest of the fields reading it.
-    let mut treat: Vec<Option<(Treatment, Option<&casebridge_mapping::DateFormats>)>> =
-        vec![None; header.len()];
-    for (def, cols, formats) in mapping.field_sources() {
-        let t = if cols.len() > 1 && def.is_key {
-            Treatment::Identifier
-        } else {
-            Treatment::of(def)
+        let sink_cfg = CsvSinkConfig {
+            encoding: if mapping.source.encoding == Encoding::Windows1252 {
+                Encoding::Windows1252
+            } else {
+                Encoding::Utf8
+            },
+            delimiter: mapping.source.delimiter,
+            crlf: true,
         };
-        for c in cols {
-            let Some(i) = header.iter().position(|h| h.trim().eq_ignore_ascii_case(c)) else {
-                continue;
-            };
-            let stricter = match treat[i] {
-                None => true,
-                Some((old, _)) => t > old,
-            };
-            if stricter {
-                treat[i] = Some((t, formats));
-            }
-        }
+        let header_refs: Vec<&str> = header.iter().map(String::as_str).collect();
+        let sink = match (file.format, part) {
+            (SourceFormat::Xlsx, Some(sheet)) => Sink::Sheet(Box::new(
+                SheetSink::create(&out_path, sheet, &header_refs).map_err(|e| e.to_string())?,
+            )),
+            _ => Sink::Csv(Box::new(
+                CsvSink::create(&out_path, &header_refs, &sink_cfg).map_err(|e| e.to_string())?,
+            )),
+        };
+        self.file = Some(RewriteFile {
+            sink,
+            treat,
+            out: vec![String::new(); header.len()],
+            written: 0,
+        });
+        Ok(())
     }
-    let blanked = treat.iter().filter(|t| t.is_none()).count();
-    let all = vec![Want::Text; header.len()];
-    let sink_cfg = CsvSinkConfig {
-        encoding: if mapping.source.encoding == Encoding::Windows1252 {
-            Encoding::Windows1252
-        } else {
-            Encoding::Utf8
-        },
-        delimiter: mapping.source.delimiter,
-        crlf: true,
-    };
-    let header_refs: Vec<&str> = header.iter().map(String::as_str).collect();
-    let mut sink = match &sheet {
-        Some(sheet) => Sink::Sheet(Box::new(
-            SheetSink::create(&out_path, sheet, &header_refs).map_err(other)?,
-        )),
-        None => Sink::Csv(Box::new(
-            CsvSink::create(&out_path, &header_refs, &sink_cfg).map_err(other)?,
-        )),
-    };
-    let mut row = TextRow::new();
-    let mut rec = MappedRecord::new(mapping.kind);
-    let mut issues = Vec::new();
-    let mut out: Vec<String> = vec![String::new(); header.len()];
-    let (mut records, mut written) = (0u64, 0u64);
-    loop {
-        let got = src.read_row(&mut row, &all);
-        let _ = src.take_warning();
-        match got {
-            Ok(false) => break,
-            Ok(true) => {
-                records += 1;
-                // The mapping moves some cells out of the row: keep a copy.
-                let cells: Vec<String> = (0..row.len())
-                    .map(|i| row.get(i).unwrap_or("").to_string())
-                    .collect();
-                issues.clear();
-                bound.apply(&mut row, &mut rec, &mut issues, false);
-                let people = people(&rec, index);
-                let offset_key = people
-                    .first()
-                    .cloned()
-                    .or_else(|| text(&rec, "source_key"))
-                    .or_else(|| text(&rec, "form_id"))
-                    .unwrap_or_default();
-                let offset = Duration::days(pseudo.date_offset_days(&offset_key));
-                let names = family_names(pseudo, index, &people, cache);
-                for (i, v) in cells.iter().enumerate() {
-                    out[i] = match treat[i] {
-                        None if opts.keep_unmapped => v.clone(),
-                        None => String::new(),
-                        Some(_) if v.trim().is_empty() => v.clone(),
-                        Some((t, formats)) => apply(pseudo, t, formats, v, || offset, &names),
-                    };
+
+    fn record(&mut self, _: &FileCtx<'_>, item: Item<'_>) -> Result<Verdict, Error> {
+        let Some(f) = &mut self.file else {
+            return Ok(Verdict::Done(Disposition::Skipped {
+                reason: "no output open for this file".into(),
+            }));
+        };
+        let rec = item.mapped;
+        let people = people(rec, self.index);
+        let offset_key = people
+            .first()
+            .cloned()
+            .or_else(|| text(rec, "source_key"))
+            .or_else(|| text(rec, "form_id"))
+            .unwrap_or_default();
+        let offset = Duration::days(self.pseudo.date_offset_days(&offset_key));
+        let names = family_names(self.pseudo, self.index, &people, self.cache);
+        f.out
+            .resize(item.raw.len().max(f.treat.len()), String::new());
+        for (i, v) in item.raw.iter().enumerate() {
+            f.out[i] = match f.treat.get(i).and_then(Option::as_ref) {
+                None if self.opts.keep_unmapped => v.clone(),
+                None => String::new(),
+                Some(_) if v.trim().is_empty() => v.clone(),
+                Some((t, formats)) => {
+                    apply(self.pseudo, *t, formats.as_ref(), v, || offset, &names)
                 }
-                sink.write_row(&out)?;
-                written += 1;
-            }
-            Err(e) => {
-                records += 1;
-                // A row that cannot be read cannot be pseudonymised: left out.
-                report.push(source_finding(&e, &name, format))?;
-                if !e.recoverable {
-                    break;
-                }
-            }
+            };
         }
+        f.out.truncate(f.treat.len());
+        f.sink.write_row(&f.out)?;
+        f.written += 1;
+        Ok(Verdict::Done(Disposition::Valid))
     }
-    let info = src.finish();
-    sink.finish()?;
-    if let Some(file) = report.files.last_mut() {
-        file.records = records;
-        file.valid = written;
-        if let Ok(info) = &info {
-            file.sha256 = Some(info.sha256.to_hex());
-            file.bytes = info.bytes;
-            file.status = "written".into();
-            progress.file_done(info.bytes);
+
+    fn close(
+        &mut self,
+        file: &FileCtx<'_>,
+        _: Option<&casebridge_model::Sha256>,
+    ) -> Result<(), Error> {
+        if let Some(f) = self.file.take() {
+            let blanked = f.treat.iter().filter(|t| t.is_none()).count();
+            f.sink.finish()?;
+            tracing::info!(file = %file.name, written = f.written, blanked_columns = blanked, "File pseudonymised.");
         }
+        Ok(())
     }
-    report.records_read += records;
-    report.records_valid += written;
-    tracing::info!(file = %name, records, written, blanked_columns = blanked, "File pseudonymised.");
-    Ok(info.is_err())
 }
 
 /// One mapping's part of an XML file: what the first pass learned of each
@@ -604,121 +531,64 @@ fn xml_targets<'m>(mappings: &[&'m Mapping]) -> (Vec<(usize, String)>, Vec<Targe
     (targets, treatments)
 }
 
-/// First pass over one mapping's part of an XML file. `Err(())`: the file
-/// cannot be read (reported), so it is not written.
-#[allow(clippy::too_many_arguments)]
-fn learn_part(
-    path: &Path,
-    name: &str,
-    mapping: &Mapping,
-    pseudo: &Pseudonymiser,
-    opts: &PseudonymiseOptions,
-    index: &Index,
-    people_ids: &mut FxHashMap<Vec<String>, u32>,
-    report: &mut Report,
-) -> Result<Result<(Part, u64, u64), ()>, Error> {
-    let free_text = mapping
-        .field_sources()
-        .iter()
-        .any(|(def, cols, _)| !cols.is_empty() && Treatment::of(def) == Treatment::FreeText);
-    let mut src = match open_source(path, mapping, &opts.limits) {
-        Ok(s) => s,
-        Err(e) => {
-            report.push(source_finding(&e, name, SourceFormat::Xml))?;
-            return Ok(Err(()));
-        }
-    };
-    let header = src.columns().to_vec();
-    let bound = match mapping.bind(&header) {
-        Ok(b) => b,
-        Err(diags) => {
-            for d in diags {
-                report.push(Finding::new(
-                    rules::FILE_HEADER,
-                    name,
-                    None,
-                    None,
-                    format!("paths do not fit mapping: {d}"),
-                ))?;
-            }
-            return Ok(Err(()));
-        }
-    };
-    let mut part = Part {
-        depth: mapping
-            .source
-            .record
-            .as_deref()
-            .unwrap_or("")
-            .trim_matches('/')
-            .split('/')
-            .count(),
-        offsets: Vec::new(),
-        people: Vec::new(),
-    };
-    let mut row = TextRow::new();
-    let mut rec = MappedRecord::new(mapping.kind);
-    let mut issues = Vec::new();
-    let (mut records, mut valid) = (0u64, 0u64);
-    let at = |locator: &Option<Locator>| match locator {
-        Some(Locator::XmlPath { index, .. }) => usize::try_from(*index).ok(),
-        _ => None,
-    };
-    loop {
-        match src.read_row(&mut row, bound.wanted()) {
-            Ok(false) => break,
-            Ok(true) => {
-                records += 1;
-                valid += 1;
-                let Some(i) = at(&row.locator).filter(|i| *i >= 1) else {
-                    continue;
-                };
-                issues.clear();
-                bound.apply(&mut row, &mut rec, &mut issues, false);
-                let people = people(&rec, index);
-                let offset_key = people
-                    .first()
-                    .cloned()
-                    .or_else(|| text(&rec, "source_key"))
-                    .or_else(|| text(&rec, "form_id"))
-                    .unwrap_or_default();
-                if part.offsets.len() < i {
-                    part.offsets.resize(i, i16::MIN);
-                }
-                part.offsets[i - 1] = pseudo.date_offset_days(&offset_key) as i16;
-                if free_text {
-                    let next = people_ids.len() as u32;
-                    let id = *people_ids.entry(people).or_insert(next);
-                    if part.people.len() < i {
-                        part.people.resize(i, u32::MAX);
-                    }
-                    part.people[i - 1] = id;
-                }
-            }
-            Err(e) => {
-                // The record is still written (the document keeps its
-                // shape); its values are treated without knowing its people.
-                records += 1;
-                report.push(source_finding(&e, name, SourceFormat::Xml))?;
-                if !e.recoverable {
-                    return Ok(Err(()));
-                }
-            }
+/// First pass over one mapping's part of an XML file: each record's date
+/// offset and, when the part has free text, who it is about.
+struct XmlLearn<'a> {
+    pseudo: &'a Pseudonymiser,
+    index: &'a Index,
+    people_ids: &'a mut FxHashMap<Vec<String>, u32>,
+    free_text: bool,
+    part: Part,
+}
+
+impl Stage for XmlLearn<'_> {
+    fn needs(&self) -> Needs {
+        Needs {
+            text: true,
+            rejected: true,
+            ..Needs::default()
         }
     }
-    if let Err(e) = src.finish() {
-        report.push(source_finding(&e, name, SourceFormat::Xml))?;
-        return Ok(Err(()));
+
+    fn record(&mut self, _: &FileCtx<'_>, item: Item<'_>) -> Result<Verdict, Error> {
+        let at = match item.locator {
+            Locator::XmlPath { index, .. } => usize::try_from(*index).ok(),
+            _ => None,
+        };
+        let Some(i) = at.filter(|i| *i >= 1) else {
+            return Ok(Verdict::Done(Disposition::Valid));
+        };
+        let rec = item.mapped;
+        let people = people(rec, self.index);
+        let offset_key = people
+            .first()
+            .cloned()
+            .or_else(|| text(rec, "source_key"))
+            .or_else(|| text(rec, "form_id"))
+            .unwrap_or_default();
+        let part = &mut self.part;
+        if part.offsets.len() < i {
+            part.offsets.resize(i, i16::MIN);
+        }
+        part.offsets[i - 1] = self.pseudo.date_offset_days(&offset_key) as i16;
+        if self.free_text {
+            let next = self.people_ids.len() as u32;
+            let id = *self.people_ids.entry(people).or_insert(next);
+            if part.people.len() < i {
+                part.people.resize(i, u32::MAX);
+            }
+            part.people[i - 1] = id;
+        }
+        Ok(Verdict::Done(Disposition::Valid))
     }
-    Ok(Ok((part, records, valid)))
 }
 
 /// Pseudonymises one XML file read by `mappings` (one or several parts):
-/// a first pass per mapping learns each record's people and date offset,
-/// then the document is streamed once to the output with every value
-/// treated by the strictest field reading it, and values nothing reads
-/// blanked unless kept.
-#[allow(clippy::too_many_arguments)]
+/// a first pass per mapping (through the pipeline, which accounts for its
+/// records) learns each record's people and date offset, then the
+/// document is streamed once to the output with every value treated by
+/// the strictest field reading it, and values nothing reads blanked unless
+/// kept.
 fn rewrite_xml(
     path: &Path,
     mappings: &[&Mapping],
@@ -726,37 +596,43 @@ fn rewrite_xml(
     opts: &PseudonymiseOptions,
     index: &Index,
     cache: &mut FxHashMap<Vec<String>, Replacements>,
-    report: &mut Report,
-    progress: &dyn Progress,
-) -> Result<bool, Error> {
+    pipeline: &mut Pipeline<'_>,
+) -> Result<(), Error> {
     let name = display(path);
-    progress.file(&name);
-    let join = |f: &dyn Fn(&Mapping) -> String| {
-        mappings.iter().map(|m| f(m)).collect::<Vec<_>>().join(", ")
-    };
-    report.files.push(FileSummary {
-        file: name.clone(),
-        status: "failed".into(),
-        mapping: Some(join(&|m| m.id.clone())),
-        kind: Some(join(&|m| m.kind.to_string())),
-        ..FileSummary::default()
-    });
-    let Some(out_path) = out_path_of(path, &name, opts, report)? else {
-        return Ok(true);
+    let out_path = match out_path_of(path, opts) {
+        Ok(p) => p,
+        Err(reason) => return pipeline.left_out(&name, rules::FILE_UNREADABLE, reason),
     };
     let mut people_ids: FxHashMap<Vec<String>, u32> = FxHashMap::default();
     let mut parts = Vec::with_capacity(mappings.len());
-    let (mut records, mut valid) = (0u64, 0u64);
     for m in mappings {
-        match learn_part(path, &name, m, pseudo, opts, index, &mut people_ids, report)? {
-            Ok((part, r, v)) => {
-                parts.push(part);
-                records += r;
-                valid += v;
-            }
+        let free_text = m
+            .field_sources()
+            .iter()
+            .any(|(def, cols, _)| !cols.is_empty() && Treatment::of(def) == Treatment::FreeText);
+        let mut stage = XmlLearn {
+            pseudo,
+            index,
+            people_ids: &mut people_ids,
+            free_text,
+            part: Part {
+                depth: m
+                    .source
+                    .record
+                    .as_deref()
+                    .unwrap_or("")
+                    .trim_matches('/')
+                    .split('/')
+                    .count(),
+                offsets: Vec::new(),
+                people: Vec::new(),
+            },
+        };
+        if !pipeline.run_file(path, m, &mut stage)? {
             // Unreadable (a DTD, malformed XML...): never written.
-            Err(()) => return Ok(true),
+            return Ok(());
         }
+        parts.push(stage.part);
     }
     let mut people_lists: Vec<Vec<String>> = vec![Vec::new(); people_ids.len()];
     for (people, id) in people_ids {
@@ -838,26 +714,15 @@ fn rewrite_xml(
     let info = match rewrite_file(path, &out_path, &config, &mut edit) {
         Ok(info) => info,
         Err(e) => {
-            report.push(source_finding(&e, &name, SourceFormat::Xml))?;
-            return Ok(true);
+            pipeline.set_could_not_run();
+            return pipeline.finding(source_finding(&e, &name, SourceFormat::Xml));
         }
     };
-    if let Some(file) = report.files.last_mut() {
-        file.records = records;
-        file.valid = valid;
-        file.sha256 = Some(info.sha256.to_hex());
-        file.bytes = info.bytes;
-        file.status = "written".into();
-    }
-    progress.file_done(info.bytes);
-    report.records_read += records;
-    report.records_valid += valid;
     tracing::info!(
         file = %name,
-        records,
         values = info.values,
         replaced = info.replaced,
         "File pseudonymised."
     );
-    Ok(false)
+    Ok(())
 }

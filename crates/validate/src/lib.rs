@@ -11,9 +11,8 @@
 #![forbid(unsafe_code)]
 
 mod checks;
-mod finding;
 mod report;
 
+pub use casebridge_model::Finding;
 pub use checks::{CheckOptions, Checker, Issue, PersonIndex};
-pub use finding::Finding;
 pub use report::{FileSummary, Report, Summary};

@@ -12,6 +12,7 @@ use std::fs::File;
 use std::io::{self, BufRead, BufReader, BufWriter, Seek, Write};
 
 use casebridge_model::rules::{self, Severity};
+use casebridge_model::{Event, EventSink, FileId, FileOutcome, Tally};
 use serde::Serialize;
 
 use crate::Finding;
@@ -21,8 +22,12 @@ use crate::Finding;
 pub struct FileSummary {
     /// File name as given.
     pub file: String,
-    /// `checked`, `skipped` (no mapping in a directory), or `failed` (could not be read through).
+    /// `checked` (`written` by pseudonymise, `read` by dedup), `skipped`
+    /// (no mapping in a directory), or `failed` (could not be read through).
     pub status: String,
+    /// Why the file was skipped or failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
     /// Mapping id used.
     pub mapping: Option<String>,
     /// Record kind.
@@ -33,8 +38,16 @@ pub struct FileSummary {
     pub bytes: u64,
     /// Data records read.
     pub records: u64,
-    /// Records with no error.
+    /// Records with no error (passed on).
     pub valid: u64,
+    /// Records rejected with rule ids.
+    pub rejected: u64,
+    /// Records merged into a survivor.
+    pub merged: u64,
+    /// Records skipped with a reason.
+    pub skipped: u64,
+    /// The same counts per record kind: `read = valid + rejected + merged + skipped`.
+    pub kinds: BTreeMap<String, Tally>,
     /// Errors found in the file.
     pub errors: u64,
     /// Warnings found in the file.
@@ -58,6 +71,10 @@ pub struct Report {
     listed: u64,
     /// One entry per input file.
     pub files: Vec<FileSummary>,
+    /// Index in `files` of each [`FileId`] seen in a [`Event::FileStarted`].
+    ids: Vec<Option<usize>>,
+    /// The `status` of a file read to the end (`checked`, `written`, `read`).
+    read_status: &'static str,
     /// Data records read.
     pub records_read: u64,
     /// Records with no error.
@@ -101,6 +118,8 @@ impl Report {
             max_listed: u64::MAX,
             listed: 0,
             files: Vec::new(),
+            ids: Vec::new(),
+            read_status: "checked",
             records_read: 0,
             records_valid: 0,
             errors: 0,
@@ -116,8 +135,20 @@ impl Report {
         self
     }
 
-    /// Adds a finding.
+    /// The status a file read to the end is shown with (default `checked`).
+    pub fn with_read_status(mut self, status: &'static str) -> Self {
+        self.read_status = status;
+        self
+    }
+
+    /// Adds a finding, counted against the last file started.
     pub fn push(&mut self, f: Finding) -> io::Result<()> {
+        let last = self.files.len().checked_sub(1);
+        self.push_at(last, f)
+    }
+
+    /// Adds a finding, counted against file `at` (an index in `files`).
+    fn push_at(&mut self, at: Option<usize>, f: Finding) -> io::Result<()> {
         if self.listed == self.max_listed && self.spill.is_some() {
             self.listed += 1;
             let note = Finding::new(
@@ -148,7 +179,7 @@ impl Report {
             Severity::Error => self.errors += 1,
             Severity::Warning => self.warnings += 1,
         }
-        if let Some(file) = self.files.last_mut() {
+        if let Some(file) = at.and_then(|i| self.files.get_mut(i)) {
             match f.severity {
                 Severity::Error => file.errors += 1,
                 Severity::Warning => file.warnings += 1,
@@ -192,6 +223,49 @@ impl Report {
         }
     }
 
+    /// The files (and kinds) whose records do not balance: read differs
+    /// from valid + rejected + merged + skipped. Empty after a sound run.
+    pub fn unbalanced(&self) -> Vec<(String, Option<String>, Tally)> {
+        let mut out = Vec::new();
+        for f in &self.files {
+            let total = Tally {
+                read: f.records,
+                valid: f.valid,
+                rejected: f.rejected,
+                merged: f.merged,
+                skipped: f.skipped,
+            };
+            if !total.balances() {
+                out.push((f.file.clone(), None, total));
+            }
+            for (k, t) in &f.kinds {
+                if !t.balances() {
+                    out.push((f.file.clone(), Some(k.clone()), *t));
+                }
+            }
+        }
+        out
+    }
+
+    /// Totals over every file.
+    pub fn tally(&self) -> Tally {
+        let mut t = Tally::default();
+        for f in &self.files {
+            t.add(&Tally {
+                read: f.records,
+                valid: f.valid,
+                rejected: f.rejected,
+                merged: f.merged,
+                skipped: f.skipped,
+            });
+        }
+        t
+    }
+
+    fn file_index(&self, id: FileId) -> Option<usize> {
+        self.ids.get(id as usize).copied().flatten()
+    }
+
     /// Count of findings of a rule.
     pub fn count(&self, rule: &str) -> u64 {
         self.rules.get(rule).map_or(0, |s| s.count)
@@ -220,12 +294,16 @@ impl Report {
     /// Writes the human report: totals, then each rule with its count and
     /// first examples, errors first, then the files.
     pub fn write_human(&self, out: &mut dyn Write) -> io::Result<()> {
+        let t = self.tally();
         writeln!(
             out,
-            "{} file(s), {} record(s) read, {} valid, {} error(s), {} warning(s)",
+            "{} file(s), {} record(s) read, {} valid, {} rejected, {} merged, {} skipped, {} error(s), {} warning(s)",
             self.files.len(),
             self.records_read,
             self.records_valid,
+            t.rejected,
+            t.merged,
+            t.skipped,
             self.errors,
             self.warnings
         )?;
@@ -275,16 +353,104 @@ impl Report {
         for f in &self.files {
             writeln!(
                 out,
-                "  {:<36} {:<8} {:>9} records {:>9} valid {:>7} errors {:>7} warnings  {}  sha256 {}",
+                "  {:<36} {:<8} {:>9} records {:>9} valid {:>7} rejected {:>7} merged {:>7} skipped {:>7} errors {:>7} warnings  {}  sha256 {}",
                 f.file,
                 f.status,
                 f.records,
                 f.valid,
+                f.rejected,
+                f.merged,
+                f.skipped,
                 f.errors,
                 f.warnings,
                 f.mapping.as_deref().unwrap_or("-"),
                 f.sha256.as_deref().map_or("-", |s| &s[..16.min(s.len())]),
             )?;
+        }
+        Ok(())
+    }
+}
+
+/// The report is built from the run's events: files, findings and the
+/// disposition of every record.
+impl EventSink for Report {
+    fn emit(&mut self, event: Event<'_>) -> io::Result<()> {
+        match event {
+            Event::FileStarted {
+                file,
+                name,
+                mapping,
+                kind,
+            } => {
+                let i = file as usize;
+                if self.ids.len() <= i {
+                    self.ids.resize(i + 1, None);
+                }
+                self.ids[i] = Some(self.files.len());
+                self.files.push(FileSummary {
+                    file: name.to_string(),
+                    status: "failed".into(),
+                    mapping: mapping.map(str::to_string),
+                    kind: kind.map(|k| k.to_string()),
+                    ..FileSummary::default()
+                });
+            }
+            Event::Finding { file, finding } => {
+                let at = file.and_then(|id| self.file_index(id));
+                self.push_at(at, finding)?;
+            }
+            Event::Record {
+                file,
+                kind,
+                disposition,
+                ..
+            } => {
+                if let Some(f) = self.file_index(file).and_then(|i| self.files.get_mut(i)) {
+                    let mut t = Tally::default();
+                    t.count(disposition);
+                    f.valid += t.valid;
+                    f.rejected += t.rejected;
+                    f.merged += t.merged;
+                    f.skipped += t.skipped;
+                    let k = f.kinds.entry(kind.to_string()).or_default();
+                    k.count(disposition);
+                    // A file of one kind: every record read is of that kind.
+                    // Otherwise (JSON Lines of several kinds) a kind's records
+                    // read are those disposed of it.
+                    if f.kind.is_none() {
+                        k.read += 1;
+                    }
+                    self.records_valid += t.valid;
+                }
+            }
+            Event::FileFinished {
+                file,
+                outcome,
+                sha256,
+                bytes,
+                records,
+            } => {
+                let read_status = self.read_status;
+                if let Some(f) = self.file_index(file).and_then(|i| self.files.get_mut(i)) {
+                    f.status = match outcome {
+                        FileOutcome::Read => read_status.to_string(),
+                        o => o.as_str().to_string(),
+                    };
+                    f.reason = match outcome {
+                        FileOutcome::Read => None,
+                        FileOutcome::Skipped { reason } | FileOutcome::Failed { reason } => {
+                            Some(reason.clone())
+                        }
+                    };
+                    f.sha256 = sha256.map(|s| s.to_hex());
+                    f.bytes = bytes;
+                    f.records = records;
+                    if let Some(kind) = &f.kind {
+                        f.kinds.entry(kind.clone()).or_default().read = records;
+                    }
+                    self.records_read += records;
+                }
+            }
         }
         Ok(())
     }

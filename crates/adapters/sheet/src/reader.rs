@@ -670,6 +670,10 @@ impl RecordSource for SheetSource {
         &self.header
     }
 
+    fn part(&self) -> Option<&str> {
+        Some(&self.sheet)
+    }
+
     fn read_row(&mut self, row: &mut TextRow, wanted: &[Want]) -> Result<bool, SourceError> {
         let i = match self.next() {
             Next::Row(i) => i,

@@ -1,14 +1,14 @@
 //! A finding: one rule broken at one place.
 
-use casebridge_model::rules::{self, Severity};
-use casebridge_model::Locator;
+use crate::rules::{self, Severity};
+use crate::Locator;
 use serde::{Deserialize, Serialize};
 
 /// One problem found, with where it is and which rule it breaks. Carries no
 /// personal value unless `value` was filled on request (`--show-values`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Finding {
-    /// Rule id, see [`casebridge_model::rules`].
+    /// Rule id, see [`crate::rules`].
     pub rule: String,
     /// Severity.
     pub severity: Severity,

@@ -1,0 +1,469 @@
+//! Canonical records as JSON Lines: [`JsonlSink`] writes one record a line
+//! with its provenance; [`JsonlSource`] reads such a file back as rows of
+//! one record kind, so that JSON Lines is an input like any other.
+//!
+//! A JSON Lines file may hold several kinds (a dedup `--out` holds every
+//! survivor). It is read in parts, one per kind, like an XML file read by
+//! several mappings: each [`JsonlSource`] yields the lines of its kind and
+//! passes over the others; the part that [`JsonlSourceConfig::report_unreadable`]
+//! names reports the lines no part can read (not JSON, or not a kind read
+//! from rows), so that each line is accounted for exactly once.
+//!
+//! Rows carry the record's canonical fields as text, in
+//! [`RecordKind::fields`] order, and the record itself
+//! ([`RecordSource::take_record`]), so that ids, keys and provenance pass
+//! through unchanged.
+
+#![forbid(unsafe_code)]
+
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+
+use casebridge_model::{
+    Locator, Record, RecordKind, RecordSink, RecordSource, Sha256, SinkError, SinkSummary,
+    SourceError, SourceErrorKind, SourceInfo, TextRow, Want,
+};
+use serde_json::Value;
+use sha2::Digest;
+
+/// How to read a JSON Lines file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JsonlSourceConfig {
+    /// The kind of record this part reads.
+    pub kind: RecordKind,
+    /// This part reports the lines that no part can read.
+    pub report_unreadable: bool,
+    /// Largest line held in memory; a longer one is rejected.
+    pub max_record_bytes: usize,
+}
+
+/// The file extensions read as JSON Lines.
+pub const EXTENSIONS: &[&str] = &["jsonl", "ndjson"];
+
+/// Reads the records of one kind from a JSON Lines file.
+pub struct JsonlSource {
+    name: String,
+    config: JsonlSourceConfig,
+    columns: Vec<String>,
+    input: BufReader<HashingRead>,
+    line: Vec<u8>,
+    line_no: u64,
+    records: u64,
+    record: Option<Record>,
+}
+
+/// Hashes every byte read through it.
+struct HashingRead {
+    inner: File,
+    hasher: sha2::Sha256,
+    bytes: u64,
+}
+
+impl Read for HashingRead {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.bytes += n as u64;
+        Ok(n)
+    }
+}
+
+fn io_error(e: &io::Error) -> SourceError {
+    SourceError {
+        kind: SourceErrorKind::Io(e.to_string()),
+        locator: Locator::File,
+        recoverable: false,
+    }
+}
+
+impl JsonlSource {
+    /// Opens `path`.
+    pub fn open(path: &Path, config: JsonlSourceConfig) -> Result<JsonlSource, SourceError> {
+        let inner = File::open(path).map_err(|e| io_error(&e))?;
+        let columns = config
+            .kind
+            .fields()
+            .iter()
+            .map(|f| f.name.to_string())
+            .collect();
+        Ok(JsonlSource {
+            name: path.display().to_string(),
+            config,
+            columns,
+            input: BufReader::with_capacity(
+                1 << 16,
+                HashingRead {
+                    inner,
+                    hasher: sha2::Sha256::new(),
+                    bytes: 0,
+                },
+            ),
+            line: Vec::new(),
+            line_no: 0,
+            records: 0,
+            record: None,
+        })
+    }
+
+    fn unreadable(&self, why: &str) -> Option<SourceError> {
+        self.config.report_unreadable.then(|| SourceError {
+            kind: SourceErrorKind::Syntax(format!("line {}: {why}", self.line_no)),
+            locator: Locator::CsvLine {
+                line: self.line_no,
+                record: self.line_no,
+            },
+            recoverable: true,
+        })
+    }
+}
+
+/// The kind a line names, read cheaply from its start (the sink writes
+/// `{"kind":"..."` first); `None`: parse the line to know.
+fn kind_prefix(line: &[u8]) -> Option<&[u8]> {
+    let rest = line.strip_prefix(b"{\"kind\":\"")?;
+    let end = rest.iter().position(|b| *b == b'"')?;
+    Some(&rest[..end])
+}
+
+/// A field's value as the canonical mapping reads it.
+fn cell(v: &Value, out: &mut String) {
+    match v {
+        Value::Null => {}
+        Value::String(s) => {
+            // Datetimes are written `yyyy-mm-ddTHH:MM:SS`; the canonical
+            // mapping reads `yyyy-mm-dd HH:MM:SS`.
+            if s.len() >= 19 && s.as_bytes().get(10) == Some(&b'T') && s.as_bytes()[4] == b'-' {
+                out.push_str(&s[..10]);
+                out.push(' ');
+                out.push_str(&s[11..]);
+            } else {
+                out.push_str(s);
+            }
+        }
+        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Value::Number(n) => out.push_str(&n.to_string()),
+        Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(';');
+                }
+                cell(item, out);
+            }
+        }
+        Value::Object(_) => out.push_str(&v.to_string()),
+    }
+}
+
+impl RecordSource for JsonlSource {
+    fn columns(&self) -> &[String] {
+        &self.columns
+    }
+
+    fn read_row(&mut self, row: &mut TextRow, wanted: &[Want]) -> Result<bool, SourceError> {
+        self.record = None;
+        loop {
+            self.line.clear();
+            let n = self
+                .input
+                .read_until(b'\n', &mut self.line)
+                .map_err(|e| io_error(&e))?;
+            if n == 0 {
+                return Ok(false);
+            }
+            self.line_no += 1;
+            let text = self.line.trim_ascii();
+            if text.is_empty() {
+                continue;
+            }
+            if text.len() > self.config.max_record_bytes {
+                if let Some(e) = self.unreadable("line longer than the record size limit") {
+                    return Err(SourceError {
+                        kind: SourceErrorKind::Limit(format!(
+                            "line {} longer than {} bytes",
+                            self.line_no, self.config.max_record_bytes
+                        )),
+                        ..e
+                    });
+                }
+                continue;
+            }
+            let wanted_kind = self.config.kind.as_str().as_bytes();
+            if let Some(k) = kind_prefix(text) {
+                let known = RecordKind::ALL.iter().any(|r| r.as_str().as_bytes() == k);
+                if k != wanted_kind && known && k != b"form_answer" && k != b"workbook_form" {
+                    // Another part's line.
+                    continue;
+                }
+            }
+            let Ok(text) = std::str::from_utf8(text) else {
+                match self.unreadable("not UTF-8") {
+                    Some(e) => return Err(e),
+                    None => continue,
+                }
+            };
+            let record = match Record::from_json_line(text) {
+                Ok(r) => r,
+                Err(_) => match self.unreadable("not a canonical record (JSON of a known kind)") {
+                    Some(e) => return Err(e),
+                    None => continue,
+                },
+            };
+            if record.kind() != self.config.kind {
+                let readable = matches!(
+                    record.kind(),
+                    RecordKind::Person
+                        | RecordKind::PersonAddress
+                        | RecordKind::Relationship
+                        | RecordKind::Involvement
+                        | RecordKind::CaseNote
+                        | RecordKind::ChronologyEntry
+                );
+                if !readable {
+                    if let Some(e) = self.unreadable(&format!(
+                        "{} records cannot be read back from JSON Lines yet",
+                        record.kind()
+                    )) {
+                        return Err(e);
+                    }
+                }
+                continue;
+            }
+            self.records += 1;
+            let mut json = match serde_json::to_value(&record) {
+                Ok(Value::Object(m)) => m,
+                _ => serde_json::Map::new(),
+            };
+            let fields = self.config.kind.fields();
+            row.reset(fields.len());
+            for (i, def) in fields.iter().enumerate() {
+                if wanted.get(i).copied().unwrap_or(Want::Skip) == Want::Skip {
+                    continue;
+                }
+                let out = row.cell_mut(i);
+                if def.is_key {
+                    if let Some(k) = record.header().source_keys.first() {
+                        out.push_str(&k.key);
+                    }
+                    continue;
+                }
+                let name = match (self.config.kind, def.name) {
+                    (RecordKind::CaseNote | RecordKind::ChronologyEntry, "person") => "subjects",
+                    (_, n) => n,
+                };
+                if let Some(v) = json.remove(name) {
+                    cell(&v, out);
+                }
+            }
+            row.locator = Some(Locator::CsvLine {
+                line: self.line_no,
+                record: self.line_no,
+            });
+            self.record = Some(record);
+            return Ok(true);
+        }
+    }
+
+    fn bytes_read(&self) -> u64 {
+        self.input.get_ref().bytes
+    }
+
+    fn take_warning(&mut self) -> Option<SourceError> {
+        None
+    }
+
+    fn finish(self: Box<Self>) -> Result<SourceInfo, SourceError> {
+        let mut this = *self;
+        // Hash what is left.
+        io::copy(&mut this.input, &mut io::sink()).map_err(|e| io_error(&e))?;
+        let h = this.input.into_inner();
+        Ok(SourceInfo {
+            name: this.name,
+            sha256: Sha256(h.hasher.finalize().into()),
+            bytes: h.bytes,
+            records: this.records,
+        })
+    }
+
+    fn take_record(&mut self) -> Option<Record> {
+        self.record.take()
+    }
+}
+
+/// Writes canonical records as JSON Lines, one record a line with its
+/// provenance, to a temporary file renamed into place by `finish`.
+pub struct JsonlSink {
+    path: PathBuf,
+    tmp: Option<tempfile::NamedTempFile>,
+    out: Option<BufWriter<File>>,
+    hasher: sha2::Sha256,
+    bytes: u64,
+    records: u64,
+}
+
+impl JsonlSink {
+    /// Creates the sink's temporary file beside `path` (owner-only).
+    pub fn create(path: &Path) -> Result<JsonlSink, SinkError> {
+        let err = |source| SinkError {
+            target: path.display().to_string(),
+            source,
+        };
+        let dir = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let tmp = tempfile::Builder::new()
+            .prefix(".casebridge-")
+            .suffix(".tmp")
+            .tempfile_in(dir)
+            .map_err(err)?;
+        let file = tmp.reopen().map_err(err)?;
+        Ok(JsonlSink {
+            path: path.to_path_buf(),
+            tmp: Some(tmp),
+            out: Some(BufWriter::with_capacity(1 << 16, file)),
+            hasher: sha2::Sha256::new(),
+            bytes: 0,
+            records: 0,
+        })
+    }
+
+    fn err(&self, source: io::Error) -> SinkError {
+        SinkError {
+            target: self.path.display().to_string(),
+            source,
+        }
+    }
+}
+
+impl RecordSink for JsonlSink {
+    fn write_record(&mut self, record: &Record) -> Result<(), SinkError> {
+        let line = record
+            .to_json_line()
+            .map_err(|e| self.err(io::Error::other(e.to_string())))?;
+        self.hasher.update(line.as_bytes());
+        self.hasher.update(b"\n");
+        self.bytes += line.len() as u64 + 1;
+        self.records += 1;
+        let r = match &mut self.out {
+            Some(w) => w
+                .write_all(line.as_bytes())
+                .and_then(|()| w.write_all(b"\n")),
+            None => Ok(()),
+        };
+        r.map_err(|e| self.err(e))
+    }
+
+    fn finish(mut self: Box<Self>) -> Result<SinkSummary, SinkError> {
+        let (Some(out), Some(tmp)) = (self.out.take(), self.tmp.take()) else {
+            return Ok(SinkSummary::default());
+        };
+        let file = out.into_inner().map_err(|e| self.err(e.into_error()))?;
+        file.sync_all().map_err(|e| self.err(e))?;
+        tmp.persist(&self.path).map_err(|e| self.err(e.error))?;
+        let sha = Sha256(std::mem::take(&mut self.hasher).finalize().into());
+        Ok(SinkSummary {
+            records: self.records,
+            files: vec![(self.path.display().to_string(), sha, self.bytes)],
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use casebridge_model::{CaseNote, Header, Person, SourceKey};
+
+    fn person(key: &str) -> Record {
+        Record::Person(Person {
+            header: Header {
+                id: format!("p-{key}"),
+                source_keys: vec![SourceKey {
+                    system: "mosaic".into(),
+                    key: key.into(),
+                }],
+                provenance: vec![],
+            },
+            first_name: Some("Ada".into()),
+            date_of_birth: chrono::NaiveDate::from_ymd_opt(2015, 3, 1),
+            ..Person::default()
+        })
+    }
+
+    #[test]
+    fn records_written_read_back_by_kind_with_every_line_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.jsonl");
+        let mut sink = Box::new(JsonlSink::create(&path).unwrap());
+        sink.write_record(&person("1")).unwrap();
+        sink.write_record(&Record::CaseNote(CaseNote {
+            header: Header {
+                id: "n-1".into(),
+                source_keys: vec![SourceKey {
+                    system: "mosaic".into(),
+                    key: "9".into(),
+                }],
+                provenance: vec![],
+            },
+            subjects: vec!["1".into(), "2".into()],
+            ..CaseNote::default()
+        }))
+        .unwrap();
+        sink.write_record(&person("2")).unwrap();
+        let summary = sink.finish().unwrap();
+        assert_eq!(summary.records, 3);
+        let mut text = std::fs::read_to_string(&path).unwrap();
+        text.push_str("not json\n");
+        std::fs::write(&path, text).unwrap();
+
+        let read = |kind, report| {
+            let cfg = JsonlSourceConfig {
+                kind,
+                report_unreadable: report,
+                max_record_bytes: 1 << 20,
+            };
+            let mut src: Box<dyn RecordSource> = Box::new(JsonlSource::open(&path, cfg).unwrap());
+            let all = vec![Want::Text; src.columns().len()];
+            let mut row = TextRow::new();
+            let (mut rows, mut errors) = (Vec::new(), 0);
+            loop {
+                match src.read_row(&mut row, &all) {
+                    Ok(true) => {
+                        let r = src.take_record().unwrap();
+                        rows.push((row.get(0).unwrap().to_string(), row.locator.clone(), r));
+                    }
+                    Ok(false) => break,
+                    Err(e) => {
+                        assert!(e.recoverable);
+                        assert_eq!(e.locator.line(), Some(4));
+                        errors += 1;
+                    }
+                }
+            }
+            let info = src.finish().unwrap();
+            (rows, errors, info)
+        };
+        let (persons, errors, info) = read(RecordKind::Person, true);
+        assert_eq!(errors, 1, "the bad line is reported by the reporting part");
+        assert_eq!(persons.len(), 2);
+        assert_eq!(persons[0].0, "1");
+        assert_eq!(persons[1].1.as_ref().and_then(Locator::line), Some(3));
+        assert_eq!(info.records, 2);
+        let (notes, errors, _) = read(RecordKind::CaseNote, false);
+        assert_eq!(errors, 0, "and by no other part");
+        assert_eq!(notes.len(), 1);
+        let subjects = RecordKind::CaseNote.field_index("person").unwrap();
+        let _ = subjects;
+        assert!(matches!(&notes[0].2, Record::CaseNote(n) if n.subjects.len() == 2));
+    }
+
+    #[test]
+    fn a_sink_dropped_without_finish_leaves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.jsonl");
+        let mut sink = JsonlSink::create(&path).unwrap();
+        sink.write_record(&person("1")).unwrap();
+        drop(sink);
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+}

@@ -1,0 +1,294 @@
+//! `dedup` as a composition of the pipeline's stages: plan, source, map,
+//! check (findings reported; records with invalid values still linked, the
+//! value left empty), then the dedup stage, whose merges become each input
+//! record's disposition, then the sinks (survivors as JSON Lines, pairs,
+//! the review queue).
+//!
+//! A file that cannot be read, that no mapping fits or whose header lacks
+//! a mapped column stops the run before anything is linked: linking part
+//! of the records would report duplicates as distinct.
+
+use std::path::{Path, PathBuf};
+
+use casebridge_dedup::{review, Decision, DedupConfig, Deduper, Outcome, Pair, RunOptions};
+use casebridge_jsonl::JsonlSink;
+use casebridge_mapping::MappingSet;
+use casebridge_model::{
+    Disposition, Event, EventSink, FileId, Locator, Record, RecordKind, RecordSink, Sha256,
+};
+use casebridge_validate::{CheckOptions, Report};
+use rustc_hash::FxHashMap;
+
+use crate::pipeline::{
+    fill_file_hash, FileCtx, Item, Needs, Pipeline, PipelineOptions, Stage, Verdict,
+};
+use crate::{plan_inputs, Error, Limits, Progress};
+
+/// Settings of a dedup run.
+#[derive(Debug, Clone)]
+pub struct DedupOptions {
+    /// Thresholds, blocking, guards, notes, survivorship.
+    pub config: DedupConfig,
+    /// Evidence values and reviewer decisions.
+    pub run: RunOptions,
+    /// "Today" for the check stage's future-date rules.
+    pub as_of: chrono::NaiveDate,
+    /// Values in findings.
+    pub show_values: bool,
+    /// Resource limits.
+    pub limits: Limits,
+}
+
+/// What a dedup run came to.
+#[derive(Debug)]
+pub struct DedupRun {
+    /// A digest of what went in: the same inputs give the same run id.
+    pub run_id: String,
+    /// The dedup outcome; `None` when the run could not run (nothing linked).
+    pub outcome: Option<Outcome>,
+}
+
+/// The dedup stage: takes canonical records, decides their dispositions
+/// once every file is in.
+#[derive(Default)]
+struct Collect {
+    records: Vec<Record>,
+    /// Per record taken: its file and place, in the order read.
+    inputs: Vec<(FileId, Locator)>,
+    /// File names by id (provenance names files; events number them).
+    names: FxHashMap<String, FileId>,
+    file_start: usize,
+}
+
+impl Stage for Collect {
+    fn needs(&self) -> Needs {
+        Needs {
+            records: true,
+            rejected: true,
+            text: true,
+            raw: false,
+        }
+    }
+
+    fn open(&mut self, file: &FileCtx<'_>, _: &[String], _: Option<&str>) -> Result<(), String> {
+        self.names.insert(file.name.clone(), file.id);
+        self.file_start = self.records.len();
+        Ok(())
+    }
+
+    fn record(&mut self, file: &FileCtx<'_>, item: Item<'_>) -> Result<Verdict, Error> {
+        match item.record {
+            Some(r) => {
+                self.inputs.push((file.id, item.locator.clone()));
+                self.records.push(r);
+                Ok(Verdict::Deferred)
+            }
+            None => Ok(Verdict::Done(Disposition::Skipped {
+                reason: format!(
+                    "{} records are not deduplicated (they are pivoted into forms)",
+                    file.mapping.kind
+                ),
+            })),
+        }
+    }
+
+    fn close(&mut self, _: &FileCtx<'_>, sha256: Option<&Sha256>) -> Result<(), Error> {
+        if let Some(sha) = sha256 {
+            fill_file_hash(&mut self.records[self.file_start..], sha);
+        }
+        Ok(())
+    }
+}
+
+/// Runs dedup over `inputs`; findings, files and every record's
+/// disposition go to `report`.
+pub fn dedup(
+    inputs: &[PathBuf],
+    mappings: &MappingSet,
+    opts: DedupOptions,
+    report: &mut Report,
+    progress: &dyn Progress,
+) -> Result<(DedupRun, bool), Error> {
+    let plan = plan_inputs(inputs, mappings)?;
+    let popts = PipelineOptions {
+        check: Some(CheckOptions {
+            as_of: opts.as_of,
+            show_values: opts.show_values,
+        }),
+        show_values: opts.show_values,
+        limits: opts.limits.clone(),
+        run_id: String::new(),
+    };
+    let mut stage = Collect::default();
+    let mut pipeline = Pipeline::new(popts, report, progress);
+    pipeline.run(&plan, "", &mut stage)?;
+    let could_not_run = pipeline.could_not_run();
+    drop(pipeline);
+
+    // The run id: a digest of what went in, so the same inputs give the same outputs.
+    let mut digest = String::new();
+    for f in &report.files {
+        digest.push_str(f.sha256.as_deref().unwrap_or("-"));
+    }
+    for f in &plan.files {
+        digest.push_str(&f.mapping.sha256.to_hex());
+    }
+    digest.push_str(&toml::to_string(&opts.config).unwrap_or_default());
+    let run_id = format!(
+        "dedup-{}",
+        &Sha256::digest(digest.as_bytes()).to_hex()[..16]
+    );
+    if could_not_run {
+        // Nothing is linked; the records read are not disposed of, so the
+        // report shows them as read and unaccounted: say why instead.
+        for ((file, locator), r) in stage.inputs.iter().zip(&stage.records) {
+            report.emit(Event::Record {
+                file: *file,
+                kind: r.kind(),
+                locator,
+                disposition: &Disposition::Skipped {
+                    reason: "the run could not run: nothing was linked".into(),
+                },
+            })?;
+        }
+        return Ok((
+            DedupRun {
+                run_id,
+                outcome: None,
+            },
+            true,
+        ));
+    }
+
+    let Collect {
+        mut records,
+        inputs: taken,
+        names,
+        ..
+    } = stage;
+    let kinds: Vec<RecordKind> = records.iter().map(Record::kind).collect();
+    for r in &mut records {
+        for p in &mut r.header_mut().provenance {
+            if p.run_id.is_empty() {
+                p.run_id.clone_from(&run_id);
+            }
+        }
+    }
+    let mut deduper = Deduper::new(opts.config);
+    for r in records {
+        deduper.push(r);
+    }
+    tracing::info!(records = deduper.len(), "Inputs read.");
+    let outcome = deduper.run(&opts.run)?;
+    tracing::info!(
+        pairs = outcome.pairs.len(),
+        review = outcome.summary.review_pairs,
+        "Deduplication finished."
+    );
+    dispose(&outcome, &run_id, &taken, &kinds, &names, report)?;
+    Ok((
+        DedupRun {
+            run_id,
+            outcome: Some(outcome),
+        },
+        false,
+    ))
+}
+
+/// Every record taken by dedup gets its disposition: the first read of each
+/// survivor is valid (kept), every other record that went into it merged.
+fn dispose(
+    outcome: &Outcome,
+    run_id: &str,
+    taken: &[(FileId, Locator)],
+    kinds: &[RecordKind],
+    names: &FxHashMap<String, FileId>,
+    events: &mut dyn EventSink,
+) -> Result<(), Error> {
+    // (file, place) of this run's reads -> survivor.
+    let mut into: FxHashMap<(FileId, &Locator), usize> = FxHashMap::default();
+    for (i, r) in outcome.records.iter().enumerate() {
+        for p in &r.header().provenance {
+            if p.run_id != run_id {
+                continue;
+            }
+            if let Some(&f) = names.get(&p.source.file) {
+                into.entry((f, &p.locator)).or_insert(i);
+            }
+        }
+    }
+    let mut claimed = vec![false; outcome.records.len()];
+    for ((file, locator), kind) in taken.iter().zip(kinds) {
+        let d = match into.get(&(*file, locator)) {
+            Some(&s) if !claimed[s] => {
+                claimed[s] = true;
+                Disposition::Valid
+            }
+            Some(&s) => Disposition::Merged {
+                into: outcome.records[s].header().id.clone(),
+            },
+            None => {
+                return Err(Error::Accounting(format!(
+                    "a record read at {locator} is in no survivor"
+                )))
+            }
+        };
+        events.emit(Event::Record {
+            file: *file,
+            kind: *kind,
+            locator,
+            disposition: &d,
+        })?;
+    }
+    Ok(())
+}
+
+/// Writes the survivors as JSON Lines through the JSON Lines sink.
+pub fn write_survivors(path: &Path, outcome: &Outcome) -> Result<(), Error> {
+    let mut sink: Box<dyn RecordSink> = Box::new(JsonlSink::create(path)?);
+    for r in &outcome.records {
+        sink.write_record(r)?;
+    }
+    sink.finish()?;
+    Ok(())
+}
+
+/// Writes every merged or review pair as
+/// `id_l,id_r,score,decision,kind,method`.
+pub fn write_pairs(path: &Path, outcome: &Outcome) -> Result<(), Error> {
+    let mut buf = Vec::new();
+    {
+        let mut w = csv::Writer::from_writer(&mut buf);
+        let io = |e: csv::Error| Error::Report(std::io::Error::other(e.to_string()));
+        w.write_record(["id_l", "id_r", "score", "decision", "kind", "method"])
+            .map_err(io)?;
+        for p in &outcome.pairs {
+            if !matches!(p.decision, Decision::Merge | Decision::Review) {
+                continue;
+            }
+            w.write_record([
+                p.left.key.as_str(),
+                p.right.key.as_str(),
+                &format!("{:.4}", p.score),
+                p.decision.as_str(),
+                p.kind.as_str(),
+                p.method.as_str(),
+            ])
+            .map_err(io)?;
+        }
+        w.flush().map_err(Error::Report)?;
+    }
+    casebridge_dedup::AtomicFile::write_all(path, &buf)?;
+    Ok(())
+}
+
+/// Writes the review queue (pairs between the thresholds) as XLSX.
+pub fn write_review(path: &Path, outcome: &Outcome) -> Result<(), Error> {
+    let queue: Vec<&Pair> = outcome
+        .pairs
+        .iter()
+        .filter(|p| p.decision == Decision::Review)
+        .collect();
+    review::write_review(path, &queue)?;
+    Ok(())
+}

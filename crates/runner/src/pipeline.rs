@@ -1,0 +1,663 @@
+//! The one way records flow: plan -> source -> map -> check -> a command's
+//! [`Stage`] (dedup, a sink, a rewriter) -> events.
+//!
+//! [`Pipeline::run`] is the only read loop of casebridge. For every planned
+//! file it opens the source its format needs, binds the mapping to the
+//! header, maps each row, runs the base rules (unless the command turns the
+//! check stage off) and hands the record to the command's [`Stage`]. Every
+//! file ends in one [`FileOutcome`] and every record read in one
+//! [`Disposition`], each sent to the run's [`EventSink`] (the report, and
+//! later the ledger), so that read = valid + rejected + merged + skipped
+//! holds per file and per kind, whatever went wrong.
+//!
+//! A record whose disposition depends on records not yet read (dedup
+//! merges) is [`Verdict::Deferred`]: the stage emits its disposition later.
+
+use std::path::Path;
+
+use casebridge_mapping::{MappedRecord, Mapping, SourceFormat};
+use casebridge_model::{
+    rules, Disposition, Event, EventSink, FieldType, FileId, FileOutcome, Finding, Locator,
+    MappingRef, Provenance, Record, RecordKind, Sha256, SourceError, SourceErrorKind, SourceRef,
+    TextRow,
+};
+use casebridge_validate::{CheckOptions, Checker, Issue, PersonIndex};
+
+use crate::input::{open_source, Limits, Plan, Unmatched};
+use crate::{display, Error, Progress};
+
+static WHOLE_FILE: Locator = Locator::File;
+
+/// What a [`Stage`] needs of the pipeline.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Needs {
+    /// Canonical [`Record`]s (with provenance) built from mapped rows.
+    pub records: bool,
+    /// Every cell as read, before mapping (a rewriter writes rows back).
+    pub raw: bool,
+    /// Records that broke a rule are handed on too (a pseudonymised
+    /// extract keeps its faults); otherwise they stop at the check stage.
+    pub rejected: bool,
+    /// Every mapped column decoded: off, columns that no rule reads are
+    /// only tested for presence (validation skips decoding note bodies).
+    pub text: bool,
+}
+
+/// One planned file, as the stages see it.
+#[derive(Debug)]
+pub struct FileCtx<'a> {
+    /// Its number in the run.
+    pub id: FileId,
+    /// Its name as given.
+    pub name: String,
+    /// Its path.
+    pub path: &'a Path,
+    /// The mapping reading it.
+    pub mapping: &'a Mapping,
+    /// The format it is read as.
+    pub format: SourceFormat,
+}
+
+/// One record handed to a [`Stage`].
+#[derive(Debug)]
+pub struct Item<'a> {
+    /// Where it starts.
+    pub locator: &'a Locator,
+    /// Its cells as read, in header order (only with [`Needs::raw`]).
+    pub raw: &'a [String],
+    /// The mapped fields.
+    pub mapped: &'a MappedRecord,
+    /// The canonical record (only with [`Needs::records`]; `None` for form
+    /// answers, which are pivoted, not mapped one row to one record).
+    pub record: Option<Record>,
+    /// The rules it broke, when [`Needs::rejected`] hands it on anyway.
+    pub rejected: Option<&'a [String]>,
+}
+
+/// What a stage made of a record.
+#[derive(Debug)]
+pub enum Verdict {
+    /// Its disposition now.
+    Done(Disposition),
+    /// The stage will emit its disposition later (dedup merges).
+    Deferred,
+}
+
+/// What a command does with the records the pipeline hands it.
+pub trait Stage {
+    /// What it needs of the pipeline.
+    fn needs(&self) -> Needs;
+    /// A file is about to be read; `header` is its columns. `Err(reason)`:
+    /// the file cannot be handled (e.g. its output cannot be created) and
+    /// is not read.
+    /// `part` is the part of the file read (a workbook's sheet).
+    fn open(
+        &mut self,
+        _file: &FileCtx<'_>,
+        _header: &[String],
+        _part: Option<&str>,
+    ) -> Result<(), String> {
+        Ok(())
+    }
+    /// One record.
+    fn record(&mut self, file: &FileCtx<'_>, item: Item<'_>) -> Result<Verdict, Error>;
+    /// The file is done: `sha256` when it was read to the end. A stage
+    /// holding the file's records can fill their provenance's file hash.
+    fn close(&mut self, _file: &FileCtx<'_>, _sha256: Option<&Sha256>) -> Result<(), Error> {
+        Ok(())
+    }
+}
+
+/// A stage that keeps nothing: every record that passed is valid (validate).
+#[derive(Debug, Default)]
+pub struct CheckOnly;
+
+impl Stage for CheckOnly {
+    fn needs(&self) -> Needs {
+        Needs::default()
+    }
+    fn record(&mut self, _: &FileCtx<'_>, _: Item<'_>) -> Result<Verdict, Error> {
+        Ok(Verdict::Done(Disposition::Valid))
+    }
+}
+
+/// Settings of the source, map and check stages.
+#[derive(Debug, Clone)]
+pub struct PipelineOptions {
+    /// The check stage's options; `None` turns the check stage off (field
+    /// problems found while mapping are then not findings either).
+    pub check: Option<CheckOptions>,
+    /// Put offending values in findings.
+    pub show_values: bool,
+    /// Resource limits.
+    pub limits: Limits,
+    /// Run id written into provenance.
+    pub run_id: String,
+}
+
+/// The runner's stages, driving one command's [`Stage`] over a plan.
+pub struct Pipeline<'r> {
+    opts: PipelineOptions,
+    events: &'r mut dyn EventSink,
+    progress: &'r dyn Progress,
+    persons: PersonIndex,
+    next_file: FileId,
+    could_not_run: bool,
+}
+
+/// What one file's read came to.
+struct FileRun {
+    outcome: FileOutcome,
+    /// The failure makes the run one that could not run (not so for an
+    /// empty file, which is a finding on that file).
+    fatal: bool,
+    sha256: Option<Sha256>,
+    bytes: u64,
+    records: u64,
+}
+
+impl<'r> Pipeline<'r> {
+    /// A pipeline sending its events to `events`.
+    pub fn new(
+        opts: PipelineOptions,
+        events: &'r mut dyn EventSink,
+        progress: &'r dyn Progress,
+    ) -> Pipeline<'r> {
+        Pipeline {
+            opts,
+            events,
+            progress,
+            persons: PersonIndex::default(),
+            next_file: 0,
+            could_not_run: false,
+        }
+    }
+
+    /// Whether some input could not be run (exit code 2).
+    pub fn could_not_run(&self) -> bool {
+        self.could_not_run
+    }
+
+    /// Marks the run as one that could not run.
+    pub fn set_could_not_run(&mut self) {
+        self.could_not_run = true;
+    }
+
+    /// The event sink, for a stage's deferred dispositions.
+    pub fn events(&mut self) -> &mut dyn EventSink {
+        self.events
+    }
+
+    /// A finding about the run as a whole.
+    pub fn finding(&mut self, f: Finding) -> Result<(), Error> {
+        self.events
+            .emit(Event::Finding {
+                file: None,
+                finding: f,
+            })
+            .map_err(Error::Report)
+    }
+
+    /// Reports the files of a plan that no single mapping fits, each as a
+    /// file with its outcome; `what` is added to the message.
+    pub fn unmatched(&mut self, unmatched: &[Unmatched], what: &str) -> Result<(), Error> {
+        for u in unmatched {
+            let name = display(&u.path);
+            let (rule, outcome, message) = if !u.candidates.is_empty() {
+                self.could_not_run = true;
+                let m = format!(
+                    "several mappings fit this file name: {}",
+                    u.candidates.join(", ")
+                );
+                (
+                    rules::FILE_AMBIGUOUS_MAPPING,
+                    FileOutcome::Failed { reason: m.clone() },
+                    m,
+                )
+            } else if u.from_dir {
+                let m = format!("no mapping's source glob fits this file name{what}");
+                (
+                    rules::FILE_SKIPPED,
+                    FileOutcome::Skipped { reason: m.clone() },
+                    m,
+                )
+            } else {
+                self.could_not_run = true;
+                let m = format!("no mapping's source glob fits this file name{what}");
+                (
+                    rules::FILE_NO_MAPPING,
+                    FileOutcome::Failed { reason: m.clone() },
+                    m,
+                )
+            };
+            let id = self.start(&name, None, None)?;
+            self.file_finding(id, Finding::new(rule, &name, None, None, message))?;
+            self.finish(id, &outcome, None, 0, 0)?;
+        }
+        Ok(())
+    }
+
+    fn start(
+        &mut self,
+        name: &str,
+        mapping: Option<&str>,
+        kind: Option<RecordKind>,
+    ) -> Result<FileId, Error> {
+        let id = self.next_file;
+        self.next_file += 1;
+        self.events
+            .emit(Event::FileStarted {
+                file: id,
+                name,
+                mapping,
+                kind,
+            })
+            .map_err(Error::Report)?;
+        Ok(id)
+    }
+
+    fn finish(
+        &mut self,
+        file: FileId,
+        outcome: &FileOutcome,
+        sha256: Option<&Sha256>,
+        bytes: u64,
+        records: u64,
+    ) -> Result<(), Error> {
+        self.events
+            .emit(Event::FileFinished {
+                file,
+                outcome,
+                sha256,
+                bytes,
+                records,
+            })
+            .map_err(Error::Report)
+    }
+
+    fn file_finding(&mut self, file: FileId, f: Finding) -> Result<(), Error> {
+        self.events
+            .emit(Event::Finding {
+                file: Some(file),
+                finding: f,
+            })
+            .map_err(Error::Report)
+    }
+
+    fn dispose(
+        &mut self,
+        file: FileId,
+        kind: RecordKind,
+        locator: &Locator,
+        d: &Disposition,
+    ) -> Result<(), Error> {
+        self.events
+            .emit(Event::Record {
+                file,
+                kind,
+                locator,
+                disposition: d,
+            })
+            .map_err(Error::Report)
+    }
+
+    /// Runs every planned file of `plan` through the stages into `stage`,
+    /// after reporting its unmatched files. Returns whether the run could
+    /// not run (some file failed).
+    pub fn run(&mut self, plan: &Plan<'_>, what: &str, stage: &mut dyn Stage) -> Result<(), Error> {
+        self.unmatched(&plan.unmatched, what)?;
+        self.progress.start(plan.total_bytes());
+        self.persons.loaded = plan
+            .files
+            .iter()
+            .any(|f| f.mapping.kind == RecordKind::Person);
+        let refs_needed = self.opts.check.is_some()
+            && plan.files.iter().any(|f| {
+                let m = f.mapping;
+                m.mapped_fields().any(|(f, _)| {
+                    m.kind
+                        .field(f)
+                        .is_some_and(|d| d.ty == FieldType::PersonRef)
+                })
+            });
+        if refs_needed && !self.persons.loaded {
+            self.finding(Finding::new(
+                rules::REF_NOT_CHECKED,
+                "-",
+                None,
+                None,
+                "no person file among the inputs: references to persons were not checked",
+            ))?;
+        }
+        for f in &plan.files {
+            self.run_file(&f.path, f.mapping, stage)?;
+        }
+        Ok(())
+    }
+
+    /// A file left out of the run, with the finding that says why (the run
+    /// could not run).
+    pub fn left_out(&mut self, name: &str, rule: &str, reason: String) -> Result<(), Error> {
+        self.could_not_run = true;
+        let id = self.start(name, None, None)?;
+        self.file_finding(id, Finding::new(rule, name, None, None, reason.clone()))?;
+        self.finish(id, &FileOutcome::Failed { reason }, None, 0, 0)
+    }
+
+    /// Runs one file through the stages; whether it was read to the end.
+    pub fn run_file(
+        &mut self,
+        path: &Path,
+        mapping: &Mapping,
+        stage: &mut dyn Stage,
+    ) -> Result<bool, Error> {
+        let name = display(path);
+        self.progress.file(&name);
+        let id = self.start(&name, Some(&mapping.id), Some(mapping.kind))?;
+        let file = FileCtx {
+            id,
+            name,
+            path,
+            mapping,
+            format: mapping.source.format_of(path),
+        };
+        let run = self.read_file(&file, stage)?;
+        self.could_not_run |= run.fatal;
+        stage.close(&file, run.sha256.as_ref())?;
+        self.progress.file_done(
+            std::fs::metadata(path)
+                .map(|m| m.len())
+                .unwrap_or(run.bytes),
+        );
+        self.finish(
+            id,
+            &run.outcome,
+            run.sha256.as_ref(),
+            run.bytes,
+            run.records,
+        )?;
+        tracing::debug!(file = %file.name, records = run.records, "File read.");
+        Ok(run.outcome == FileOutcome::Read)
+    }
+
+    fn source_finding(&mut self, file: &FileCtx<'_>, e: &SourceError) -> Result<(), Error> {
+        let f = crate::source_finding(e, &file.name, file.format);
+        self.file_finding(file.id, f)
+    }
+
+    fn read_file(&mut self, file: &FileCtx<'_>, stage: &mut dyn Stage) -> Result<FileRun, Error> {
+        let needs = stage.needs();
+        let mapping = file.mapping;
+        let failed = |reason: String, records: u64| FileRun {
+            outcome: FileOutcome::Failed { reason },
+            fatal: true,
+            sha256: None,
+            bytes: 0,
+            records,
+        };
+        let mut source = match open_source(file.path, mapping, &self.opts.limits) {
+            Ok(s) => s,
+            Err(e) => {
+                self.source_finding(file, &e)?;
+                let reason = e.kind_message();
+                // An empty file is a finding on that file, not a failed run.
+                if matches!(e.kind, SourceErrorKind::Empty) {
+                    return Ok(FileRun {
+                        fatal: false,
+                        ..failed(reason, 0)
+                    });
+                }
+                return Ok(failed(reason, 0));
+            }
+        };
+        if let Some(w) = source.take_warning() {
+            self.source_finding(file, &w)?;
+        }
+        let header = source.columns().to_vec();
+        let bound = match mapping.bind(&header) {
+            Ok(b) if needs.text || needs.records || needs.raw => b,
+            Ok(b) => b.presence_only(),
+            Err(diags) => {
+                let what = if file.format == SourceFormat::Xml {
+                    "paths do not fit mapping"
+                } else {
+                    "header does not fit mapping"
+                };
+                for d in diags {
+                    let line =
+                        (file.format != SourceFormat::Xml).then_some(mapping.source.header_row);
+                    self.file_finding(
+                        file.id,
+                        Finding::new(
+                            rules::FILE_HEADER,
+                            &file.name,
+                            line,
+                            None,
+                            format!("{what}: {d}"),
+                        ),
+                    )?;
+                }
+                let _ = source.finish();
+                return Ok(failed(what.to_string(), 0));
+            }
+        };
+        if let Err(reason) = stage.open(file, &header, source.part()) {
+            self.file_finding(
+                file.id,
+                Finding::new(
+                    rules::FILE_UNREADABLE,
+                    &file.name,
+                    None,
+                    None,
+                    reason.clone(),
+                ),
+            )?;
+            let _ = source.finish();
+            return Ok(failed(reason, 0));
+        }
+        let checker = self.opts.check.clone().map(|c| Checker::new(mapping, c));
+        let key_slot = mapping.kind.field_index("source_key");
+        let is_person = mapping.kind == RecordKind::Person;
+        let all_text;
+        let wanted = if needs.raw {
+            all_text = vec![casebridge_model::Want::Text; header.len()];
+            &all_text[..]
+        } else {
+            bound.wanted()
+        };
+        let mapping_ref = MappingRef {
+            id: mapping.id.clone(),
+            version: mapping.version.clone(),
+            sha256: mapping.sha256,
+        };
+        let mut row = TextRow::new();
+        let mut rec = casebridge_mapping::MappedRecord::new(mapping.kind);
+        let mut raw: Vec<String> = Vec::new();
+        let mut field_issues = Vec::new();
+        let mut issues: Vec<Issue> = Vec::new();
+        let mut broken: Vec<String> = Vec::new();
+        let mut records = 0u64;
+        let mut fatal: Option<String> = None;
+        let show_values = self.opts.show_values;
+        loop {
+            let got = source.read_row(&mut row, wanted);
+            if let Some(w) = source.take_warning() {
+                self.source_finding(file, &w)?;
+            }
+            match got {
+                Ok(false) => break,
+                Ok(true) => {}
+                Err(e) => {
+                    self.source_finding(file, &e)?;
+                    if !e.recoverable {
+                        fatal = Some(e.kind_message());
+                        break;
+                    }
+                    // A record that cannot be read is rejected with the
+                    // source's rule, at its place.
+                    records += 1;
+                    let f = crate::source_finding(&e, &file.name, file.format);
+                    let d = Disposition::Rejected {
+                        rules: vec![f.rule],
+                    };
+                    self.dispose(file.id, mapping.kind, &e.locator, &d)?;
+                    continue;
+                }
+            }
+            records += 1;
+            if needs.raw {
+                raw.clear();
+                raw.extend((0..row.len()).map(|i| row.get(i).unwrap_or("").to_string()));
+            }
+            field_issues.clear();
+            issues.clear();
+            broken.clear();
+            bound.apply(&mut row, &mut rec, &mut field_issues, show_values);
+            if is_person {
+                if let Some(k) = key_slot.and_then(|s| rec.slots[s].str()) {
+                    self.persons.insert(k);
+                }
+            }
+            let locator: &Locator = row.locator.as_ref().unwrap_or(&WHOLE_FILE);
+            let line = locator.line();
+            if let Some(checker) = &checker {
+                checker.check(&rec, &self.persons, &mut issues);
+                let found = field_issues
+                    .drain(..)
+                    .map(|fi| (fi.rule, fi.column, fi.message, fi.value))
+                    .chain(
+                        issues
+                            .drain(..)
+                            .map(|i| (i.rule, i.column, i.message, i.value)),
+                    );
+                let mut out = Vec::new();
+                for (rule, column, message, value) in found {
+                    let f = Finding::new(rule, &file.name, line, Some(&column), message)
+                        .at_locator(Some(locator))
+                        .with_value(value);
+                    if f.is_error() && !broken.iter().any(|r| r == rule) {
+                        broken.push(rule.to_string());
+                    }
+                    out.push(f);
+                }
+                for f in out {
+                    self.file_finding(file.id, f)?;
+                }
+            }
+            if !broken.is_empty() && !needs.rejected {
+                let d = Disposition::Rejected {
+                    rules: std::mem::take(&mut broken),
+                };
+                self.dispose(file.id, mapping.kind, locator, &d)?;
+                continue;
+            }
+            let held = source.take_record();
+            let record = if let (true, Some(mut r)) = (needs.records, held) {
+                // A canonical record read back: ids, keys and provenance
+                // kept; this read is added to its lineage.
+                let content_sha256 = casebridge_model::content_sha256(&r);
+                r.header_mut().provenance.push(Provenance {
+                    run_id: self.opts.run_id.clone(),
+                    source: SourceRef {
+                        system: mapping.system.clone(),
+                        file: file.name.clone(),
+                        sha256: Sha256::default(),
+                    },
+                    locator: locator.clone(),
+                    mapping: mapping_ref.clone(),
+                    content_sha256,
+                });
+                Some(r)
+            } else if needs.records && mapping.kind != RecordKind::FormAnswer {
+                let prov = Provenance {
+                    run_id: self.opts.run_id.clone(),
+                    source: SourceRef {
+                        system: mapping.system.clone(),
+                        file: file.name.clone(),
+                        sha256: Sha256::default(),
+                    },
+                    locator: locator.clone(),
+                    mapping: mapping_ref.clone(),
+                    content_sha256: Sha256::default(),
+                };
+                match mapping.to_record(&rec, prov) {
+                    Some(r) => Some(r),
+                    None => {
+                        self.file_finding(
+                            file.id,
+                            Finding::new(
+                                rules::FIELD_REQUIRED,
+                                &file.name,
+                                line,
+                                mapping.column_of("source_key"),
+                                "source_key is required but empty: the record has no key",
+                            )
+                            .at_locator(Some(locator)),
+                        )?;
+                        let d = Disposition::Rejected {
+                            rules: vec![rules::FIELD_REQUIRED.to_string()],
+                        };
+                        self.dispose(file.id, mapping.kind, locator, &d)?;
+                        continue;
+                    }
+                }
+            } else {
+                None
+            };
+            let item = Item {
+                locator,
+                raw: &raw,
+                mapped: &rec,
+                record,
+                rejected: (!broken.is_empty()).then_some(&broken[..]),
+            };
+            match stage.record(file, item)? {
+                Verdict::Done(d) => self.dispose(file.id, mapping.kind, locator, &d)?,
+                Verdict::Deferred => {}
+            }
+            if records % 4096 == 0 {
+                self.progress.advance(source.bytes_read());
+            }
+        }
+        let info = source.finish();
+        Ok(match (info, fatal) {
+            (Ok(info), None) => FileRun {
+                outcome: FileOutcome::Read,
+                fatal: false,
+                sha256: Some(info.sha256),
+                bytes: info.bytes,
+                records,
+            },
+            (Ok(info), Some(reason)) => FileRun {
+                outcome: FileOutcome::Failed { reason },
+                fatal: true,
+                sha256: Some(info.sha256),
+                bytes: info.bytes,
+                records,
+            },
+            (Err(e), fatal) => {
+                self.source_finding(file, &e)?;
+                FileRun {
+                    outcome: FileOutcome::Failed {
+                        reason: fatal.unwrap_or_else(|| e.kind_message()),
+                    },
+                    fatal: true,
+                    sha256: None,
+                    bytes: 0,
+                    records,
+                }
+            }
+        })
+    }
+}
+
+/// The provenance file hash of records read before the hash was known.
+pub fn fill_file_hash(records: &mut [Record], sha256: &Sha256) {
+    for r in records {
+        for p in &mut r.header_mut().provenance {
+            if p.source.sha256 == Sha256::default() {
+                p.source.sha256 = *sha256;
+            }
+        }
+    }
+}
