@@ -401,7 +401,6 @@ mod tests {
 
     #[test]
     fn a_path_without_a_file_name_is_refused() {
-        // `Path::parent` of a bare name is empty: the directory is `.`.
         assert_eq!(temp_prefix("x.csv"), ".x.csv.casebridge-tmp.");
         let err = OutputFile::create(Path::new("/")).unwrap_err();
         assert!(matches!(err, Error::Create { .. }));
