@@ -11,9 +11,8 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use casebridge_dedup::{
-    review, AtomicFile, Decision, DedupConfig, Deduper, Outcome, Pair, RunOptions,
-};
+use casebridge_dedup::{review, Decision, DedupConfig, Deduper, Outcome, Pair, RunOptions};
+use casebridge_io::OutputFile;
 use casebridge_mapping::{Error as MappingError, MappedRecord, Mapping, MappingSet};
 use casebridge_model::{
     Locator, MappingRef, Provenance, Record, RecordKind, Sha256, SourceErrorKind, SourceRef,
@@ -288,7 +287,7 @@ pub fn run(args: DedupArgs, quiet: bool) -> anyhow::Result<u8> {
     );
 
     if let Some(path) = &args.pairs {
-        write_pairs(path, &outcome).with_context(|| format!("writing {}", path.display()))?;
+        write_pairs(path, &outcome)?;
     }
     if let Some(path) = &args.review {
         let queue: Vec<&Pair> = outcome
@@ -299,12 +298,11 @@ pub fn run(args: DedupArgs, quiet: bool) -> anyhow::Result<u8> {
         review::write_review(path, &queue)?;
     }
     if let Some(path) = &args.out {
-        let mut f = AtomicFile::create(path)?;
+        let mut f = OutputFile::create(path)?;
         for r in &outcome.records {
             let line = r.to_json_line().context("serialising a record")?;
-            let w = f.writer();
-            w.write_all(line.as_bytes())
-                .and_then(|()| w.write_all(b"\n"))
+            f.write_all(line.as_bytes())
+                .and_then(|()| f.write_all(b"\n"))
                 .with_context(|| format!("writing {}", path.display()))?;
         }
         f.finish()?;
@@ -316,7 +314,7 @@ pub fn run(args: DedupArgs, quiet: bool) -> anyhow::Result<u8> {
         Format::Json => write_json(&mut buf, &outcome, &files, &run_id, args.show_values)?,
     }
     match &args.output {
-        Some(path) => AtomicFile::write_all(path, &buf)?,
+        Some(path) => OutputFile::write_all(path, &buf)?,
         None => {
             let stdout = io::stdout();
             let mut out = stdout.lock();
@@ -346,10 +344,12 @@ fn file_report(name: &str, m: Option<&Mapping>, status: &'static str) -> FileRep
     }
 }
 
+/// Writes the pairs file; every error names it once (the output file's
+/// own, or the context here).
 fn write_pairs(path: &Path, outcome: &Outcome) -> anyhow::Result<()> {
-    let mut f = AtomicFile::create(path)?;
-    {
-        let mut w = csv::Writer::from_writer(f.writer());
+    let mut f = OutputFile::create(path)?;
+    let rows = (|| -> anyhow::Result<()> {
+        let mut w = csv::Writer::from_writer(&mut f);
         w.write_record(["id_l", "id_r", "score", "decision", "kind", "method"])?;
         for p in &outcome.pairs {
             if !matches!(p.decision, Decision::Merge | Decision::Review) {
@@ -365,7 +365,9 @@ fn write_pairs(path: &Path, outcome: &Outcome) -> anyhow::Result<()> {
             ])?;
         }
         w.flush()?;
-    }
+        Ok(())
+    })();
+    rows.with_context(|| format!("writing {}", path.display()))?;
     f.finish()?;
     Ok(())
 }
