@@ -26,6 +26,7 @@ pub(crate) fn live() -> MutexGuard<'static, BTreeSet<PathBuf>> {
 /// are, so from the first temporary file on a signal removes it. Should the
 /// thread or the registration fail, the signals keep their default action
 /// (the process dies; the next run removes the stale file).
+#[cfg(unix)]
 pub(crate) fn install() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
@@ -53,3 +54,8 @@ pub(crate) fn install() {
         }
     });
 }
+
+/// Elsewhere signals keep their default action; stale temporary files are
+/// removed by the next run.
+#[cfg(not(unix))]
+pub(crate) fn install() {}
