@@ -11,7 +11,8 @@ use std::io::{self, Write};
 use std::path::PathBuf;
 
 use anyhow::Context;
-use casebridge_dedup::{review, AtomicFile, Decision, DedupConfig, Outcome, Pair, RunOptions};
+use casebridge_dedup::{review, Decision, DedupConfig, Outcome, Pair, RunOptions};
+use casebridge_io::OutputFile;
 use casebridge_mapping::{Error as MappingError, MappingSet};
 use casebridge_runner::dedup::DedupOptions;
 use casebridge_validate::Report;
@@ -151,7 +152,7 @@ pub fn run(args: DedupArgs, quiet: bool) -> anyhow::Result<u8> {
         )?,
     }
     match &args.output {
-        Some(path) => AtomicFile::write_all(path, &buf)?,
+        Some(path) => OutputFile::write_all(path, &buf)?,
         None => {
             let stdout = io::stdout();
             let mut out = stdout.lock();

@@ -184,7 +184,8 @@ pub fn run(args: ValidateArgs, quiet: bool) -> anyhow::Result<u8> {
         Some(path) => {
             let mut buf = Vec::new();
             render(&mut report, format, &mut buf)?;
-            write_private(path, &buf).with_context(|| format!("writing {}", path.display()))
+            // Owner-only and atomic; the error names the file.
+            casebridge_io::OutputFile::write_all(path, &buf).map_err(anyhow::Error::from)
         }
         None => {
             let stdout = io::stdout();
@@ -205,35 +206,4 @@ fn render(report: &mut Report, format: Format, out: &mut dyn Write) -> io::Resul
         Format::Human => report.write_human(out),
         Format::Json => report.write_json(out),
     }
-}
-
-/// Writes a file readable by its owner only, atomically (temporary file, then rename).
-fn write_private(path: &std::path::Path, bytes: &[u8]) -> io::Result<()> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(std::path::Path::new("."));
-    let tmp = dir.join(format!(
-        ".{}.tmp",
-        path.file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default()
-    ));
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(0o600);
-    }
-    let result = (|| {
-        let mut f = opts.open(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
 }

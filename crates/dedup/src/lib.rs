@@ -51,7 +51,6 @@
 
 pub mod config;
 mod notes;
-pub mod output;
 mod person;
 pub mod review;
 mod survive;
@@ -64,7 +63,6 @@ use rustc_hash::{FxHashMap, FxHashSet};
 use serde::Serialize;
 
 pub use config::{BlockingPass, DedupConfig, Rule};
-pub use output::AtomicFile;
 pub use person::{BlockingStats, FieldParams, Guard, LevelParams, Model, PassStats};
 pub use review::{ReviewDecision, Reviewed};
 pub use survive::person_value;
@@ -91,6 +89,9 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// An output file could not be created, synced or renamed into place.
+    #[error(transparent)]
+    Output(#[from] casebridge_io::Error),
     /// The configuration is not valid.
     #[error("{}: {message}", path.display())]
     Config {

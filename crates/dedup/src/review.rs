@@ -10,11 +10,12 @@
 
 use std::path::Path;
 
+use casebridge_io::OutputFile;
 use casebridge_model::{RecordSource, TextRow, Want};
 use casebridge_sheet::{SheetSource, SheetSourceConfig};
 use rust_xlsxwriter::{DataValidation, Format, Workbook};
 
-use crate::{AtomicFile, Error, Pair, Result};
+use crate::{Error, Pair, Result};
 
 /// A reviewer's decision.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,7 +62,7 @@ pub fn write_review(path: &Path, pairs: &[&Pair]) -> Result<()> {
         path: path.to_path_buf(),
         message: e.to_string(),
     })?;
-    AtomicFile::write_all(path, &bytes)
+    Ok(OutputFile::write_all(path, &bytes)?)
 }
 
 fn review_bytes(pairs: &[&Pair]) -> Result<Vec<u8>, rust_xlsxwriter::XlsxError> {

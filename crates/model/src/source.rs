@@ -299,15 +299,22 @@ impl Encoding {
     pub const NAMES: &'static [&'static str] = &["utf-8", "utf-8-bom", "windows-1252", "auto"];
 }
 
-/// An error writing records out: where, and the I/O error behind it.
+/// An error writing records out.
 #[derive(Debug, thiserror::Error)]
-#[error("{target}: cannot write")]
-pub struct SinkError {
-    /// The file or endpoint written.
-    pub target: String,
-    /// Why.
-    #[source]
-    pub source: std::io::Error,
+#[non_exhaustive]
+pub enum SinkError {
+    /// Writing to the target failed.
+    #[error("{target}: cannot write")]
+    Io {
+        /// The file or endpoint written.
+        target: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The output helper failed (its error names the file).
+    #[error(transparent)]
+    Output(Box<dyn std::error::Error + Send + Sync>),
 }
 
 /// What a sink wrote, once finished.

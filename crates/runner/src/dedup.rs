@@ -278,7 +278,7 @@ pub fn write_pairs(path: &Path, outcome: &Outcome) -> Result<(), Error> {
         }
         w.flush().map_err(Error::Report)?;
     }
-    casebridge_dedup::AtomicFile::write_all(path, &buf)?;
+    casebridge_io::OutputFile::write_all(path, &buf)?;
     Ok(())
 }
 

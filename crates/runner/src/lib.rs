@@ -44,6 +44,9 @@ pub enum Error {
     /// An output could not be written.
     #[error("cannot write an output")]
     Sink(#[from] casebridge_model::SinkError),
+    /// An output file could not be written (the error names it).
+    #[error(transparent)]
+    Output(#[from] casebridge_io::Error),
     /// The run's accounting found a record without a disposition: a bug.
     #[error("accounting: {0}")]
     Accounting(String),

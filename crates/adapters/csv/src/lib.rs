@@ -35,6 +35,9 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// The output file could not be created, synced or renamed into place.
+    #[error(transparent)]
+    Output(#[from] casebridge_io::Error),
     /// A CSV-level error while writing.
     #[error("{}: {source}", path.display())]
     Csv {

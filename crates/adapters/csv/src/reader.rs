@@ -5,20 +5,16 @@ use std::io::{self, Read};
 
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::Arc;
-use std::thread::JoinHandle;
 
+use casebridge_io::HashingReader;
 use casebridge_model::{
     Encoding, Locator, RecordSource, Sha256, SourceError, SourceErrorKind, SourceInfo, TextRow,
     Want, PRESENCE_LIMIT, PRESENT,
 };
-use sha2::Digest;
 
 /// Size of the blocks the hashing thread reads.
 const BLOCK: usize = 1 << 20;
-/// Blocks in flight between the hashing thread and the parser.
-const IN_FLIGHT: usize = 4;
 
 /// How to read a CSV file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,79 +48,33 @@ impl CsvSourceConfig {
     }
 }
 
-type HashResult = io::Result<(Sha256, u64)>;
-
-/// Reads a file in blocks on its own thread, hashing every byte.
+/// The parser's cursor in the blocks a [`HashingReader`] reads (and
+/// hashes) on its own thread.
 struct BlockReader {
-    rx: Receiver<Vec<u8>>,
-    recycle: SyncSender<Vec<u8>>,
+    inner: HashingReader,
     current: Vec<u8>,
     pos: usize,
     done: bool,
-    handle: Option<JoinHandle<HashResult>>,
 }
 
 impl BlockReader {
-    fn spawn(file: Box<dyn Read + Send>, progress: Arc<AtomicU64>) -> BlockReader {
-        BlockReader::spawn_with_block(file, progress, BLOCK)
+    fn spawn(file: Box<dyn Read + Send>) -> BlockReader {
+        BlockReader::spawn_with_block(file, BLOCK)
     }
 
-    fn spawn_with_block(
-        mut file: Box<dyn Read + Send>,
-        progress: Arc<AtomicU64>,
-        block: usize,
-    ) -> BlockReader {
-        let (tx, rx) = sync_channel::<Vec<u8>>(IN_FLIGHT);
-        let (recycle, pool) = sync_channel::<Vec<u8>>(IN_FLIGHT + 2);
-        let handle = std::thread::spawn(move || -> HashResult {
-            let mut hasher = sha2::Sha256::new();
-            let mut total = 0u64;
-            loop {
-                let mut buf = pool
-                    .try_recv()
-                    .unwrap_or_else(|_| Vec::with_capacity(block));
-                buf.resize(block, 0);
-                let mut filled = 0;
-                while filled < block {
-                    match file.read(&mut buf[filled..]) {
-                        Ok(0) => break,
-                        Ok(n) => filled += n,
-                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                        Err(e) => return Err(e),
-                    }
-                }
-                buf.truncate(filled);
-                hasher.update(&buf);
-                total += filled as u64;
-                progress.store(total, Ordering::Relaxed);
-                if filled == 0 {
-                    break;
-                }
-                // The parser may have stopped early; the hash still covers the file.
-                let _ = tx.send(buf);
-            }
-            Ok((Sha256(hasher.finalize().into()), total))
-        });
+    fn spawn_with_block(file: Box<dyn Read + Send>, block: usize) -> BlockReader {
         BlockReader {
-            rx,
-            recycle,
+            inner: HashingReader::with_block(file, block),
             current: Vec::new(),
             pos: 0,
             done: false,
-            handle: Some(handle),
         }
     }
 
     /// Drains what is left and returns the hash of the whole file.
-    fn finish(&mut self) -> HashResult {
-        while self.rx.recv().is_ok() {}
+    fn finish(&mut self) -> io::Result<(Sha256, u64)> {
         self.done = true;
-        match self.handle.take() {
-            Some(h) => h
-                .join()
-                .unwrap_or_else(|_| Err(io::Error::other("hashing thread panicked"))),
-            None => Err(io::Error::other("already finished")),
-        }
+        self.inner.finish()
     }
 
     fn fill(&mut self) -> bool {
@@ -134,14 +84,13 @@ impl BlockReader {
         if self.done {
             return false;
         }
-        match self.rx.recv() {
-            Ok(next) => {
-                let old = std::mem::replace(&mut self.current, next);
-                let _ = self.recycle.try_send(old);
+        match self.inner.next_block(&mut self.current) {
+            Ok(true) => {
                 self.pos = 0;
                 true
             }
-            Err(_) => {
+            // A read error ends the records; `finish` reports it.
+            Ok(false) | Err(_) => {
                 self.done = true;
                 false
             }
@@ -458,8 +407,8 @@ impl CsvSource {
         name: &str,
         config: CsvSourceConfig,
     ) -> Result<CsvSource, SourceError> {
-        let progress = Arc::new(AtomicU64::new(0));
-        let mut blocks = BlockReader::spawn(reader, progress.clone());
+        let mut blocks = BlockReader::spawn(reader);
+        let progress = blocks.inner.progress();
         let mut decode = match config.encoding {
             Encoding::Utf8 => Decode::Utf8,
             Encoding::Windows1252 => Decode::Windows1252,
@@ -989,7 +938,7 @@ mod tests {
     fn ours(data: &[u8]) -> Vec<Vec<Vec<u8>>> {
         let f = write(data);
         let file = File::open(f.path()).unwrap();
-        let blocks = BlockReader::spawn_with_block(Box::new(file), Arc::new(AtomicU64::new(0)), 7);
+        let blocks = BlockReader::spawn_with_block(Box::new(file), 7);
         let mut p = Parser::new(blocks, b',', 0, usize::MAX);
         let mut records = Vec::new();
         while let Next::Record(_) = p.next() {

@@ -1,9 +1,10 @@
-//! Writes CSV files atomically: rows go to a temporary file (owner-only on
-//! Unix) in the target directory, renamed into place by [`CsvSink::finish`].
-//! Dropped without `finish`, the sink leaves no output.
+//! Writes CSV files atomically: rows go to an [`OutputFile`] (an exclusive,
+//! owner-only temporary file in the target directory), renamed into place by
+//! [`CsvSink::finish`]. Dropped without `finish`, the sink leaves no output.
 
 use std::path::{Path, PathBuf};
 
+use casebridge_io::OutputFile;
 use casebridge_model::Encoding;
 
 use crate::{Error, Result};
@@ -32,8 +33,7 @@ impl Default for CsvSinkConfig {
 /// A CSV file being written.
 pub struct CsvSink {
     path: PathBuf,
-    tmp: tempfile::NamedTempFile,
-    writer: csv::Writer<std::fs::File>,
+    writer: csv::Writer<OutputFile>,
     encoding: Encoding,
     rows: u64,
 }
@@ -41,22 +41,7 @@ pub struct CsvSink {
 impl CsvSink {
     /// Starts writing `path` with a header row.
     pub fn create(path: &Path, header: &[&str], config: &CsvSinkConfig) -> Result<CsvSink> {
-        let dir = path
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        let tmp = tempfile::Builder::new()
-            .prefix(".casebridge-")
-            .suffix(".tmp")
-            .tempfile_in(dir)
-            .map_err(|e| Error::Write {
-                path: path.to_path_buf(),
-                source: e,
-            })?;
-        let file = tmp.as_file().try_clone().map_err(|e| Error::Write {
-            path: path.to_path_buf(),
-            source: e,
-        })?;
+        let file = OutputFile::create(path)?;
         let writer = csv::WriterBuilder::new()
             .delimiter(config.delimiter)
             .terminator(if config.crlf {
@@ -68,7 +53,6 @@ impl CsvSink {
             .from_writer(file);
         let mut sink = CsvSink {
             path: path.to_path_buf(),
-            tmp,
             writer,
             encoding: config.encoding,
             rows: 0,
@@ -102,19 +86,12 @@ impl CsvSink {
     }
 
     /// Flushes, syncs and renames the file into place; returns the rows written.
-    pub fn finish(mut self) -> Result<u64> {
-        self.writer.flush().map_err(|e| Error::Write {
+    pub fn finish(self) -> Result<u64> {
+        let file = self.writer.into_inner().map_err(|e| Error::Write {
             path: self.path.clone(),
-            source: e,
+            source: e.into_error(),
         })?;
-        self.tmp.as_file().sync_all().map_err(|e| Error::Write {
-            path: self.path.clone(),
-            source: e,
-        })?;
-        self.tmp.persist(&self.path).map_err(|e| Error::Write {
-            path: self.path.clone(),
-            source: e.error,
-        })?;
+        file.finish()?;
         Ok(self.rows)
     }
 }

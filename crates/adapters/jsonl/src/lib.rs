@@ -17,7 +17,9 @@
 #![forbid(unsafe_code)]
 
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
+use std::io::{self, BufRead, BufReader, Read, Write};
+
+use casebridge_io::OutputFile;
 use std::path::{Path, PathBuf};
 
 use casebridge_model::{
@@ -291,37 +293,23 @@ impl RecordSource for JsonlSource {
 }
 
 /// Writes canonical records as JSON Lines, one record a line with its
-/// provenance, to a temporary file renamed into place by `finish`.
+/// provenance, through the shared output helper (exclusive owner-only
+/// temporary file, renamed into place by `finish`).
 pub struct JsonlSink {
     path: PathBuf,
-    tmp: Option<tempfile::NamedTempFile>,
-    out: Option<BufWriter<File>>,
+    out: OutputFile,
     hasher: sha2::Sha256,
     bytes: u64,
     records: u64,
 }
 
 impl JsonlSink {
-    /// Creates the sink's temporary file beside `path` (owner-only).
+    /// Creates the sink's temporary file beside `path`.
     pub fn create(path: &Path) -> Result<JsonlSink, SinkError> {
-        let err = |source| SinkError {
-            target: path.display().to_string(),
-            source,
-        };
-        let dir = path
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        let tmp = tempfile::Builder::new()
-            .prefix(".casebridge-")
-            .suffix(".tmp")
-            .tempfile_in(dir)
-            .map_err(err)?;
-        let file = tmp.reopen().map_err(err)?;
+        let out = OutputFile::create(path).map_err(|e| SinkError::Output(Box::new(e)))?;
         Ok(JsonlSink {
             path: path.to_path_buf(),
-            tmp: Some(tmp),
-            out: Some(BufWriter::with_capacity(1 << 16, file)),
+            out,
             hasher: sha2::Sha256::new(),
             bytes: 0,
             records: 0,
@@ -329,7 +317,7 @@ impl JsonlSink {
     }
 
     fn err(&self, source: io::Error) -> SinkError {
-        SinkError {
+        SinkError::Io {
             target: self.path.display().to_string(),
             source,
         }
@@ -345,26 +333,29 @@ impl RecordSink for JsonlSink {
         self.hasher.update(b"\n");
         self.bytes += line.len() as u64 + 1;
         self.records += 1;
-        let r = match &mut self.out {
-            Some(w) => w
-                .write_all(line.as_bytes())
-                .and_then(|()| w.write_all(b"\n")),
-            None => Ok(()),
-        };
+        let r = self
+            .out
+            .write_all(line.as_bytes())
+            .and_then(|()| self.out.write_all(b"\n"));
         r.map_err(|e| self.err(e))
     }
 
-    fn finish(mut self: Box<Self>) -> Result<SinkSummary, SinkError> {
-        let (Some(out), Some(tmp)) = (self.out.take(), self.tmp.take()) else {
-            return Ok(SinkSummary::default());
-        };
-        let file = out.into_inner().map_err(|e| self.err(e.into_error()))?;
-        file.sync_all().map_err(|e| self.err(e))?;
-        tmp.persist(&self.path).map_err(|e| self.err(e.error))?;
-        let sha = Sha256(std::mem::take(&mut self.hasher).finalize().into());
+    fn finish(self: Box<Self>) -> Result<SinkSummary, SinkError> {
+        let JsonlSink {
+            path,
+            out,
+            hasher,
+            bytes,
+            records,
+        } = *self;
+        out.finish().map_err(|e| SinkError::Output(Box::new(e)))?;
         Ok(SinkSummary {
-            records: self.records,
-            files: vec![(self.path.display().to_string(), sha, self.bytes)],
+            records,
+            files: vec![(
+                path.display().to_string(),
+                Sha256(hasher.finalize().into()),
+                bytes,
+            )],
         })
     }
 }

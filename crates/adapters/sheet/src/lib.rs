@@ -124,6 +124,9 @@ pub enum Error {
         /// Why (no cell contents).
         message: String,
     },
+    /// The output file could not be created, synced or renamed into place.
+    #[error(transparent)]
+    Output(#[from] casebridge_io::Error),
 }
 
 /// Inflates every entry of the XLSX at `path`, counting, and refuses it if it

@@ -10,11 +10,11 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use calamine::{DataRef, Reader, Xlsx, XlsxError};
+use casebridge_io::HashingReader;
 use casebridge_model::{
-    Locator, RecordSource, Sha256, SourceError, SourceErrorKind, SourceInfo, TextRow, Want,
-    PRESENCE_LIMIT, PRESENT,
+    Locator, RecordSource, SourceError, SourceErrorKind, SourceInfo, TextRow, Want, PRESENCE_LIMIT,
+    PRESENT,
 };
-use sha2::Digest;
 
 use crate::text::{push_cell, Kind};
 use crate::{check_archive, ArchiveLimits, Error as CheckError};
@@ -119,27 +119,6 @@ impl Seek for SharedFile {
             )),
         }
     }
-}
-
-type HashResult = io::Result<(Sha256, u64)>;
-
-fn spawn_hash(mut file: SharedFile) -> JoinHandle<HashResult> {
-    std::thread::spawn(move || -> HashResult {
-        let mut hasher = sha2::Sha256::new();
-        let mut buf = vec![0u8; 1 << 20];
-        let mut total = 0u64;
-        loop {
-            let n = match file.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e),
-            };
-            hasher.update(&buf[..n]);
-            total += n as u64;
-        }
-        Ok((Sha256(hasher.finalize().into()), total))
-    })
 }
 
 /// One converted cell of a batch.
@@ -449,7 +428,7 @@ pub struct SheetSource {
     next_row: usize,
     done: bool,
     worker: Option<JoinHandle<()>>,
-    hasher: Option<JoinHandle<HashResult>>,
+    hasher: HashingReader,
     size: u64,
     last_row: u32,
     /// 1-based row last delivered.
@@ -518,7 +497,7 @@ impl SheetSource {
             )));
         }
 
-        let hasher = spawn_hash(shared.clone());
+        let hasher = HashingReader::hash_only(Box::new(shared.clone()));
         check_archive(shared.clone(), size, path, &config.archive).map_err(|e| {
             file_error(match e {
                 CheckError::Limit { what, limit, .. } => {
@@ -529,6 +508,7 @@ impl SheetSource {
                 ),
                 CheckError::Read { source, .. } => SourceErrorKind::Io(source.kind().to_string()),
                 CheckError::Write { message, .. } => SourceErrorKind::Io(message),
+                CheckError::Output(e) => SourceErrorKind::Io(e.io_error().kind().to_string()),
             })
         })?;
 
@@ -566,7 +546,7 @@ impl SheetSource {
             next_row: 0,
             done: false,
             worker: Some(worker),
-            hasher: Some(hasher),
+            hasher,
             size,
             last_row,
             current_row: 0,
@@ -806,14 +786,10 @@ impl RecordSource for SheetSource {
         if let Some(w) = self.worker.take() {
             let _ = w.join();
         }
-        let hashed = match self.hasher.take() {
-            Some(h) => h
-                .join()
-                .unwrap_or_else(|_| Err(io::Error::other("hashing thread panicked"))),
-            None => Err(io::Error::other("already finished")),
-        };
-        let (sha256, bytes) =
-            hashed.map_err(|e| file_error(SourceErrorKind::Io(e.kind().to_string())))?;
+        let (sha256, bytes) = self
+            .hasher
+            .finish()
+            .map_err(|e| file_error(SourceErrorKind::Io(e.kind().to_string())))?;
         Ok(SourceInfo {
             name: self.name.clone(),
             sha256,
@@ -827,6 +803,7 @@ impl RecordSource for SheetSource {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use casebridge_model::Sha256;
     use rust_xlsxwriter::{Format, Formula, Workbook};
     use std::path::PathBuf;
 

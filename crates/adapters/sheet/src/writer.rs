@@ -1,10 +1,13 @@
 //! Writes one-sheet XLSX workbooks (pseudonymised extracts of workbook
 //! inputs), row by row in rust_xlsxwriter's constant-memory mode, so memory
-//! does not grow with the rows. The file is created owner-only (0600) under a
-//! temporary name beside the target and renamed into place when complete; a
-//! failed write leaves no partial file.
+//! does not grow with the rows. The file is written through an
+//! [`OutputFile`]: owner-only (0600) under an exclusive temporary name
+//! beside the target, renamed into place when complete; a failed write
+//! leaves no partial file.
 
 use std::path::{Path, PathBuf};
+
+use casebridge_io::OutputFile;
 
 use rust_xlsxwriter::{DocProperties, ExcelDateTime, Workbook};
 
@@ -102,47 +105,15 @@ impl SheetSink {
         self.next_row
     }
 
-    /// Saves the workbook: a 0600 temporary file beside the target, synced,
-    /// then renamed into place.
+    /// Saves the workbook: an [`OutputFile`] (an exclusive 0600 temporary
+    /// file beside the target), synced, then renamed into place.
     pub fn finish(mut self) -> Result<(), Error> {
-        let dir = self
-            .path
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."))
-            .to_path_buf();
-        let name = self
-            .path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let tmp = dir.join(format!(".{name}.tmp"));
-        let mut opts = std::fs::OpenOptions::new();
-        opts.write(true).create(true).truncate(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            opts.mode(0o600);
-        }
-        let result = (|| -> Result<(), Error> {
-            let file = opts
-                .open(&tmp)
-                .map_err(|e| write_err(&self.path, e.to_string()))?;
-            let mut w = std::io::BufWriter::new(file);
-            self.workbook
-                .save_to_writer(&mut w)
-                .map_err(|e| write_err(&self.path, e.to_string()))?;
-            let file = w
-                .into_inner()
-                .map_err(|e| write_err(&self.path, e.error().to_string()))?;
-            file.sync_all()
-                .map_err(|e| write_err(&self.path, e.to_string()))?;
-            std::fs::rename(&tmp, &self.path).map_err(|e| write_err(&self.path, e.to_string()))
-        })();
-        if result.is_err() {
-            let _ = std::fs::remove_file(&tmp);
-        }
-        result
+        let mut out = OutputFile::create(&self.path)?;
+        self.workbook
+            .save_to_writer(&mut out)
+            .map_err(|e| write_err(&self.path, e.to_string()))?;
+        out.finish()?;
+        Ok(())
     }
 }
 

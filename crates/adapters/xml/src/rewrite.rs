@@ -32,6 +32,7 @@ use std::io::{Read, Write};
 use std::ops::Range;
 use std::path::Path;
 
+use casebridge_io::OutputFile;
 use casebridge_model::{Locator, Sha256, SourceError, SourceErrorKind};
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::Reader;
@@ -614,9 +615,10 @@ pub fn rewrite(
     })
 }
 
-/// Rewrites the file `input` into `output`: written to a temporary file
-/// beside `output` (owner-only on Unix), synced and renamed into place; on
-/// any error the temporary file is removed and `output` is not touched.
+/// Rewrites the file `input` into `output`: written to an [`OutputFile`]
+/// (an exclusive, owner-only temporary file beside `output`), synced and
+/// renamed into place; on any error the temporary file is removed and
+/// `output` is not touched.
 pub fn rewrite_file(
     input: &Path,
     output: &Path,
@@ -628,22 +630,10 @@ pub fn rewrite_file(
     if file.metadata().map(|m| m.is_dir()).unwrap_or(false) {
         return Err(file_error(SourceErrorKind::Io("is a directory".into())));
     }
-    let dir = output
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or_else(|| Path::new("."));
-    let tmp = tempfile::Builder::new()
-        .prefix(".casebridge-")
-        .suffix(".tmp")
-        .tempfile_in(dir)
-        .map_err(io_error)?;
-    let mut w =
-        std::io::BufWriter::with_capacity(128 * 1024, tmp.as_file().try_clone().map_err(io_error)?);
-    let info = rewrite(Box::new(file), &mut w, config, edit)?;
-    w.flush().map_err(io_error)?;
-    drop(w);
-    tmp.as_file().sync_all().map_err(io_error)?;
-    tmp.persist(output).map_err(|e| io_error(e.error))?;
+    let output_error = |e: casebridge_io::Error| io_error(e.io_error().kind().into());
+    let mut out = OutputFile::create(output).map_err(output_error)?;
+    let info = rewrite(Box::new(file), &mut out, config, edit)?;
+    out.finish().map_err(output_error)?;
     Ok(info)
 }
 
