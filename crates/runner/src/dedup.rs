@@ -55,8 +55,9 @@ struct Collect {
     records: Vec<Record>,
     /// Per record taken: its file and place, in the order read.
     inputs: Vec<(FileId, Locator)>,
-    /// File names by id (provenance names files; events number them).
-    names: FxHashMap<String, FileId>,
+    /// File names by id (provenance names files; events number them, one
+    /// number per part of a file read in parts).
+    names: FxHashMap<FileId, String>,
     file_start: usize,
 }
 
@@ -71,7 +72,7 @@ impl Stage for Collect {
     }
 
     fn open(&mut self, file: &FileCtx<'_>, _: &[String], _: Option<&str>) -> Result<(), String> {
-        self.names.insert(file.name.clone(), file.id);
+        self.names.insert(file.id, file.name.clone());
         self.file_start = self.records.len();
         Ok(())
     }
@@ -202,24 +203,23 @@ fn dispose(
     run_id: &str,
     taken: &[(FileId, Locator)],
     kinds: &[RecordKind],
-    names: &FxHashMap<String, FileId>,
+    names: &FxHashMap<FileId, String>,
     events: &mut dyn EventSink,
 ) -> Result<(), Error> {
     // (file, place) of this run's reads -> survivor.
-    let mut into: FxHashMap<(FileId, &Locator), usize> = FxHashMap::default();
+    let mut into: FxHashMap<(&str, &Locator), usize> = FxHashMap::default();
     for (i, r) in outcome.records.iter().enumerate() {
         for p in &r.header().provenance {
-            if p.run_id != run_id {
-                continue;
-            }
-            if let Some(&f) = names.get(&p.source.file) {
-                into.entry((f, &p.locator)).or_insert(i);
+            if p.run_id == run_id {
+                into.entry((p.source.file.as_str(), &p.locator))
+                    .or_insert(i);
             }
         }
     }
     let mut claimed = vec![false; outcome.records.len()];
     for ((file, locator), kind) in taken.iter().zip(kinds) {
-        let d = match into.get(&(*file, locator)) {
+        let name = names.get(file).map_or("", String::as_str);
+        let d = match into.get(&(name, locator)) {
             Some(&s) if !claimed[s] => {
                 claimed[s] = true;
                 Disposition::Valid

@@ -68,6 +68,8 @@ pub struct Plan<'m> {
     pub files: Vec<PlannedFile<'m>>,
     /// Files with none or several.
     pub unmatched: Vec<Unmatched>,
+    /// Named inputs that do not exist.
+    pub missing: Vec<PathBuf>,
 }
 
 impl Plan<'_> {
@@ -88,6 +90,7 @@ pub fn plan_inputs<'m>(inputs: &[PathBuf], mappings: &'m MappingSet) -> Result<P
     let mut plan = Plan {
         files: Vec::new(),
         unmatched: Vec::new(),
+        missing: Vec::new(),
     };
     let mut expanded: Vec<(PathBuf, bool)> = Vec::new();
     for p in inputs {
@@ -100,6 +103,8 @@ pub fn plan_inputs<'m>(inputs: &[PathBuf], mappings: &'m MappingSet) -> Result<P
                 .collect();
             files.sort();
             expanded.extend(files.into_iter().map(|f| (f, true)));
+        } else if std::fs::symlink_metadata(p).is_err() {
+            plan.missing.push(p.clone());
         } else {
             expanded.push((p.clone(), false));
         }

@@ -237,6 +237,18 @@ impl<'r> Pipeline<'r> {
         Ok(())
     }
 
+    /// Reports the named inputs that do not exist, as missing.
+    pub fn missing(&mut self, missing: &[std::path::PathBuf]) -> Result<(), Error> {
+        for p in missing {
+            self.left_out(
+                &display(p),
+                rules::FILE_UNREADABLE,
+                "no such file or directory".to_string(),
+            )?;
+        }
+        Ok(())
+    }
+
     fn start(
         &mut self,
         name: &str,
@@ -305,6 +317,7 @@ impl<'r> Pipeline<'r> {
     /// after reporting its unmatched files. Returns whether the run could
     /// not run (some file failed).
     pub fn run(&mut self, plan: &Plan<'_>, what: &str, stage: &mut dyn Stage) -> Result<(), Error> {
+        self.missing(&plan.missing)?;
         self.unmatched(&plan.unmatched, what)?;
         self.progress.start(plan.total_bytes());
         self.persons.loaded = plan

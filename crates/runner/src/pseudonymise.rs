@@ -185,6 +185,7 @@ pub fn pseudonymise(
     let mut pipeline = Pipeline::new(popts, report, progress);
     // A file no single mapping reads cannot be pseudonymised: it is left
     // out of the extract, never copied as it is.
+    pipeline.missing(&plan.missing)?;
     pipeline.unmatched(&plan.unmatched, ": left out of the extract")?;
     let mut family_cache: FxHashMap<Vec<String>, Replacements> = FxHashMap::default();
     for (path, ms) in groups {
