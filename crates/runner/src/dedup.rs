@@ -16,7 +16,7 @@ use casebridge_mapping::MappingSet;
 use casebridge_model::{
     Disposition, Event, EventSink, FileId, Locator, Record, RecordKind, RecordSink, Sha256,
 };
-use casebridge_validate::{CheckOptions, Report};
+use casebridge_validate::Report;
 use rustc_hash::FxHashMap;
 
 use crate::pipeline::{
@@ -111,15 +111,7 @@ pub fn dedup(
     progress: &dyn Progress,
 ) -> Result<(DedupRun, bool), Error> {
     let plan = plan_inputs(inputs, mappings)?;
-    let popts = PipelineOptions {
-        check: Some(CheckOptions {
-            as_of: opts.as_of,
-            show_values: opts.show_values,
-        }),
-        show_values: opts.show_values,
-        limits: opts.limits.clone(),
-        run_id: String::new(),
-    };
+    let popts = PipelineOptions::checked(opts.as_of, opts.show_values, opts.limits.clone());
     let mut stage = Collect::default();
     let mut pipeline = Pipeline::new(popts, report, progress);
     pipeline.run(&plan, "", &mut stage)?;

@@ -25,7 +25,7 @@ use std::path::{Path, PathBuf};
 
 use casebridge_mapping::{MappingSet, SourceFormat};
 use casebridge_model::{rules, SourceError, SourceErrorKind};
-use casebridge_validate::{CheckOptions, Finding, Report};
+use casebridge_validate::{Finding, Report};
 use chrono::NaiveDate;
 
 /// An error that stops a run.
@@ -116,15 +116,7 @@ pub fn validate(
     progress: &dyn Progress,
 ) -> Result<Outcome, Error> {
     let plan = plan_inputs(inputs, mappings)?;
-    let popts = PipelineOptions {
-        check: Some(CheckOptions {
-            as_of: opts.as_of,
-            show_values: opts.show_values,
-        }),
-        show_values: opts.show_values,
-        limits: opts.limits.clone(),
-        run_id: String::new(),
-    };
+    let popts = PipelineOptions::checked(opts.as_of, opts.show_values, opts.limits.clone());
     let mut pipeline = Pipeline::new(popts, report, progress);
     pipeline.run(&plan, "", &mut CheckOnly)?;
     let could_not_run = pipeline.could_not_run();

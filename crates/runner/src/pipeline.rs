@@ -135,6 +135,21 @@ pub struct PipelineOptions {
     pub run_id: String,
 }
 
+impl PipelineOptions {
+    /// Options with the check stage on.
+    pub fn checked(as_of: chrono::NaiveDate, show_values: bool, limits: Limits) -> Self {
+        PipelineOptions {
+            check: Some(CheckOptions {
+                as_of,
+                show_values,
+            }),
+            show_values,
+            limits,
+            run_id: String::new(),
+        }
+    }
+}
+
 /// The runner's stages, driving one command's [`Stage`] over a plan.
 pub struct Pipeline<'r> {
     opts: PipelineOptions,
@@ -565,34 +580,26 @@ impl<'r> Pipeline<'r> {
                 continue;
             }
             let held = source.take_record();
+            let prov = || Provenance {
+                run_id: self.opts.run_id.clone(),
+                source: SourceRef {
+                    system: mapping.system.clone(),
+                    file: file.name.clone(),
+                    sha256: Sha256::default(),
+                },
+                locator: locator.clone(),
+                mapping: mapping_ref.clone(),
+                content_sha256: Sha256::default(),
+            };
             let record = if let (true, Some(mut r)) = (needs.records, held) {
                 // A canonical record read back: ids, keys and provenance
                 // kept; this read is added to its lineage.
-                let content_sha256 = casebridge_model::content_sha256(&r);
-                r.header_mut().provenance.push(Provenance {
-                    run_id: self.opts.run_id.clone(),
-                    source: SourceRef {
-                        system: mapping.system.clone(),
-                        file: file.name.clone(),
-                        sha256: Sha256::default(),
-                    },
-                    locator: locator.clone(),
-                    mapping: mapping_ref.clone(),
-                    content_sha256,
-                });
+                let mut p = prov();
+                p.content_sha256 = casebridge_model::content_sha256(&r);
+                r.header_mut().provenance.push(p);
                 Some(r)
             } else if needs.records && mapping.kind != RecordKind::FormAnswer {
-                let prov = Provenance {
-                    run_id: self.opts.run_id.clone(),
-                    source: SourceRef {
-                        system: mapping.system.clone(),
-                        file: file.name.clone(),
-                        sha256: Sha256::default(),
-                    },
-                    locator: locator.clone(),
-                    mapping: mapping_ref.clone(),
-                    content_sha256: Sha256::default(),
-                };
+                let prov = prov();
                 match mapping.to_record(&rec, prov) {
                     Some(r) => Some(r),
                     None => {
