@@ -80,7 +80,7 @@ pub struct DedupArgs {
 
 /// Runs `dedup`; returns the exit code: 0 done, 1 done with pairs left for
 /// review, 2 could not run.
-pub fn run(args: DedupArgs, quiet: bool) -> anyhow::Result<u8> {
+pub fn run(args: DedupArgs, quiet: bool, facts: &mut crate::RunFacts) -> anyhow::Result<u8> {
     let mappings = match MappingSet::load(&args.mapping) {
         Ok(m) => m,
         Err(MappingError::Invalid(diags)) => {
@@ -122,7 +122,7 @@ pub fn run(args: DedupArgs, quiet: bool) -> anyhow::Result<u8> {
         casebridge_runner::dedup::dedup(&args.inputs, &mappings, opts, &mut report, &bar)?;
     bar.finish();
     casebridge_runner::check_balance(&mut report)?;
-    crate::note_report(&report);
+    facts.note_report(&report);
     let Some(outcome) = &run.outcome else {
         eprintln!("error: dedup could not run: nothing was linked");
         let stderr = io::stderr();

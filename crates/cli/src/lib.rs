@@ -10,7 +10,6 @@ pub mod validate;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Mutex;
 
 use casebridge_runner::audit;
 use clap::{Parser, Subcommand};
@@ -56,38 +55,31 @@ enum Command {
     Dedup(dedup::DedupArgs),
 }
 
-/// What a command read and found, for the audit log.
+/// What a command read and found, for the audit log: each command fills
+/// it from its report (itself built from the run's events).
 #[derive(Debug, Default)]
-struct RunFacts {
+pub struct RunFacts {
     inputs: Vec<audit::AuditInput>,
     errors: u64,
     warnings: u64,
 }
 
-static FACTS: Mutex<RunFacts> = Mutex::new(RunFacts {
-    inputs: Vec::new(),
-    errors: 0,
-    warnings: 0,
-});
-
-/// Records a command's inputs for the audit log.
-pub(crate) fn note_inputs(inputs: impl IntoIterator<Item = audit::AuditInput>) {
-    if let Ok(mut f) = FACTS.lock() {
-        f.inputs.extend(inputs);
+impl RunFacts {
+    /// Records a command's inputs.
+    pub(crate) fn note_inputs(&mut self, inputs: impl IntoIterator<Item = audit::AuditInput>) {
+        self.inputs.extend(inputs);
     }
-}
 
-/// Records a command's report for the audit log.
-pub(crate) fn note_report(report: &casebridge_validate::Report) {
-    if let Ok(mut f) = FACTS.lock() {
-        f.inputs
+    /// Records a command's report.
+    pub(crate) fn note_report(&mut self, report: &casebridge_validate::Report) {
+        self.inputs
             .extend(report.files.iter().map(|file| audit::AuditInput {
                 file: file.file.clone(),
                 sha256: file.sha256.clone(),
                 bytes: file.bytes,
             }));
-        f.errors += report.errors;
-        f.warnings += report.warnings;
+        self.errors += report.errors;
+        self.warnings += report.warnings;
     }
 }
 
@@ -117,7 +109,8 @@ pub fn main() -> ExitCode {
     } else {
         cli.audit_log.clone().or_else(audit::default_path)
     };
-    let code = match run(cli) {
+    let mut facts = RunFacts::default();
+    let code = match run(cli, &mut facts) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
@@ -125,10 +118,6 @@ pub fn main() -> ExitCode {
         }
     };
     if let Some(path) = log {
-        let facts = FACTS
-            .lock()
-            .map(|mut f| std::mem::take(&mut *f))
-            .unwrap_or_default();
         let args: Vec<String> = std::env::args().collect();
         let entry = audit::AuditEntry {
             time: chrono::Utc::now().to_rfc3339(),
@@ -153,11 +142,11 @@ pub fn main() -> ExitCode {
 }
 
 /// Runs a parsed command line; the exit code on success.
-pub fn run(cli: Cli) -> anyhow::Result<u8> {
+pub fn run(cli: Cli, facts: &mut RunFacts) -> anyhow::Result<u8> {
     match cli.command {
-        Command::Validate(args) => validate::run(args, cli.quiet),
-        Command::Dedup(args) => dedup::run(args, cli.quiet),
-        Command::Pseudonymise(args) => pseudonymise::run(args, cli.quiet),
+        Command::Validate(args) => validate::run(args, cli.quiet, facts),
+        Command::Dedup(args) => dedup::run(args, cli.quiet, facts),
+        Command::Pseudonymise(args) => pseudonymise::run(args, cli.quiet, facts),
     }
 }
 

@@ -41,7 +41,7 @@ pub struct PseudonymiseArgs {
 }
 
 /// Runs `pseudonymise`; returns the exit code.
-pub fn run(args: PseudonymiseArgs, quiet: bool) -> anyhow::Result<u8> {
+pub fn run(args: PseudonymiseArgs, quiet: bool, facts: &mut crate::RunFacts) -> anyhow::Result<u8> {
     let Some(key) = std::env::var_os(KEY_VAR) else {
         eprintln!(
             "error: set {KEY_VAR} to a secret of at least {} bytes; the key is read from the \
@@ -80,7 +80,7 @@ pub fn run(args: PseudonymiseArgs, quiet: bool) -> anyhow::Result<u8> {
     let bar = Bar::new(quiet);
     let outcome = pseudonymise(&args.inputs, &mappings, &pseudo, &opts, &mut report, &bar)?;
     bar.finish();
-    crate::note_report(&report);
+    facts.note_report(&report);
     let stdout = io::stdout();
     let mut out = io::BufWriter::new(stdout.lock());
     let written = report.write_human(&mut out).and_then(|()| out.flush());

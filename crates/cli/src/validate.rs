@@ -81,7 +81,7 @@ fn parse_size(s: &str) -> Result<u64, String> {
 }
 
 /// Runs `validate`; returns the exit code.
-pub fn run(args: ValidateArgs, quiet: bool) -> anyhow::Result<u8> {
+pub fn run(args: ValidateArgs, quiet: bool, facts: &mut crate::RunFacts) -> anyhow::Result<u8> {
     let config = match &args.config {
         None => None,
         Some(path) => match RunConfig::from_path(path) {
@@ -96,7 +96,7 @@ pub fn run(args: ValidateArgs, quiet: bool) -> anyhow::Result<u8> {
         },
     };
     if let Some(c) = &config {
-        crate::note_inputs([casebridge_runner::audit::AuditInput {
+        facts.note_inputs([casebridge_runner::audit::AuditInput {
             file: c.path.display().to_string(),
             sha256: Some(c.sha256.to_hex()),
             bytes: c.bytes,
@@ -173,7 +173,7 @@ pub fn run(args: ValidateArgs, quiet: bool) -> anyhow::Result<u8> {
     let bar = Bar::new(quiet);
     let outcome = validate(&inputs, &mappings, &opts, &mut report, &bar)?;
     bar.finish();
-    crate::note_report(&report);
+    facts.note_report(&report);
     tracing::info!(
         records = report.records_read,
         errors = report.errors,

@@ -139,10 +139,7 @@ impl PipelineOptions {
     /// Options with the check stage on.
     pub fn checked(as_of: chrono::NaiveDate, show_values: bool, limits: Limits) -> Self {
         PipelineOptions {
-            check: Some(CheckOptions {
-                as_of,
-                show_values,
-            }),
+            check: Some(CheckOptions { as_of, show_values }),
             show_values,
             limits,
             run_id: String::new(),
