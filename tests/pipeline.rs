@@ -393,3 +393,39 @@ proptest! {
         balanced(&report)?;
     }
 }
+
+#[test]
+fn no_output_may_overwrite_an_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = faulty_persons(dir.path());
+    let before = std::fs::read(&input).unwrap();
+    let out = casebridge()
+        .arg("validate")
+        .arg(&input)
+        .arg("-m")
+        .arg(root().join("mappings/mosaic"))
+        .arg("--output")
+        .arg(&input)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    for flag in ["--out", "--pairs", "--review", "--output"] {
+        // Named through the folder it is in, too.
+        let out = casebridge()
+            .arg("dedup")
+            .arg(dir.path())
+            .arg("-m")
+            .arg(root().join("mappings/mosaic"))
+            .arg(flag)
+            .arg(&input)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{flag}");
+        assert!(String::from_utf8_lossy(&out.stderr).contains("overwrite an input"));
+    }
+    assert_eq!(
+        std::fs::read(&input).unwrap(),
+        before,
+        "the input is untouched"
+    );
+}

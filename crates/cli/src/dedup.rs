@@ -81,6 +81,18 @@ pub struct DedupArgs {
 /// Runs `dedup`; returns the exit code: 0 done, 1 done with pairs left for
 /// review, 2 could not run.
 pub fn run(args: DedupArgs, quiet: bool, facts: &mut crate::RunFacts) -> anyhow::Result<u8> {
+    let outputs: Vec<&std::path::Path> = [&args.out, &args.pairs, &args.review, &args.output]
+        .into_iter()
+        .flatten()
+        .map(PathBuf::as_path)
+        .collect();
+    if let Some(out) = casebridge_runner::output_over_input(&outputs, &args.inputs) {
+        eprintln!(
+            "error: {}: an output would overwrite an input; choose another path",
+            out.display()
+        );
+        return Ok(2);
+    }
     let mappings = match MappingSet::load(&args.mapping) {
         Ok(m) => m,
         Err(MappingError::Invalid(diags)) => {

@@ -153,6 +153,16 @@ pub fn run(args: ValidateArgs, quiet: bool, facts: &mut crate::RunFacts) -> anyh
         .or(config.as_ref().and_then(|c| c.as_of))
         .unwrap_or_else(|| chrono::Local::now().date_naive());
 
+    if let Some(out) = output
+        .as_deref()
+        .and_then(|o| casebridge_runner::output_over_input(&[o], &inputs))
+    {
+        eprintln!(
+            "error: {}: the report would overwrite an input; choose another --output",
+            out.display()
+        );
+        return Ok(2);
+    }
     let mappings = match MappingSet::load(&mapping_path) {
         Ok(m) => m,
         Err(MappingError::Invalid(diags)) => {

@@ -215,3 +215,21 @@ pub fn open_source(
         }
     }
 }
+
+/// The first of `outputs` that would overwrite one of `inputs` (a named
+/// file, or a file inside a named directory), symlinks resolved. Every
+/// command refuses such a run before reading anything.
+pub fn output_over_input<'a>(outputs: &[&'a Path], inputs: &[PathBuf]) -> Option<&'a Path> {
+    let resolved: Vec<PathBuf> = inputs
+        .iter()
+        .filter_map(|p| std::fs::canonicalize(p).ok())
+        .collect();
+    outputs.iter().copied().find(|out| {
+        let Ok(out_real) = std::fs::canonicalize(out) else {
+            return false;
+        };
+        resolved
+            .iter()
+            .any(|i| *i == out_real || (i.is_dir() && out_real.parent() == Some(i.as_path())))
+    })
+}

@@ -17,7 +17,9 @@ pub mod pseudo;
 mod pseudonymise;
 
 pub use config::RunConfig;
-pub use input::{open_source, plan_inputs, Limits, Plan, PlannedFile, Unmatched};
+pub use input::{
+    open_source, output_over_input, plan_inputs, Limits, Plan, PlannedFile, Unmatched,
+};
 pub use pipeline::{CheckOnly, FileCtx, Item, Needs, Pipeline, PipelineOptions, Stage, Verdict};
 pub use pseudonymise::{pseudonymise, PseudonymiseOptions};
 
