@@ -74,12 +74,44 @@ fn read_pairs(path: &Path) -> BTreeMap<(String, String), (String, String)> {
         .collect()
 }
 
+/// Every pair of records in one merged cluster. The pairs file lists the
+/// links that joined each cluster (a spanning set), so the records linked
+/// are its transitive closure: what pairwise precision and recall score.
 fn merged(pairs: &BTreeMap<(String, String), (String, String)>, kind: &str) -> PairSet {
-    pairs
-        .iter()
-        .filter(|(_, (d, k))| d == "merge" && k == kind)
-        .map(|(p, _)| p.clone())
-        .collect()
+    let mut parent: BTreeMap<String, String> = BTreeMap::new();
+    fn find(parent: &mut BTreeMap<String, String>, x: &str) -> String {
+        let mut x = x.to_string();
+        loop {
+            let p = parent.get(&x).cloned().unwrap_or_else(|| x.clone());
+            if p == x {
+                return x;
+            }
+            x = p;
+        }
+    }
+    for ((a, b), _) in pairs.iter().filter(|(_, (d, k))| d == "merge" && k == kind) {
+        let (ra, rb) = (find(&mut parent, a), find(&mut parent, b));
+        if ra != rb {
+            parent.insert(ra, rb);
+        }
+    }
+    let mut clusters: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let keys: Vec<String> = parent.keys().cloned().collect();
+    let mut all: BTreeSet<String> = keys.into_iter().collect();
+    all.extend(parent.values().cloned());
+    for x in all {
+        let r = find(&mut parent, &x);
+        clusters.entry(r).or_default().push(x);
+    }
+    let mut out = PairSet::new();
+    for members in clusters.values() {
+        for (i, a) in members.iter().enumerate() {
+            for b in &members[i + 1..] {
+                out.insert(pair(a, b));
+            }
+        }
+    }
+    out
 }
 
 /// Record keys by physical start line, read from a generated CSV (the csv

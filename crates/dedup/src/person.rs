@@ -1155,10 +1155,12 @@ impl Clusters {
         &self.members[root as usize]
     }
 
-    pub fn union(&mut self, a: u32, b: u32) {
+    /// Joins the groups of `a` and `b`; returns (new root, absorbed root)
+    /// when they were apart, `None` when already one group.
+    pub fn union(&mut self, a: u32, b: u32) -> Option<(u32, u32)> {
         let (ra, rb) = (self.find(a), self.find(b));
         if ra == rb {
-            return;
+            return None;
         }
         let (big, small) = if self.members[ra as usize].len() >= self.members[rb as usize].len() {
             (ra, rb)
@@ -1168,6 +1170,7 @@ impl Clusters {
         self.parent[small as usize] = big;
         let moved = std::mem::take(&mut self.members[small as usize]);
         self.members[big as usize].extend(moved);
+        Some((big, small))
     }
 }
 
