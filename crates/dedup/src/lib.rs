@@ -792,13 +792,47 @@ fn link_persons(
     merges.sort_by(|x, y| y.0.total_cmp(&x.0).then((x.1, x.2).cmp(&(y.1, y.2))));
 
     // Clustering: reviewer merges first, then model merges by falling score,
-    // each only if no pair across the two groups is kept apart.
+    // each only if no pair across the two groups is kept apart. Records
+    // identical in every feature compare alike, so the check runs over the
+    // distinct groups of identical records on each side (a cluster of a
+    // hundred thousand copies is one), and over the records a reviewer kept
+    // apart from another.
     let mut cl = person::Clusters::new(persons.len());
+    let mut tuples_in: Vec<Vec<u32>> = (0..persons.len()).map(|i| vec![feats.tuple(i)]).collect();
+    let flagged: FxHashSet<u32> = cannot.iter().flat_map(|&(a, b)| [a, b]).collect();
+    let mut flags_in: Vec<Vec<u32>> = (0..persons.len() as u32)
+        .map(|i| {
+            if flagged.contains(&i) {
+                vec![i]
+            } else {
+                Vec::new()
+            }
+        })
+        .collect();
+    let tuple_pair = |a: u32, b: u32| {
+        let (x, y) = (feats.tuple(a as usize), feats.tuple(b as usize));
+        (x.min(y), x.max(y))
+    };
+    let forced_t: FxHashSet<(u32, u32)> = forced.iter().map(|&(a, b)| tuple_pair(a, b)).collect();
+    fn join(cl: &mut person::Clusters, lists: [&mut Vec<Vec<u32>>; 2], a: u32, b: u32) -> bool {
+        let Some((big, small)) = cl.union(a, b) else {
+            return false;
+        };
+        for list in lists {
+            let moved = std::mem::take(&mut list[small as usize]);
+            for t in moved {
+                if !list[big as usize].contains(&t) {
+                    list[big as usize].push(t);
+                }
+            }
+        }
+        true
+    }
     let mut edges: Vec<(u32, u32)> = Vec::new();
     let mut forced_sorted: Vec<(u32, u32)> = forced.iter().copied().collect();
     forced_sorted.sort_unstable();
     for &(a, b) in &forced_sorted {
-        if cl.union(a, b).is_some() {
+        if join(&mut cl, [&mut tuples_in, &mut flags_in], a, b) {
             edges.push((a, b));
         }
     }
@@ -808,29 +842,31 @@ fn link_persons(
         if ra == rb {
             continue;
         }
-        let (ma, mb) = (cl.members(ra), cl.members(rb));
-        let ok = ma.len() * mb.len() <= 400
-            && ma.iter().all(|&x| {
-                mb.iter().all(|&y| {
-                    let k = (x.min(y), x.max(y));
-                    if cannot.contains(&k) {
-                        return false;
-                    }
-                    if forced.contains(&k) {
+        let (ta, tb) = (&tuples_in[ra as usize], &tuples_in[rb as usize]);
+        let (fa, fb) = (&flags_in[ra as usize], &flags_in[rb as usize]);
+        let ok = ta.len() * tb.len() <= 400
+            && fa
+                .iter()
+                .all(|&x| fb.iter().all(|&y| !cannot.contains(&(x.min(y), x.max(y)))))
+            && ta.iter().all(|&p| {
+                tb.iter().all(|&q| {
+                    if forced_t.contains(&(p.min(q), p.max(q))) {
                         return true;
                     }
-                    let p = feats.compare(x as usize, y as usize);
-                    model.total(p) >= cfg.linkage.cluster_min
-                        && person::guard(&feats, cfg, x as usize, y as usize, p).is_none()
+                    let (x, y) = (feats.tuple_rep(p), feats.tuple_rep(q));
+                    let pat = feats.compare(x, y);
+                    model.total(pat) >= cfg.linkage.cluster_min
+                        && person::guard(&feats, cfg, x, y, pat).is_none()
                 })
             });
         if ok {
-            cl.union(a, b);
+            join(&mut cl, [&mut tuples_in, &mut flags_in], a, b);
             edges.push((a, b));
         } else {
             conflicts.push((a, b));
         }
     }
+    drop((tuples_in, flags_in));
 
     tracing::info!(
         ms = t0.elapsed().as_millis() as u64,
