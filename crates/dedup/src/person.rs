@@ -1019,6 +1019,10 @@ fn threads(cfg: &LinkageConfig) -> usize {
     }
 }
 
+/// A block: its range of the pass's records, and its groups of identical
+/// records as ranges.
+type Block = (usize, usize, Vec<(u32, u32)>);
+
 /// Generates and compares the candidate pairs of every blocking pass.
 pub(crate) fn candidates(
     feats: &Features,
@@ -1054,7 +1058,7 @@ pub(crate) fn candidates(
         order.sort_unstable();
         // Blocks as ranges of `order`, with their groups as ranges. A block
         // of many identical records is one group: compared once.
-        let mut blocks: Vec<(usize, usize, Vec<(u32, u32)>)> = Vec::new();
+        let mut blocks: Vec<Block> = Vec::new();
         let mut s = 0;
         while s < order.len() {
             let mut e = s + 1;
@@ -1079,12 +1083,10 @@ pub(crate) fn candidates(
             }
             s = e;
         }
-        let cost = |(s, e, runs): &(usize, usize, Vec<(u32, u32)>)| {
-            runs.len() * runs.len().saturating_sub(1) / 2 + (e - s)
-        };
+        let cost = |(s, e, runs): &Block| runs.len() * runs.len().saturating_sub(1) / 2 + (e - s);
         let work: usize = blocks.iter().map(cost).sum();
         let per = work / threads + 1;
-        let mut chunks: Vec<&[(usize, usize, Vec<(u32, u32)>)]> = Vec::new();
+        let mut chunks: Vec<&[Block]> = Vec::new();
         let mut start = 0;
         let mut acc = 0;
         for (i, b) in blocks.iter().enumerate() {
