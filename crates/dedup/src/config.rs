@@ -56,6 +56,8 @@ pub struct LinkageConfig {
     pub blocking: Vec<BlockingPass>,
     /// Blocks larger than this are not compared (and are counted in the
     /// report): a key shared by that many records does not identify anyone.
+    /// Records identical in every compared field count once (they are
+    /// compared as one group), so many copies of one record are linked.
     pub max_block_size: usize,
     /// Comparisons switched off (e.g. `["gender"]`). Fields: `first_name`,
     /// `last_name`, `date_of_birth`, `gender`, `nhs_number`, `upn`,
