@@ -62,13 +62,15 @@ def find(x):
         x = parent[x]
     return x
 rows = list(csv.DictReader(open(sys.argv[1], newline="")))
+nodes = set()
 for r in rows:
     if r["decision"] == "merge":
+        nodes.update((r["id_l"], r["id_r"]))
         a, b = find(r["id_l"]), find(r["id_r"])
         if a != b:
             parent[a] = b
 groups = {}
-for x in list(parent):
+for x in nodes:
     groups.setdefault(find(x), []).append(x)
 with open(sys.argv[2], "w", newline="") as f:
     w = csv.writer(f)

@@ -562,19 +562,25 @@ fn run(d: Deduper, opts: &RunOptions) -> Result<Outcome> {
     drop(persons);
     drop(person_pos);
 
-    // The survivors, moved out of the records (never cloned).
-    let mut slots: Vec<Option<Record>> = records.into_iter().map(Some).collect();
-    let mut survivors: Vec<(usize, Record)> = Vec::with_capacity(roots.len());
+    // The survivors, moved out of the records (never cloned), in place: a
+    // merged cluster's survivor takes its first member's slot, the other
+    // members' slots are emptied (a record without allocations).
+    let mut records = records;
+    let mut keep = vec![false; n];
+    let placeholder = || Record::Person(Person::default());
     for &(first, root) in &roots {
-        let mut members: Vec<u32> = clusters.members(root).to_vec();
+        keep[first] = true;
+        let members = clusters.members(root);
+        if members.len() <= 1 {
+            continue;
+        }
+        let mut members: Vec<u32> = members.to_vec();
         members.sort_unstable();
-        let mut taken: Vec<Record> = members
+        let taken: Vec<Record> = members
             .iter()
-            .filter_map(|&m| slots[m as usize].take())
+            .map(|&m| std::mem::replace(&mut records[m as usize], placeholder()))
             .collect();
-        let survivor = if taken.len() <= 1 {
-            taken.pop()
-        } else if taken[0].kind() == RecordKind::Person {
+        let survivor = if taken[0].kind() == RecordKind::Person {
             out.summary.persons_merged += taken.len() as u64 - 1;
             let ps: Vec<Person> = taken
                 .into_iter()
@@ -588,18 +594,47 @@ fn run(d: Deduper, opts: &RunOptions) -> Result<Outcome> {
             out.summary.near_duplicates += taken.len() as u64 - 1;
             survive::merge_texts(taken)
         };
-        if let Some(r) = survivor {
-            survivors.push((first, r));
+        match survivor {
+            Some(r) => records[first] = r,
+            None => keep[first] = false,
         }
     }
-    drop(slots);
+    drop(roots);
+    drop(clusters);
+    let mut at = 0;
+    records.retain(|_| {
+        at += 1;
+        keep[at - 1]
+    });
+    drop(keep);
+    // Kinds in [`RecordKind::ALL`] order, each in read order: a stable
+    // sort by kind, done as an in-place permutation.
+    let rank = |r: &Record| RecordKind::ALL.iter().position(|k| *k == r.kind());
+    let mut order: Vec<(Option<usize>, u32)> = records
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (rank(r), i as u32))
+        .collect();
+    order.sort_unstable();
+    // Apply: slot i receives record order[i].1 (cycle by cycle).
+    let mut dest: Vec<u32> = vec![0; order.len()];
+    for (i, &(_, src)) in order.iter().enumerate() {
+        dest[src as usize] = i as u32;
+    }
+    drop(order);
+    for i in 0..records.len() {
+        while dest[i] as usize != i {
+            let j = dest[i] as usize;
+            records.swap(i, j);
+            dest.swap(i, j);
+        }
+    }
+    drop(dest);
+    out.records = records;
     if let Some(l) = link {
         out.pairs.extend(l.other_pairs);
         out.model = Some(l.model);
     }
-    survivors
-        .sort_by_key(|(first, r)| (RecordKind::ALL.iter().position(|k| *k == r.kind()), *first));
-    out.records = survivors.into_iter().map(|(_, r)| r).collect();
     let mut counts: FxHashMap<RecordKind, u64> = FxHashMap::default();
     for r in &out.records {
         *counts.entry(r.kind()).or_insert(0) += 1;
