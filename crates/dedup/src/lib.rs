@@ -286,8 +286,8 @@ pub struct Outcome {
 pub struct Deduper {
     cfg: DedupConfig,
     records: Vec<Record>,
-    /// Exact copies: kind, content hash and primary source key.
-    by_hash: FxHashMap<(RecordKind, Sha256, SourceKey), usize>,
+    /// Exact copies: kind, content hash and a hash of the primary source key.
+    by_hash: FxHashMap<(RecordKind, Sha256, u64), usize>,
     counts_in: FxHashMap<RecordKind, u64>,
     exact: u64,
 }
@@ -320,9 +320,14 @@ impl Deduper {
             .map(|p| p.content_sha256)
             .filter(|h| *h != Sha256::default())
             .unwrap_or_else(|| content_sha256(&record));
-        let key = survive::primary_key(record.header());
-        match self.by_hash.get(&(kind, hash, key)) {
-            Some(&i) => {
+        let key = key_hash(record.header());
+        // The key is held as a hash; a hit is confirmed on the record's own
+        // key (a collision is only a copy left unmerged, never a wrong merge).
+        let hit = self.by_hash.get(&(kind, hash, key)).copied().filter(|&i| {
+            survive::primary_key(self.records[i].header()) == survive::primary_key(record.header())
+        });
+        match hit {
+            Some(i) => {
                 self.exact += 1;
                 let mut record = record;
                 let h = std::mem::take(record.header_mut());
@@ -335,8 +340,9 @@ impl Deduper {
                 s.provenance.extend(h.provenance);
             }
             None => {
-                let key = survive::primary_key(record.header());
-                self.by_hash.insert((kind, hash, key), self.records.len());
+                self.by_hash
+                    .entry((kind, hash, key))
+                    .or_insert(self.records.len());
                 self.records.push(record);
             }
         }
@@ -357,6 +363,13 @@ impl Deduper {
     pub fn run(self, opts: &RunOptions) -> Result<Outcome> {
         run(self, opts)
     }
+}
+
+fn key_hash(h: &casebridge_model::Header) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut s = rustc_hash::FxHasher::default();
+    survive::primary_key(h).hash(&mut s);
+    s.finish()
 }
 
 fn side(h: &casebridge_model::Header, key: &SourceKey) -> PairSide {
