@@ -74,12 +74,44 @@ fn read_pairs(path: &Path) -> BTreeMap<(String, String), (String, String)> {
         .collect()
 }
 
+/// Every pair of records in one merged cluster. The pairs file lists the
+/// links that joined each cluster (a spanning set), so the records linked
+/// are its transitive closure: what pairwise precision and recall score.
 fn merged(pairs: &BTreeMap<(String, String), (String, String)>, kind: &str) -> PairSet {
-    pairs
-        .iter()
-        .filter(|(_, (d, k))| d == "merge" && k == kind)
-        .map(|(p, _)| p.clone())
-        .collect()
+    let mut parent: BTreeMap<String, String> = BTreeMap::new();
+    fn find(parent: &mut BTreeMap<String, String>, x: &str) -> String {
+        let mut x = x.to_string();
+        loop {
+            let p = parent.get(&x).cloned().unwrap_or_else(|| x.clone());
+            if p == x {
+                return x;
+            }
+            x = p;
+        }
+    }
+    for ((a, b), _) in pairs.iter().filter(|(_, (d, k))| d == "merge" && k == kind) {
+        let (ra, rb) = (find(&mut parent, a), find(&mut parent, b));
+        if ra != rb {
+            parent.insert(ra, rb);
+        }
+    }
+    let mut clusters: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let keys: Vec<String> = parent.keys().cloned().collect();
+    let mut all: BTreeSet<String> = keys.into_iter().collect();
+    all.extend(parent.values().cloned());
+    for x in all {
+        let r = find(&mut parent, &x);
+        clusters.entry(r).or_default().push(x);
+    }
+    let mut out = PairSet::new();
+    for members in clusters.values() {
+        for (i, a) in members.iter().enumerate() {
+            for b in &members[i + 1..] {
+                out.insert(pair(a, b));
+            }
+        }
+    }
+    out
 }
 
 /// Record keys by physical start line, read from a generated CSV (the csv
@@ -520,4 +552,76 @@ fn the_same_inputs_give_byte_identical_outputs() {
         outs.push((std::fs::read(out).unwrap(), std::fs::read(pairs).unwrap()));
     }
     assert!(outs[0] == outs[1]);
+}
+
+// See: issue 9.
+#[test]
+fn placeholder_persons_under_distinct_keys_stay_apart_and_overlapping_exports_collapse() {
+    let dir = tempfile::tempdir().unwrap();
+    // 3,000 placeholder people, no date of birth, each under its own key.
+    let mut rows = vec![PERSONS_HEADER.to_string()];
+    for i in 0..3000 {
+        rows.push(format!(
+            "{},Unknown,Unknown,Unknown Unknown,,N,,U,,,,Y",
+            800_000 + i
+        ));
+    }
+    std::fs::write(
+        dir.path().join("DM_PERSONS.csv"),
+        rows.join("\r\n") + "\r\n",
+    )
+    .unwrap();
+    // Two nightly exports that overlap: the same five records in both.
+    let mut nightly = vec![PERSONS_HEADER.to_string()];
+    for i in 0..5 {
+        nightly.push(format!(
+            "{},Amara{i},Okonkwo-Test,Amara Okonkwo-Test,14/02/201{i},N,,F,,,BAFR,Y",
+            910_000 + i
+        ));
+    }
+    let nightly = nightly.join("\r\n") + "\r\n";
+    std::fs::write(dir.path().join("DM_PERSONS_mon.csv"), &nightly).unwrap();
+    std::fs::write(dir.path().join("DM_PERSONS_tue.csv"), &nightly).unwrap();
+    let out_file = dir.path().join("survivors.jsonl");
+    let pairs_file = dir.path().join("pairs.csv");
+    let json = dedup(&[
+        dir.path().join("DM_PERSONS.csv").as_os_str(),
+        dir.path().join("DM_PERSONS_mon.csv").as_os_str(),
+        dir.path().join("DM_PERSONS_tue.csv").as_os_str(),
+        os("-m"),
+        root().join("mappings/mosaic/persons.toml").as_os_str(),
+        os("--out"),
+        out_file.as_os_str(),
+        os("--pairs"),
+        pairs_file.as_os_str(),
+        os("--format"),
+        os("json"),
+    ]);
+    let report: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(report["summary"]["exact_duplicates"], 5);
+    let survivors: Vec<serde_json::Value> = std::fs::read_to_string(&out_file)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(survivors.len(), 3005, "3,000 keys are 3,000 people");
+    let overlapping: Vec<&serde_json::Value> = survivors
+        .iter()
+        .filter(|s| {
+            s["source_keys"][0]["key"]
+                .as_str()
+                .unwrap()
+                .starts_with("91")
+        })
+        .collect();
+    assert_eq!(overlapping.len(), 5);
+    for s in overlapping {
+        assert_eq!(s["source_keys"].as_array().unwrap().len(), 1);
+        assert_eq!(
+            s["provenance"].as_array().unwrap().len(),
+            2,
+            "both exports kept"
+        );
+    }
+    assert!(merged(&read_pairs(&pairs_file), "person").is_empty());
 }

@@ -2,8 +2,13 @@
 //! decision explained.
 //!
 //! [`Deduper`] takes [`Record`]s one at a time and collapses exact
-//! duplicates as they arrive (same [`content_sha256`], any kind: one
-//! survivor keeps the source keys and provenance of every copy). [`Deduper::run`]
+//! duplicates as they arrive: the same record read again (same
+//! [`content_sha256`], same source system and key, any kind: overlapping
+//! nightly exports) is one survivor with the provenance of every copy.
+//! Records with the same content under *different* keys are not merged on
+//! content alone (3,000 placeholder "Unknown Unknown" persons are 3,000
+//! people): persons go through linkage, notes and entries through
+//! near-duplicate detection. [`Deduper::run`]
 //! then finds near-duplicate case notes and chronology entries (same
 //! subjects, same or adjacent date, nearly the same text) and links
 //! persons: blocking passes give candidate pairs, each pair's fields are
@@ -19,7 +24,10 @@
 //! decisions ([`review::read_decisions`]) override the model.
 //!
 //! The person linkage index (features of every person, a few dozen bytes
-//! each, and the candidate pairs) is held in memory; so are the records.
+//! each, and the candidate pairs) is held in memory; so are the records,
+//! which are moved into the survivors, not copied. A merged cluster is
+//! reported with the links that joined it (a spanning set: n - 1 pairs for
+//! n records), never with all its n(n-1)/2 pairs.
 //!
 //! # Example
 //! ```
@@ -39,11 +47,14 @@
 //! });
 //! let mut d = Deduper::new(DedupConfig::default());
 //! d.push(person("1", "Amara"));
-//! d.push(person("2", "Amara"));   // an exact copy under another id
+//! d.push(person("1", "Amara"));   // the same record again: an exact copy
+//! d.push(person("2", "Amara"));   // another key: for linkage to decide
 //! let out = d.run(&Default::default()).unwrap();
-//! assert_eq!(out.records.len(), 1);
-//! assert_eq!(out.records[0].header().source_keys.len(), 2);
-//! assert_eq!(out.pairs[0].decision, Decision::Merge);
+//! assert_eq!(out.summary.exact_duplicates, 1);
+//! // Two records alone teach the model nothing: a name and a date of
+//! // birth shared by everyone in the input identify no one.
+//! assert_eq!(out.records.len(), 2);
+//! assert!(out.pairs.iter().all(|p| p.decision != Decision::Merge));
 //! ```
 
 #![forbid(unsafe_code)]
@@ -72,7 +83,7 @@ pub use survive::person_value;
 #[non_exhaustive]
 pub enum Error {
     /// A file could not be read.
-    #[error("{}: cannot read: {source}", path.display())]
+    #[error("{}: cannot read", path.display())]
     Read {
         /// The file.
         path: PathBuf,
@@ -81,7 +92,7 @@ pub enum Error {
         source: std::io::Error,
     },
     /// A file could not be written.
-    #[error("{}: cannot write: {source}", path.display())]
+    #[error("{}: cannot write", path.display())]
     Write {
         /// The file.
         path: PathBuf,
@@ -92,13 +103,14 @@ pub enum Error {
     /// An output file could not be created, synced or renamed into place.
     #[error(transparent)]
     Output(#[from] casebridge_io::Error),
-    /// The configuration is not valid.
-    #[error("{}: {message}", path.display())]
+    /// The configuration is not valid: every problem, each with its file
+    /// and line (values are never quoted).
+    #[error("{}", problems.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
     Config {
         /// The file.
         path: PathBuf,
         /// Every problem found.
-        message: String,
+        problems: Vec<casebridge_mapping::Diagnostic>,
     },
     /// A review workbook could not be written.
     #[error("{}: cannot write the review workbook: {message}", path.display())]
@@ -275,9 +287,8 @@ pub struct Outcome {
 pub struct Deduper {
     cfg: DedupConfig,
     records: Vec<Record>,
-    by_hash: FxHashMap<(RecordKind, Sha256), usize>,
-    /// For each survivor, the copies merged into it: (their first key, their id).
-    copies: Vec<Vec<SourceKey>>,
+    /// Exact copies: kind, content hash and a hash of the primary source key.
+    by_hash: FxHashMap<(RecordKind, Sha256, u64), usize>,
     counts_in: FxHashMap<RecordKind, u64>,
     exact: u64,
 }
@@ -289,13 +300,17 @@ impl Deduper {
             cfg,
             records: Vec::new(),
             by_hash: FxHashMap::default(),
-            copies: Vec::new(),
             counts_in: FxHashMap::default(),
             exact: 0,
         }
     }
 
-    /// Adds a record; an exact copy of one already added is merged into it.
+    /// Adds a record; a copy of one already added (same content, same
+    /// system and key: overlapping exports) is merged into it, its
+    /// provenance kept. Records with the same content under different keys
+    /// are not merged here: the source holds them as different records, so
+    /// only linkage (persons) or near-duplicate detection (notes, entries),
+    /// with their guards, may merge them. See: issue 9.
     pub fn push(&mut self, record: Record) {
         let kind = record.kind();
         *self.counts_in.entry(kind).or_insert(0) += 1;
@@ -306,23 +321,30 @@ impl Deduper {
             .map(|p| p.content_sha256)
             .filter(|h| *h != Sha256::default())
             .unwrap_or_else(|| content_sha256(&record));
-        match self.by_hash.get(&(kind, hash)) {
-            Some(&i) => {
+        let key = key_hash(record.header());
+        // The key is held as a hash; a hit is confirmed on the record's own
+        // key (a collision is only a copy left unmerged, never a wrong merge).
+        let hit = self.by_hash.get(&(kind, hash, key)).copied().filter(|&i| {
+            survive::primary_key(self.records[i].header()) == survive::primary_key(record.header())
+        });
+        match hit {
+            Some(i) => {
                 self.exact += 1;
-                let h = record.header();
+                let mut record = record;
+                let h = std::mem::take(record.header_mut());
                 let s = self.records[i].header_mut();
-                for k in &h.source_keys {
-                    if !s.source_keys.contains(k) {
-                        s.source_keys.push(k.clone());
+                for k in h.source_keys {
+                    if !s.source_keys.contains(&k) {
+                        s.source_keys.push(k);
                     }
                 }
-                s.provenance.extend(h.provenance.iter().cloned());
-                self.copies[i].extend(h.source_keys.iter().cloned());
+                s.provenance.extend(h.provenance);
             }
             None => {
-                self.by_hash.insert((kind, hash), self.records.len());
+                self.by_hash
+                    .entry((kind, hash, key))
+                    .or_insert(self.records.len());
                 self.records.push(record);
-                self.copies.push(Vec::new());
             }
         }
     }
@@ -344,6 +366,13 @@ impl Deduper {
     }
 }
 
+fn key_hash(h: &casebridge_model::Header) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut s = rustc_hash::FxHasher::default();
+    survive::primary_key(h).hash(&mut s);
+    s.finish()
+}
+
 fn side(h: &casebridge_model::Header, key: &SourceKey) -> PairSide {
     PairSide {
         id: h.id.clone(),
@@ -353,29 +382,58 @@ fn side(h: &casebridge_model::Header, key: &SourceKey) -> PairSide {
 }
 
 /// Distinct source keys of a record, primary first.
-fn keys_of(h: &casebridge_model::Header) -> Vec<SourceKey> {
-    let mut out: Vec<SourceKey> = Vec::new();
+fn keys_of(h: &casebridge_model::Header) -> Vec<&SourceKey> {
+    let mut out: Vec<&SourceKey> = Vec::new();
     for k in &h.source_keys {
-        if !out.contains(k) {
-            out.push(k.clone());
+        if !out.contains(&k) {
+            out.push(k);
         }
     }
     out
 }
 
-/// Pairs between every two distinct keys of a set of (record, key) entries.
-fn all_pairs(
-    entries: &[(usize, SourceKey)],
-    mut make: impl FnMut(usize, &SourceKey, usize, &SourceKey),
-) {
-    for x in 0..entries.len() {
-        for y in x + 1..entries.len() {
-            let (a, ka) = &entries[x];
-            let (b, kb) = &entries[y];
-            if ka != kb {
-                make(*a, ka, *b, kb);
-            }
-        }
+/// A link that joined two groups of records (the spanning set of a cluster).
+enum Join {
+    /// Near-duplicate texts.
+    Near(notes::NearPair),
+    /// Linked persons (positions among the persons).
+    Person(u32, u32),
+}
+
+fn near_pair(kind: RecordKind, left: PairSide, right: PairSide, np: &notes::NearPair) -> Pair {
+    let (sim, days) = (np.similarity, np.days_apart);
+    Pair {
+        kind,
+        left,
+        right,
+        score: sim,
+        decision: Decision::Merge,
+        method: Method::Near,
+        reason: None,
+        prior: None,
+        fields: vec![
+            Evidence {
+                field: "subjects",
+                level: "same".into(),
+                weight: 0.0,
+                left: None,
+                right: None,
+            },
+            Evidence {
+                field: "date",
+                level: format!("{days} day(s) apart"),
+                weight: 0.0,
+                left: None,
+                right: None,
+            },
+            Evidence {
+                field: "text",
+                level: format!("similarity {sim:.3}"),
+                weight: sim,
+                left: None,
+                right: None,
+            },
+        ],
     }
 }
 
@@ -383,11 +441,11 @@ fn run(d: Deduper, opts: &RunOptions) -> Result<Outcome> {
     let Deduper {
         cfg,
         records,
-        copies: _,
         counts_in,
         exact,
-        ..
+        by_hash,
     } = d;
+    drop(by_hash);
     let mut out = Outcome::default();
     out.summary.exact_duplicates = exact;
     out.summary.records_in = RecordKind::ALL
@@ -395,21 +453,26 @@ fn run(d: Deduper, opts: &RunOptions) -> Result<Outcome> {
         .filter_map(|k| counts_in.get(k).map(|n| (*k, *n)))
         .collect();
 
-    // Which records end up merged into which: cluster id per record.
+    // Which records end up merged into which, and the links that joined
+    // each cluster (a spanning set: n - 1 links for n records, never every
+    // pair).
     let n = records.len();
     let mut clusters = person::Clusters::new(n);
+    let mut joins: Vec<(u32, u32, Join)> = Vec::new();
 
     // Near-duplicate notes and chronology entries.
     let text_idx: Vec<usize> = (0..n)
         .filter(|&i| matches!(records[i], Record::CaseNote(_) | Record::ChronologyEntry(_)))
         .collect();
-    let mut near_sim: FxHashMap<(usize, usize), notes::NearPair> = FxHashMap::default();
     if cfg.notes.enabled {
         for p in notes::near_pairs(&records, &text_idx, &cfg.notes) {
-            clusters.union(p.a as u32, p.b as u32);
-            near_sim.insert((p.a, p.b), p);
+            let (a, b) = (p.a as u32, p.b as u32);
+            if clusters.union(a, b).is_some() {
+                joins.push((a, b, Join::Near(p)));
+            }
         }
     }
+    tracing::info!(near_links = joins.len(), "Near duplicates found.");
 
     // Person linkage.
     let person_idx: Vec<usize> = (0..n)
@@ -423,158 +486,169 @@ fn run(d: Deduper, opts: &RunOptions) -> Result<Outcome> {
         })
         .collect();
     let mut link = None;
-    tracing::info!(near_pairs = near_sim.len(), "Near duplicates found.");
     if !persons.is_empty() {
         link = Some(link_persons(&cfg, &persons, opts, &mut out)?);
     }
     if let Some(l) = &link {
-        for (a, b) in &l.merged {
-            clusters.union(
-                person_idx[*a as usize] as u32,
-                person_idx[*b as usize] as u32,
-            );
+        for &(a, b) in &l.merged {
+            let (ra, rb) = (person_idx[a as usize] as u32, person_idx[b as usize] as u32);
+            if clusters.union(ra, rb).is_some() {
+                joins.push((ra, rb, Join::Person(a, b)));
+            }
         }
     }
 
-    // Pairs of every merged group: exact copies, near duplicates, linked persons.
+    // The pairs of every cluster: the keys of one record (an input that
+    // already merged copies), then the links that joined it.
+    let mut joins_of: FxHashMap<u32, Vec<usize>> = FxHashMap::default();
+    for (j, (a, _, _)) in joins.iter().enumerate() {
+        joins_of.entry(clusters.find(*a)).or_default().push(j);
+    }
+    let mut roots: Vec<(usize, u32)> = Vec::new();
+    let mut seen = vec![false; n];
+    for i in 0..n {
+        let root = clusters.find(i as u32);
+        if !seen[root as usize] {
+            seen[root as usize] = true;
+            roots.push((i, root));
+        }
+    }
+    drop(seen);
     let person_pos: FxHashMap<usize, usize> = person_idx
         .iter()
         .enumerate()
         .map(|(p, &i)| (i, p))
         .collect();
-    let mut done = vec![false; n];
-    let mut survivors: Vec<(usize, Record)> = Vec::new();
-    for i in 0..n {
-        let root = clusters.find(i as u32);
-        if done[root as usize] {
-            continue;
-        }
-        done[root as usize] = true;
-        let mut members: Vec<usize> = clusters.members(root).iter().map(|&m| m as usize).collect();
+    for &(first, root) in &roots {
+        let kind = records[first].kind();
+        let mut members: Vec<u32> = clusters.members(root).to_vec();
         members.sort_unstable();
-        let entries: Vec<(usize, SourceKey)> = members
-            .iter()
-            .flat_map(|&m| {
-                keys_of(records[m].header())
-                    .into_iter()
-                    .map(move |k| (m, k))
-            })
-            .collect();
-        let kind = records[members[0]].kind();
-        all_pairs(&entries, |a, ka, b, kb| {
-            let (left, right) = (side(records[a].header(), ka), side(records[b].header(), kb));
-            let pair = if a == b {
-                let score = match (&link, person_pos.get(&a)) {
-                    (Some(l), Some(&p)) => l.model.total(l.feats.compare(p, p)),
+        for &m in &members {
+            let h = records[m as usize].header();
+            let keys = keys_of(h);
+            for k in keys.iter().skip(1) {
+                let score = match (&link, person_pos.get(&(m as usize))) {
+                    (Some(l), Some(&p)) => l.self_score(p),
                     _ => 1.0,
                 };
-                Pair {
+                out.pairs.push(Pair {
                     kind,
-                    left,
-                    right,
+                    left: side(h, keys[0]),
+                    right: side(h, k),
                     score,
                     decision: Decision::Merge,
                     method: Method::Exact,
                     reason: None,
                     prior: None,
                     fields: Vec::new(),
+                });
+            }
+        }
+        for &j in joins_of.get(&root).map_or(&[][..], |v| &v[..]) {
+            let (a, b, how) = &joins[j];
+            let (ha, hb) = (records[*a as usize].header(), records[*b as usize].header());
+            let (left, right) = (
+                side(ha, &survive::primary_key(ha)),
+                side(hb, &survive::primary_key(hb)),
+            );
+            let pair = match (how, &link) {
+                (Join::Near(np), _) => near_pair(kind, left, right, np),
+                (Join::Person(pa, pb), Some(l)) => {
+                    let (pa, pb) = (*pa as usize, *pb as usize);
+                    let mut pair = l.explain(&cfg, pa, pb, &persons, opts.with_values, left, right);
+                    pair.decision = Decision::Merge;
+                    pair.reason = l
+                        .forced
+                        .contains(&(pa.min(pb) as u32, pa.max(pb) as u32))
+                        .then(|| "reviewer".to_string())
+                        .or_else(|| {
+                            (pair.score < cfg.linkage.merge_at).then(|| "transitive".to_string())
+                        });
+                    pair
                 }
-            } else if let (Some(l), Some(&pa), Some(&pb)) =
-                (&link, person_pos.get(&a), person_pos.get(&b))
-            {
-                let mut pair = l.explain(&cfg, pa, pb, &persons, opts.with_values, left, right);
-                pair.decision = Decision::Merge;
-                pair.reason = l
-                    .forced
-                    .contains(&(pa.min(pb) as u32, pa.max(pb) as u32))
-                    .then(|| "reviewer".to_string())
-                    .or_else(|| {
-                        (pair.score < cfg.linkage.merge_at).then(|| "transitive".to_string())
-                    });
-                pair
-            } else {
-                let np = near_sim.get(&(a.min(b), a.max(b))).copied();
-                let (sim, days) = match np {
-                    Some(p) => (p.similarity, p.days_apart),
-                    None => {
-                        let (s, _) = notes::similarity(
-                            &notes::text_of(&records[a]),
-                            &notes::text_of(&records[b]),
-                            &cfg.notes,
-                        );
-                        (s, -1)
-                    }
-                };
-                Pair {
-                    kind,
-                    left,
-                    right,
-                    score: sim,
-                    decision: Decision::Merge,
-                    method: Method::Near,
-                    reason: np.is_none().then(|| "transitive".to_string()),
-                    prior: None,
-                    fields: vec![
-                        Evidence {
-                            field: "subjects",
-                            level: "same".into(),
-                            weight: 0.0,
-                            left: None,
-                            right: None,
-                        },
-                        Evidence {
-                            field: "date",
-                            level: if days < 0 {
-                                "-".into()
-                            } else {
-                                format!("{days} day(s) apart")
-                            },
-                            weight: 0.0,
-                            left: None,
-                            right: None,
-                        },
-                        Evidence {
-                            field: "text",
-                            level: format!("similarity {sim:.3}"),
-                            weight: sim,
-                            left: None,
-                            right: None,
-                        },
-                    ],
-                }
+                (Join::Person(..), None) => continue,
             };
             out.pairs.push(pair);
-        });
-        // The survivor.
-        let survivor = if members.len() == 1 {
-            records[members[0]].clone()
-        } else if kind == RecordKind::Person {
-            let ps: Vec<&Person> = members
-                .iter()
-                .filter_map(|&m| match &records[m] {
+        }
+    }
+    drop(joins_of);
+    drop(joins);
+    drop(persons);
+    drop(person_pos);
+
+    // The survivors, moved out of the records (never cloned), in place: a
+    // merged cluster's survivor takes its first member's slot, the other
+    // members' slots are emptied (a record without allocations).
+    let mut records = records;
+    let mut keep = vec![false; n];
+    let placeholder = || Record::Person(Person::default());
+    for &(first, root) in &roots {
+        keep[first] = true;
+        let members = clusters.members(root);
+        if members.len() <= 1 {
+            continue;
+        }
+        let mut members: Vec<u32> = members.to_vec();
+        members.sort_unstable();
+        let taken: Vec<Record> = members
+            .iter()
+            .map(|&m| std::mem::replace(&mut records[m as usize], placeholder()))
+            .collect();
+        let survivor = if taken[0].kind() == RecordKind::Person {
+            out.summary.persons_merged += taken.len() as u64 - 1;
+            let ps: Vec<Person> = taken
+                .into_iter()
+                .filter_map(|r| match r {
                     Record::Person(p) => Some(p),
                     _ => None,
                 })
                 .collect();
-            out.summary.persons_merged += members.len() as u64 - 1;
-            Record::Person(survive::merge_persons(&cfg, &ps))
+            Some(Record::Person(survive::merge_persons(&cfg, ps)))
         } else {
-            out.summary.near_duplicates += members.len() as u64 - 1;
-            let rs: Vec<&Record> = members.iter().map(|&m| &records[m]).collect();
-            match survive::merge_texts(&rs) {
-                Some(r) => r,
-                None => records[members[0]].clone(),
-            }
+            out.summary.near_duplicates += taken.len() as u64 - 1;
+            survive::merge_texts(taken)
         };
-        survivors.push((members[0], survivor));
+        match survivor {
+            Some(r) => records[first] = r,
+            None => keep[first] = false,
+        }
     }
+    drop(roots);
+    drop(clusters);
+    let mut at = 0;
+    records.retain(|_| {
+        at += 1;
+        keep[at - 1]
+    });
+    drop(keep);
+    // Kinds in [`RecordKind::ALL`] order, each in read order: a stable
+    // sort by kind, done as an in-place permutation.
+    let rank = |r: &Record| RecordKind::ALL.iter().position(|k| *k == r.kind());
+    let mut order: Vec<(Option<usize>, u32)> = records
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (rank(r), i as u32))
+        .collect();
+    order.sort_unstable();
+    // Apply: slot i receives record order[i].1 (cycle by cycle).
+    let mut dest: Vec<u32> = vec![0; order.len()];
+    for (i, &(_, src)) in order.iter().enumerate() {
+        dest[src as usize] = i as u32;
+    }
+    drop(order);
+    for i in 0..records.len() {
+        while dest[i] as usize != i {
+            let j = dest[i] as usize;
+            records.swap(i, j);
+            dest.swap(i, j);
+        }
+    }
+    drop(dest);
+    out.records = records;
     if let Some(l) = link {
         out.pairs.extend(l.other_pairs);
         out.model = Some(l.model);
     }
-    survivors
-        .sort_by_key(|(first, r)| (RecordKind::ALL.iter().position(|k| *k == r.kind()), *first));
-    out.records = survivors.into_iter().map(|(_, r)| r).collect();
     let mut counts: FxHashMap<RecordKind, u64> = FxHashMap::default();
     for r in &out.records {
         *counts.entry(r.kind()).or_insert(0) += 1;
@@ -604,6 +678,11 @@ struct Linked {
 }
 
 impl Linked {
+    /// Score of a person compared with itself (two keys of one record).
+    fn self_score(&self, p: usize) -> f64 {
+        self.model.total(self.feats.compare(p, p))
+    }
+
     #[allow(clippy::too_many_arguments)]
     fn explain(
         &self,
@@ -762,14 +841,49 @@ fn link_persons(
     merges.sort_by(|x, y| y.0.total_cmp(&x.0).then((x.1, x.2).cmp(&(y.1, y.2))));
 
     // Clustering: reviewer merges first, then model merges by falling score,
-    // each only if no pair across the two groups is kept apart.
+    // each only if no pair across the two groups is kept apart. Records
+    // identical in every feature compare alike, so the check runs over the
+    // distinct groups of identical records on each side (a cluster of a
+    // hundred thousand copies is one), and over the records a reviewer kept
+    // apart from another.
     let mut cl = person::Clusters::new(persons.len());
+    let mut tuples_in: Vec<Vec<u32>> = (0..persons.len()).map(|i| vec![feats.tuple(i)]).collect();
+    let flagged: FxHashSet<u32> = cannot.iter().flat_map(|&(a, b)| [a, b]).collect();
+    let mut flags_in: Vec<Vec<u32>> = (0..persons.len() as u32)
+        .map(|i| {
+            if flagged.contains(&i) {
+                vec![i]
+            } else {
+                Vec::new()
+            }
+        })
+        .collect();
+    let tuple_pair = |a: u32, b: u32| {
+        let (x, y) = (feats.tuple(a as usize), feats.tuple(b as usize));
+        (x.min(y), x.max(y))
+    };
+    let forced_t: FxHashSet<(u32, u32)> = forced.iter().map(|&(a, b)| tuple_pair(a, b)).collect();
+    fn join(cl: &mut person::Clusters, lists: [&mut Vec<Vec<u32>>; 2], a: u32, b: u32) -> bool {
+        let Some((big, small)) = cl.union(a, b) else {
+            return false;
+        };
+        for list in lists {
+            let moved = std::mem::take(&mut list[small as usize]);
+            for t in moved {
+                if !list[big as usize].contains(&t) {
+                    list[big as usize].push(t);
+                }
+            }
+        }
+        true
+    }
     let mut edges: Vec<(u32, u32)> = Vec::new();
     let mut forced_sorted: Vec<(u32, u32)> = forced.iter().copied().collect();
     forced_sorted.sort_unstable();
     for &(a, b) in &forced_sorted {
-        cl.union(a, b);
-        edges.push((a, b));
+        if join(&mut cl, [&mut tuples_in, &mut flags_in], a, b) {
+            edges.push((a, b));
+        }
     }
     let mut conflicts: Vec<(u32, u32)> = Vec::new();
     for &(_, a, b) in &merges {
@@ -777,29 +891,31 @@ fn link_persons(
         if ra == rb {
             continue;
         }
-        let (ma, mb) = (cl.members(ra), cl.members(rb));
-        let ok = ma.len() * mb.len() <= 400
-            && ma.iter().all(|&x| {
-                mb.iter().all(|&y| {
-                    let k = (x.min(y), x.max(y));
-                    if cannot.contains(&k) {
-                        return false;
-                    }
-                    if forced.contains(&k) {
+        let (ta, tb) = (&tuples_in[ra as usize], &tuples_in[rb as usize]);
+        let (fa, fb) = (&flags_in[ra as usize], &flags_in[rb as usize]);
+        let ok = ta.len() * tb.len() <= 400
+            && fa
+                .iter()
+                .all(|&x| fb.iter().all(|&y| !cannot.contains(&(x.min(y), x.max(y)))))
+            && ta.iter().all(|&p| {
+                tb.iter().all(|&q| {
+                    if forced_t.contains(&(p.min(q), p.max(q))) {
                         return true;
                     }
-                    let p = feats.compare(x as usize, y as usize);
-                    model.total(p) >= cfg.linkage.cluster_min
-                        && person::guard(&feats, cfg, x as usize, y as usize, p).is_none()
+                    let (x, y) = (feats.tuple_rep(p), feats.tuple_rep(q));
+                    let pat = feats.compare(x, y);
+                    model.total(pat) >= cfg.linkage.cluster_min
+                        && person::guard(&feats, cfg, x, y, pat).is_none()
                 })
             });
         if ok {
-            cl.union(a, b);
+            join(&mut cl, [&mut tuples_in, &mut flags_in], a, b);
             edges.push((a, b));
         } else {
             conflicts.push((a, b));
         }
     }
+    drop((tuples_in, flags_in));
 
     tracing::info!(
         ms = t0.elapsed().as_millis() as u64,
@@ -858,4 +974,133 @@ fn link_persons(
         other_pairs: other,
         ..linked
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use casebridge_model::{
+        CaseNote, Header, Locator, MappingRef, Provenance, SourceKey, SourceRef,
+    };
+
+    fn key(system: &str, key: &str) -> SourceKey {
+        SourceKey {
+            system: system.into(),
+            key: key.into(),
+        }
+    }
+
+    fn prov(file: &str, line: u64) -> Provenance {
+        Provenance {
+            run_id: "t".into(),
+            source: SourceRef {
+                system: "mosaic".into(),
+                file: file.into(),
+                sha256: Sha256::default(),
+            },
+            locator: Locator::CsvLine {
+                line,
+                record: line - 1,
+            },
+            mapping: MappingRef {
+                id: "m".into(),
+                version: "1".into(),
+                sha256: Sha256::default(),
+            },
+            content_sha256: Sha256::default(),
+        }
+    }
+
+    fn unknown(k: &str, p: Provenance) -> Record {
+        Record::Person(Person {
+            header: Header {
+                id: format!("person:{k}"),
+                source_keys: vec![key("mosaic", k)],
+                provenance: vec![p],
+            },
+            first_name: Some("Unknown".into()),
+            last_name: Some("Unknown".into()),
+            ..Person::default()
+        })
+    }
+
+    fn note(k: &str, day: u32) -> Record {
+        Record::CaseNote(CaseNote {
+            header: Header {
+                id: format!("note:{k}"),
+                source_keys: vec![key("mosaic", k)],
+                provenance: vec![prov("CASE_NOTES.csv", 2)],
+            },
+            subjects: vec!["person:1".into()],
+            contact_date: chrono::NaiveDate::from_ymd_opt(2026, 3, day)
+                .and_then(|d| d.and_hms_opt(10, 0, 0)),
+            text: Some(
+                "Visited the family at home. Mother said the children were well. \
+                 We talked about school attendance and the plan."
+                    .into(),
+            ),
+            ..CaseNote::default()
+        })
+    }
+
+    // See: issue 9.
+    #[test]
+    fn issue_9_placeholder_persons_with_distinct_keys_are_not_one_survivor() {
+        let mut d = Deduper::new(DedupConfig::default());
+        for i in 0..3000u64 {
+            d.push(unknown(
+                &format!("{}", 100_000 + i),
+                prov("DM_PERSONS.csv", i + 2),
+            ));
+        }
+        let out = d.run(&RunOptions::default()).unwrap();
+        assert_eq!(out.summary.exact_duplicates, 0);
+        assert_eq!(out.records.len(), 3000, "3,000 keys are 3,000 people");
+        assert!(out.pairs.iter().all(|p| p.decision != Decision::Merge));
+    }
+
+    #[test]
+    fn overlapping_exports_collapse_as_exact_copies_with_every_provenance() {
+        let mut d = Deduper::new(DedupConfig::default());
+        for (file, n) in [("monday.csv", 3u64), ("tuesday.csv", 4)] {
+            for i in 0..n {
+                d.push(unknown(&format!("{}", 7 + i), prov(file, i + 2)));
+            }
+        }
+        let out = d.run(&RunOptions::default()).unwrap();
+        assert_eq!(out.summary.exact_duplicates, 3);
+        assert_eq!(out.records.len(), 4);
+        let provs: Vec<usize> = out
+            .records
+            .iter()
+            .map(|r| r.header().provenance.len())
+            .collect();
+        assert_eq!(provs, [2, 2, 2, 1]);
+        assert!(out
+            .records
+            .iter()
+            .all(|r| r.header().source_keys.len() == 1));
+        // A copy under the same key is no pair to explain.
+        assert!(out.pairs.is_empty(), "{:?}", out.pairs);
+    }
+
+    #[test]
+    fn identical_notes_under_other_keys_merge_as_near_duplicates_with_a_spanning_set() {
+        let mut d = Deduper::new(DedupConfig::default());
+        for i in 0..40 {
+            d.push(note(&format!("N{i}"), 10));
+        }
+        let out = d.run(&RunOptions::default()).unwrap();
+        assert_eq!(out.summary.exact_duplicates, 0);
+        assert_eq!(out.records.len(), 1);
+        assert_eq!(out.records[0].header().source_keys.len(), 40);
+        assert_eq!(out.summary.near_duplicates, 39);
+        // n - 1 links, not n(n-1)/2 = 780 pairs.
+        assert_eq!(out.pairs.len(), 39);
+        assert!(out
+            .pairs
+            .iter()
+            .all(|p| p.method == Method::Near && p.score == 1.0));
+    }
 }

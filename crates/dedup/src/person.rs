@@ -155,6 +155,12 @@ pub(crate) struct Features {
     codes: FxHashMap<String, u32>,
     pub nick: Nicknames,
     enabled: [bool; NF],
+    /// Per record, its group of records identical in every feature (they
+    /// compare alike with anyone, so linkage compares a group once).
+    tuple: Vec<u32>,
+    /// Per group, its first record.
+    tuple_rep: Vec<u32>,
+    tuple_index: FxHashMap<u64, Vec<u32>>,
 }
 
 fn hash_str(salt: u64, parts: &[&str]) -> u64 {
@@ -189,7 +195,37 @@ impl Features {
             codes: FxHashMap::default(),
             nick: Nicknames::new(&cfg.nicknames),
             enabled,
+            tuple: Vec::new(),
+            tuple_rep: Vec::new(),
+            tuple_index: FxHashMap::default(),
         }
+    }
+
+    /// The texts and codes of a record's features, for grouping.
+    fn tuple_of(&self, f: &Feat) -> ([&str; 8], [u32; 5]) {
+        (
+            [
+                self.get(f.first),
+                self.get(f.last),
+                self.get(f.nhs),
+                self.get(f.upn),
+                self.get(f.postcode),
+                self.get(f.address),
+                self.get(f.locality),
+                self.get(f.other),
+            ],
+            [f.nick[0], f.nick[1], f.dob, f.gender, f.ethnicity],
+        )
+    }
+
+    /// The group of records identical to record `i` in every feature.
+    pub fn tuple(&self, i: usize) -> u32 {
+        self.tuple[i]
+    }
+
+    /// The first record of group `t`.
+    pub fn tuple_rep(&self, t: u32) -> usize {
+        self.tuple_rep[t as usize] as usize
     }
 
     pub fn len(&self) -> usize {
@@ -266,6 +302,27 @@ impl Features {
         self.grams.extend(g);
         self.addr_grams
             .push((start, self.grams.len() as u32 - start));
+        let i = self.feats.len() as u32;
+        let key = self.tuple_of(&f);
+        let mut h = FxHasher::default();
+        key.hash(&mut h);
+        let h = h.finish();
+        let found = self.tuple_index.get(&h).and_then(|ts| {
+            ts.iter().copied().find(|&t| {
+                let r = self.tuple_rep[t as usize] as usize;
+                self.tuple_of(&self.feats[r]) == key
+            })
+        });
+        let t = match found {
+            Some(t) => t,
+            None => {
+                let t = self.tuple_rep.len() as u32;
+                self.tuple_rep.push(i);
+                self.tuple_index.entry(h).or_default().push(t);
+                t
+            }
+        };
+        self.tuple.push(t);
         self.feats.push(f);
         self.feats.len() - 1
     }
@@ -962,6 +1019,10 @@ fn threads(cfg: &LinkageConfig) -> usize {
     }
 }
 
+/// A block: its range of the pass's records, and its groups of identical
+/// records as ranges.
+type Block = (usize, usize, Vec<(u32, u32)>);
+
 /// Generates and compares the candidate pairs of every blocking pass.
 pub(crate) fn candidates(
     feats: &Features,
@@ -987,37 +1048,49 @@ pub(crate) fn candidates(
             name: pass.name.clone(),
             ..PassStats::default()
         };
-        let mut order: Vec<(u64, u32)> = keys[pi]
+        // Records by key, then by group of identical records, then read order.
+        let mut order: Vec<(u64, u32, u32)> = keys[pi]
             .iter()
             .enumerate()
             .filter(|(_, &k)| k != 0)
-            .map(|(i, &k)| (k, i as u32))
+            .map(|(i, &k)| (k, feats.tuple(i), i as u32))
             .collect();
         order.sort_unstable();
-        // Blocks as ranges of `order`, with their pair counts.
-        let mut blocks: Vec<(usize, usize)> = Vec::new();
+        // Blocks as ranges of `order`, with their groups as ranges. A block
+        // of many identical records is one group: compared once.
+        let mut blocks: Vec<Block> = Vec::new();
         let mut s = 0;
         while s < order.len() {
             let mut e = s + 1;
             while e < order.len() && order[e].0 == order[s].0 {
                 e += 1;
             }
-            let size = e - s;
-            if size > cfg.max_block_size {
+            let mut runs: Vec<(u32, u32)> = Vec::new();
+            let mut r = s;
+            while r < e {
+                let mut q = r + 1;
+                while q < e && order[q].1 == order[r].1 {
+                    q += 1;
+                }
+                runs.push((r as u32, q as u32));
+                r = q;
+            }
+            if runs.len() > cfg.max_block_size {
                 ps.oversized_blocks += 1;
-                ps.oversized_records += size as u64;
-            } else if size > 1 {
-                blocks.push((s, e));
+                ps.oversized_records += (e - s) as u64;
+            } else if e - s > 1 {
+                blocks.push((s, e, runs));
             }
             s = e;
         }
-        let work: usize = blocks.iter().map(|(s, e)| (e - s) * (e - s - 1) / 2).sum();
+        let cost = |(s, e, runs): &Block| runs.len() * runs.len().saturating_sub(1) / 2 + (e - s);
+        let work: usize = blocks.iter().map(cost).sum();
         let per = work / threads + 1;
-        let mut chunks: Vec<&[(usize, usize)]> = Vec::new();
+        let mut chunks: Vec<&[Block]> = Vec::new();
         let mut start = 0;
         let mut acc = 0;
-        for (i, (s, e)) in blocks.iter().enumerate() {
-            acc += (e - s) * (e - s - 1) / 2;
+        for (i, b) in blocks.iter().enumerate() {
+            acc += cost(b);
             if acc >= per {
                 chunks.push(&blocks[start..=i]);
                 start = i + 1;
@@ -1036,23 +1109,47 @@ pub(crate) fn candidates(
                     sc.spawn(move || {
                         let mut v = Vec::new();
                         let mut c: FxHashMap<Pattern, u64> = FxHashMap::default();
-                        for &(s, e) in chunk.iter() {
-                            for i in s..e {
-                                for j in i + 1..e {
-                                    let (a, b) = (order[i].1, order[j].1);
-                                    let (a, b) = (a.min(b), a.max(b));
-                                    let seen = earlier.iter().any(|k| {
-                                        let x = k[a as usize];
-                                        x != 0 && x == k[b as usize]
-                                    });
-                                    // Every pair of the pass counts for its EM session (a
-                                    // session that saw only the pairs earlier passes missed
-                                    // would learn that matches disagree on their keys);
-                                    // each pair is a candidate once.
+                        let mut emit = |a: u32, b: u32, pattern: Pattern| {
+                            let (a, b) = (a.min(b), a.max(b));
+                            let seen = earlier.iter().any(|k| {
+                                let x = k[a as usize];
+                                x != 0 && x == k[b as usize]
+                            });
+                            if !seen {
+                                v.push(Candidate { a, b, pattern });
+                            }
+                        };
+                        for (_, _, runs) in chunk.iter() {
+                            let members = |r: &(u32, u32)| {
+                                order[r.0 as usize..r.1 as usize].iter().map(|x| x.2)
+                            };
+                            for (x, rx) in runs.iter().enumerate() {
+                                let px = order[rx.0 as usize].2;
+                                // Identical records: one comparison, each linked to the first.
+                                if rx.1 - rx.0 > 1 {
+                                    let pattern = feats.compare(px as usize, px as usize);
+                                    *c.entry(pattern).or_insert(0) += 1;
+                                    for m in members(rx).skip(1) {
+                                        emit(px, m, pattern);
+                                    }
+                                }
+                                for ry in &runs[x + 1..] {
+                                    let py = order[ry.0 as usize].2;
+                                    let (a, b) = (px.min(py), px.max(py));
+                                    // Every pair of groups of the pass counts once for its
+                                    // EM session (a session that saw only the pairs earlier
+                                    // passes missed would learn that matches disagree on
+                                    // their keys); each pair is a candidate once. The
+                                    // members of two groups compare alike: each is
+                                    // paired with the other group's first (n + m - 1
+                                    // pairs, not n m).
                                     let pattern = feats.compare(a as usize, b as usize);
                                     *c.entry(pattern).or_insert(0) += 1;
-                                    if !seen {
-                                        v.push(Candidate { a, b, pattern });
+                                    for m in members(rx) {
+                                        emit(m, py, pattern);
+                                    }
+                                    for m in members(ry).skip(1) {
+                                        emit(px, m, pattern);
                                     }
                                 }
                             }
@@ -1155,10 +1252,12 @@ impl Clusters {
         &self.members[root as usize]
     }
 
-    pub fn union(&mut self, a: u32, b: u32) {
+    /// Joins the groups of `a` and `b`; returns (new root, absorbed root)
+    /// when they were apart, `None` when already one group.
+    pub fn union(&mut self, a: u32, b: u32) -> Option<(u32, u32)> {
         let (ra, rb) = (self.find(a), self.find(b));
         if ra == rb {
-            return;
+            return None;
         }
         let (big, small) = if self.members[ra as usize].len() >= self.members[rb as usize].len() {
             (ra, rb)
@@ -1168,6 +1267,7 @@ impl Clusters {
         self.parent[small as usize] = big;
         let moved = std::mem::take(&mut self.members[small as usize]);
         self.members[big as usize].extend(moved);
+        Some((big, small))
     }
 }
 
@@ -1220,12 +1320,36 @@ mod tests {
     #[test]
     fn every_pair_is_compared_once_across_passes() {
         let mut f = Features::new(&LinkageConfig::default());
-        for _ in 0..5 {
-            f.push(&person("Amara", "Okafor", "2012-03-04"));
+        for first in ["Amara", "Amira", "Amina", "Amani", "Amaya"] {
+            f.push(&person(first, "Okafor", "2012-03-04"));
         }
         let (c, counts, stats) = candidates(&f, &LinkageConfig::default());
         assert_eq!(c.len(), 10);
         assert_eq!(counts[0].values().sum::<u64>(), 10);
         assert_eq!(stats.candidate_pairs, 10);
+    }
+
+    #[test]
+    fn identical_records_are_compared_once_as_a_group() {
+        let cfg = LinkageConfig {
+            max_block_size: 10,
+            ..LinkageConfig::default()
+        };
+        let mut f = Features::new(&cfg);
+        for _ in 0..20_000 {
+            f.push(&person("Amara", "Okafor", "2012-03-04"));
+        }
+        for _ in 0..3 {
+            f.push(&person("Amira", "Okafor", "2012-03-04"));
+        }
+        let (c, counts, stats) = candidates(&f, &cfg);
+        // Each record linked to its group's first (19,999 + 2), and the two
+        // groups through their firsts (20,000 + 3 - 1): linear, not n^2;
+        // the block of 20,003 records is 2 groups, within max_block_size.
+        assert_eq!(c.len(), 19_999 + 2 + 20_002);
+        assert_eq!(stats.candidate_pairs, c.len() as u64);
+        assert_eq!(stats.passes[0].oversized_blocks, 0);
+        // EM sees each pair of groups once.
+        assert_eq!(counts[0].values().sum::<u64>(), 3);
     }
 }

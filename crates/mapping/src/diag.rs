@@ -101,7 +101,9 @@ const SECRET_KEYS: &[&str] = &[
     "credentials",
 ];
 
-fn is_secret_key(key: &str) -> bool {
+/// Whether a configuration key looks like it holds a secret (`password`,
+/// `token`, `api_key`, `*_secret`, ...).
+pub fn is_secret_key(key: &str) -> bool {
     let k = key.to_ascii_lowercase();
     SECRET_KEYS.contains(&k.as_str())
         || ["_token", "_password", "_secret", "_api_key"]

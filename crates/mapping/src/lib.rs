@@ -24,7 +24,7 @@ use std::path::PathBuf;
 pub use canonical::{AnswerRow, FormPivot, PivotProblem};
 pub use codeset::CodeSet;
 pub use datefmt::DateFormats;
-pub use diag::{check_no_secrets, did_you_mean, toml_error, Diagnostic, LineIndex};
+pub use diag::{check_no_secrets, did_you_mean, is_secret_key, toml_error, Diagnostic, LineIndex};
 pub use mapping::{
     BoundMapping, FieldIssue, MappedRecord, Mapping, Slot, SourceFormat, SourceSpec, Value,
 };
