@@ -2,6 +2,8 @@
 //! (read = valid + rejected + merged + skipped, per file and per kind),
 //! reports each bad row with its line, and reads JSON Lines back.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
