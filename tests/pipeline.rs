@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use casebridge_mapping::MappingSet;
+use casebridge_pseudonymise::Pseudonymiser;
 use casebridge_runner::dedup::{dedup, DedupOptions};
-use casebridge_runner::pseudo::Pseudonymiser;
 use casebridge_runner::{
     pseudonymise, validate, Limits, NoProgress, PseudonymiseOptions, ValidateOptions,
 };

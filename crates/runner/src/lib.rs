@@ -13,7 +13,8 @@ pub mod config;
 pub mod dedup;
 pub mod input;
 pub mod pipeline;
-pub mod pseudo;
+/// The pseudonymisation policy and primitives (a crate of their own).
+pub use casebridge_pseudonymise as pseudo;
 mod pseudonymise;
 
 pub use config::RunConfig;

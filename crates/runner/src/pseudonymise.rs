@@ -22,8 +22,8 @@ use chrono::Duration;
 use rustc_hash::FxHashMap;
 
 use crate::pipeline::{FileCtx, Item, Needs, Pipeline, PipelineOptions, Stage, Verdict};
-use crate::pseudo::{add_name_words, scrub, Pseudonymiser, Replacements, Treatment};
 use crate::{display, plan_inputs, source_finding, Error, Limits, NoProgress, Outcome, Progress};
+use casebridge_pseudonymise::{add_name_words, scrub, Pseudonymiser, Replacements, Treatment};
 
 /// Settings of a pseudonymisation run.
 #[derive(Debug, Clone)]

@@ -3,6 +3,8 @@
 //! secret key, so the same value gets the same pseudonym in every file and
 //! every run with that key, and nothing maps back without it.
 
+#![forbid(unsafe_code)]
+
 use casebridge_model::ids::{nhs_check_digit, upn_check_letter};
 use casebridge_model::{Check, FieldDef, FieldType};
 use hmac::{Hmac, Mac};
