@@ -91,6 +91,12 @@ rules! {
     LIMIT_FINDINGS = "limit.findings", Warning, "Too many findings: the rest are counted, not listed.";
     FILE_UNSUPPORTED = "file.unsupported", Error, "The file is in a format casebridge does not read (.xls, .xlsb, .ods).";
     JSONL_RECORD = "jsonl.record", Error, "A JSON Lines line is not a canonical record of a kind that can be read.";
+    FILE_REPEATED = "file.repeated", Warning, "The same file was given more than once (by name, folder or link): it is read once.";
+    FILE_NOT_REGULAR = "file.not-regular", Error, "An input is not a regular file (a FIFO, socket or device): it is never opened.";
+    MAPPING_UNUSED = "mapping.unused", Warning, "A mapping of the set read no file: no input fits its source glob.";
+    XML_NO_RECORDS = "xml.no-records", Error, "The XML has content but the mapping's record path matches no element.";
+    KEY_DUPLICATE = "key.duplicate", Error, "A source key appears twice for one system and kind: two records would get one id.";
+    RUN_NOTHING_CHECKED = "run.nothing-checked", Error, "No record was checked: a gate never passes by reading nothing.";
     RUN_UNBALANCED = "run.unbalanced", Error, "Records read and records accounted for (valid, rejected, merged, skipped) differ.";
 }
 

@@ -115,6 +115,7 @@ pub fn dedup(
     let mut stage = Collect::default();
     let mut pipeline = Pipeline::new(popts, report, progress);
     pipeline.run(&plan, "", &mut stage)?;
+    pipeline.end()?;
     let could_not_run = pipeline.could_not_run();
     drop(pipeline);
 

@@ -70,6 +70,17 @@ pub struct Plan<'m> {
     pub unmatched: Vec<Unmatched>,
     /// Named inputs that do not exist.
     pub missing: Vec<PathBuf>,
+    /// Inputs given more than once (by name, through a folder or a
+    /// link): read once, each repeat noted.
+    pub repeated: Vec<PathBuf>,
+    /// Entries that are not regular files (a FIFO in a folder, a socket, a
+    /// device): never opened, so a run cannot hang on one; (path, named on
+    /// the command line). A FIFO named on the command line is read.
+    pub not_files: Vec<(PathBuf, bool)>,
+    /// The source globs of the set's mappings (to say which were tried).
+    pub globs: Vec<String>,
+    /// Mappings of a folder set that no input file fits: (id, glob).
+    pub unused: Vec<(String, String)>,
 }
 
 impl Plan<'_> {
@@ -91,6 +102,14 @@ pub fn plan_inputs<'m>(inputs: &[PathBuf], mappings: &'m MappingSet) -> Result<P
         files: Vec::new(),
         unmatched: Vec::new(),
         missing: Vec::new(),
+        repeated: Vec::new(),
+        not_files: Vec::new(),
+        globs: mappings
+            .mappings
+            .iter()
+            .map(|m| m.source.glob.clone())
+            .collect(),
+        unused: Vec::new(),
     };
     let mut expanded: Vec<(PathBuf, bool)> = Vec::new();
     for p in inputs {
@@ -99,7 +118,7 @@ pub fn plan_inputs<'m>(inputs: &[PathBuf], mappings: &'m MappingSet) -> Result<P
                 .map_err(|_| Error::NoInput(p.clone()))?
                 .flatten()
                 .map(|e| e.path())
-                .filter(|p| p.is_file())
+                .filter(|p| !p.is_dir())
                 .collect();
             files.sort();
             expanded.extend(files.into_iter().map(|f| (f, true)));
@@ -109,6 +128,31 @@ pub fn plan_inputs<'m>(inputs: &[PathBuf], mappings: &'m MappingSet) -> Result<P
             expanded.push((p.clone(), false));
         }
     }
+    // Each file once, whichever way it was named; never a FIFO or device.
+    let mut seen: Vec<PathBuf> = Vec::new();
+    expanded.retain(|(path, from_dir)| {
+        // A FIFO named on the command line is streamed (an export piped in
+        // from a decompressor); one found in a folder is never opened, as
+        // nothing may be writing to it and the run would hang.
+        let named_fifo = !*from_dir && {
+            use std::os::unix::fs::FileTypeExt;
+            std::fs::metadata(path).is_ok_and(|m| m.file_type().is_fifo())
+        };
+        match std::fs::metadata(path) {
+            Ok(m) if m.is_file() || named_fifo => {}
+            _ => {
+                plan.not_files.push((path.clone(), !*from_dir));
+                return false;
+            }
+        }
+        let real = std::fs::canonicalize(path).unwrap_or_else(|_| path.clone());
+        if seen.contains(&real) {
+            plan.repeated.push(path.clone());
+            return false;
+        }
+        seen.push(real);
+        true
+    });
     for (path, from_dir) in expanded {
         // Canonical JSON Lines are read by the built-in canonical mappings,
         // one part per kind, whatever the run's mapping set.
@@ -140,6 +184,15 @@ pub fn plan_inputs<'m>(inputs: &[PathBuf], mappings: &'m MappingSet) -> Result<P
     }
     plan.files
         .sort_by_key(|f| RecordKind::ALL.iter().position(|k| *k == f.mapping.kind));
+    if !mappings.single {
+        for m in &mappings.mappings {
+            let used = plan.files.iter().any(|f| std::ptr::eq(f.mapping, m))
+                || plan.unmatched.iter().any(|u| u.candidates.contains(&m.id));
+            if !used {
+                plan.unused.push((m.id.clone(), m.source.glob.clone()));
+            }
+        }
+    }
     Ok(plan)
 }
 

@@ -122,6 +122,7 @@ pub fn validate(
     let popts = PipelineOptions::checked(opts.as_of, opts.show_values, opts.limits.clone());
     let mut pipeline = Pipeline::new(popts, report, progress);
     pipeline.run(&plan, "", &mut CheckOnly)?;
+    pipeline.end()?;
     let could_not_run = pipeline.could_not_run();
     check_balance(report)?;
     Ok(Outcome {

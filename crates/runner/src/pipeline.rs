@@ -155,7 +155,22 @@ pub struct Pipeline<'r> {
     persons: PersonIndex,
     next_file: FileId,
     could_not_run: bool,
+    /// Files opened and records read, for the nothing-checked gate.
+    files_read: u64,
+    records_read: u64,
+    /// The set's globs, for messages on files no mapping fits.
+    globs: Vec<String>,
+    /// Whether the file being read has no other part (an XML whose record
+    /// path matches nothing is then an error).
+    sole_part: bool,
+    /// First place (file, line) of each source key, per kind and system,
+    /// for `key.duplicate`: the one set that grows with the records.
+    keys: Vec<(RecordKind, String, KeySet)>,
+    /// File names by id.
+    names: Vec<String>,
 }
+
+type KeySet = rustc_hash::FxHashMap<Box<str>, (FileId, u64)>;
 
 /// What one file's read came to.
 struct FileRun {
@@ -182,6 +197,12 @@ impl<'r> Pipeline<'r> {
             persons: PersonIndex::default(),
             next_file: 0,
             could_not_run: false,
+            files_read: 0,
+            records_read: 0,
+            globs: Vec::new(),
+            sole_part: true,
+            keys: Vec::new(),
+            names: Vec::new(),
         }
     }
 
@@ -227,7 +248,10 @@ impl<'r> Pipeline<'r> {
                     m,
                 )
             } else if u.from_dir {
-                let m = format!("no mapping's source glob fits this file name{what}");
+                let m = format!(
+                    "no mapping's source glob fits this file name{what} (tried: {})",
+                    self.globs.join(", ")
+                );
                 (
                     rules::FILE_SKIPPED,
                     FileOutcome::Skipped { reason: m.clone() },
@@ -235,7 +259,10 @@ impl<'r> Pipeline<'r> {
                 )
             } else {
                 self.could_not_run = true;
-                let m = format!("no mapping's source glob fits this file name{what}");
+                let m = format!(
+                    "no mapping's source glob fits this file name{what} (tried: {})",
+                    self.globs.join(", ")
+                );
                 (
                     rules::FILE_NO_MAPPING,
                     FileOutcome::Failed { reason: m.clone() },
@@ -247,6 +274,79 @@ impl<'r> Pipeline<'r> {
             self.finish(id, &outcome, None, 0, 0)?;
         }
         Ok(())
+    }
+
+    /// Reports what the plan found before any file is read: missing
+    /// inputs, files given twice, entries that are not regular files,
+    /// files no mapping fits (`what` is added to that message) and
+    /// mappings that read no file.
+    pub fn plan_findings(&mut self, plan: &Plan<'_>, what: &str) -> Result<(), Error> {
+        self.globs.clone_from(&plan.globs);
+        self.missing(&plan.missing)?;
+        for p in &plan.repeated {
+            let name = display(p);
+            let id = self.start(&name, None, None)?;
+            let reason = "given more than once: read once".to_string();
+            self.file_finding(
+                id,
+                Finding::new(rules::FILE_REPEATED, &name, None, None, reason.clone()),
+            )?;
+            self.finish(id, &FileOutcome::Skipped { reason }, None, 0, 0)?;
+        }
+        for (p, named) in &plan.not_files {
+            let name = display(p);
+            let reason = "not a regular file (a FIFO, socket or device): not opened".to_string();
+            if *named {
+                self.left_out(&name, rules::FILE_NOT_REGULAR, reason)?;
+            } else {
+                let id = self.start(&name, None, None)?;
+                self.file_finding(
+                    id,
+                    Finding::new(rules::FILE_SKIPPED, &name, None, None, reason.clone()),
+                )?;
+                self.finish(id, &FileOutcome::Skipped { reason }, None, 0, 0)?;
+            }
+        }
+        self.unmatched(&plan.unmatched, what)?;
+        for (id, glob) in &plan.unused {
+            self.finding(Finding::new(
+                rules::MAPPING_UNUSED,
+                "-",
+                None,
+                None,
+                format!("mapping `{id}` read no file: no input fits its source glob `{glob}`"),
+            ))?;
+        }
+        Ok(())
+    }
+
+    /// Ends the run's reading: a run in which no record was read could
+    /// not run (a `run.nothing-checked` error saying why), so that a gate
+    /// never passes by checking nothing.
+    pub fn end(&mut self) -> Result<(), Error> {
+        if self.records_read > 0 {
+            return Ok(());
+        }
+        self.could_not_run = true;
+        let why = if self.files_read == 0 {
+            if self.globs.is_empty() {
+                "no input file was read".to_string()
+            } else {
+                format!(
+                    "no input file was read (source globs tried: {})",
+                    self.globs.join(", ")
+                )
+            }
+        } else {
+            format!("the {} file(s) read hold no records", self.files_read)
+        };
+        self.finding(Finding::new(
+            rules::RUN_NOTHING_CHECKED,
+            "-",
+            None,
+            None,
+            format!("no record was checked: {why}"),
+        ))
     }
 
     /// Reports the named inputs that do not exist, as missing.
@@ -269,6 +369,7 @@ impl<'r> Pipeline<'r> {
     ) -> Result<FileId, Error> {
         let id = self.next_file;
         self.next_file += 1;
+        self.names.push(name.to_string());
         self.events
             .emit(Event::FileStarted {
                 file: id,
@@ -329,8 +430,7 @@ impl<'r> Pipeline<'r> {
     /// after reporting its unmatched files. Returns whether the run could
     /// not run (some file failed).
     pub fn run(&mut self, plan: &Plan<'_>, what: &str, stage: &mut dyn Stage) -> Result<(), Error> {
-        self.missing(&plan.missing)?;
-        self.unmatched(&plan.unmatched, what)?;
+        self.plan_findings(plan, what)?;
         self.progress.start(plan.total_bytes());
         self.persons.loaded = plan
             .files
@@ -354,8 +454,39 @@ impl<'r> Pipeline<'r> {
                 "no person file among the inputs: references to persons were not checked",
             ))?;
         }
+        // XML files read in parts: whether any part found a record.
+        let mut xml_parts: Vec<(&Path, u64, bool)> = Vec::new();
         for f in &plan.files {
-            self.run_file(&f.path, f.mapping, stage)?;
+            let parts = plan.files.iter().filter(|g| g.path == f.path).count();
+            self.sole_part = parts == 1;
+            let before = self.records_read;
+            let read = self.run_file(&f.path, f.mapping, stage)?;
+            if parts > 1 && f.mapping.source.format_of(&f.path) == SourceFormat::Xml {
+                let n = self.records_read - before;
+                match xml_parts
+                    .iter_mut()
+                    .find(|(p, _, _)| *p == f.path.as_path())
+                {
+                    Some(e) => {
+                        e.1 += n;
+                        e.2 &= read;
+                    }
+                    None => xml_parts.push((&f.path, n, read)),
+                }
+            }
+        }
+        for (path, records, read) in xml_parts {
+            let has_content = std::fs::metadata(path).is_ok_and(|m| m.len() > 0);
+            if records == 0 && read && has_content {
+                self.could_not_run = true;
+                self.finding(Finding::new(
+                    rules::XML_NO_RECORDS,
+                    &display(path),
+                    None,
+                    None,
+                    "no mapping's record path matches an element of this file: no record read",
+                ))?;
+            }
         }
         Ok(())
     }
@@ -388,6 +519,10 @@ impl<'r> Pipeline<'r> {
         };
         let run = self.read_file(&file, stage)?;
         self.could_not_run |= run.fatal;
+        self.records_read += run.records;
+        if run.sha256.is_some() {
+            self.files_read += 1;
+        }
         stage.close(&file, run.sha256.as_ref())?;
         self.progress.file_done(
             std::fs::metadata(path)
@@ -483,6 +618,18 @@ impl<'r> Pipeline<'r> {
         let checker = self.opts.check.clone().map(|c| Checker::new(mapping, c));
         let key_slot = mapping.kind.field_index("source_key");
         let is_person = mapping.kind == RecordKind::Person;
+        let key_set = match self
+            .keys
+            .iter()
+            .position(|(k, sys, _)| *k == mapping.kind && *sys == mapping.system)
+        {
+            Some(i) => i,
+            None => {
+                self.keys
+                    .push((mapping.kind, mapping.system.clone(), KeySet::default()));
+                self.keys.len() - 1
+            }
+        };
         let all_text;
         let wanted = if needs.raw {
             all_text = vec![casebridge_model::Want::Text; header.len()];
@@ -547,6 +694,23 @@ impl<'r> Pipeline<'r> {
             let line = locator.line();
             if let Some(checker) = &checker {
                 checker.check(&rec, &self.persons, &mut issues);
+                if let Some(key) = key_slot.and_then(|s| rec.slots[s].str()) {
+                    let here = (file.id, line.unwrap_or(0));
+                    let set = &mut self.keys[key_set].2;
+                    if let Some(&(f, l)) = set.get(key) {
+                        let first = self.names.get(f as usize).map_or("-", String::as_str);
+                        issues.push(Issue {
+                            rule: rules::KEY_DUPLICATE,
+                            column: mapping.column_of("source_key").unwrap_or("").to_string(),
+                            message: format!(
+                                "source_key: already used at {first}:{l} for this system and kind; two records would get one id"
+                            ),
+                            value: show_values.then(|| key.to_string()),
+                        });
+                    } else {
+                        set.insert(key.into(), here);
+                    }
+                }
                 let found = field_issues
                     .drain(..)
                     .map(|fi| (fi.rule, fi.column, fi.message, fi.value))
@@ -637,6 +801,25 @@ impl<'r> Pipeline<'r> {
             }
         }
         let info = source.finish();
+        if let (Ok(i), None) = (&info, &fatal) {
+            if file.format == SourceFormat::Xml && self.sole_part && records == 0 && i.bytes > 0 {
+                let message = format!(
+                    "the record path `{}` matches no element: no record read",
+                    mapping.source.record.as_deref().unwrap_or("")
+                );
+                self.file_finding(
+                    file.id,
+                    Finding::new(
+                        rules::XML_NO_RECORDS,
+                        &file.name,
+                        None,
+                        None,
+                        message.clone(),
+                    ),
+                )?;
+                fatal = Some(message);
+            }
+        }
         Ok(match (info, fatal) {
             (Ok(info), None) => FileRun {
                 outcome: FileOutcome::Read,

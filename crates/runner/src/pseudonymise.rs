@@ -185,8 +185,7 @@ pub fn pseudonymise(
     let mut pipeline = Pipeline::new(popts, report, progress);
     // A file no single mapping reads cannot be pseudonymised: it is left
     // out of the extract, never copied as it is.
-    pipeline.missing(&plan.missing)?;
-    pipeline.unmatched(&plan.unmatched, ": left out of the extract")?;
+    pipeline.plan_findings(&plan, ": left out of the extract")?;
     let mut family_cache: FxHashMap<Vec<String>, Replacements> = FxHashMap::default();
     for (path, ms) in groups {
         let xml = ms
@@ -222,6 +221,7 @@ pub fn pseudonymise(
             )?;
         }
     }
+    pipeline.end()?;
     let could_not_run = pipeline.could_not_run();
     drop(pipeline);
     crate::check_balance(report)?;

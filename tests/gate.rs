@@ -1,0 +1,180 @@
+//! A go-live gate that cannot pass by accident: a run that checked nothing
+//! exits 2 saying why; files given twice, FIFOs, record paths that match
+//! nothing and keys used twice are all reported. See issue 9.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Runs `casebridge validate ARGS --format json -q`, killed after 60 s so
+/// that a run blocking on a FIFO fails the test instead of hanging it.
+fn validate(args: &[&std::ffi::OsStr]) -> (i32, serde_json::Value, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_casebridge"))
+        .args(["--no-audit", "validate"])
+        .args(args)
+        .args(["--as-of", "2026-11-01", "--format", "json", "-q"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if start.elapsed() > Duration::from_secs(60) {
+            let _ = child.kill();
+            panic!("validate did not finish in 60 s (blocked on an input?)");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out: Output = child.wait_with_output().unwrap();
+    let v = serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null);
+    (
+        out.status.code().unwrap(),
+        v,
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn os<P: AsRef<std::ffi::OsStr> + ?Sized>(p: &P) -> &std::ffi::OsStr {
+    p.as_ref()
+}
+
+fn findings<'a>(v: &'a serde_json::Value, rule: &str) -> Vec<&'a serde_json::Value> {
+    v["findings"]
+        .as_array()
+        .map(|a| a.iter().filter(|f| f["rule"] == rule).collect())
+        .unwrap_or_default()
+}
+
+fn cin_return(dir: &Path, name: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::copy(root().join("examples/cin/CIN_Census.xml"), &p).unwrap();
+    p
+}
+
+#[test]
+fn a_folder_whose_only_file_no_mapping_fits_checks_nothing_and_exits_2() {
+    let dir = tempfile::tempdir().unwrap();
+    cin_return(dir.path(), "fake_CIN_data.xml");
+    let cin = root().join("mappings/cin");
+    let (code, v, _) = validate(&[os(dir.path()), os("-m"), os(&cin)]);
+    assert_eq!(code, 2, "{v}");
+    let nothing = findings(&v, "run.nothing-checked");
+    assert_eq!(nothing.len(), 1, "{v}");
+    assert!(nothing[0]["message"].as_str().unwrap().contains("CIN*.xml"));
+    let skipped = findings(&v, "file.skipped");
+    assert!(skipped[0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("tried: CIN*.xml"));
+    // Both mappings of the set read nothing: each is named.
+    let unused = findings(&v, "mapping.unused");
+    assert_eq!(unused.len(), 2, "{v}");
+}
+
+#[test]
+fn an_xml_whose_record_path_matches_nothing_is_a_file_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = std::fs::read_to_string(root().join("examples/cin/CIN_Census.xml")).unwrap();
+    for (name, text) in [
+        (
+            "CIN_lower.xml",
+            good.replace("<Child>", "<child>")
+                .replace("</Child>", "</child>"),
+        ),
+        (
+            "CIN_foo.xml",
+            "<?xml version=\"1.0\"?>\n<Foo><Bar>1</Bar></Foo>\n".to_string(),
+        ),
+    ] {
+        let p = dir.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        let (code, v, _) = validate(&[os(&p), os("-m"), os(&root().join("mappings/cin"))]);
+        assert_eq!(code, 2, "{name}: {v}");
+        assert_eq!(findings(&v, "xml.no-records").len(), 1, "{name}: {v}");
+    }
+}
+
+#[test]
+fn a_mapping_file_whose_glob_fits_no_named_input_is_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = cin_return(dir.path(), "CIN_Census.xml");
+    // The Mosaic set fits no CIN file: every mapping is unused, nothing checked.
+    let (code, v, _) = validate(&[os(&p), os("-m"), os(&root().join("mappings/mosaic"))]);
+    assert_eq!(code, 2, "{v}");
+    let no_mapping = findings(&v, "file.no-mapping");
+    assert!(no_mapping[0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("DM_PERSONS*.{csv,xlsx}"));
+    assert!(findings(&v, "mapping.unused").len() >= 6, "{v}");
+}
+
+#[cfg(unix)]
+#[test]
+fn a_fifo_in_a_folder_is_skipped_and_a_named_device_refused_never_opened() {
+    let dir = tempfile::tempdir().unwrap();
+    cin_return(dir.path(), "CIN_Census.xml");
+    let fifo = dir.path().join("CIN_pipe.xml");
+    let st = Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(st.success());
+    let cin = root().join("mappings/cin");
+    let (code, v, _) = validate(&[os(dir.path()), os("-m"), os(&cin)]);
+    assert_eq!(code, 1, "the return is checked, the FIFO skipped: {v}");
+    let skipped = findings(&v, "file.skipped");
+    assert!(skipped
+        .iter()
+        .any(|f| f["file"].as_str().unwrap().ends_with("CIN_pipe.xml")));
+    // A socket or device named on the command line is refused (a FIFO
+    // named there is streamed: tests/security.rs pipes 2 GiB through one).
+    let (code, v, _) = validate(&[os("/dev/null"), os("-m"), os(&cin)]);
+    assert_eq!(code, 2, "{v}");
+    assert_eq!(findings(&v, "file.not-regular").len(), 1, "{v}");
+}
+
+#[test]
+fn a_file_given_twice_is_read_once_with_a_warning() {
+    let persons = root().join("examples/mosaic/DM_PERSONS.csv");
+    let m = root().join("mappings/mosaic");
+    let (_, once, _) = validate(&[os(&persons), os("-m"), os(&m)]);
+    let (_, twice, _) = validate(&[os(&persons), os(&persons), os("-m"), os(&m)]);
+    assert_eq!(
+        once["summary"]["records_read"], twice["summary"]["records_read"],
+        "{twice}"
+    );
+    assert_eq!(findings(&twice, "file.repeated").len(), 1);
+    assert!(findings(&twice, "key.duplicate").is_empty());
+}
+
+#[test]
+fn the_same_key_twice_in_one_system_names_both_places() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("DM_PERSONS.csv");
+    std::fs::write(
+        &p,
+        "PERSON_ID,FIRST_NAME,LAST_NAME,FULL_NAME,DATE_OF_BIRTH,AGE_ESTIMATED,DATE_OF_DEATH,GENDER,NHS_ID,UPN_ID,FULL_ETHNICITY_CODE,IS_CHILD_LEGACY\n\
+         100001,Ann,Smith,,01/02/2015,N,,F,,,WBRI,Y\n\
+         100002,Bob,Jones,,03/04/2016,N,,M,,,WBRI,Y\n\
+         100001,Cat,Brown,,05/06/2017,N,,F,,,WBRI,Y\n",
+    )
+    .unwrap();
+    let (code, v, _) = validate(&[os(&p), os("-m"), os(&root().join("mappings/mosaic"))]);
+    assert_eq!(code, 1, "{v}");
+    let dup = findings(&v, "key.duplicate");
+    assert_eq!(dup.len(), 1, "{v}");
+    assert_eq!(dup[0]["line"], 4);
+    assert_eq!(dup[0]["field"], "PERSON_ID");
+    let msg = dup[0]["message"].as_str().unwrap();
+    assert!(msg.contains("DM_PERSONS.csv:2"), "{msg}");
+    assert!(
+        !msg.contains("100001"),
+        "no value without --show-values: {msg}"
+    );
+    assert_eq!(v["summary"]["files"][0]["rejected"], 1);
+}
