@@ -114,7 +114,7 @@ fi
 PERSONS=$(($(wc -l < "$DIR/DM_PERSONS.csv") - 1))
 cat "$DIR/DM_PERSONS.csv" > /dev/null
 echo "== $PERSONS generated persons (duplicate rate 0.05)"
-/usr/bin/time -f "time %e s, peak memory %M KB" target/release/casebridge dedup \
+/usr/bin/time -f "time %e s, peak memory %M KB" target/release/casebridge --no-audit dedup \
   "$DIR/DM_PERSONS.csv" --mapping mappings/mosaic/persons.toml \
   --pairs "$DIR/pairs.csv" --out "$DIR/survivors.jsonl" -q -v > "$DIR/report.txt" || true
 score "$DIR/pairs.csv" "$DIR/truth_pairs.csv"
@@ -123,12 +123,12 @@ fi
 if has febrl && [ -d ../shared/data/febrl ]; then
   for n in febrl1 febrl2; do
     echo "== $n (mappings/febrl/persons.toml, mappings/febrl/dedup.toml)"
-    /usr/bin/time -f "time %e s, peak memory %M KB" target/release/casebridge dedup \
+    /usr/bin/time -f "time %e s, peak memory %M KB" target/release/casebridge --no-audit dedup \
       "../shared/data/febrl/$n.csv" -m mappings/febrl/persons.toml -c mappings/febrl/dedup.toml \
       --pairs "$DIR/$n-pairs.csv" -q > /dev/null || true
     score "$DIR/$n-pairs.csv" "../shared/data/febrl/${n}_truth_pairs.csv"
     echo "== $n with the default configuration (guards on)"
-    target/release/casebridge dedup "../shared/data/febrl/$n.csv" -m mappings/febrl/persons.toml \
+    target/release/casebridge --no-audit dedup "../shared/data/febrl/$n.csv" -m mappings/febrl/persons.toml \
       --pairs "$DIR/$n-pairs-default.csv" -q > /dev/null || true
     score "$DIR/$n-pairs-default.csv" "../shared/data/febrl/${n}_truth_pairs.csv"
   done
@@ -143,7 +143,7 @@ for rates in "0.02 0" "0.05 0.05" "0.1 0.1" "0.2 0.2" "0.3 0.05"; do
     --duplicate-rate "$1" --error-rate "$2" --seed 7 --as-of 2026-11-01 2> /dev/null
   truth_pairs "$d"
   echo "== generator, 5000 families, duplicate rate $1, error rate $2"
-  target/release/casebridge dedup "$d/DM_PERSONS.csv" -m mappings/mosaic/persons.toml \
+  target/release/casebridge --no-audit dedup "$d/DM_PERSONS.csv" -m mappings/mosaic/persons.toml \
     --pairs "$d/pairs.csv" -q > /dev/null || true
   score "$d/pairs.csv" "$d/truth_pairs.csv"
 done
@@ -159,7 +159,7 @@ if has p200k; then
   fi
   cat "$d/DM_PERSONS.csv" > /dev/null
   echo "== $(($(wc -l < "$d/DM_PERSONS.csv") - 1)) generated persons (target: peak under 500 MB)"
-  measure "dedup, pairs and survivors written" target/release/casebridge dedup \
+  measure "dedup, pairs and survivors written" target/release/casebridge --no-audit dedup \
     "$d/DM_PERSONS.csv" -m mappings/mosaic/persons.toml \
     --pairs "$d/pairs.csv" --out "$d/survivors.jsonl" -q
   score "$d/pairs.csv" "$d/truth_pairs.csv"
@@ -184,7 +184,7 @@ with open(path, "w", newline="") as f:
                 % (5000000 + i))
 PY
     echo "== $n identical persons under distinct ids, with 5,000 generated families"
-    measure "dedup" target/release/casebridge dedup "$d/DM_PERSONS.csv" "$d/DM_PERSONS_copies.csv" \
+    measure "dedup" target/release/casebridge --no-audit dedup "$d/DM_PERSONS.csv" "$d/DM_PERSONS_copies.csv" \
       -m mappings/mosaic/persons.toml --pairs "$d/pairs-$n.csv" --out "$d/survivors-$n.jsonl" -q
     python3 - "$d/pairs-$n.csv" "$d/survivors-$n.jsonl" <<'PY'
 import csv, json, sys

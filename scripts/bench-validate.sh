@@ -41,7 +41,7 @@ measure() {
 }
 
 read -r T_SSL RSS_SSL < <(measure openssl dgst -sha256 "$FILE")
-read -r T_CB RSS_CB < <(measure target/release/casebridge validate "$FILE" "$DIR/DM_PERSONS.csv" \
+read -r T_CB RSS_CB < <(measure target/release/casebridge --no-audit validate "$FILE" "$DIR/DM_PERSONS.csv" \
   --mapping mappings/mosaic --as-of 2026-11-01 --format json -q)
 
 awk -v b="$BYTES" -v rows="$ROWS" -v ts="$T_SSL" -v tc="$T_CB" -v rc="$RSS_CB" -v rs="$RSS_SSL" 'BEGIN {

@@ -431,3 +431,25 @@ fn no_output_may_overwrite_an_input() {
         "the input is untouched"
     );
 }
+
+#[test]
+fn logging_to_a_closed_stderr_never_panics() {
+    // `-v ... 2>&1 | head -0`: stdout and stderr both a pipe nobody reads.
+    for cmd in [
+        "validate examples/mosaic -m mappings/mosaic --as-of 2026-11-01",
+        "dedup examples/dedup/DM_PERSONS.csv -m examples/dedup/mappings",
+    ] {
+        let script = format!(
+            "'{}' --no-audit -vv {cmd} 2>&1 | head -c 0; exit ${{PIPESTATUS[0]}}",
+            env!("CARGO_BIN_EXE_casebridge")
+        );
+        let st = Command::new("bash")
+            .arg("-c")
+            .arg(&script)
+            .current_dir(root())
+            .status()
+            .unwrap();
+        let code = st.code().unwrap();
+        assert!(code <= 2, "{cmd}: exit {code} (101 is a panic)");
+    }
+}

@@ -87,7 +87,7 @@ pub fn run(args: DedupArgs, quiet: bool, facts: &mut crate::RunFacts) -> anyhow:
         .map(PathBuf::as_path)
         .collect();
     if let Some(out) = casebridge_runner::output_over_input(&outputs, &args.inputs) {
-        eprintln!(
+        say!(
             "error: {}: an output would overwrite an input; choose another path",
             out.display()
         );
@@ -96,9 +96,9 @@ pub fn run(args: DedupArgs, quiet: bool, facts: &mut crate::RunFacts) -> anyhow:
     let mappings = match MappingSet::load(&args.mapping) {
         Ok(m) => m,
         Err(MappingError::Invalid(diags)) => {
-            eprintln!("error: the mapping cannot be used:");
+            say!("error: the mapping cannot be used:");
             for d in diags {
-                eprintln!("  {d}");
+                say!("  {d}");
             }
             return Ok(2);
         }
@@ -136,7 +136,7 @@ pub fn run(args: DedupArgs, quiet: bool, facts: &mut crate::RunFacts) -> anyhow:
     casebridge_runner::check_balance(&mut report)?;
     facts.note_report(&report);
     let Some(outcome) = &run.outcome else {
-        eprintln!("error: dedup could not run: nothing was linked");
+        say!("error: dedup could not run: nothing was linked");
         let stderr = io::stderr();
         let mut err = stderr.lock();
         let _ = report.write_human(&mut err);

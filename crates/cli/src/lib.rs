@@ -3,6 +3,15 @@
 
 #![forbid(unsafe_code)]
 
+/// `eprintln!` that never panics: a closed or broken stderr loses the
+/// line, not the run (`-v 2>&1 | head -0` must not exit 101).
+macro_rules! say {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($t)*);
+    }};
+}
+
 pub mod dedup;
 mod progress;
 pub mod pseudonymise;
@@ -113,7 +122,7 @@ pub fn main() -> ExitCode {
     let code = match run(cli, &mut facts) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            say!("error: {e:#}");
             2
         }
     };
@@ -132,7 +141,7 @@ pub fn main() -> ExitCode {
             prev: String::new(),
         };
         if let Err(e) = audit::append(&path, entry) {
-            eprintln!(
+            say!(
                 "warning: cannot append to the audit log {}: {e}",
                 path.display()
             );
@@ -158,8 +167,11 @@ fn init_logging(verbose: u8) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("CASEBRIDGE_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    // A closed or broken stderr must never panic a run: the subscriber's
+    // own "cannot write" notice would go to a closed stderr and panic.
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .log_internal_errors(false)
         .try_init();
 }

@@ -43,7 +43,7 @@ pub struct PseudonymiseArgs {
 /// Runs `pseudonymise`; returns the exit code.
 pub fn run(args: PseudonymiseArgs, quiet: bool, facts: &mut crate::RunFacts) -> anyhow::Result<u8> {
     let Some(key) = std::env::var_os(KEY_VAR) else {
-        eprintln!(
+        say!(
             "error: set {KEY_VAR} to a secret of at least {} bytes; the key is read from the \
              environment only, never from a file or an argument",
             Pseudonymiser::MIN_KEY_BYTES
@@ -51,7 +51,7 @@ pub fn run(args: PseudonymiseArgs, quiet: bool, facts: &mut crate::RunFacts) -> 
         return Ok(2);
     };
     let Some(pseudo) = Pseudonymiser::new(key.as_encoded_bytes()) else {
-        eprintln!(
+        say!(
             "error: {KEY_VAR} is shorter than {} bytes",
             Pseudonymiser::MIN_KEY_BYTES
         );
@@ -60,9 +60,9 @@ pub fn run(args: PseudonymiseArgs, quiet: bool, facts: &mut crate::RunFacts) -> 
     let mappings = match MappingSet::load(&args.mapping) {
         Ok(m) => m,
         Err(MappingError::Invalid(diags)) => {
-            eprintln!("error: the mapping cannot be used:");
+            say!("error: the mapping cannot be used:");
             for d in diags {
-                eprintln!("  {d}");
+                say!("  {d}");
             }
             return Ok(2);
         }

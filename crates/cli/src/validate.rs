@@ -87,9 +87,9 @@ pub fn run(args: ValidateArgs, quiet: bool, facts: &mut crate::RunFacts) -> anyh
         Some(path) => match RunConfig::from_path(path) {
             Ok(c) => Some(c),
             Err(diags) => {
-                eprintln!("error: the run configuration cannot be used:");
+                say!("error: the run configuration cannot be used:");
                 for d in diags {
-                    eprintln!("  {d}");
+                    say!("  {d}");
                 }
                 return Ok(2);
             }
@@ -157,7 +157,7 @@ pub fn run(args: ValidateArgs, quiet: bool, facts: &mut crate::RunFacts) -> anyh
         .as_deref()
         .and_then(|o| casebridge_runner::output_over_input(&[o], &inputs))
     {
-        eprintln!(
+        say!(
             "error: {}: the report would overwrite an input; choose another --output",
             out.display()
         );
@@ -166,9 +166,9 @@ pub fn run(args: ValidateArgs, quiet: bool, facts: &mut crate::RunFacts) -> anyh
     let mappings = match MappingSet::load(&mapping_path) {
         Ok(m) => m,
         Err(MappingError::Invalid(diags)) => {
-            eprintln!("error: the mapping cannot be used:");
+            say!("error: the mapping cannot be used:");
             for d in diags {
-                eprintln!("  {d}");
+                say!("  {d}");
             }
             return Ok(2);
         }

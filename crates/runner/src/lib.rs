@@ -105,6 +105,19 @@ impl Outcome {
     }
 }
 
+/// An error and its causes on one line, each said once (`a: b: c`), for
+/// findings, which carry text rather than errors.
+pub(crate) fn chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        out.push_str(": ");
+        out.push_str(&c.to_string());
+        cause = c.source();
+    }
+    out
+}
+
 pub(crate) fn display(path: &Path) -> String {
     path.display().to_string()
 }

@@ -279,8 +279,9 @@ enum Sink {
     Sheet(Box<SheetSink>),
 }
 
-fn other(e: impl std::fmt::Display) -> Error {
-    Error::Report(std::io::Error::other(e.to_string()))
+/// A sink's error, its chain of causes kept (each said once).
+fn other(e: impl std::error::Error + Send + Sync + 'static) -> Error {
+    Error::Sink(casebridge_model::SinkError::Output(Box::new(e)))
 }
 
 impl Sink {
@@ -415,10 +416,11 @@ impl Stage for Rewrite<'_> {
         let header_refs: Vec<&str> = header.iter().map(String::as_str).collect();
         let sink = match (file.format, part) {
             (SourceFormat::Xlsx, Some(sheet)) => Sink::Sheet(Box::new(
-                SheetSink::create(&out_path, sheet, &header_refs).map_err(|e| e.to_string())?,
+                SheetSink::create(&out_path, sheet, &header_refs).map_err(|e| crate::chain(&e))?,
             )),
             _ => Sink::Csv(Box::new(
-                CsvSink::create(&out_path, &header_refs, &sink_cfg).map_err(|e| e.to_string())?,
+                CsvSink::create(&out_path, &header_refs, &sink_cfg)
+                    .map_err(|e| crate::chain(&e))?,
             )),
         };
         self.file = Some(RewriteFile {

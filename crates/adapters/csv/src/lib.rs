@@ -27,7 +27,7 @@ use std::path::PathBuf;
 #[non_exhaustive]
 pub enum Error {
     /// The output could not be created or written.
-    #[error("{}: cannot write: {source}", path.display())]
+    #[error("{}: cannot write", path.display())]
     Write {
         /// The file.
         path: PathBuf,
@@ -39,7 +39,7 @@ pub enum Error {
     #[error(transparent)]
     Output(#[from] casebridge_io::Error),
     /// A CSV-level error while writing.
-    #[error("{}: {source}", path.display())]
+    #[error("{}: cannot write the CSV", path.display())]
     Csv {
         /// The file.
         path: PathBuf,

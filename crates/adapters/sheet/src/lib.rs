@@ -92,7 +92,7 @@ impl Default for ArchiveLimits {
 #[non_exhaustive]
 pub enum Error {
     /// The file could not be read.
-    #[error("{}: cannot read: {source}", path.display())]
+    #[error("{}: cannot read", path.display())]
     Read {
         /// The file.
         path: PathBuf,
