@@ -453,3 +453,44 @@ fn logging_to_a_closed_stderr_never_panics() {
         assert!(code <= 2, "{cmd}: exit {code} (101 is a panic)");
     }
 }
+
+#[test]
+fn a_headerless_file_quotes_no_data_in_did_you_mean_unless_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("DM_PERSONS.csv");
+    // No header: the first row is data.
+    std::fs::write(
+        &p,
+        "100001,Anne,Fuller,Anne Fuller,01/02/2015,N,,F,,,WBRI,Y\n",
+    )
+    .unwrap();
+    let run = |show: bool| {
+        let mut c = casebridge();
+        c.arg("validate")
+            .arg(&p)
+            .arg("-m")
+            .arg(root().join("mappings/mosaic"));
+        if show {
+            c.arg("--show-values");
+        }
+        let out = c.output().unwrap();
+        assert_eq!(out.status.code(), Some(2));
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    };
+    let quiet = run(false);
+    assert!(
+        quiet.contains("LAST_NAME"),
+        "the mapping's own names are said: {quiet}"
+    );
+    for value in ["Fuller", "Anne", "100001"] {
+        assert!(!quiet.contains(value), "{value} leaked: {quiet}");
+    }
+    assert!(
+        run(true).contains("did you mean"),
+        "with --show-values the nearest cell is named"
+    );
+}

@@ -43,11 +43,11 @@ impl Finding {
         Finding {
             rule: rule.to_string(),
             severity: rules::severity(rule),
-            file: file.to_string(),
+            file: escape_controls(file),
             line,
             at: None,
-            field: field.map(str::to_string),
-            message: message.into(),
+            field: field.map(escape_controls),
+            message: escape_controls(&message.into()),
             value: None,
         }
     }
@@ -72,5 +72,42 @@ impl Finding {
     /// Whether it is an error.
     pub fn is_error(&self) -> bool {
         self.severity == Severity::Error
+    }
+}
+
+/// `s` with control characters (a newline or an escape sequence in a file
+/// name, a header cell) written as `\u{..}`, so that nothing printed can
+/// move the cursor, clear the screen or forge a line of the report.
+pub fn escape_controls(s: &str) -> String {
+    if !s.chars().any(char::is_control) {
+        return s.to_string();
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if c.is_control() {
+            out.push_str(&format!("\\u{{{:x}}}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_characters_in_names_and_messages_are_escaped() {
+        let f = Finding::new(
+            crate::rules::FILE_UNREADABLE,
+            "evil\n\u{1b}[2J.csv",
+            None,
+            Some("COL\r"),
+            "cannot read\u{7}",
+        );
+        assert_eq!(f.file, "evil\\u{a}\\u{1b}[2J.csv");
+        assert_eq!(f.field.as_deref(), Some("COL\\u{d}"));
+        assert_eq!(f.message, "cannot read\\u{7}");
     }
 }

@@ -21,7 +21,7 @@ pub mod rules;
 mod source;
 
 pub use events::{Disposition, Event, EventSink, FileId, FileOutcome, Tally};
-pub use finding::Finding;
+pub use finding::{escape_controls, Finding};
 pub use hash::{content_sha256, fold_text, stable_id};
 pub use kind::{Check, FieldDef, FieldType, RecordKind, UnknownKind};
 pub use locator::Locator;

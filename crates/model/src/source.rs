@@ -226,8 +226,10 @@ impl std::fmt::Display for SourceErrorKind {
             SourceErrorKind::CellError { column, error } => {
                 write!(f, "column {column}: cell holds the error {error}")
             }
+            // The workbook's sheet names are the file's, not the mapping's:
+            // counted, not quoted.
             SourceErrorKind::NoSheet { sheet, available } => {
-                write!(f, "no sheet `{sheet}`; the workbook has: {}", available.join(", "))
+                write!(f, "no sheet `{sheet}`; the workbook has {} other sheet(s)", available.len())
             }
         }
     }

@@ -577,7 +577,15 @@ impl<'r> Pipeline<'r> {
         let bound = match mapping.bind(&header) {
             Ok(b) if needs.text || needs.records || needs.raw => b,
             Ok(b) => b.presence_only(),
-            Err(diags) => {
+            Err(mut diags) => {
+                // A "did you mean" names a header cell, which is the file's
+                // data when the file has no header (or the wrong header
+                // row): quoted only with --show-values.
+                if !self.opts.show_values {
+                    for d in &mut diags {
+                        d.suggestion = None;
+                    }
+                }
                 let what = if file.format == SourceFormat::Xml {
                     "paths do not fit mapping"
                 } else {
