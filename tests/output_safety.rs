@@ -90,9 +90,30 @@ fn wait(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
     }
 }
 
+/// The staging folders beside `out` (`.NAME.casebridge-tmp.PID.RANDOM`):
+/// an extract is written there whole, then renamed into place.
+fn staging(out: &Path) -> Vec<PathBuf> {
+    let name = out.file_name().unwrap().to_string_lossy().into_owned();
+    let parent = out.parent().unwrap();
+    let mut v: Vec<PathBuf> = std::fs::read_dir(parent)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.is_dir()
+                && p.file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .starts_with(&format!(".{name}{MARKER}"))
+        })
+        .collect();
+    v.sort();
+    v
+}
+
 /// Starts `casebridge pseudonymise` on a generated export big enough to take
-/// a while and returns it once a temporary file is in `out` (the run is
-/// writing), with its input and output folders. Tries a bigger export if a
+/// a while and returns it once a temporary file is in the staging folder of
+/// `out` (the run is writing), with its input and output folders. Tries a
+/// bigger export if a
 /// run ends before one is seen.
 fn pseudonymise_caught_writing(tmp: &Path) -> (Child, PathBuf, PathBuf) {
     for families in [400, 3000] {
@@ -102,7 +123,7 @@ fn pseudonymise_caught_writing(tmp: &Path) -> (Child, PathBuf, PathBuf) {
         let mut child = spawn_pseudonymise(&data, &out);
         let start = Instant::now();
         while start.elapsed() < Duration::from_secs(120) {
-            if out.is_dir() && !temporaries(&out).is_empty() {
+            if staging(&out).iter().any(|d| !temporaries(d).is_empty()) {
                 return (child, data, out);
             }
             if child.try_wait().unwrap().is_some() {
@@ -123,11 +144,11 @@ fn sigterm_while_writing_removes_every_temporary_file() {
     kill(&child, "TERM");
     let status = wait(&mut child, Duration::from_secs(60));
     assert_eq!(status.code(), Some(143), "exit 128 + SIGTERM: {status:?}");
-    assert_eq!(temporaries(&out), Vec::<String>::new());
-    for e in std::fs::read_dir(&out).unwrap() {
-        // What was complete before the signal is there, whole and private.
-        assert_eq!(mode(&e.unwrap().path()), 0o600);
-    }
+    // The staging folder and every temporary in it are gone, and no part of
+    // the extract appeared: a set appears whole or not at all.
+    assert_eq!(staging(&out), Vec::<PathBuf>::new());
+    assert_eq!(temporaries(tmp.path()), Vec::<String>::new());
+    assert!(!out.exists(), "no partial extract");
 }
 
 #[test]
@@ -137,7 +158,9 @@ fn sigint_while_writing_removes_every_temporary_file() {
     kill(&child, "INT");
     let status = wait(&mut child, Duration::from_secs(60));
     assert_eq!(status.code(), Some(130), "exit 128 + SIGINT: {status:?}");
-    assert_eq!(temporaries(&out), Vec::<String>::new());
+    assert_eq!(staging(&out), Vec::<PathBuf>::new());
+    assert_eq!(temporaries(tmp.path()), Vec::<String>::new());
+    assert!(!out.exists(), "no partial extract");
 }
 
 #[test]
@@ -147,12 +170,16 @@ fn a_sigkilled_runs_temporary_is_removed_by_the_next_run() {
     kill(&child, "KILL");
     let status = wait(&mut child, Duration::from_secs(60));
     assert_eq!(status.code(), None, "killed by a signal");
-    // Nothing could clean up after SIGKILL: the temporary is still there,
-    // and its pid is now dead (the child was reaped).
-    let left = temporaries(&out);
-    assert!(!left.is_empty());
+    // Nothing could clean up after SIGKILL: the staging folder with its
+    // temporaries is still there, and its pid is now dead (the child was
+    // reaped).
+    let left = staging(&out);
+    assert_eq!(left.len(), 1);
+    assert!(!temporaries(&left[0]).is_empty());
     assert!(!Path::new(&format!("/proc/{}", child.id())).exists());
-    // Plus one planted by a long-dead run, world-writable.
+    // Plus one planted in the output folder by a long-dead run,
+    // world-writable: not a file the folder "holds".
+    std::fs::create_dir_all(&out).unwrap();
     let planted = out.join(format!(
         "{}{MARKER}{DEAD_PID}.00000000deadbeef",
         ".CASE_NOTES.csv"
@@ -175,6 +202,15 @@ fn a_sigkilled_runs_temporary_is_removed_by_the_next_run() {
         temporaries(&out),
         Vec::<String>::new(),
         "stale files removed"
+    );
+    assert_eq!(
+        staging(&out),
+        Vec::<PathBuf>::new(),
+        "stale staging removed"
+    );
+    assert!(
+        std::fs::read_dir(&out).unwrap().count() > 0,
+        "the extract is in place"
     );
     for e in std::fs::read_dir(&out).unwrap() {
         assert_eq!(mode(&e.unwrap().path()), 0o600);
@@ -275,4 +311,69 @@ fn symlinks_at_temporary_names_never_redirect_a_write() {
             p.display()
         );
     }
+}
+
+#[test]
+fn an_out_folder_with_files_is_refused_unless_replaced_whole_and_never_shared() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    generate(&data, 5);
+    let out = tmp.path().join("extract");
+    std::fs::create_dir(&out).unwrap();
+    std::fs::write(out.join("STALE.csv"), b"old").unwrap();
+    let run = |extra: &[&str]| {
+        casebridge()
+            .args(["-q", "pseudonymise"])
+            .arg(&data)
+            .arg("--mapping")
+            .arg(mappings())
+            .arg("--out")
+            .arg(&out)
+            .args(extra)
+            .env("CASEBRIDGE_PSEUDONYM_KEY", KEY)
+            .output()
+            .unwrap()
+    };
+    let refused = run(&[]);
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(
+        stderr(&refused).contains("--replace"),
+        "{}",
+        stderr(&refused)
+    );
+    assert!(out.join("STALE.csv").exists(), "nothing touched");
+    let replaced = run(&["--replace"]);
+    assert_eq!(replaced.status.code(), Some(0), "{}", stderr(&replaced));
+    assert!(!out.join("STALE.csv").exists(), "the old set is gone whole");
+    assert!(out.join("DM_PERSONS.csv").exists());
+    // A second run while a first holds the folder's lock fails, naming it.
+    let lock = tmp.path().join(".extract.casebridge-lock");
+    std::fs::write(&lock, format!("{} 1764633600\n", std::process::id())).unwrap();
+    let second = run(&["--replace"]);
+    assert_eq!(second.status.code(), Some(2));
+    assert!(
+        stderr(&second).contains("another run"),
+        "{}",
+        stderr(&second)
+    );
+    std::fs::remove_file(&lock).unwrap();
+    // And --replace never deletes an input: the data folder is refused.
+    let over = casebridge()
+        .args(["-q", "pseudonymise"])
+        .arg(&data)
+        .arg("--mapping")
+        .arg(mappings())
+        .arg("--out")
+        .arg(tmp.path())
+        .arg("--replace")
+        .env("CASEBRIDGE_PSEUDONYM_KEY", KEY)
+        .output()
+        .unwrap();
+    assert_eq!(over.status.code(), Some(2));
+    assert!(
+        stderr(&over).contains("holds the input"),
+        "{}",
+        stderr(&over)
+    );
+    assert!(data.join("DM_PERSONS.csv").exists());
 }

@@ -389,6 +389,7 @@ proptest! {
         let opts = PseudonymiseOptions {
             out_dir: dir.path().join("extract"),
             keep_unmapped: false,
+            replace: true,
             limits: Limits::default(),
         };
         pseudonymise(&inputs, &mappings, &pseudo, &opts, &mut report, &NoProgress).unwrap();

@@ -35,6 +35,11 @@ pub struct PseudonymiseArgs {
     /// personal data casebridge knows nothing about.
     #[arg(long)]
     pub keep_unmapped: bool,
+    /// Replace the contents of a non-empty --out folder as a whole (the new
+    /// extract appears at once or not at all; stale files never stay).
+    /// Without it, a folder that holds files is refused.
+    #[arg(long)]
+    pub replace: bool,
     /// Largest record, in bytes, held in memory.
     #[arg(long, default_value_t = 64 << 20)]
     pub max_record_bytes: usize,
@@ -71,6 +76,7 @@ pub fn run(args: PseudonymiseArgs, quiet: bool, facts: &mut crate::RunFacts) -> 
     let opts = PseudonymiseOptions {
         out_dir: args.out.clone(),
         keep_unmapped: args.keep_unmapped,
+        replace: args.replace,
         limits: casebridge_runner::Limits {
             max_record_bytes: args.max_record_bytes,
             ..casebridge_runner::Limits::default()

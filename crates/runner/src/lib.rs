@@ -50,6 +50,14 @@ pub enum Error {
     /// An output file could not be written (the error names it).
     #[error(transparent)]
     Output(#[from] casebridge_io::Error),
+    /// A replaced output folder would delete an input.
+    #[error("{}: the output folder holds the input {}; choose another --out", folder.display(), input.display())]
+    OutputHoldsInput {
+        /// The output folder.
+        folder: PathBuf,
+        /// The input inside it.
+        input: PathBuf,
+    },
     /// The run's accounting found a record without a disposition: a bug.
     #[error("accounting: {0}")]
     Accounting(String),

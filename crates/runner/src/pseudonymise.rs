@@ -32,6 +32,8 @@ pub struct PseudonymiseOptions {
     pub out_dir: PathBuf,
     /// Copy columns no mapping reads instead of blanking them.
     pub keep_unmapped: bool,
+    /// Replace a non-empty output folder as a whole (otherwise refused).
+    pub replace: bool,
     /// Resource limits.
     pub limits: Limits,
 }
@@ -181,7 +183,16 @@ pub fn pseudonymise(
         }
     }
 
-    create_private_dir(&opts.out_dir).map_err(Error::Report)?;
+    // The output folder: locked, written whole in a staging folder beside
+    // it, and put in place at the end; never a folder holding an input.
+    if let Some(input) = input_inside(&opts.out_dir, &plan) {
+        return Err(Error::OutputHoldsInput {
+            folder: opts.out_dir.clone(),
+            input,
+        });
+    }
+    let out = casebridge_io::OutputDir::create(&opts.out_dir, opts.replace)?;
+    let staging = out.path().to_path_buf();
     let mut pipeline = Pipeline::new(popts, report, progress);
     // A file no single mapping reads cannot be pseudonymised: it is left
     // out of the extract, never copied as it is.
@@ -197,6 +208,7 @@ pub fn pseudonymise(
                 &ms,
                 pseudo,
                 opts,
+                &staging,
                 &index,
                 &mut family_cache,
                 &mut pipeline,
@@ -205,6 +217,7 @@ pub fn pseudonymise(
             let mut stage = Rewrite {
                 pseudo,
                 opts,
+                staging: &staging,
                 index: &index,
                 cache: &mut family_cache,
                 file: None,
@@ -225,21 +238,25 @@ pub fn pseudonymise(
     let could_not_run = pipeline.could_not_run();
     drop(pipeline);
     crate::check_balance(report)?;
+    // The extract appears whole, with what could be pseudonymised (files
+    // that could not are reported and left out, never copied as they are).
+    out.commit()?;
     Ok(Outcome {
         could_not_run,
         has_errors: report.errors > 0,
     })
 }
 
-fn create_private_dir(dir: &Path) -> std::io::Result<()> {
-    let mut b = std::fs::DirBuilder::new();
-    b.recursive(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::DirBuilderExt;
-        b.mode(0o700);
-    }
-    b.create(dir)
+/// The first planned input inside `folder` (which a replaced output folder
+/// would delete).
+fn input_inside(folder: &Path, plan: &crate::Plan<'_>) -> Option<PathBuf> {
+    let folder = std::fs::canonicalize(folder).ok()?;
+    plan.files
+        .iter()
+        .map(|f| &f.path)
+        .chain(plan.unmatched.iter().map(|u| &u.path))
+        .find(|p| std::fs::canonicalize(p).is_ok_and(|p| p.starts_with(&folder)))
+        .cloned()
 }
 
 fn family_names(
@@ -300,9 +317,9 @@ impl Sink {
     }
 }
 
-/// Where `path`'s pseudonymised copy goes; `Err` (a reason) when that
-/// would overwrite the input.
-fn out_path_of(path: &Path, opts: &PseudonymiseOptions) -> Result<PathBuf, String> {
+/// Where `path`'s pseudonymised copy is written (in the staging folder);
+/// `Err` (a reason) when its place in the output folder is the input.
+fn out_path_of(path: &Path, opts: &PseudonymiseOptions, staging: &Path) -> Result<PathBuf, String> {
     let file_name = path
         .file_name()
         .map(PathBuf::from)
@@ -316,7 +333,7 @@ fn out_path_of(path: &Path, opts: &PseudonymiseOptions) -> Result<PathBuf, Strin
             return Err("the output would overwrite this input: choose another --out".into());
         }
     }
-    Ok(out_path)
+    Ok(staging.join(file_name))
 }
 
 /// A treatment applied to a (not blank) value.
@@ -361,6 +378,8 @@ struct RewriteFile {
 struct Rewrite<'a> {
     pseudo: &'a Pseudonymiser,
     opts: &'a PseudonymiseOptions,
+    /// Where the extract's files are written until it is put in place.
+    staging: &'a Path,
     index: &'a Index,
     cache: &'a mut FxHashMap<Vec<String>, Replacements>,
     file: Option<RewriteFile>,
@@ -383,7 +402,7 @@ impl Stage for Rewrite<'_> {
         part: Option<&str>,
     ) -> Result<(), String> {
         let mapping = file.mapping;
-        let out_path = out_path_of(file.path, self.opts)?;
+        let out_path = out_path_of(file.path, self.opts, self.staging)?;
         let mut treat: Vec<Option<(Treatment, Option<DateFormats>)>> = vec![None; header.len()];
         for (def, cols, formats) in mapping.field_sources() {
             let t = if cols.len() > 1 && def.is_key {
@@ -592,17 +611,19 @@ impl Stage for XmlLearn<'_> {
 /// document is streamed once to the output with every value treated by
 /// the strictest field reading it, and values nothing reads blanked unless
 /// kept.
+#[allow(clippy::too_many_arguments)]
 fn rewrite_xml(
     path: &Path,
     mappings: &[&Mapping],
     pseudo: &Pseudonymiser,
     opts: &PseudonymiseOptions,
+    staging: &Path,
     index: &Index,
     cache: &mut FxHashMap<Vec<String>, Replacements>,
     pipeline: &mut Pipeline<'_>,
 ) -> Result<(), Error> {
     let name = display(path);
-    let out_path = match out_path_of(path, opts) {
+    let out_path = match out_path_of(path, opts, staging) {
         Ok(p) => p,
         Err(reason) => return pipeline.left_out(&name, rules::FILE_UNREADABLE, reason),
     };

@@ -508,7 +508,11 @@ impl SheetSource {
                 ),
                 CheckError::Read { source, .. } => SourceErrorKind::Io(source.kind().to_string()),
                 CheckError::Write { message, .. } => SourceErrorKind::Io(message),
-                CheckError::Output(e) => SourceErrorKind::Io(e.io_error().kind().to_string()),
+                CheckError::Output(e) => SourceErrorKind::Io(
+                    e.io_error()
+                        .map_or(std::io::ErrorKind::Other, std::io::Error::kind)
+                        .to_string(),
+                ),
             })
         })?;
 

@@ -45,6 +45,22 @@ pub enum Error {
         #[source]
         source: io::Error,
     },
+    /// The output folder holds files and `--replace` was not given.
+    #[error("{}: the output folder is not empty; give --replace to replace its contents as a whole", path.display())]
+    NotEmpty {
+        /// The folder.
+        path: PathBuf,
+    },
+    /// Another run is writing the same output folder.
+    #[error("{}: another run (pid {pid}, since {since}) is writing this output folder", path.display())]
+    Locked {
+        /// The folder.
+        path: PathBuf,
+        /// The process holding the lock.
+        pid: u32,
+        /// When it took it (seconds since the Unix epoch).
+        since: u64,
+    },
 }
 
 impl Error {
@@ -54,17 +70,20 @@ impl Error {
             Error::Create { path, .. }
             | Error::Write { path, .. }
             | Error::Sync { path, .. }
-            | Error::Rename { path, .. } => path,
+            | Error::Rename { path, .. }
+            | Error::NotEmpty { path }
+            | Error::Locked { path, .. } => path,
         }
     }
 
     /// The operating system's error.
-    pub fn io_error(&self) -> &io::Error {
+    pub fn io_error(&self) -> Option<&io::Error> {
         match self {
             Error::Create { source, .. }
             | Error::Write { source, .. }
             | Error::Sync { source, .. }
-            | Error::Rename { source, .. } => source,
+            | Error::Rename { source, .. } => Some(source),
+            Error::NotEmpty { .. } | Error::Locked { .. } => None,
         }
     }
 }

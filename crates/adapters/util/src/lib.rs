@@ -44,9 +44,11 @@
 
 mod error;
 mod hashing;
+mod outdir;
 mod output;
 mod signals;
 
 pub use error::{Error, Result};
 pub use hashing::{HashingReader, DEFAULT_BLOCK};
+pub use outdir::OutputDir;
 pub use output::{OutputFile, TEMP_MARKER};

@@ -202,7 +202,7 @@ impl Drop for OutputFile {
 }
 
 /// `.NAME.casebridge-tmp.`, the name cut (at a character) if very long.
-fn temp_prefix(name: &str) -> String {
+pub(crate) fn temp_prefix(name: &str) -> String {
     let mut end = name.len().min(MAX_NAME_IN_TEMP);
     while !name.is_char_boundary(end) {
         end -= 1;
@@ -210,7 +210,7 @@ fn temp_prefix(name: &str) -> String {
     format!(".{}{TEMP_MARKER}", &name[..end])
 }
 
-fn open_exclusive(tmp: &Path) -> io::Result<File> {
+pub(crate) fn open_exclusive(tmp: &Path) -> io::Result<File> {
     let mut opts = std::fs::OpenOptions::new();
     opts.write(true).create_new(true);
     #[cfg(unix)]
@@ -244,7 +244,7 @@ fn set_private(_file: &File) -> io::Result<()> {
 }
 
 /// Makes the rename durable; not every platform or file system allows it.
-fn sync_dir(path: &Path) {
+pub(crate) fn sync_dir(path: &Path) {
     #[cfg(unix)]
     {
         let dir = match path.parent() {
@@ -261,7 +261,7 @@ fn sync_dir(path: &Path) {
 
 /// The pid in a temporary name `{prefix}PID.RANDOM`, if `name` is exactly
 /// of that shape.
-fn temp_pid(name: &str, prefix: &str) -> Option<u32> {
+pub(crate) fn temp_pid(name: &str, prefix: &str) -> Option<u32> {
     let rest = name.strip_prefix(prefix)?;
     let (pid, suffix) = rest.split_once('.')?;
     let digits = |s: &str, hex: bool| {
@@ -430,7 +430,7 @@ mod tests {
         let path = dir.path().join("no-such-dir").join("x.csv");
         let err = OutputFile::create(&path).unwrap_err();
         assert!(matches!(err, Error::Create { .. }), "{err:?}");
-        assert_eq!(err.io_error().kind(), io::ErrorKind::NotFound);
+        assert_eq!(err.io_error().unwrap().kind(), io::ErrorKind::NotFound);
         assert!(err
             .to_string()
             .ends_with("x.csv: cannot create a temporary file"));

@@ -42,7 +42,12 @@ pub(crate) fn install() {
                 if let Some(sig) = signals.forever().next() {
                     let live = live();
                     for path in live.iter() {
-                        let _ = std::fs::remove_file(path);
+                        // A staging folder of an output folder goes whole.
+                        if path.symlink_metadata().is_ok_and(|m| m.is_dir()) {
+                            let _ = std::fs::remove_dir_all(path);
+                        } else {
+                            let _ = std::fs::remove_file(path);
+                        }
                     }
                     // Exits holding the lock: no new temporary file can appear.
                     std::process::exit(128 + sig);

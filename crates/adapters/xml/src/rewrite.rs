@@ -630,7 +630,13 @@ pub fn rewrite_file(
     if file.metadata().map(|m| m.is_dir()).unwrap_or(false) {
         return Err(file_error(SourceErrorKind::Io("is a directory".into())));
     }
-    let output_error = |e: casebridge_io::Error| io_error(e.io_error().kind().into());
+    let output_error = |e: casebridge_io::Error| {
+        io_error(
+            e.io_error()
+                .map_or(std::io::ErrorKind::Other, std::io::Error::kind)
+                .into(),
+        )
+    };
     let mut out = OutputFile::create(output).map_err(output_error)?;
     let info = rewrite(Box::new(file), &mut out, config, edit)?;
     out.finish().map_err(output_error)?;
