@@ -495,3 +495,53 @@ fn a_headerless_file_quotes_no_data_in_did_you_mean_unless_asked() {
         "with --show-values the nearest cell is named"
     );
 }
+
+#[test]
+fn the_audit_log_warns_when_it_cannot_be_kept_or_its_chain_is_broken() {
+    let persons = root().join("examples/mosaic/DM_PERSONS.csv");
+    let m = root().join("mappings/mosaic");
+    // No HOME: a warning, not silence.
+    let out = Command::new(env!("CARGO_BIN_EXE_casebridge"))
+        .args(["validate", "-q", "--as-of", "2026-11-01", "-m"])
+        .arg(&m)
+        .arg(&persons)
+        .env_remove("HOME")
+        .env_remove("XDG_STATE_HOME")
+        .env_remove("CASEBRIDGE_AUDIT_LOG")
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no audit log written"));
+    // A broken chain is reported on the next run.
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("audit.jsonl");
+    let run = || {
+        Command::new(env!("CARGO_BIN_EXE_casebridge"))
+            .args([
+                "validate",
+                "-q",
+                "--format",
+                "json",
+                "--as-of",
+                "2026-11-01",
+                "-m",
+            ])
+            .arg(&m)
+            .arg(&persons)
+            .env("CASEBRIDGE_AUDIT_LOG", &log)
+            .output()
+            .unwrap()
+    };
+    run();
+    run();
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        text.contains("\"--as-of\",\"2026-11-01\""),
+        "plain option values recorded: {text}"
+    );
+    assert!(text.contains("\"--format\",\"json\""));
+    let first_line_end = text.find('\n').unwrap();
+    std::fs::write(&log, &text[first_line_end + 1..]).unwrap();
+    let third = run();
+    let err = String::from_utf8_lossy(&third.stderr);
+    assert!(err.contains("broken at line 1"), "{err}");
+}

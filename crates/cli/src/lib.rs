@@ -113,6 +113,7 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.verbose);
     quiet_caught_panics();
+    let cli_no_audit = cli.no_audit;
     let log = if cli.no_audit {
         None
     } else {
@@ -140,12 +141,24 @@ pub fn main() -> ExitCode {
             warnings: facts.warnings,
             prev: String::new(),
         };
-        if let Err(e) = audit::append(&path, entry) {
-            say!(
+        match audit::append(&path, entry) {
+            Ok(a) => {
+                if let Some(line) = a.chain_broken_at {
+                    say!(
+                        "warning: the audit log {} is broken at line {line}: an entry was removed, edited or reordered there",
+                        path.display()
+                    );
+                }
+            }
+            Err(e) => say!(
                 "warning: cannot append to the audit log {}: {e}",
                 path.display()
-            );
+            ),
         }
+    } else if !cli_no_audit {
+        say!(
+            "warning: no audit log written: set HOME, XDG_STATE_HOME or CASEBRIDGE_AUDIT_LOG, or give --audit-log (--no-audit to silence this)"
+        );
     }
     ExitCode::from(code)
 }

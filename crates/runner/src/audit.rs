@@ -68,16 +68,34 @@ pub fn default_path() -> Option<PathBuf> {
 
 /// The command line with values redacted: the program, the subcommand and
 /// option names are kept, everything else is `<redacted>`.
+/// Options whose values are not personal and say how a run was made: they
+/// are recorded as given.
+const PLAIN_OPTIONS: &[&str] = &[
+    "--as-of",
+    "--format",
+    "--examples",
+    "--max-record-bytes",
+    "--max-findings",
+    "--max-xml-depth",
+    "--max-xlsx-bytes",
+    "--max-xlsx-ratio",
+];
+
 pub fn redact_args(args: &[String]) -> Vec<String> {
     let mut out = Vec::with_capacity(args.len());
     let mut seen_subcommand = false;
+    let mut plain_next = false;
     for (i, a) in args.iter().enumerate() {
         if i == 0 {
             out.push("casebridge".to_string());
+        } else if std::mem::take(&mut plain_next) && !a.starts_with('-') {
+            out.push(a.clone());
         } else if a.starts_with('-') {
-            // `--opt=value` keeps the option only.
+            // `--opt=value` keeps the option only, unless its value is plain.
             let name = a.split('=').next().unwrap_or(a);
-            out.push(if name.len() < a.len() {
+            let plain = PLAIN_OPTIONS.contains(&name);
+            plain_next = plain && name.len() == a.len();
+            out.push(if name.len() < a.len() && !plain {
                 format!("{name}=<redacted>")
             } else {
                 a.clone()
@@ -122,24 +140,41 @@ pub fn host_name() -> String {
         .unwrap_or_else(|| "unknown".to_string())
 }
 
-/// The last line of a file (reads at most its last 1 MiB).
-fn last_line(f: &mut std::fs::File) -> std::io::Result<Option<String>> {
-    let len = f.seek(SeekFrom::End(0))?;
-    let start = len.saturating_sub(1 << 20);
-    f.seek(SeekFrom::Start(start))?;
-    let mut buf = Vec::new();
-    f.read_to_end(&mut buf)?;
-    let text = String::from_utf8_lossy(&buf);
-    Ok(text
-        .lines()
-        .rev()
-        .find(|l| !l.trim().is_empty())
-        .map(str::to_string))
+/// What appending found of the log before it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Appended {
+    /// The first line (1-based) whose `prev` is not the SHA-256 of the line
+    /// before it: an entry was removed, edited or reordered there.
+    pub chain_broken_at: Option<usize>,
 }
 
-/// Appends an entry to the log at `path` (created owner-only, with its
-/// directory), filling `prev` from the current last line.
-pub fn append(path: &Path, mut entry: AuditEntry) -> std::io::Result<()> {
+/// The first line whose `prev` does not match the line before it.
+fn broken_link(text: &str) -> Option<usize> {
+    let mut prev: Option<&str> = None;
+    for (i, line) in text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+    {
+        let want = prev
+            .map(|p| Sha256::digest(p.as_bytes()).to_hex())
+            .unwrap_or_default();
+        let got = serde_json::from_str::<serde_json::Value>(line)
+            .ok()
+            .and_then(|v| v.get("prev").and_then(|p| p.as_str()).map(str::to_string));
+        if got.as_deref() != Some(want.as_str()) {
+            return Some(i + 1);
+        }
+        prev = Some(line);
+    }
+    None
+}
+
+/// Appends `entry` (its `prev` set to the SHA-256 of the last line), under
+/// an exclusive lock on the file so that parallel runs never fork the
+/// chain. The file is created owner-only, kept owner-only, and never opened
+/// through a symlink; the whole chain is checked on the way.
+pub fn append(path: &Path, mut entry: AuditEntry) -> std::io::Result<Appended> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         let mut b = std::fs::DirBuilder::new();
         b.recursive(true);
@@ -155,16 +190,34 @@ pub fn append(path: &Path, mut entry: AuditEntry) -> std::io::Result<()> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(0o600);
+        // Never through a symlink planted at the log's path.
+        opts.mode(0o600).custom_flags(libc::O_NOFOLLOW);
     }
     let mut f = opts.open(path)?;
-    entry.prev = last_line(&mut f)?
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    }
+    f.lock()?;
+    f.seek(SeekFrom::Start(0))?;
+    let mut text = String::new();
+    f.read_to_string(&mut text)?;
+    let appended = Appended {
+        chain_broken_at: broken_link(&text),
+    };
+    entry.prev = text
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
         .map(|l| Sha256::digest(l.as_bytes()).to_hex())
         .unwrap_or_default();
     let mut line = serde_json::to_string(&entry).map_err(std::io::Error::other)?;
     line.push('\n');
     f.write_all(line.as_bytes())?;
-    f.sync_data()
+    f.sync_data()?;
+    f.unlock()?;
+    Ok(appended)
 }
 
 #[cfg(test)]
@@ -193,7 +246,7 @@ mod tests {
                 "<redacted>",
                 "--mapping",
                 "<redacted>",
-                "--as-of=<redacted>",
+                "--as-of=2026-01-01",
                 "-q"
             ]
         );
@@ -216,7 +269,7 @@ mod tests {
             prev: String::new(),
         };
         append(&path, entry.clone()).unwrap();
-        append(&path, entry).unwrap();
+        assert_eq!(append(&path, entry.clone()).unwrap().chain_broken_at, None);
         let text = std::fs::read_to_string(&path).unwrap();
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), 2);
@@ -229,6 +282,108 @@ mod tests {
                 std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
                 0o600
             );
+            // Widened by hand: narrowed again on the next append.
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
         }
+        // An edited entry breaks the chain at the line after it.
+        let edited = text.replacen("\"u\"", "\"x\"", 1);
+        std::fs::write(&path, edited).unwrap();
+        assert_eq!(append(&path, entry).unwrap().chain_broken_at, Some(2));
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            assert_eq!(
+                std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+                0o600
+            );
+        }
+    }
+
+    #[test]
+    fn parallel_appends_never_fork_the_chain() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.jsonl");
+        let entry = AuditEntry {
+            time: "t".into(),
+            user: "u".into(),
+            host: "h".into(),
+            version: "v".into(),
+            command: vec![],
+            inputs: vec![],
+            exit_code: 0,
+            errors: 0,
+            warnings: 0,
+            prev: String::new(),
+        };
+        std::thread::scope(|s| {
+            for _ in 0..8 {
+                s.spawn(|| {
+                    for _ in 0..10 {
+                        append(&path, entry.clone()).unwrap();
+                    }
+                });
+            }
+        });
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(text.lines().count(), 80);
+        assert_eq!(broken_link(&text), None);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_symlink_at_the_log_path_is_never_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("elsewhere.txt");
+        std::fs::write(&target, "keep").unwrap();
+        let path = dir.path().join("audit.jsonl");
+        std::os::unix::fs::symlink(&target, &path).unwrap();
+        let entry = AuditEntry {
+            time: "t".into(),
+            user: "u".into(),
+            host: "h".into(),
+            version: "v".into(),
+            command: vec![],
+            inputs: vec![],
+            exit_code: 0,
+            errors: 0,
+            warnings: 0,
+            prev: String::new(),
+        };
+        assert!(append(&path, entry).is_err());
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "keep");
+    }
+
+    #[test]
+    fn plain_option_values_are_recorded_and_others_redacted() {
+        let args: Vec<String> = [
+            "casebridge",
+            "validate",
+            "x.csv",
+            "--format",
+            "json",
+            "--as-of",
+            "2026-11-01",
+            "-m",
+            "maps",
+            "--max-findings=10",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        assert_eq!(
+            redact_args(&args),
+            [
+                "casebridge",
+                "validate",
+                "<redacted>",
+                "--format",
+                "json",
+                "--as-of",
+                "2026-11-01",
+                "-m",
+                "<redacted>",
+                "--max-findings=10"
+            ]
+        );
     }
 }

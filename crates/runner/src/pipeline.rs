@@ -804,7 +804,7 @@ impl<'r> Pipeline<'r> {
                 Verdict::Done(d) => self.dispose(file.id, mapping.kind, locator, &d)?,
                 Verdict::Deferred => {}
             }
-            if records % 4096 == 0 {
+            if records.is_multiple_of(4096) {
                 self.progress.advance(source.bytes_read());
             }
         }
