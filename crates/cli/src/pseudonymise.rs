@@ -89,10 +89,12 @@ pub fn run(args: PseudonymiseArgs, quiet: bool, facts: &mut crate::RunFacts) -> 
     facts.note_report(&report);
     let stdout = io::stdout();
     let mut out = io::BufWriter::new(stdout.lock());
-    let written = report.write_human(&mut out).and_then(|()| out.flush());
+    let written = report
+        .write_human(&mut out)
+        .and_then(|()| out.flush().map_err(casebridge_validate::Error::Write));
     match written {
-        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {}
-        r => r.context("writing the summary")?,
+        Err(e) if e.is_broken_pipe() => {}
+        r => r?,
     }
     Ok(outcome.exit_code())
 }

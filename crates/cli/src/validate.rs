@@ -200,10 +200,12 @@ pub fn run(args: ValidateArgs, quiet: bool, facts: &mut crate::RunFacts) -> anyh
         None => {
             let stdout = io::stdout();
             let mut out = io::BufWriter::new(stdout.lock());
-            match render(&mut report, format, &mut out).and_then(|()| out.flush()) {
+            let flushed = render(&mut report, format, &mut out)
+                .and_then(|()| out.flush().map_err(casebridge_validate::Error::Write));
+            match flushed {
                 // A closed pipe (`| head`) is not a failure of the run.
-                Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
-                r => r.context("writing the report"),
+                Err(e) if e.is_broken_pipe() => Ok(()),
+                r => r.map_err(anyhow::Error::from),
             }
         }
     };
@@ -211,7 +213,11 @@ pub fn run(args: ValidateArgs, quiet: bool, facts: &mut crate::RunFacts) -> anyh
     Ok(outcome.exit_code())
 }
 
-fn render(report: &mut Report, format: Format, out: &mut dyn Write) -> io::Result<()> {
+fn render(
+    report: &mut Report,
+    format: Format,
+    out: &mut dyn Write,
+) -> casebridge_validate::Result<()> {
     match format {
         Format::Human => report.write_human(out),
         Format::Json => report.write_json(out),

@@ -41,6 +41,9 @@ pub enum Error {
     /// An input path does not exist.
     #[error("{}: no such file or directory", .0.display())]
     NoInput(PathBuf),
+    /// The report could not keep or write its findings.
+    #[error(transparent)]
+    Validate(#[from] casebridge_validate::Error),
     /// Deduplication failed.
     #[error("deduplication failed")]
     Dedup(#[from] casebridge_dedup::Error),

@@ -15,7 +15,7 @@ use casebridge_model::rules::{self, Severity};
 use casebridge_model::{Event, EventSink, FileId, FileOutcome, Tally};
 use serde::Serialize;
 
-use crate::Finding;
+use crate::{Error, Finding, Result};
 
 /// What happened to one input file.
 #[derive(Debug, Clone, Serialize, Default)]
@@ -105,9 +105,12 @@ pub struct Summary<'a> {
 impl Report {
     /// A report keeping `examples` findings per rule in memory, and every
     /// finding on disk when `keep_all` is set.
-    pub fn new(examples: usize, keep_all: bool) -> io::Result<Report> {
+    pub fn new(examples: usize, keep_all: bool) -> Result<Report> {
         let spill = if keep_all {
-            Some(BufWriter::with_capacity(1 << 16, tempfile::tempfile()?))
+            Some(BufWriter::with_capacity(
+                1 << 16,
+                tempfile::tempfile().map_err(Error::Spill)?,
+            ))
         } else {
             None
         };
@@ -142,13 +145,17 @@ impl Report {
     }
 
     /// Adds a finding, counted against the last file started.
-    pub fn push(&mut self, f: Finding) -> io::Result<()> {
+    pub fn push(&mut self, f: Finding) -> Result<()> {
         let last = self.files.len().checked_sub(1);
         self.push_at(last, f)
     }
 
     /// Adds a finding, counted against file `at` (an index in `files`).
-    fn push_at(&mut self, at: Option<usize>, f: Finding) -> io::Result<()> {
+    fn push_at(&mut self, at: Option<usize>, f: Finding) -> Result<()> {
+        self.push_inner(at, f).map_err(Error::Spill)
+    }
+
+    fn push_inner(&mut self, at: Option<usize>, f: Finding) -> io::Result<()> {
         if self.listed == self.max_listed && self.spill.is_some() {
             self.listed += 1;
             let note = Finding::new(
@@ -272,7 +279,11 @@ impl Report {
     }
 
     /// Writes the JSON document: `{"summary": {...}, "findings": [...]}`.
-    pub fn write_json(&mut self, out: &mut dyn Write) -> io::Result<()> {
+    pub fn write_json(&mut self, out: &mut dyn Write) -> Result<()> {
+        self.write_json_inner(out).map_err(Error::Write)
+    }
+
+    fn write_json_inner(&mut self, out: &mut dyn Write) -> io::Result<()> {
         out.write_all(b"{\"summary\":")?;
         serde_json::to_writer_pretty(&mut *out, &self.summary())?;
         out.write_all(b",\n\"findings\":[")?;
@@ -293,7 +304,11 @@ impl Report {
 
     /// Writes the human report: totals, then each rule with its count and
     /// first examples, errors first, then the files.
-    pub fn write_human(&self, out: &mut dyn Write) -> io::Result<()> {
+    pub fn write_human(&self, out: &mut dyn Write) -> Result<()> {
+        self.write_human_inner(out).map_err(Error::Write)
+    }
+
+    fn write_human_inner(&self, out: &mut dyn Write) -> io::Result<()> {
         let t = self.tally();
         writeln!(
             out,
@@ -397,7 +412,7 @@ impl EventSink for Report {
             }
             Event::Finding { file, finding } => {
                 let at = file.and_then(|id| self.file_index(id));
-                self.push_at(at, finding)?;
+                self.push_inner(at, finding)?;
             }
             Event::Record {
                 file,
