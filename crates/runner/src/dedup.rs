@@ -14,14 +14,12 @@ use casebridge_dedup::{review, Decision, DedupConfig, Deduper, Outcome, Pair, Ru
 use casebridge_jsonl::JsonlSink;
 use casebridge_mapping::MappingSet;
 use casebridge_model::{
-    Disposition, Event, EventSink, FileId, Locator, Record, RecordKind, RecordSink, Sha256,
+    Disposition, Event, EventSink, FileId, Locator, RecordKind, RecordSink, Sha256,
 };
 use casebridge_validate::Report;
 use rustc_hash::FxHashMap;
 
-use crate::pipeline::{
-    fill_file_hash, FileCtx, Item, Needs, Pipeline, PipelineOptions, Stage, Verdict,
-};
+use crate::pipeline::{FileCtx, Item, Needs, Pipeline, PipelineOptions, Stage, Verdict};
 use crate::{plan_inputs, Error, Limits, Progress};
 
 /// Settings of a dedup run.
@@ -48,17 +46,19 @@ pub struct DedupRun {
     pub outcome: Option<Outcome>,
 }
 
-/// The dedup stage: takes canonical records, decides their dispositions
-/// once every file is in.
-#[derive(Default)]
+/// The dedup stage: takes canonical records as they are read (straight
+/// into the [`Deduper`], so no second list of records is held) and decides
+/// their dispositions once every file is in.
 struct Collect {
-    records: Vec<Record>,
-    /// Per record taken: its file and place, in the order read.
-    inputs: Vec<(FileId, Locator)>,
+    deduper: Deduper,
+    /// Per record taken: its file, place and kind, in the order read.
+    inputs: Vec<(FileId, Locator, RecordKind)>,
     /// File names by id (provenance names files; events number them, one
     /// number per part of a file read in parts).
     names: FxHashMap<FileId, String>,
-    file_start: usize,
+    /// Each file's SHA-256 once read, by name (provenance is completed with
+    /// it at the end: records are in the deduper by then).
+    hashes: FxHashMap<String, Sha256>,
 }
 
 impl Stage for Collect {
@@ -73,15 +73,14 @@ impl Stage for Collect {
 
     fn open(&mut self, file: &FileCtx<'_>, _: &[String], _: Option<&str>) -> Result<(), String> {
         self.names.insert(file.id, file.name.clone());
-        self.file_start = self.records.len();
         Ok(())
     }
 
     fn record(&mut self, file: &FileCtx<'_>, item: Item<'_>) -> Result<Verdict, Error> {
         match item.record {
             Some(r) => {
-                self.inputs.push((file.id, item.locator.clone()));
-                self.records.push(r);
+                self.inputs.push((file.id, item.locator.clone(), r.kind()));
+                self.deduper.push(r);
                 Ok(Verdict::Deferred)
             }
             None => Ok(Verdict::Done(Disposition::Skipped {
@@ -93,9 +92,9 @@ impl Stage for Collect {
         }
     }
 
-    fn close(&mut self, _: &FileCtx<'_>, sha256: Option<&Sha256>) -> Result<(), Error> {
+    fn close(&mut self, file: &FileCtx<'_>, sha256: Option<&Sha256>) -> Result<(), Error> {
         if let Some(sha) = sha256 {
-            fill_file_hash(&mut self.records[self.file_start..], sha);
+            self.hashes.insert(file.name.clone(), *sha);
         }
         Ok(())
     }
@@ -112,7 +111,12 @@ pub fn dedup(
 ) -> Result<(DedupRun, bool), Error> {
     let plan = plan_inputs(inputs, mappings)?;
     let popts = PipelineOptions::checked(opts.as_of, opts.show_values, opts.limits.clone());
-    let mut stage = Collect::default();
+    let mut stage = Collect {
+        deduper: Deduper::new(opts.config.clone()),
+        inputs: Vec::new(),
+        names: FxHashMap::default(),
+        hashes: FxHashMap::default(),
+    };
     let mut pipeline = Pipeline::new(popts, report, progress);
     pipeline.run(&plan, "", &mut stage)?;
     pipeline.end()?;
@@ -135,10 +139,10 @@ pub fn dedup(
     if could_not_run {
         // Nothing is linked; the records read are not disposed of, so the
         // report shows them as read and unaccounted: say why instead.
-        for ((file, locator), r) in stage.inputs.iter().zip(&stage.records) {
+        for (file, locator, kind) in &stage.inputs {
             report.emit(Event::Record {
                 file: *file,
-                kind: r.kind(),
+                kind: *kind,
                 locator,
                 disposition: &Disposition::Skipped {
                     reason: "the run could not run: nothing was linked".into(),
@@ -155,31 +159,30 @@ pub fn dedup(
     }
 
     let Collect {
-        mut records,
+        deduper,
         inputs: taken,
         names,
-        ..
+        hashes,
     } = stage;
-    let kinds: Vec<RecordKind> = records.iter().map(Record::kind).collect();
-    for r in &mut records {
-        for p in &mut r.header_mut().provenance {
-            if p.run_id.is_empty() {
-                p.run_id.clone_from(&run_id);
-            }
-        }
-    }
-    let mut deduper = Deduper::new(opts.config);
-    for r in records {
-        deduper.push(r);
-    }
     tracing::info!(records = deduper.len(), "Inputs read.");
-    let outcome = deduper.run(&opts.run)?;
+    let mut outcome = deduper.run(&opts.run)?;
     tracing::info!(
         pairs = outcome.pairs.len(),
         review = outcome.summary.review_pairs,
         "Deduplication finished."
     );
-    dispose(&outcome, &run_id, &taken, &kinds, &names, report)?;
+    // This run's reads get the run id and their file's hash.
+    for r in &mut outcome.records {
+        for p in &mut r.header_mut().provenance {
+            if p.run_id.is_empty() {
+                p.run_id.clone_from(&run_id);
+                if let Some(sha) = hashes.get(&p.source.file) {
+                    p.source.sha256 = *sha;
+                }
+            }
+        }
+    }
+    dispose(&outcome, &run_id, &taken, &names, report)?;
     Ok((
         DedupRun {
             run_id,
@@ -194,8 +197,7 @@ pub fn dedup(
 fn dispose(
     outcome: &Outcome,
     run_id: &str,
-    taken: &[(FileId, Locator)],
-    kinds: &[RecordKind],
+    taken: &[(FileId, Locator, RecordKind)],
     names: &FxHashMap<FileId, String>,
     events: &mut dyn EventSink,
 ) -> Result<(), Error> {
@@ -210,7 +212,7 @@ fn dispose(
         }
     }
     let mut claimed = vec![false; outcome.records.len()];
-    for ((file, locator), kind) in taken.iter().zip(kinds) {
+    for (file, locator, kind) in taken {
         let name = names.get(file).map_or("", String::as_str);
         let d = match into.get(&(name, locator)) {
             Some(&s) if !claimed[s] => {

@@ -858,14 +858,3 @@ impl<'r> Pipeline<'r> {
         })
     }
 }
-
-/// The provenance file hash of records read before the hash was known.
-pub fn fill_file_hash(records: &mut [Record], sha256: &Sha256) {
-    for r in records {
-        for p in &mut r.header_mut().provenance {
-            if p.source.sha256 == Sha256::default() {
-                p.source.sha256 = *sha256;
-            }
-        }
-    }
-}
