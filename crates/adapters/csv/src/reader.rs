@@ -55,6 +55,9 @@ struct BlockReader {
     current: Vec<u8>,
     pos: usize,
     done: bool,
+    /// The last byte of the blocks before `current` (to tell a CRLF split
+    /// across two blocks, and how the file ends).
+    last: Option<u8>,
 }
 
 impl BlockReader {
@@ -68,6 +71,16 @@ impl BlockReader {
             current: Vec::new(),
             pos: 0,
             done: false,
+            last: None,
+        }
+    }
+
+    /// Whether the byte at `at` in `block` (the current block) follows a
+    /// carriage return: an LF there ends no line of its own.
+    fn after_cr(&self, block: &[u8], at: usize) -> bool {
+        match at.checked_sub(1) {
+            Some(i) => block[i] == b'\r',
+            None => self.last == Some(b'\r'),
         }
     }
 
@@ -83,6 +96,9 @@ impl BlockReader {
         }
         if self.done {
             return false;
+        }
+        if let Some(&b) = self.current.last() {
+            self.last = Some(b);
         }
         match self.inner.next_block(&mut self.current) {
             Ok(true) => {
@@ -127,10 +143,24 @@ struct Parser {
     out: Vec<u8>,
     ends: Vec<usize>,
     nfields: usize,
-    /// Newlines consumed so far, from the first byte of the file.
+    /// Line ends consumed so far, from the first byte of the file: an LF,
+    /// a CR, or a CRLF (one), as old Mac exports end lines with CR alone.
     newlines: u64,
     max_record_bytes: usize,
     oversized: bool,
+    /// The line where the quoted field being read opened its quote.
+    quote_line: u64,
+    /// Set when the input ended inside a quoted field.
+    unclosed: Option<Unclosed>,
+}
+
+/// A quote that the end of the input left open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Unclosed {
+    /// The line where the quote opened.
+    line: u64,
+    /// Lines from there to the end of the file, that line included.
+    lines: u64,
 }
 
 /// Where the parser is inside a record.
@@ -167,6 +197,8 @@ impl Parser {
             newlines,
             max_record_bytes,
             oversized: false,
+            quote_line: 0,
+            unclosed: None,
         }
     }
 
@@ -213,9 +245,10 @@ impl Parser {
             if !self.blocks.fill() {
                 return Next::End;
             }
-            match self.blocks.current[self.blocks.pos] {
-                b'\n' => self.newlines += 1,
-                b'\r' => {}
+            let pos = self.blocks.pos;
+            match self.blocks.current[pos] {
+                b'\n' if self.blocks.after_cr(&self.blocks.current, pos) => {}
+                b'\n' | b'\r' => self.newlines += 1,
                 _ => break,
             }
             self.blocks.pos += 1;
@@ -228,12 +261,23 @@ impl Parser {
         let delim = self.delimiter;
         loop {
             if !self.blocks.fill() {
-                // The end of the input ends the field and the record.
+                // The end of the input ends the field and the record; inside
+                // a quoted field it also means the quote was never closed.
+                if self.state == State::Quoted {
+                    let ended = matches!(self.blocks.last, Some(b'\r' | b'\n'));
+                    self.unclosed = Some(Unclosed {
+                        line: self.quote_line,
+                        lines: (self.newlines + 1)
+                            .saturating_sub(self.quote_line)
+                            .saturating_add(u64::from(!ended)),
+                    });
+                }
                 self.end_field();
                 return self.finish_record(line);
             }
             let block = std::mem::take(&mut self.blocks.current);
-            let buf = &block[self.blocks.pos..];
+            let base = self.blocks.pos;
+            let buf = &block[base..];
             let mut i = 0;
             let mut done = false;
             while i < buf.len() && !done {
@@ -241,6 +285,7 @@ impl Parser {
                     State::StartField => {
                         if buf[i] == b'"' {
                             self.state = State::Quoted;
+                            self.quote_line = self.newlines + 1;
                             i += 1;
                         } else {
                             self.state = State::Unquoted;
@@ -259,21 +304,24 @@ impl Parser {
                             if b == delim {
                                 self.state = State::StartField;
                             } else {
-                                if b == b'\n' {
+                                if b == b'\r' || !self.blocks.after_cr(&block, base + i - 1) {
                                     self.newlines += 1;
                                 }
                                 done = true;
                             }
                         }
                     },
-                    State::Quoted => match memchr::memchr2(b'"', b'\n', &buf[i..]) {
+                    State::Quoted => match memchr::memchr3(b'"', b'\n', b'\r', &buf[i..]) {
                         None => {
                             self.push(&buf[i..]);
                             i = buf.len();
                         }
                         Some(j) => {
-                            if buf[i + j] == b'\n' {
-                                self.newlines += 1;
+                            let b = buf[i + j];
+                            if b != b'"' {
+                                if b == b'\r' || !self.blocks.after_cr(&block, base + i + j) {
+                                    self.newlines += 1;
+                                }
                                 self.push(&buf[i..=i + j]);
                             } else {
                                 self.push(&buf[i..i + j]);
@@ -292,9 +340,8 @@ impl Parser {
                             self.end_field();
                             self.state = State::StartField;
                         } else if b == b'\r' || b == b'\n' {
-                            if b == b'\n' {
-                                self.newlines += 1;
-                            }
+                            // After a quote: never the LF of a CRLF.
+                            self.newlines += 1;
                             self.end_field();
                             done = true;
                         } else {
@@ -433,10 +480,13 @@ impl CsvSource {
         let mut newlines = 0;
         while newlines + 1 < config.header_row && blocks.fill() {
             let rest = &blocks.current[blocks.pos..];
-            match memchr::memchr(b'\n', rest) {
+            match memchr::memchr2(b'\r', b'\n', rest) {
                 Some(i) => {
-                    blocks.pos += i + 1;
-                    newlines += 1;
+                    let at = blocks.pos + i;
+                    if blocks.current[at] == b'\r' || !blocks.after_cr(&blocks.current, at) {
+                        newlines += 1;
+                    }
+                    blocks.pos = at + 1;
                 }
                 None => blocks.pos = blocks.current.len(),
             }
@@ -457,6 +507,11 @@ impl CsvSource {
                 Next::End => {
                     let _ = src.parser.blocks.finish();
                     return Err(file_error(SourceErrorKind::Empty));
+                }
+                Next::Record(line) | Next::Oversized(line) if src.parser.unclosed.is_some() => {
+                    let err = src.unclosed_error(line, 0);
+                    let _ = src.parser.blocks.finish();
+                    return Err(err);
                 }
                 Next::Oversized(_) => {
                     let _ = src.parser.blocks.finish();
@@ -558,6 +613,28 @@ impl CsvSource {
         });
     }
 
+    /// The error for a quote that the end of the file left open, in the
+    /// record starting on `line`: the record cannot be told from the rest
+    /// of the file, so reading stops.
+    fn unclosed_error(&mut self, line: u64, record: u64) -> SourceError {
+        let u = self
+            .parser
+            .unclosed
+            .take()
+            .unwrap_or(Unclosed { line, lines: 1 });
+        SourceError {
+            kind: SourceErrorKind::Syntax(format!(
+                "a quote opened on line {} is never closed: the rest of the file ({} line{}) \
+                 was read as one field",
+                u.line,
+                u.lines,
+                if u.lines == 1 { "" } else { "s" }
+            )),
+            locator: Locator::CsvLine { line, record },
+            recoverable: false,
+        }
+    }
+
     fn invalid(&self, column: usize, locator: &Locator) -> SourceError {
         SourceError {
             kind: SourceErrorKind::InvalidEncoding {
@@ -583,6 +660,10 @@ impl RecordSource for CsvSource {
         let line = loop {
             match self.parser.next() {
                 Next::End => return Ok(false),
+                Next::Record(line) | Next::Oversized(line) if self.parser.unclosed.is_some() => {
+                    // Not counted as a record: the file stops here.
+                    return Err(self.unclosed_error(line, self.records + 1));
+                }
                 Next::Oversized(line) => {
                     self.records += 1;
                     return Err(SourceError {
@@ -768,6 +849,103 @@ mod tests {
         assert_eq!(warnings.len(), 1);
         assert_eq!(warnings[0].locator.line(), Some(3));
         assert_eq!(warnings[0].kind, SourceErrorKind::EncodingFallback);
+    }
+
+    // See: issue 9 (old Mac exports end lines with CR alone).
+    #[test]
+    fn cr_only_line_endings_count_as_lines() {
+        let data = b"ID,NOTE\r1,a\r2,\"x\ry\"\r3,c,extra\r4,d\r";
+        let (header, rows, info, _) = read_all(data, Encoding::Utf8);
+        assert_eq!(header, ["ID", "NOTE"]);
+        let lines: Vec<u64> = rows
+            .iter()
+            .map(|r| match r {
+                Ok((line, _)) => *line,
+                Err(e) => e.locator.line().unwrap(),
+            })
+            .collect();
+        assert_eq!(lines, [2, 3, 5, 6]);
+        assert_eq!(rows[1].as_ref().unwrap().1[1], "x\ry");
+        assert!(matches!(
+            &rows[2],
+            Err(SourceError {
+                kind: SourceErrorKind::FieldCount { found: 3, .. },
+                ..
+            })
+        ));
+        assert_eq!(info.records, 4);
+        // CRLF is one line end, also when split across blocks; CR, LF and
+        // CRLF mixed in one file each end one line.
+        let mixed = b"ID,NOTE\r\n1,\"a\r\nb\"\r2,c\n3,\"d\re\"\n4,f\r\n";
+        let (_, rows, _, _) = read_all(mixed, Encoding::Utf8);
+        let lines: Vec<u64> = rows.iter().map(|r| r.as_ref().unwrap().0).collect();
+        assert_eq!(lines, [2, 4, 5, 7]);
+        let f = write(mixed);
+        for block in 1..5 {
+            let file = Box::new(File::open(f.path()).unwrap());
+            let mut p = Parser::new(
+                BlockReader::spawn_with_block(file, block),
+                b',',
+                0,
+                usize::MAX,
+            );
+            let mut lines = Vec::new();
+            while let Next::Record(l) = p.next() {
+                lines.push(l);
+            }
+            assert_eq!(lines, [1, 2, 4, 5, 7], "block size {block}");
+        }
+        // Title lines before the header, ended by CR alone.
+        let f = write(b"Report\rExtracted\rID,NAME\r1,A\r");
+        let cfg = CsvSourceConfig {
+            header_row: 3,
+            ..CsvSourceConfig::default()
+        };
+        let mut src = cfg.build(f.path()).unwrap();
+        assert_eq!(src.columns(), ["ID", "NAME"]);
+        let mut row = TextRow::new();
+        assert!(src.read_row(&mut row, &[Want::Text; 2]).unwrap());
+        assert_eq!(row.locator.unwrap().line(), Some(4));
+    }
+
+    // See: issue 9 (an unclosed quote used to be reported as a short row).
+    #[test]
+    fn unclosed_quote_names_its_line_and_the_lines_it_took() {
+        let data = b"ID,NOTE\n1,ok\n2,\"never closed\n3,x\n4,y\n";
+        let f = write(data);
+        let mut src = Box::new(CsvSourceConfig::default().build(f.path()).unwrap());
+        let mut row = TextRow::new();
+        assert!(src.read_row(&mut row, &[Want::Text; 2]).unwrap());
+        let e = src.read_row(&mut row, &[Want::Text; 2]).unwrap_err();
+        assert_eq!(
+            e.kind,
+            SourceErrorKind::Syntax(
+                "a quote opened on line 3 is never closed: the rest of the file (3 lines) \
+                 was read as one field"
+                    .into()
+            )
+        );
+        assert_eq!(e.locator, Locator::CsvLine { line: 3, record: 2 });
+        assert!(!e.recoverable);
+        // Nothing is left to read; the whole file is hashed.
+        assert!(!src.read_row(&mut row, &[Want::Text; 2]).unwrap());
+        let info = src.finish().unwrap();
+        assert_eq!(info.sha256, Sha256::digest(data));
+        assert_eq!(info.records, 1);
+
+        // A quote opened in a later field of a record, no final newline.
+        let (_, rows, _, _) = read_all(b"A,B,C\n1,\"two\nlines\",\"open\nx", Encoding::Utf8);
+        let e = rows[0].as_ref().unwrap_err();
+        assert_eq!(e.locator.line(), Some(2));
+        assert!(e
+            .to_string()
+            .contains("a quote opened on line 3 is never closed"));
+        assert!(e.to_string().contains("(2 lines)"), "{e}");
+        // In the header: the file cannot be read at all.
+        let f = write(b"ID,\"NOTE\n1,a\n");
+        let e = CsvSource::open(f.path(), CsvSourceConfig::default()).unwrap_err();
+        assert!(matches!(e.kind, SourceErrorKind::Syntax(_)) && !e.recoverable);
+        assert_eq!(e.locator.line(), Some(1));
     }
 
     #[test]
