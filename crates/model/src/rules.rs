@@ -57,7 +57,7 @@ rules! {
     FILE_AMBIGUOUS_MAPPING = "file.ambiguous-mapping", Error, "Several mappings' source globs fit the file's name.";
     FILE_HEADER = "file.header", Error, "The file's header lacks a column that the mapping reads.";
     FILE_ENCODING = "file.encoding", Error, "The file is in an encoding casebridge does not read (e.g. UTF-16).";
-    ENCODING_FALLBACK = "encoding.fallback", Warning, "The file is not valid UTF-8 and is read as Windows-1252.";
+    ENCODING_FALLBACK = "encoding.fallback", Warning, "Fields that are not valid UTF-8 are read as Windows-1252 (auto encoding).";
     ENCODING_INVALID = "encoding.invalid", Error, "A field's bytes are not valid in the declared encoding.";
     CSV_RAGGED_ROW = "csv.ragged-row", Error, "A row has more or fewer fields than the header.";
     CSV_SYNTAX = "csv.syntax", Error, "The CSV cannot be parsed past this point.";

@@ -134,9 +134,13 @@ pub enum SourceErrorKind {
     Syntax(String),
     /// A configured limit was exceeded.
     Limit(String),
-    /// Not an error: an `auto` source found bytes that are not UTF-8 and
-    /// reads the rest of the file as Windows-1252.
-    EncodingFallback,
+    /// Not an error: an `auto` source read fields that are not valid UTF-8
+    /// as Windows-1252 (every other field stays UTF-8). Raised once per
+    /// file, at its end, located at the first such field's record.
+    EncodingFallback {
+        /// Fields read as Windows-1252 in the whole file (header included).
+        fields: u64,
+    },
     /// The XML declares a DTD (`<!DOCTYPE`). Refused outright: entity
     /// definitions are how billion-laughs and external-entity attacks work,
     /// and no ICS or DfE export needs one.
@@ -212,9 +216,11 @@ impl std::fmt::Display for SourceErrorKind {
             }
             SourceErrorKind::Syntax(m) => write!(f, "{m}"),
             SourceErrorKind::Limit(m) => write!(f, "limit exceeded: {m}"),
-            SourceErrorKind::EncodingFallback => {
-                f.write_str("not valid UTF-8; read as Windows-1252 from here on")
-            }
+            SourceErrorKind::EncodingFallback { fields } => write!(
+                f,
+                "{fields} field{} not valid UTF-8, read as Windows-1252 (the first here)",
+                if *fields == 1 { "" } else { "s" }
+            ),
             SourceErrorKind::Dtd => f.write_str(
                 "the XML declares a DTD (<!DOCTYPE>); refused, as entity expansion is never performed",
             ),
@@ -277,8 +283,9 @@ pub enum Encoding {
     Utf8,
     /// Windows-1252 (what Excel and SQL Server exports on Windows write).
     Windows1252,
-    /// UTF-8 while the bytes are valid UTF-8; at the first record that is
-    /// not, Windows-1252 from there on, with a warning.
+    /// Decided per field: a field that is valid UTF-8 is UTF-8, one that is
+    /// not is Windows-1252; a file with any of the latter gets one warning
+    /// (where the first was, and how many).
     #[default]
     Auto,
 }

@@ -114,13 +114,25 @@ impl BlockReader {
     }
 }
 
-/// Decoding state.
+/// How fields are decoded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Decode {
     Utf8,
     Windows1252,
-    /// `auto`, still reading as UTF-8.
-    AutoUtf8,
+    /// `auto`: per field, UTF-8 when it is valid UTF-8, else Windows-1252.
+    /// Decided per field rather than once for the rest of the file, since
+    /// exports concatenated from several systems mix both, and valid UTF-8
+    /// re-read as Windows-1252 is mojibake that no check would catch.
+    Auto,
+}
+
+/// The fields an `auto` source read as Windows-1252, reported once per file.
+#[derive(Debug, Default)]
+struct Fallback {
+    /// Where the first one was.
+    first: Option<Locator>,
+    fields: u64,
+    reported: bool,
 }
 
 /// Parses CSV records from the blocks, counting lines itself.
@@ -373,6 +385,7 @@ pub struct CsvSource {
     records: u64,
     progress: Arc<AtomicU64>,
     warning: Option<SourceError>,
+    fallback: Fallback,
     finished: bool,
 }
 
@@ -459,7 +472,7 @@ impl CsvSource {
         let mut decode = match config.encoding {
             Encoding::Utf8 => Decode::Utf8,
             Encoding::Windows1252 => Decode::Windows1252,
-            Encoding::Auto => Decode::AutoUtf8,
+            Encoding::Auto => Decode::Auto,
         };
 
         // Byte-order marks: UTF-8 is read (and wins over a Windows-1252
@@ -500,9 +513,10 @@ impl CsvSource {
             records: 0,
             progress,
             warning: None,
+            fallback: Fallback::default(),
             finished: false,
         };
-        loop {
+        let header_line = loop {
             match src.parser.next() {
                 Next::End => {
                     let _ = src.parser.blocks.finish();
@@ -521,33 +535,36 @@ impl CsvSource {
                     ))));
                 }
                 Next::Record(_) if is_blank(src.parser.fields()) => {}
-                Next::Record(line) => {
-                    let header_utf8 = src.parser.fields().all(|f| std::str::from_utf8(f).is_ok());
-                    if src.decode == Decode::AutoUtf8 && !header_utf8 {
-                        src.decode = Decode::Windows1252;
-                        src.warning = Some(SourceError {
-                            kind: SourceErrorKind::EncodingFallback,
-                            locator: Locator::CsvLine { line, record: 0 },
-                            recoverable: true,
-                        });
-                    }
-                    break;
-                }
+                Next::Record(line) => break line,
             }
-        }
+        };
         let decode = src.decode;
+        let mut fallbacks = 0;
         src.header = src
             .parser
             .fields()
-            .map(|f| match decode {
-                Decode::Windows1252 => encoding_rs::WINDOWS_1252
-                    .decode_without_bom_handling(f)
-                    .0
-                    .into_owned(),
-                _ => String::from_utf8_lossy(f).into_owned(),
+            .map(|f| match (decode, std::str::from_utf8(f)) {
+                (Decode::Utf8 | Decode::Auto, Ok(s)) => s.to_string(),
+                (Decode::Utf8, Err(_)) => String::from_utf8_lossy(f).into_owned(),
+                (Decode::Windows1252 | Decode::Auto, _) => {
+                    fallbacks += u64::from(decode == Decode::Auto);
+                    let mut s = String::new();
+                    push_windows_1252(&mut s, f);
+                    s
+                }
             })
             .map(|s| s.trim_start_matches('\u{feff}').trim().to_string())
             .collect();
+        if fallbacks > 0 {
+            src.fallback = Fallback {
+                first: Some(Locator::CsvLine {
+                    line: header_line,
+                    record: 0,
+                }),
+                fields: fallbacks,
+                reported: false,
+            };
+        }
         Ok(src)
     }
 
@@ -575,11 +592,10 @@ impl CsvSource {
                         // reported whatever the purpose of the read.
                         if self.decode != Decode::Windows1252 && std::str::from_utf8(field).is_err()
                         {
-                            if self.decode == Decode::AutoUtf8 {
-                                self.fall_back(locator);
-                                return self.deliver(row, wanted, n, locator);
+                            if self.decode == Decode::Utf8 {
+                                return Err(self.invalid(i, locator));
                             }
-                            return Err(self.invalid(i, locator));
+                            self.fell_back(locator);
                         }
                         row.cell_mut(i).push_str(PRESENT);
                         continue;
@@ -589,13 +605,12 @@ impl CsvSource {
             };
             match self.decode {
                 Decode::Windows1252 => push_windows_1252(row.cell_mut(i), text),
-                Decode::Utf8 | Decode::AutoUtf8 => match std::str::from_utf8(text) {
+                Decode::Utf8 | Decode::Auto => match std::str::from_utf8(text) {
                     Ok(s) => row.cell_mut(i).push_str(s),
-                    Err(_) if self.decode == Decode::AutoUtf8 => {
-                        // Not UTF-8 after all: Windows-1252 from here on, this
-                        // row included.
-                        self.fall_back(locator);
-                        return self.deliver(row, wanted, n, locator);
+                    Err(_) if self.decode == Decode::Auto => {
+                        // This field only: the next one is UTF-8 if it is valid UTF-8.
+                        push_windows_1252(row.cell_mut(i), text);
+                        self.fell_back(locator);
                     }
                     Err(_) => return Err(self.invalid(i, locator)),
                 },
@@ -604,13 +619,30 @@ impl CsvSource {
         Ok(true)
     }
 
-    fn fall_back(&mut self, locator: &Locator) {
-        self.decode = Decode::Windows1252;
-        self.warning = Some(SourceError {
-            kind: SourceErrorKind::EncodingFallback,
-            locator: locator.clone(),
-            recoverable: true,
-        });
+    /// Counts a field of the record at `locator` read as Windows-1252.
+    fn fell_back(&mut self, locator: &Locator) {
+        if self.fallback.first.is_none() {
+            self.fallback.first = Some(locator.clone());
+        }
+        self.fallback.fields += 1;
+    }
+
+    /// At the end of the file: the one warning for the fields read as
+    /// Windows-1252, if any.
+    fn report_fallback(&mut self) {
+        if self.fallback.reported {
+            return;
+        }
+        self.fallback.reported = true;
+        if let Some(first) = self.fallback.first.take() {
+            self.warning = Some(SourceError {
+                kind: SourceErrorKind::EncodingFallback {
+                    fields: self.fallback.fields,
+                },
+                locator: first,
+                recoverable: true,
+            });
+        }
     }
 
     /// The error for a quote that the end of the file left open, in the
@@ -659,9 +691,13 @@ impl RecordSource for CsvSource {
     fn read_row(&mut self, row: &mut TextRow, wanted: &[Want]) -> Result<bool, SourceError> {
         let line = loop {
             match self.parser.next() {
-                Next::End => return Ok(false),
+                Next::End => {
+                    self.report_fallback();
+                    return Ok(false);
+                }
                 Next::Record(line) | Next::Oversized(line) if self.parser.unclosed.is_some() => {
                     // Not counted as a record: the file stops here.
+                    self.report_fallback();
                     return Err(self.unclosed_error(line, self.records + 1));
                 }
                 Next::Oversized(line) => {
@@ -774,6 +810,8 @@ mod tests {
             }
             warnings.extend(src.take_warning());
         }
+        // The end of the file raises the per-file warnings.
+        warnings.extend(src.take_warning());
         let info = src.finish().unwrap();
         (header, out, info, warnings)
     }
@@ -848,7 +886,53 @@ mod tests {
         assert_eq!(rows[2].as_ref().unwrap().1[1], "O\u{2019}Neill");
         assert_eq!(warnings.len(), 1);
         assert_eq!(warnings[0].locator.line(), Some(3));
-        assert_eq!(warnings[0].kind, SourceErrorKind::EncodingFallback);
+        assert_eq!(
+            warnings[0].kind,
+            SourceErrorKind::EncodingFallback { fields: 2 }
+        );
+    }
+
+    // See: issue 9 ("Zoë" after a Windows-1252 byte came out as "ZoÃ«").
+    #[test]
+    fn auto_never_rereads_valid_utf8_as_windows_1252() {
+        let mut long_1252 = vec![b'n'; 40];
+        long_1252.push(0x92);
+        let mut data = b"ID,NAME,NOTE\n1,Amara,ok\n2,Zo\xEB,x\n".to_vec();
+        data.extend_from_slice(b"3,Zo\xC3\xAB,Ren\xC3\xA9e\n4,O\x92Neill,caf\xC3\xA9\n5,Li,");
+        data.extend_from_slice(&long_1252);
+        data.extend_from_slice(b"\n");
+        let (_, rows, _, warnings) = read_all(&data, Encoding::Auto);
+        let cells: Vec<Vec<String>> = rows.iter().map(|r| r.as_ref().unwrap().1.clone()).collect();
+        assert_eq!(cells[1][1], "Zoë");
+        assert_eq!(cells[2][1..], ["Zoë", "Renée"]);
+        assert_eq!(cells[3][1..], ["O\u{2019}Neill", "café"]);
+        // One warning for the file, at the first such field, with the count.
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert_eq!(warnings[0].locator, Locator::CsvLine { line: 3, record: 2 });
+        assert_eq!(
+            warnings[0].kind,
+            SourceErrorKind::EncodingFallback { fields: 3 }
+        );
+        // A long presence-only field is checked, counted, and not decoded.
+        let f = write(&data);
+        let mut src = Box::new(CsvSourceConfig::default().build(f.path()).unwrap());
+        let want = [Want::Skip, Want::Skip, Want::Presence];
+        let mut row = TextRow::new();
+        let mut n = 0;
+        while src.read_row(&mut row, &want).unwrap() {
+            n += 1;
+            assert!(src.take_warning().is_none());
+        }
+        assert_eq!((n, row.get(2)), (5, Some(PRESENT)));
+        let w = src.take_warning().unwrap();
+        assert_eq!(w.kind, SourceErrorKind::EncodingFallback { fields: 1 });
+        assert_eq!(w.locator.line(), Some(6));
+        // A Windows-1252 header counts too; a UTF-8 file gets no warning.
+        let (header, _, _, warnings) = read_all(b"ID,PR\xC9NOM\n1,Zo\xC3\xAB\n", Encoding::Auto);
+        assert_eq!(header, ["ID", "PRÉNOM"]);
+        assert_eq!(warnings[0].locator.line(), Some(1));
+        let (_, _, _, warnings) = read_all(b"ID,NAME\n1,Zo\xC3\xAB\n", Encoding::Auto);
+        assert!(warnings.is_empty());
     }
 
     // See: issue 9 (old Mac exports end lines with CR alone).
