@@ -67,6 +67,7 @@ rules! {
     SHEET_MISSING = "sheet.missing", Error, "The workbook has no sheet of the name the mapping gives.";
     SHEET_CELL_ERROR = "sheet.cell-error", Error, "A cell holds a spreadsheet error value (#N/A, #REF!, ...).";
     SHEET_UNREADABLE = "sheet.unreadable", Error, "The workbook cannot be read as a spreadsheet.";
+    SHEET_DUPLICATE_ROW = "sheet.duplicate-row", Warning, "A sheet row repeats an earlier row's number (or goes back); both rows are read.";
     FIELD_REQUIRED = "field.required", Error, "A required field is empty.";
     FIELD_TYPE = "field.type", Error, "A value is not of the field's type or format.";
     FIELD_CODE = "field.code", Error, "A value is not in the field's code set.";

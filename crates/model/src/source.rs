@@ -8,11 +8,18 @@ use crate::{Locator, Sha256};
 
 /// One source record decoded to text: its locator and the cells of the
 /// columns the caller asked for (the others are left empty, undecoded).
+///
+/// A cell can be marked *typed* ([`TextRow::set_typed`]): the source held a
+/// date, not text, and wrote it in the one canonical form, `yyyy-mm-dd` or
+/// `yyyy-mm-dd HH:MM:SS[.fff]` (a workbook's date cells). Mappings read a
+/// typed date as a date whatever the text formats they accept.
 #[derive(Debug, Default, Clone)]
 pub struct TextRow {
     /// Where the record starts.
     pub locator: Option<Locator>,
     cells: Vec<String>,
+    /// Per cell: holds a typed date (see above).
+    typed: Vec<bool>,
     len: usize,
 }
 
@@ -30,7 +37,21 @@ impl TextRow {
         for c in &mut self.cells[..len] {
             c.clear();
         }
+        self.typed.clear();
+        self.typed.resize(len, false);
         self.len = len;
+    }
+
+    /// Marks cell `i` as a typed date in canonical form (a no-op past the end).
+    pub fn set_typed(&mut self, i: usize) {
+        if let Some(t) = self.typed.get_mut(i) {
+            *t = true;
+        }
+    }
+
+    /// Whether cell `i` holds a typed date (see [`TextRow`]).
+    pub fn is_typed(&self, i: usize) -> bool {
+        i < self.len && self.typed.get(i).copied().unwrap_or(false)
     }
 
     /// The buffer of cell `i`, to fill. Panics if `i` is past [`TextRow::reset`]'s `len`.
@@ -68,6 +89,7 @@ impl TextRow {
         TextRow {
             locator: Some(locator),
             cells,
+            typed: vec![false; len],
             len,
         }
     }
@@ -165,6 +187,15 @@ pub enum SourceErrorKind {
         /// The error as Excel shows it.
         error: String,
     },
+    /// Not an error: a sheet row whose number repeats an earlier row's or
+    /// goes back (a damaged or hand-built sheet). It is read as a record of
+    /// its own, as is the earlier one.
+    RowNumber {
+        /// Its row number (1-based, as Excel shows it).
+        row: u64,
+        /// The number of the row before it in the sheet.
+        after: u64,
+    },
     /// The sheet the mapping names is not in the workbook.
     NoSheet {
         /// The sheet asked for.
@@ -232,6 +263,15 @@ impl std::fmt::Display for SourceErrorKind {
             SourceErrorKind::CellError { column, error } => {
                 write!(f, "column {column}: cell holds the error {error}")
             }
+            SourceErrorKind::RowNumber { row, after } if row == after => write!(
+                f,
+                "a second row numbered {row}: the sheet repeats a row number; both rows are read"
+            ),
+            SourceErrorKind::RowNumber { row, after } => write!(
+                f,
+                "row {row} comes after row {after}: the sheet's row numbers repeat or go back; \
+                 every row is read"
+            ),
             SourceErrorKind::NoSheet { sheet, available } => {
                 write!(f, "no sheet `{sheet}`; the workbook has: {}", available.join(", "))
             }

@@ -206,6 +206,7 @@ pub(crate) fn source_finding(e: &SourceError, file: &str, format: SourceFormat) 
             e.kind_message(),
         ),
         SourceErrorKind::NoSheet { .. } => (rules::SHEET_MISSING, None, e.kind_message()),
+        SourceErrorKind::RowNumber { .. } => (rules::SHEET_DUPLICATE_ROW, None, e.kind_message()),
         _ => (syntax, None, e.to_string()),
     };
     Finding::new(rule, file, line, field, message).at_locator(Some(&e.locator))
