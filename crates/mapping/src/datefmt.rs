@@ -52,6 +52,13 @@ pub const DEFAULT_FORMATS: &[&str] = &[
     "excel",
 ];
 
+/// How a source writes a typed date cell (see `casebridge_model::TextRow`).
+pub const TYPED_FORMATS: &[&str] = &[
+    "yyyy-mm-dd",
+    "yyyy-mm-dd HH:MM:SS",
+    "yyyy-mm-dd HH:MM:SS.fff",
+];
+
 impl DateFormat {
     /// Parses a format as written in a mapping file.
     pub fn parse(text: &str) -> Result<DateFormat, String> {
@@ -255,6 +262,17 @@ impl DateFormats {
             .map(|s| DateFormat::parse(s.as_ref()))
             .collect::<Result<_, _>>()
             .map(DateFormats)
+    }
+
+    /// The canonical forms of typed date cells ([`TYPED_FORMATS`]), which a
+    /// mapping accepts from such a cell whatever its own formats.
+    pub fn typed() -> &'static DateFormats {
+        static TYPED: std::sync::LazyLock<DateFormats> = std::sync::LazyLock::new(|| {
+            // The fallback never happens (the list is constant and valid),
+            // and would still read every canonical form.
+            DateFormats::parse(TYPED_FORMATS).unwrap_or_else(|_| DateFormats::default_list())
+        });
+        &TYPED
     }
 
     /// The default list ([`DEFAULT_FORMATS`]).

@@ -1192,9 +1192,13 @@ impl BoundMapping<'_> {
             let slot = &mut slots[f.slot];
             slot.mapped = true;
             slot.text.clear();
+            // A typed date cell (a workbook's date) is a date whatever the
+            // mapping's text formats; only text is parsed with them.
+            let mut typed = false;
             match &f.input {
                 Input::Column { .. } => {
                     let i = cols.first().copied().unwrap_or(usize::MAX);
+                    typed = row.is_typed(i);
                     let v = row.get(i).unwrap_or("");
                     let trimmed = v.trim();
                     if nulls.iter().any(|n| n == trimmed) {
@@ -1260,7 +1264,14 @@ impl BoundMapping<'_> {
                     }
                 },
                 Parse::Date(formats) | Parse::DateTime(formats) => {
-                    match formats.parse_datetime(&slot.text) {
+                    let parsed = if typed {
+                        DateFormats::typed()
+                            .parse_datetime(&slot.text)
+                            .or_else(|| formats.parse_datetime(&slot.text))
+                    } else {
+                        formats.parse_datetime(&slot.text)
+                    };
+                    match parsed {
                         // A date field keeps a time the source gave, so that an end
                         // earlier the same day as its start is still caught.
                         Some(dt)
@@ -1545,6 +1556,40 @@ column = "/Message/Header/Source/LEA"
             Value::Boolean(false)
         );
         assert!(!out.get("nhs_number").unwrap().is_present());
+    }
+
+    // See: issue 9 (a workbook's date cells failed dd/mm/yyyy mappings).
+    #[test]
+    fn typed_date_cells_are_dates_whatever_the_text_formats() {
+        let m = load(PERSONS).unwrap();
+        let b = m.bind(&header()).unwrap();
+        let cells = |dob: &str| ["100001", "Amara", "Okafor", dob, "F", ""].map(String::from);
+        let mut issues = vec![];
+        let mut out = MappedRecord::new(RecordKind::Person);
+        for (dob, typed, want) in [
+            ("2015-03-04", true, NaiveDate::from_ymd_opt(2015, 3, 4)),
+            (
+                "2015-03-04 10:30:00",
+                true,
+                NaiveDate::from_ymd_opt(2015, 3, 4),
+            ),
+            ("04/03/2015", false, NaiveDate::from_ymd_opt(2015, 3, 4)),
+            ("2015-03-04", false, None),
+        ] {
+            let mut row = TextRow::from_cells(Locator::CsvLine { line: 2, record: 1 }, cells(dob));
+            if typed {
+                row.set_typed(3);
+            }
+            issues.clear();
+            b.apply(&mut row, &mut out, &mut issues, false);
+            assert_eq!(
+                out.get("date_of_birth").unwrap().date(),
+                want,
+                "{dob} typed {typed}"
+            );
+            // Only text is parsed with the mapping's formats.
+            assert_eq!(issues.len(), usize::from(want.is_none()), "{issues:?}");
+        }
     }
 
     #[test]

@@ -57,7 +57,7 @@ rules! {
     FILE_AMBIGUOUS_MAPPING = "file.ambiguous-mapping", Error, "Several mappings' source globs fit the file's name.";
     FILE_HEADER = "file.header", Error, "The file's header lacks a column that the mapping reads.";
     FILE_ENCODING = "file.encoding", Error, "The file is in an encoding casebridge does not read (e.g. UTF-16).";
-    ENCODING_FALLBACK = "encoding.fallback", Warning, "The file is not valid UTF-8 and is read as Windows-1252.";
+    ENCODING_FALLBACK = "encoding.fallback", Warning, "Fields that are not valid UTF-8 are read as Windows-1252 (auto encoding).";
     ENCODING_INVALID = "encoding.invalid", Error, "A field's bytes are not valid in the declared encoding.";
     CSV_RAGGED_ROW = "csv.ragged-row", Error, "A row has more or fewer fields than the header.";
     CSV_SYNTAX = "csv.syntax", Error, "The CSV cannot be parsed past this point.";
@@ -67,6 +67,7 @@ rules! {
     SHEET_MISSING = "sheet.missing", Error, "The workbook has no sheet of the name the mapping gives.";
     SHEET_CELL_ERROR = "sheet.cell-error", Error, "A cell holds a spreadsheet error value (#N/A, #REF!, ...).";
     SHEET_UNREADABLE = "sheet.unreadable", Error, "The workbook cannot be read as a spreadsheet.";
+    SHEET_DUPLICATE_ROW = "sheet.duplicate-row", Warning, "A sheet row repeats an earlier row's number (or goes back); both rows are read.";
     FIELD_REQUIRED = "field.required", Error, "A required field is empty.";
     FIELD_TYPE = "field.type", Error, "A value is not of the field's type or format.";
     FIELD_CODE = "field.code", Error, "A value is not in the field's code set.";

@@ -8,11 +8,18 @@ use crate::{Locator, Sha256};
 
 /// One source record decoded to text: its locator and the cells of the
 /// columns the caller asked for (the others are left empty, undecoded).
+///
+/// A cell can be marked *typed* ([`TextRow::set_typed`]): the source held a
+/// date, not text, and wrote it in the one canonical form, `yyyy-mm-dd` or
+/// `yyyy-mm-dd HH:MM:SS[.fff]` (a workbook's date cells). Mappings read a
+/// typed date as a date whatever the text formats they accept.
 #[derive(Debug, Default, Clone)]
 pub struct TextRow {
     /// Where the record starts.
     pub locator: Option<Locator>,
     cells: Vec<String>,
+    /// Per cell: holds a typed date (see above).
+    typed: Vec<bool>,
     len: usize,
 }
 
@@ -30,7 +37,21 @@ impl TextRow {
         for c in &mut self.cells[..len] {
             c.clear();
         }
+        self.typed.clear();
+        self.typed.resize(len, false);
         self.len = len;
+    }
+
+    /// Marks cell `i` as a typed date in canonical form (a no-op past the end).
+    pub fn set_typed(&mut self, i: usize) {
+        if let Some(t) = self.typed.get_mut(i) {
+            *t = true;
+        }
+    }
+
+    /// Whether cell `i` holds a typed date (see [`TextRow`]).
+    pub fn is_typed(&self, i: usize) -> bool {
+        i < self.len && self.typed.get(i).copied().unwrap_or(false)
     }
 
     /// The buffer of cell `i`, to fill. Panics if `i` is past [`TextRow::reset`]'s `len`.
@@ -68,6 +89,7 @@ impl TextRow {
         TextRow {
             locator: Some(locator),
             cells,
+            typed: vec![false; len],
             len,
         }
     }
@@ -134,9 +156,13 @@ pub enum SourceErrorKind {
     Syntax(String),
     /// A configured limit was exceeded.
     Limit(String),
-    /// Not an error: an `auto` source found bytes that are not UTF-8 and
-    /// reads the rest of the file as Windows-1252.
-    EncodingFallback,
+    /// Not an error: an `auto` source read fields that are not valid UTF-8
+    /// as Windows-1252 (every other field stays UTF-8). Raised once per
+    /// file, at its end, located at the first such field's record.
+    EncodingFallback {
+        /// Fields read as Windows-1252 in the whole file (header included).
+        fields: u64,
+    },
     /// The XML declares a DTD (`<!DOCTYPE`). Refused outright: entity
     /// definitions are how billion-laughs and external-entity attacks work,
     /// and no ICS or DfE export needs one.
@@ -160,6 +186,15 @@ pub enum SourceErrorKind {
         column: String,
         /// The error as Excel shows it.
         error: String,
+    },
+    /// Not an error: a sheet row whose number repeats an earlier row's or
+    /// goes back (a damaged or hand-built sheet). It is read as a record of
+    /// its own, as is the earlier one.
+    RowNumber {
+        /// Its row number (1-based, as Excel shows it).
+        row: u64,
+        /// The number of the row before it in the sheet.
+        after: u64,
     },
     /// The sheet the mapping names is not in the workbook.
     NoSheet {
@@ -212,9 +247,11 @@ impl std::fmt::Display for SourceErrorKind {
             }
             SourceErrorKind::Syntax(m) => write!(f, "{m}"),
             SourceErrorKind::Limit(m) => write!(f, "limit exceeded: {m}"),
-            SourceErrorKind::EncodingFallback => {
-                f.write_str("not valid UTF-8; read as Windows-1252 from here on")
-            }
+            SourceErrorKind::EncodingFallback { fields } => write!(
+                f,
+                "{fields} field{} not valid UTF-8, read as Windows-1252 (the first here)",
+                if *fields == 1 { "" } else { "s" }
+            ),
             SourceErrorKind::Dtd => f.write_str(
                 "the XML declares a DTD (<!DOCTYPE>); refused, as entity expansion is never performed",
             ),
@@ -226,6 +263,15 @@ impl std::fmt::Display for SourceErrorKind {
             SourceErrorKind::CellError { column, error } => {
                 write!(f, "column {column}: cell holds the error {error}")
             }
+            SourceErrorKind::RowNumber { row, after } if row == after => write!(
+                f,
+                "a second row numbered {row}: the sheet repeats a row number; both rows are read"
+            ),
+            SourceErrorKind::RowNumber { row, after } => write!(
+                f,
+                "row {row} comes after row {after}: the sheet's row numbers repeat or go back; \
+                 every row is read"
+            ),
             // The workbook's sheet names are the file's, not the mapping's:
             // counted, not quoted.
             SourceErrorKind::NoSheet { sheet, available } => {
@@ -279,8 +325,9 @@ pub enum Encoding {
     Utf8,
     /// Windows-1252 (what Excel and SQL Server exports on Windows write).
     Windows1252,
-    /// UTF-8 while the bytes are valid UTF-8; at the first record that is
-    /// not, Windows-1252 from there on, with a warning.
+    /// Decided per field: a field that is valid UTF-8 is UTF-8, one that is
+    /// not is Windows-1252; a file with any of the latter gets one warning
+    /// (where the first was, and how many).
     #[default]
     Auto,
 }

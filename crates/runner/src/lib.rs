@@ -212,10 +212,14 @@ pub(crate) fn source_finding(e: &SourceError, file: &str, format: SourceFormat) 
         ),
         SourceErrorKind::Syntax(m) => (syntax, None, m.clone()),
         SourceErrorKind::Limit(m) => (rules::LIMIT_RECORD, None, m.clone()),
-        SourceErrorKind::EncodingFallback => (
+        SourceErrorKind::EncodingFallback { fields } => (
             rules::ENCODING_FALLBACK,
             None,
-            "not valid UTF-8: read as Windows-1252 from this line on".to_string(),
+            format!(
+                "{fields} field{} not valid UTF-8 read as Windows-1252, the first on this line; \
+                 every other field read as UTF-8",
+                if *fields == 1 { "" } else { "s" }
+            ),
         ),
         SourceErrorKind::Dtd => (rules::XML_DTD, None, e.kind_message()),
         SourceErrorKind::Entity { .. } => (rules::XML_ENTITY, None, e.kind_message()),
@@ -227,6 +231,7 @@ pub(crate) fn source_finding(e: &SourceError, file: &str, format: SourceFormat) 
             e.kind_message(),
         ),
         SourceErrorKind::NoSheet { .. } => (rules::SHEET_MISSING, None, e.kind_message()),
+        SourceErrorKind::RowNumber { .. } => (rules::SHEET_DUPLICATE_ROW, None, e.kind_message()),
         _ => (syntax, None, e.to_string()),
     };
     Finding::new(rule, file, line, field, message).at_locator(Some(&e.locator))

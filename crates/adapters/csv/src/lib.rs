@@ -1,8 +1,10 @@
 //! Reads CSV exports as a stream of [`TextRow`]s, and writes CSV files.
 //!
 //! [`CsvSource`] (opened from a [`CsvSourceConfig`]) decodes UTF-8 (with or
-//! without a BOM) or Windows-1252, or guesses between them (`auto`), gives
-//! every record a [`Locator`] with the physical line where it starts, and
+//! without a BOM) or Windows-1252, or decides between them field by field
+//! (`auto`: valid UTF-8 is UTF-8, anything else Windows-1252, with one
+//! warning per file), gives every record a [`Locator`] with the physical
+//! line where it starts (LF, CRLF and a lone CR each end one line), and
 //! holds one record in memory at a time. The file's SHA-256 is computed in
 //! the same pass on a second thread, which reads the file in blocks and
 //! hands them over a bounded channel, so hashing overlaps parsing and memory

@@ -55,6 +55,9 @@ struct BlockReader {
     current: Vec<u8>,
     pos: usize,
     done: bool,
+    /// The last byte of the blocks before `current` (to tell a CRLF split
+    /// across two blocks, and how the file ends).
+    last: Option<u8>,
 }
 
 impl BlockReader {
@@ -68,6 +71,16 @@ impl BlockReader {
             current: Vec::new(),
             pos: 0,
             done: false,
+            last: None,
+        }
+    }
+
+    /// Whether the byte at `at` in `block` (the current block) follows a
+    /// carriage return: an LF there ends no line of its own.
+    fn after_cr(&self, block: &[u8], at: usize) -> bool {
+        match at.checked_sub(1) {
+            Some(i) => block[i] == b'\r',
+            None => self.last == Some(b'\r'),
         }
     }
 
@@ -84,6 +97,9 @@ impl BlockReader {
         if self.done {
             return false;
         }
+        if let Some(&b) = self.current.last() {
+            self.last = Some(b);
+        }
         match self.inner.next_block(&mut self.current) {
             Ok(true) => {
                 self.pos = 0;
@@ -98,13 +114,25 @@ impl BlockReader {
     }
 }
 
-/// Decoding state.
+/// How fields are decoded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Decode {
     Utf8,
     Windows1252,
-    /// `auto`, still reading as UTF-8.
-    AutoUtf8,
+    /// `auto`: per field, UTF-8 when it is valid UTF-8, else Windows-1252.
+    /// Decided per field rather than once for the rest of the file, since
+    /// exports concatenated from several systems mix both, and valid UTF-8
+    /// re-read as Windows-1252 is mojibake that no check would catch.
+    Auto,
+}
+
+/// The fields an `auto` source read as Windows-1252, reported once per file.
+#[derive(Debug, Default)]
+struct Fallback {
+    /// Where the first one was.
+    first: Option<Locator>,
+    fields: u64,
+    reported: bool,
 }
 
 /// Parses CSV records from the blocks, counting lines itself.
@@ -127,10 +155,24 @@ struct Parser {
     out: Vec<u8>,
     ends: Vec<usize>,
     nfields: usize,
-    /// Newlines consumed so far, from the first byte of the file.
+    /// Line ends consumed so far, from the first byte of the file: an LF,
+    /// a CR, or a CRLF (one), as old Mac exports end lines with CR alone.
     newlines: u64,
     max_record_bytes: usize,
     oversized: bool,
+    /// The line where the quoted field being read opened its quote.
+    quote_line: u64,
+    /// Set when the input ended inside a quoted field.
+    unclosed: Option<Unclosed>,
+}
+
+/// A quote that the end of the input left open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Unclosed {
+    /// The line where the quote opened.
+    line: u64,
+    /// Lines from there to the end of the file, that line included.
+    lines: u64,
 }
 
 /// Where the parser is inside a record.
@@ -167,6 +209,8 @@ impl Parser {
             newlines,
             max_record_bytes,
             oversized: false,
+            quote_line: 0,
+            unclosed: None,
         }
     }
 
@@ -213,9 +257,10 @@ impl Parser {
             if !self.blocks.fill() {
                 return Next::End;
             }
-            match self.blocks.current[self.blocks.pos] {
-                b'\n' => self.newlines += 1,
-                b'\r' => {}
+            let pos = self.blocks.pos;
+            match self.blocks.current[pos] {
+                b'\n' if self.blocks.after_cr(&self.blocks.current, pos) => {}
+                b'\n' | b'\r' => self.newlines += 1,
                 _ => break,
             }
             self.blocks.pos += 1;
@@ -228,12 +273,23 @@ impl Parser {
         let delim = self.delimiter;
         loop {
             if !self.blocks.fill() {
-                // The end of the input ends the field and the record.
+                // The end of the input ends the field and the record; inside
+                // a quoted field it also means the quote was never closed.
+                if self.state == State::Quoted {
+                    let ended = matches!(self.blocks.last, Some(b'\r' | b'\n'));
+                    self.unclosed = Some(Unclosed {
+                        line: self.quote_line,
+                        lines: (self.newlines + 1)
+                            .saturating_sub(self.quote_line)
+                            .saturating_add(u64::from(!ended)),
+                    });
+                }
                 self.end_field();
                 return self.finish_record(line);
             }
             let block = std::mem::take(&mut self.blocks.current);
-            let buf = &block[self.blocks.pos..];
+            let base = self.blocks.pos;
+            let buf = &block[base..];
             let mut i = 0;
             let mut done = false;
             while i < buf.len() && !done {
@@ -241,6 +297,7 @@ impl Parser {
                     State::StartField => {
                         if buf[i] == b'"' {
                             self.state = State::Quoted;
+                            self.quote_line = self.newlines + 1;
                             i += 1;
                         } else {
                             self.state = State::Unquoted;
@@ -259,21 +316,24 @@ impl Parser {
                             if b == delim {
                                 self.state = State::StartField;
                             } else {
-                                if b == b'\n' {
+                                if b == b'\r' || !self.blocks.after_cr(&block, base + i - 1) {
                                     self.newlines += 1;
                                 }
                                 done = true;
                             }
                         }
                     },
-                    State::Quoted => match memchr::memchr2(b'"', b'\n', &buf[i..]) {
+                    State::Quoted => match memchr::memchr3(b'"', b'\n', b'\r', &buf[i..]) {
                         None => {
                             self.push(&buf[i..]);
                             i = buf.len();
                         }
                         Some(j) => {
-                            if buf[i + j] == b'\n' {
-                                self.newlines += 1;
+                            let b = buf[i + j];
+                            if b != b'"' {
+                                if b == b'\r' || !self.blocks.after_cr(&block, base + i + j) {
+                                    self.newlines += 1;
+                                }
                                 self.push(&buf[i..=i + j]);
                             } else {
                                 self.push(&buf[i..i + j]);
@@ -292,9 +352,8 @@ impl Parser {
                             self.end_field();
                             self.state = State::StartField;
                         } else if b == b'\r' || b == b'\n' {
-                            if b == b'\n' {
-                                self.newlines += 1;
-                            }
+                            // After a quote: never the LF of a CRLF.
+                            self.newlines += 1;
                             self.end_field();
                             done = true;
                         } else {
@@ -326,6 +385,7 @@ pub struct CsvSource {
     records: u64,
     progress: Arc<AtomicU64>,
     warning: Option<SourceError>,
+    fallback: Fallback,
     finished: bool,
 }
 
@@ -412,7 +472,7 @@ impl CsvSource {
         let mut decode = match config.encoding {
             Encoding::Utf8 => Decode::Utf8,
             Encoding::Windows1252 => Decode::Windows1252,
-            Encoding::Auto => Decode::AutoUtf8,
+            Encoding::Auto => Decode::Auto,
         };
 
         // Byte-order marks: UTF-8 is read (and wins over a Windows-1252
@@ -433,10 +493,13 @@ impl CsvSource {
         let mut newlines = 0;
         while newlines + 1 < config.header_row && blocks.fill() {
             let rest = &blocks.current[blocks.pos..];
-            match memchr::memchr(b'\n', rest) {
+            match memchr::memchr2(b'\r', b'\n', rest) {
                 Some(i) => {
-                    blocks.pos += i + 1;
-                    newlines += 1;
+                    let at = blocks.pos + i;
+                    if blocks.current[at] == b'\r' || !blocks.after_cr(&blocks.current, at) {
+                        newlines += 1;
+                    }
+                    blocks.pos = at + 1;
                 }
                 None => blocks.pos = blocks.current.len(),
             }
@@ -450,13 +513,19 @@ impl CsvSource {
             records: 0,
             progress,
             warning: None,
+            fallback: Fallback::default(),
             finished: false,
         };
-        loop {
+        let header_line = loop {
             match src.parser.next() {
                 Next::End => {
                     let _ = src.parser.blocks.finish();
                     return Err(file_error(SourceErrorKind::Empty));
+                }
+                Next::Record(line) | Next::Oversized(line) if src.parser.unclosed.is_some() => {
+                    let err = src.unclosed_error(line, 0);
+                    let _ = src.parser.blocks.finish();
+                    return Err(err);
                 }
                 Next::Oversized(_) => {
                     let _ = src.parser.blocks.finish();
@@ -466,33 +535,36 @@ impl CsvSource {
                     ))));
                 }
                 Next::Record(_) if is_blank(src.parser.fields()) => {}
-                Next::Record(line) => {
-                    let header_utf8 = src.parser.fields().all(|f| std::str::from_utf8(f).is_ok());
-                    if src.decode == Decode::AutoUtf8 && !header_utf8 {
-                        src.decode = Decode::Windows1252;
-                        src.warning = Some(SourceError {
-                            kind: SourceErrorKind::EncodingFallback,
-                            locator: Locator::CsvLine { line, record: 0 },
-                            recoverable: true,
-                        });
-                    }
-                    break;
-                }
+                Next::Record(line) => break line,
             }
-        }
+        };
         let decode = src.decode;
+        let mut fallbacks = 0;
         src.header = src
             .parser
             .fields()
-            .map(|f| match decode {
-                Decode::Windows1252 => encoding_rs::WINDOWS_1252
-                    .decode_without_bom_handling(f)
-                    .0
-                    .into_owned(),
-                _ => String::from_utf8_lossy(f).into_owned(),
+            .map(|f| match (decode, std::str::from_utf8(f)) {
+                (Decode::Utf8 | Decode::Auto, Ok(s)) => s.to_string(),
+                (Decode::Utf8, Err(_)) => String::from_utf8_lossy(f).into_owned(),
+                (Decode::Windows1252 | Decode::Auto, _) => {
+                    fallbacks += u64::from(decode == Decode::Auto);
+                    let mut s = String::new();
+                    push_windows_1252(&mut s, f);
+                    s
+                }
             })
             .map(|s| s.trim_start_matches('\u{feff}').trim().to_string())
             .collect();
+        if fallbacks > 0 {
+            src.fallback = Fallback {
+                first: Some(Locator::CsvLine {
+                    line: header_line,
+                    record: 0,
+                }),
+                fields: fallbacks,
+                reported: false,
+            };
+        }
         Ok(src)
     }
 
@@ -520,11 +592,10 @@ impl CsvSource {
                         // reported whatever the purpose of the read.
                         if self.decode != Decode::Windows1252 && std::str::from_utf8(field).is_err()
                         {
-                            if self.decode == Decode::AutoUtf8 {
-                                self.fall_back(locator);
-                                return self.deliver(row, wanted, n, locator);
+                            if self.decode == Decode::Utf8 {
+                                return Err(self.invalid(i, locator));
                             }
-                            return Err(self.invalid(i, locator));
+                            self.fell_back(locator);
                         }
                         row.cell_mut(i).push_str(PRESENT);
                         continue;
@@ -534,13 +605,12 @@ impl CsvSource {
             };
             match self.decode {
                 Decode::Windows1252 => push_windows_1252(row.cell_mut(i), text),
-                Decode::Utf8 | Decode::AutoUtf8 => match std::str::from_utf8(text) {
+                Decode::Utf8 | Decode::Auto => match std::str::from_utf8(text) {
                     Ok(s) => row.cell_mut(i).push_str(s),
-                    Err(_) if self.decode == Decode::AutoUtf8 => {
-                        // Not UTF-8 after all: Windows-1252 from here on, this
-                        // row included.
-                        self.fall_back(locator);
-                        return self.deliver(row, wanted, n, locator);
+                    Err(_) if self.decode == Decode::Auto => {
+                        // This field only: the next one is UTF-8 if it is valid UTF-8.
+                        push_windows_1252(row.cell_mut(i), text);
+                        self.fell_back(locator);
                     }
                     Err(_) => return Err(self.invalid(i, locator)),
                 },
@@ -549,13 +619,52 @@ impl CsvSource {
         Ok(true)
     }
 
-    fn fall_back(&mut self, locator: &Locator) {
-        self.decode = Decode::Windows1252;
-        self.warning = Some(SourceError {
-            kind: SourceErrorKind::EncodingFallback,
-            locator: locator.clone(),
-            recoverable: true,
-        });
+    /// Counts a field of the record at `locator` read as Windows-1252.
+    fn fell_back(&mut self, locator: &Locator) {
+        if self.fallback.first.is_none() {
+            self.fallback.first = Some(locator.clone());
+        }
+        self.fallback.fields += 1;
+    }
+
+    /// At the end of the file: the one warning for the fields read as
+    /// Windows-1252, if any.
+    fn report_fallback(&mut self) {
+        if self.fallback.reported {
+            return;
+        }
+        self.fallback.reported = true;
+        if let Some(first) = self.fallback.first.take() {
+            self.warning = Some(SourceError {
+                kind: SourceErrorKind::EncodingFallback {
+                    fields: self.fallback.fields,
+                },
+                locator: first,
+                recoverable: true,
+            });
+        }
+    }
+
+    /// The error for a quote that the end of the file left open, in the
+    /// record starting on `line`: the record cannot be told from the rest
+    /// of the file, so reading stops.
+    fn unclosed_error(&mut self, line: u64, record: u64) -> SourceError {
+        let u = self
+            .parser
+            .unclosed
+            .take()
+            .unwrap_or(Unclosed { line, lines: 1 });
+        SourceError {
+            kind: SourceErrorKind::Syntax(format!(
+                "a quote opened on line {} is never closed: the rest of the file ({} line{}) \
+                 was read as one field",
+                u.line,
+                u.lines,
+                if u.lines == 1 { "" } else { "s" }
+            )),
+            locator: Locator::CsvLine { line, record },
+            recoverable: false,
+        }
     }
 
     fn invalid(&self, column: usize, locator: &Locator) -> SourceError {
@@ -582,7 +691,15 @@ impl RecordSource for CsvSource {
     fn read_row(&mut self, row: &mut TextRow, wanted: &[Want]) -> Result<bool, SourceError> {
         let line = loop {
             match self.parser.next() {
-                Next::End => return Ok(false),
+                Next::End => {
+                    self.report_fallback();
+                    return Ok(false);
+                }
+                Next::Record(line) | Next::Oversized(line) if self.parser.unclosed.is_some() => {
+                    // Not counted as a record: the file stops here.
+                    self.report_fallback();
+                    return Err(self.unclosed_error(line, self.records + 1));
+                }
                 Next::Oversized(line) => {
                     self.records += 1;
                     return Err(SourceError {
@@ -693,6 +810,8 @@ mod tests {
             }
             warnings.extend(src.take_warning());
         }
+        // The end of the file raises the per-file warnings.
+        warnings.extend(src.take_warning());
         let info = src.finish().unwrap();
         (header, out, info, warnings)
     }
@@ -767,7 +886,150 @@ mod tests {
         assert_eq!(rows[2].as_ref().unwrap().1[1], "O\u{2019}Neill");
         assert_eq!(warnings.len(), 1);
         assert_eq!(warnings[0].locator.line(), Some(3));
-        assert_eq!(warnings[0].kind, SourceErrorKind::EncodingFallback);
+        assert_eq!(
+            warnings[0].kind,
+            SourceErrorKind::EncodingFallback { fields: 2 }
+        );
+    }
+
+    // See: issue 9 ("Zoë" after a Windows-1252 byte came out as "ZoÃ«").
+    #[test]
+    fn auto_never_rereads_valid_utf8_as_windows_1252() {
+        let mut long_1252 = vec![b'n'; 40];
+        long_1252.push(0x92);
+        let mut data = b"ID,NAME,NOTE\n1,Amara,ok\n2,Zo\xEB,x\n".to_vec();
+        data.extend_from_slice(b"3,Zo\xC3\xAB,Ren\xC3\xA9e\n4,O\x92Neill,caf\xC3\xA9\n5,Li,");
+        data.extend_from_slice(&long_1252);
+        data.extend_from_slice(b"\n");
+        let (_, rows, _, warnings) = read_all(&data, Encoding::Auto);
+        let cells: Vec<Vec<String>> = rows.iter().map(|r| r.as_ref().unwrap().1.clone()).collect();
+        assert_eq!(cells[1][1], "Zoë");
+        assert_eq!(cells[2][1..], ["Zoë", "Renée"]);
+        assert_eq!(cells[3][1..], ["O\u{2019}Neill", "café"]);
+        // One warning for the file, at the first such field, with the count.
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert_eq!(warnings[0].locator, Locator::CsvLine { line: 3, record: 2 });
+        assert_eq!(
+            warnings[0].kind,
+            SourceErrorKind::EncodingFallback { fields: 3 }
+        );
+        // A long presence-only field is checked, counted, and not decoded.
+        let f = write(&data);
+        let mut src = Box::new(CsvSourceConfig::default().build(f.path()).unwrap());
+        let want = [Want::Skip, Want::Skip, Want::Presence];
+        let mut row = TextRow::new();
+        let mut n = 0;
+        while src.read_row(&mut row, &want).unwrap() {
+            n += 1;
+            assert!(src.take_warning().is_none());
+        }
+        assert_eq!((n, row.get(2)), (5, Some(PRESENT)));
+        let w = src.take_warning().unwrap();
+        assert_eq!(w.kind, SourceErrorKind::EncodingFallback { fields: 1 });
+        assert_eq!(w.locator.line(), Some(6));
+        // A Windows-1252 header counts too; a UTF-8 file gets no warning.
+        let (header, _, _, warnings) = read_all(b"ID,PR\xC9NOM\n1,Zo\xC3\xAB\n", Encoding::Auto);
+        assert_eq!(header, ["ID", "PRÉNOM"]);
+        assert_eq!(warnings[0].locator.line(), Some(1));
+        let (_, _, _, warnings) = read_all(b"ID,NAME\n1,Zo\xC3\xAB\n", Encoding::Auto);
+        assert!(warnings.is_empty());
+    }
+
+    // See: issue 9 (old Mac exports end lines with CR alone).
+    #[test]
+    fn cr_only_line_endings_count_as_lines() {
+        let data = b"ID,NOTE\r1,a\r2,\"x\ry\"\r3,c,extra\r4,d\r";
+        let (header, rows, info, _) = read_all(data, Encoding::Utf8);
+        assert_eq!(header, ["ID", "NOTE"]);
+        let lines: Vec<u64> = rows
+            .iter()
+            .map(|r| match r {
+                Ok((line, _)) => *line,
+                Err(e) => e.locator.line().unwrap(),
+            })
+            .collect();
+        assert_eq!(lines, [2, 3, 5, 6]);
+        assert_eq!(rows[1].as_ref().unwrap().1[1], "x\ry");
+        assert!(matches!(
+            &rows[2],
+            Err(SourceError {
+                kind: SourceErrorKind::FieldCount { found: 3, .. },
+                ..
+            })
+        ));
+        assert_eq!(info.records, 4);
+        // CRLF is one line end, also when split across blocks; CR, LF and
+        // CRLF mixed in one file each end one line.
+        let mixed = b"ID,NOTE\r\n1,\"a\r\nb\"\r2,c\n3,\"d\re\"\n4,f\r\n";
+        let (_, rows, _, _) = read_all(mixed, Encoding::Utf8);
+        let lines: Vec<u64> = rows.iter().map(|r| r.as_ref().unwrap().0).collect();
+        assert_eq!(lines, [2, 4, 5, 7]);
+        let f = write(mixed);
+        for block in 1..5 {
+            let file = Box::new(File::open(f.path()).unwrap());
+            let mut p = Parser::new(
+                BlockReader::spawn_with_block(file, block),
+                b',',
+                0,
+                usize::MAX,
+            );
+            let mut lines = Vec::new();
+            while let Next::Record(l) = p.next() {
+                lines.push(l);
+            }
+            assert_eq!(lines, [1, 2, 4, 5, 7], "block size {block}");
+        }
+        // Title lines before the header, ended by CR alone.
+        let f = write(b"Report\rExtracted\rID,NAME\r1,A\r");
+        let cfg = CsvSourceConfig {
+            header_row: 3,
+            ..CsvSourceConfig::default()
+        };
+        let mut src = cfg.build(f.path()).unwrap();
+        assert_eq!(src.columns(), ["ID", "NAME"]);
+        let mut row = TextRow::new();
+        assert!(src.read_row(&mut row, &[Want::Text; 2]).unwrap());
+        assert_eq!(row.locator.unwrap().line(), Some(4));
+    }
+
+    // See: issue 9 (an unclosed quote used to be reported as a short row).
+    #[test]
+    fn unclosed_quote_names_its_line_and_the_lines_it_took() {
+        let data = b"ID,NOTE\n1,ok\n2,\"never closed\n3,x\n4,y\n";
+        let f = write(data);
+        let mut src = Box::new(CsvSourceConfig::default().build(f.path()).unwrap());
+        let mut row = TextRow::new();
+        assert!(src.read_row(&mut row, &[Want::Text; 2]).unwrap());
+        let e = src.read_row(&mut row, &[Want::Text; 2]).unwrap_err();
+        assert_eq!(
+            e.kind,
+            SourceErrorKind::Syntax(
+                "a quote opened on line 3 is never closed: the rest of the file (3 lines) \
+                 was read as one field"
+                    .into()
+            )
+        );
+        assert_eq!(e.locator, Locator::CsvLine { line: 3, record: 2 });
+        assert!(!e.recoverable);
+        // Nothing is left to read; the whole file is hashed.
+        assert!(!src.read_row(&mut row, &[Want::Text; 2]).unwrap());
+        let info = src.finish().unwrap();
+        assert_eq!(info.sha256, Sha256::digest(data));
+        assert_eq!(info.records, 1);
+
+        // A quote opened in a later field of a record, no final newline.
+        let (_, rows, _, _) = read_all(b"A,B,C\n1,\"two\nlines\",\"open\nx", Encoding::Utf8);
+        let e = rows[0].as_ref().unwrap_err();
+        assert_eq!(e.locator.line(), Some(2));
+        assert!(e
+            .to_string()
+            .contains("a quote opened on line 3 is never closed"));
+        assert!(e.to_string().contains("(2 lines)"), "{e}");
+        // In the header: the file cannot be read at all.
+        let f = write(b"ID,\"NOTE\n1,a\n");
+        let e = CsvSource::open(f.path(), CsvSourceConfig::default()).unwrap_err();
+        assert!(matches!(e.kind, SourceErrorKind::Syntax(_)) && !e.recoverable);
+        assert_eq!(e.locator.line(), Some(1));
     }
 
     #[test]

@@ -31,7 +31,7 @@
 //! | whole number | digits, no `.0`, no exponent: `12345`, `9434765919`, `-7` |
 //! | other number | shortest text that reads back to the same value, no exponent: `0.1`, `2.675` |
 //! | boolean | `TRUE` / `FALSE` |
-//! | date (a date number format) | `yyyy-mm-dd` at midnight, else `yyyy-mm-dd HH:MM:SS` (to the second) |
+//! | date (a date number format) | `yyyy-mm-dd` at midnight, else `yyyy-mm-dd HH:MM:SS` (to the second); marked typed ([`casebridge_model::TextRow::is_typed`]), so mappings read it as a date whatever their text formats |
 //! | time of day (a time format, value below 1) | `HH:MM:SS` |
 //! | duration (an `[h]:mm` format) | `H:MM:SS`, hours past 24 as they are, `-` when negative |
 //! | date outside 1900-01-01 ... 9999-12-31 | the number, as for numbers |
@@ -41,7 +41,9 @@
 //!
 //! A cell's text is read as its cached value: a formula gives the result
 //! Excel last computed. Blank rows (no cell holding anything but spaces)
-//! are skipped. A row may have fewer cells than the header (the rest are
+//! are skipped. A row number that repeats (or goes back) starts a record of
+//! its own, with a [`casebridge_model::SourceErrorKind::RowNumber`] warning.
+//! A row may have fewer cells than the header (the rest are
 //! empty); a non-blank cell past the header's last column rejects the row
 //! with [`casebridge_model::SourceErrorKind::FieldCount`]. Errors and
 //! messages name the sheet, the row and the column, never what a cell holds.

@@ -141,6 +141,9 @@ struct RowRec {
     cells_end: usize,
     /// Its cells hold more text than the row limit; none are kept.
     oversized: bool,
+    /// The row before it (0-based) when its number is not greater than
+    /// that one's: a repeated or backward row number.
+    follows: Option<u32>,
 }
 
 /// Rows converted by the worker, in sheet order.
@@ -260,19 +263,37 @@ struct Progress {
     oversized: bool,
     /// Its bytes of text.
     bytes: usize,
+    /// The column of its last cell: a cell at or before it starts another
+    /// row element with the same number (calamine gives positions, not rows).
+    col: Option<u32>,
+    /// The row before it, when its number does not go forward.
+    follows: Option<u32>,
+    /// Whether a row at or below the header row has started: every row
+    /// after it in the sheet is read, whatever its number.
+    past_header: bool,
 }
 
 impl Progress {
-    /// Ends the current row: kept if it is at or below the header row and not blank.
+    /// Ends the current row: kept if it is at or below the header row (or
+    /// comes after it in the sheet) and not blank.
     fn end_row(&mut self, first_row: u32) {
         match self.row {
-            Some(r) if r >= first_row && self.nonblank => self.batch.rows.push(RowRec {
-                row: r,
-                cells_end: self.batch.cells.len(),
-                oversized: self.oversized,
-            }),
+            Some(r) if self.is_read(r, first_row) && self.nonblank => {
+                self.batch.rows.push(RowRec {
+                    row: r,
+                    cells_end: self.batch.cells.len(),
+                    oversized: self.oversized,
+                    follows: self.follows,
+                })
+            }
             _ => self.drop_row(),
         }
+    }
+
+    /// Whether row `r` is read: at or below the header row, or after one
+    /// in the sheet (a number going back does not hide a row).
+    fn is_read(&self, r: u32, first_row: u32) -> bool {
+        r >= first_row || self.past_header
     }
 
     fn drop_row(&mut self) {
@@ -287,6 +308,8 @@ impl Progress {
         self.nonblank = false;
         self.oversized = false;
         self.bytes = 0;
+        self.col = None;
+        self.follows = None;
     }
 }
 
@@ -355,7 +378,11 @@ fn work(
 
     while let Some(cell) = cells.next_cell().map_err(|e| syntax(describe(&e)))? {
         let (r, c) = cell.get_position();
-        if p.row != Some(r) {
+        // A cell at or before the last one of the same row number starts
+        // another row element with that number: a row of its own.
+        let again = p.row == Some(r) && p.col.is_some_and(|last| c <= last);
+        if p.row != Some(r) || again {
+            let before = p.row;
             p.end_row(config.first_row);
             if p.batch.rows.len() >= BATCH_ROWS || p.batch.text.len() >= BATCH_TEXT {
                 let mut next = pool.try_recv().unwrap_or_default();
@@ -368,8 +395,11 @@ fn work(
                 }
             }
             p.start_row(r);
+            p.follows = before.filter(|b| *b >= r);
+            p.past_header |= r >= config.first_row;
         }
-        if r < config.first_row || p.oversized {
+        p.col = Some(c);
+        if !p.is_read(r, config.first_row) || p.oversized {
             continue;
         }
         let value = cell.get_value();
@@ -382,7 +412,7 @@ fn work(
         match kind {
             Kind::Text if start == end => continue,
             Kind::Text => p.nonblank = p.nonblank || !p.batch.text[start..end].trim().is_empty(),
-            Kind::Error | Kind::Oversized => p.nonblank = true,
+            Kind::Date | Kind::Error | Kind::Oversized => p.nonblank = true,
         }
         p.bytes += end - start;
         if p.bytes > config.row_cap {
@@ -436,6 +466,7 @@ pub struct SheetSource {
     records: u64,
     max_record_bytes: usize,
     row_cap: usize,
+    warning: Option<SourceError>,
 }
 
 impl std::fmt::Debug for SheetSource {
@@ -557,6 +588,7 @@ impl SheetSource {
             records: 0,
             max_record_bytes,
             row_cap,
+            warning: None,
         };
         let i = match src.next() {
             Next::Row(i) => i,
@@ -690,6 +722,15 @@ impl RecordSource for SheetSource {
                 })
             }
         }
+        if let Some(before) = rec.follows {
+            self.warning = Some(self.error(
+                SourceErrorKind::RowNumber {
+                    row: excel_row,
+                    after: u64::from(before) + 1,
+                },
+                excel_row,
+            ));
+        }
         if rec.oversized {
             return Err(self.error(
                 SourceErrorKind::Limit(format!(
@@ -722,6 +763,9 @@ impl RecordSource for SheetSource {
                 continue;
             }
             let text = batch.text_of(c);
+            if c.kind == Kind::Date {
+                row.set_typed(col);
+            }
             let out = row.cell_mut(col);
             out.clear();
             match (c.kind, want) {
@@ -755,7 +799,7 @@ impl RecordSource for SheetSource {
                         text
                     });
                 }
-                (Kind::Text, _) => out.push_str(text),
+                (Kind::Text | Kind::Date, _) => out.push_str(text),
             }
             bytes += out.len();
         }
@@ -779,7 +823,7 @@ impl RecordSource for SheetSource {
     }
 
     fn take_warning(&mut self) -> Option<SourceError> {
-        None
+        self.warning.take()
     }
 
     fn finish(mut self: Box<Self>) -> Result<SourceInfo, SourceError> {
@@ -1013,6 +1057,39 @@ mod tests {
         }
         assert_eq!(info.records, 6);
         assert_eq!(info.name, "typed.xlsx");
+    }
+
+    // See: issue 9 (date cells must be dates whatever a mapping's text formats).
+    #[test]
+    fn date_cells_are_typed_and_text_is_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = typed_workbook(dir.path());
+        let mut src = SheetSource::open(&path, lenient()).unwrap();
+        let mut row = TextRow::new();
+        let wanted = [Want::Text; 9];
+        assert!(src.read_row(&mut row, &wanted).unwrap());
+        let typed: Vec<usize> = (0..row.len()).filter(|i| row.is_typed(*i)).collect();
+        // DOB (a date) and Seen (a date and time); not numbers, text,
+        // booleans or the duration.
+        assert_eq!(typed, [4, 5]);
+        assert_eq!(row.get(5), Some("2024-01-15 10:30:00"));
+        // Row 5: a date-time at midnight is written as a date, and typed.
+        assert!(src.read_row(&mut row, &wanted).unwrap());
+        assert_eq!((row.get(5), row.is_typed(5)), (Some("2024-01-15"), true));
+        assert!(!row.is_typed(4), "reset with the row");
+        // ISO date cells (t="d") too; a time of day alone is not a date.
+        let sheet = crate::fuzzing::SHEET.replace(r#"<c r="H4" t="str"><v>x</v></c>"#, "");
+        let path = template(dir.path(), &sheet, crate::fuzzing::SHARED_STRINGS);
+        let mut src = SheetSource::open(&path, lenient()).unwrap();
+        assert!(src.read_row(&mut row, &[Want::Text; 6]).unwrap());
+        assert!(row.is_typed(2) && row.is_typed(3) && !row.is_typed(4));
+        let past_error = [Want::Text, Want::Skip, Want::Text];
+        assert!(src.read_row(&mut row, &past_error).unwrap());
+        assert_eq!(
+            (row.get(2), row.is_typed(2)),
+            (Some("2024-01-15 10:30:00"), true)
+        );
+        assert!(!row.is_typed(0));
     }
 
     #[test]
@@ -1469,6 +1546,65 @@ mod tests {
             rows[1].as_ref().unwrap().1,
             ["2.675", "", "2024-01-15 10:30:00", "", "", ""]
         );
+    }
+
+    // See: issue 9 (two `<row r="2">` merged, and the first one's cells were lost).
+    #[test]
+    fn a_repeated_row_number_keeps_both_rows_and_warns() {
+        let dir = tempfile::tempdir().unwrap();
+        let text =
+            |r: &str, t: &str| format!(r#"<c r="{r}" t="inlineStr"><is><t>{t}</t></is></c>"#);
+        let rows = [
+            format!(
+                r#"<row r="1">{}{}</row>"#,
+                text("A1", "ID"),
+                text("B1", "Name")
+            ),
+            format!(
+                r#"<row r="2"><c r="A2"><v>1</v></c>{}</row>"#,
+                text("B2", "first")
+            ),
+            format!(
+                r#"<row r="2"><c r="A2"><v>2</v></c>{}</row>"#,
+                text("B2", "second")
+            ),
+            r#"<row r="3"><c r="A3"><v>3</v></c></row>"#.to_string(),
+            r#"<row r="2"><c r="A2"><v>4</v></c></row>"#.to_string(),
+            r#"<row r="5"><c r="A5"><v>5</v></c></row>"#.to_string(),
+        ];
+        let sheet = format!(
+            r#"<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
+<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData>{}</sheetData></worksheet>"#,
+            rows.concat()
+        );
+        let path = template(dir.path(), &sheet, crate::fuzzing::SHARED_STRINGS);
+        let mut src = Box::new(SheetSource::open(&path, lenient()).unwrap());
+        let mut row = TextRow::new();
+        let mut got = Vec::new();
+        while src.read_row(&mut row, &[Want::Text; 2]).unwrap() {
+            got.push((
+                row.locator.as_ref().and_then(Locator::line).unwrap(),
+                row.get(0).unwrap().to_string(),
+                row.get(1).unwrap().to_string(),
+                src.take_warning().map(|w| (w.kind, w.locator.line())),
+            ));
+        }
+        let warn = |row, after| Some((SourceErrorKind::RowNumber { row, after }, Some(row)));
+        assert_eq!(
+            got,
+            [
+                (2, "1".into(), "first".into(), None),
+                (2, "2".into(), "second".into(), warn(2, 2)),
+                (3, "3".into(), "".into(), None),
+                (2, "4".into(), "".into(), warn(2, 3)),
+                (5, "5".into(), "".into(), None),
+            ]
+        );
+        assert_eq!(
+            warn(2, 2).unwrap().0.to_string(),
+            "a second row numbered 2: the sheet repeats a row number; both rows are read"
+        );
+        assert_eq!(src.finish().unwrap().records, 5);
     }
 
     #[test]

@@ -8,6 +8,10 @@ use chrono::{Datelike, Timelike};
 pub(crate) enum Kind {
     /// Text (possibly empty).
     Text,
+    /// A date or date-time cell, written `yyyy-mm-dd` or
+    /// `yyyy-mm-dd HH:MM:SS[.fff]`: delivered as a typed cell, which a
+    /// mapping reads as a date whatever its text date formats.
+    Date,
     /// An error value (`#N/A` ...); the text is the error as Excel shows it.
     Error,
     /// Text longer than the cell limit, not held.
@@ -35,8 +39,11 @@ pub(crate) fn push_cell(out: &mut String, value: &DataRef<'_>, cap: usize) -> Ki
             Kind::Text
         }
         DataRef::DateTimeIso(s) => {
-            push_iso(out, s);
-            Kind::Text
+            if push_iso(out, s) {
+                Kind::Date
+            } else {
+                Kind::Text
+            }
         }
         DataRef::Int(i) => {
             push_i64(out, *i);
@@ -51,8 +58,11 @@ pub(crate) fn push_cell(out: &mut String, value: &DataRef<'_>, cap: usize) -> Ki
             Kind::Text
         }
         DataRef::DateTime(dt) => {
-            push_datetime(out, dt);
-            Kind::Text
+            if push_datetime(out, dt) {
+                Kind::Date
+            } else {
+                Kind::Text
+            }
         }
         DataRef::Error(e) => {
             use std::fmt::Write;
@@ -158,13 +168,13 @@ fn push_hms(out: &mut String, h: u32, m: u32, s: u32) {
 /// otherwise, `HH:MM:SS` for a time of day alone (serial below 1); a
 /// duration as `[-]H:MM:SS` (hours not wrapped at 24). Rounded to the
 /// second. A serial outside Excel's dates (negative, past 9999-12-31) is
-/// written as the number it is.
-fn push_datetime(out: &mut String, dt: &ExcelDateTime) {
+/// written as the number it is. Says whether it wrote a date.
+fn push_datetime(out: &mut String, dt: &ExcelDateTime) -> bool {
     let v = dt.as_f64();
     if dt.is_duration() {
         if v.is_nan() || v.abs() >= 1e12 {
             push_f64(out, v);
-            return;
+            return false;
         }
         let secs = (v * 86_400.0).round() as i64;
         if secs < 0 {
@@ -176,26 +186,26 @@ fn push_datetime(out: &mut String, dt: &ExcelDateTime) {
         push_2(out, (secs / 60 % 60) as u32);
         out.push(':');
         push_2(out, (secs % 60) as u32);
-        return;
+        return false;
     }
     if !(0.0..MAX_SERIAL).contains(&v) {
         push_f64(out, v);
-        return;
+        return false;
     }
     if v < 1.0 {
         let secs = ((v * 86_400.0).round() as u32).min(86_399);
         push_hms(out, secs / 3600, secs / 60 % 60, secs % 60);
-        return;
+        return false;
     }
     // In range, calamine's conversion (1900 leap-year bug, 1904 system) cannot fail.
     let Some(t) = dt.as_datetime() else {
         push_f64(out, v);
-        return;
+        return false;
     };
     let t = t + chrono::TimeDelta::milliseconds(500);
     if t.year() > 9999 {
         push_f64(out, v);
-        return;
+        return false;
     }
     push_date(out, t.year(), t.month(), t.day());
     let (h, m, s) = (t.hour(), t.minute(), t.second());
@@ -203,12 +213,13 @@ fn push_datetime(out: &mut String, dt: &ExcelDateTime) {
         out.push(' ');
         push_hms(out, h, m, s);
     }
+    true
 }
 
 /// An ISO 8601 date cell (`t="d"`): `yyyy-mm-ddTHH:MM[:SS[.fff]]` is
 /// written as the other date cells are (a fraction of a second kept when
-/// not zero); anything else as it is.
-fn push_iso(out: &mut String, s: &str) {
+/// not zero); anything else as it is. Says whether it wrote a date.
+fn push_iso(out: &mut String, s: &str) -> bool {
     let b = s.as_bytes();
     let digits =
         |r: std::ops::Range<usize>| b.get(r).is_some_and(|d| d.iter().all(u8::is_ascii_digit));
@@ -220,17 +231,17 @@ fn push_iso(out: &mut String, s: &str) {
         && digits(8..10);
     if !date_ok {
         out.push_str(s);
-        return;
+        return false;
     }
     if b.len() == 10 {
         out.push_str(s);
-        return;
+        return true;
     }
     let time_ok =
         b.len() >= 16 && b[10] == b'T' && digits(11..13) && b[13] == b':' && digits(14..16);
     if !time_ok {
         out.push_str(s);
-        return;
+        return false;
     }
     let (secs, rest) = if b.len() >= 19 && b[16] == b':' && digits(17..19) {
         (&s[17..19], &s[19..])
@@ -242,13 +253,13 @@ fn push_iso(out: &mut String, s: &str) {
         None if rest.is_empty() => "",
         _ => {
             out.push_str(s);
-            return;
+            return false;
         }
     };
     let frac_zero = frac.bytes().all(|c| c == b'0');
     out.push_str(&s[..10]);
     if &s[11..16] == "00:00" && secs == "00" && frac_zero {
-        return;
+        return true;
     }
     out.push(' ');
     out.push_str(&s[11..16]);
@@ -258,6 +269,7 @@ fn push_iso(out: &mut String, s: &str) {
         out.push('.');
         out.push_str(frac);
     }
+    true
 }
 
 #[cfg(test)]
