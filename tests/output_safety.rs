@@ -377,3 +377,39 @@ fn an_out_folder_with_files_is_refused_unless_replaced_whole_and_never_shared() 
     );
     assert!(data.join("DM_PERSONS.csv").exists());
 }
+
+#[test]
+fn a_killed_dedups_temporary_survivors_file_is_removed_by_the_next_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    generate(&data, 20);
+    let survivors = tmp.path().join("survivors.jsonl");
+    // What a dedup killed outright while writing --out leaves: a hidden
+    // temporary full of personal data, world-readable for good measure.
+    let planted = tmp.path().join(format!(
+        ".survivors.jsonl{MARKER}{DEAD_PID}.00000000deadbeef"
+    ));
+    std::fs::write(
+        &planted,
+        b"{\"kind\":\"person\",\"first_name\":\"canary\"}\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&planted, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = casebridge()
+        .args(["-q", "dedup"])
+        .arg(data.join("DM_PERSONS.csv"))
+        .arg("--mapping")
+        .arg(mappings())
+        .arg("--out")
+        .arg(&survivors)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.code().is_some_and(|c| c <= 1),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!planted.exists(), "the stale temporary is removed");
+    assert_eq!(temporaries(tmp.path()), Vec::<String>::new());
+    assert_eq!(mode(&survivors), 0o600);
+}

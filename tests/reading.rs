@@ -177,17 +177,18 @@ fn issue_9_reading_defects_are_reported_at_their_lines() {
         b"ID,NAME\n1,Amara\n2,Zo\xEB\n3,Ren\xC3\xA9e\n4,O\x92Neill\n",
     )
     .unwrap();
-    // Old Mac line endings; a ragged row on line 4.
+    // Old Mac line endings; a ragged row on line 4. (Each file its own ids:
+    // a key used twice for one system is a finding of its own.)
     std::fs::write(
         data.join("P_mac.csv"),
-        b"ID,NAME\r1,A\r2,B\r3,C,extra\r4,D\r",
+        b"ID,NAME\r11,A\r12,B\r13,C,extra\r14,D\r",
     )
     .unwrap();
     // A quote opened on line 3 and never closed.
-    std::fs::write(data.join("P_quote.csv"), b"ID,NAME\n1,A\n2,\"Bo\n3,C\n").unwrap();
+    std::fs::write(data.join("P_quote.csv"), b"ID,NAME\n21,A\n22,\"Bo\n23,C\n").unwrap();
     // A sheet that repeats row number 2.
     let sheet = r#"<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
-<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData><row r="1"><c r="A1" t="inlineStr"><is><t>ID</t></is></c><c r="B1" t="inlineStr"><is><t>NAME</t></is></c></row><row r="2"><c r="A2"><v>1</v></c><c r="B2" t="inlineStr"><is><t>A</t></is></c></row><row r="2"><c r="A2"><v>2</v></c><c r="B2" t="inlineStr"><is><t>B</t></is></c></row><row r="3"><c r="A3"><v>3</v></c><c r="B3" t="inlineStr"><is><t>C</t></is></c></row></sheetData></worksheet>"#;
+<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData><row r="1"><c r="A1" t="inlineStr"><is><t>ID</t></is></c><c r="B1" t="inlineStr"><is><t>NAME</t></is></c></row><row r="2"><c r="A2"><v>31</v></c><c r="B2" t="inlineStr"><is><t>A</t></is></c></row><row r="2"><c r="A2"><v>32</v></c><c r="B2" t="inlineStr"><is><t>B</t></is></c></row><row r="3"><c r="A3"><v>33</v></c><c r="B3" t="inlineStr"><is><t>C</t></is></c></row></sheetData></worksheet>"#;
     let xlsx = casebridge_sheet::fuzzing::build_workbook(
         sheet.as_bytes(),
         casebridge_sheet::fuzzing::SHARED_STRINGS.as_bytes(),

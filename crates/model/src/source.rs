@@ -222,6 +222,59 @@ impl SourceError {
     pub fn kind_message(&self) -> String {
         self.kind.to_string()
     }
+
+    /// The finding for this error: its rule id, the column concerned and a
+    /// message without values. `syntax` is the rule of a syntax error in the
+    /// source's format (`csv.syntax`, `xml.syntax`, ...). The one place that
+    /// maps every kind to its rule: an exhaustive match, so a new kind
+    /// cannot be added without its rule.
+    pub fn finding_parts(&self, syntax: &'static str) -> (&'static str, Option<&str>, String) {
+        match &self.kind {
+            SourceErrorKind::Io(m) => (crate::rules::FILE_UNREADABLE, None, format!("cannot read: {m}")),
+            SourceErrorKind::Empty => (
+                crate::rules::FILE_EMPTY,
+                None,
+                "file is empty: no header row".to_string(),
+            ),
+            SourceErrorKind::UnsupportedEncoding(enc) => (
+                crate::rules::FILE_ENCODING,
+                None,
+                format!("file is {enc}; export it as UTF-8 or Windows-1252"),
+            ),
+            SourceErrorKind::FieldCount { expected, found } => (
+                crate::rules::CSV_RAGGED_ROW,
+                None,
+                format!("row has {found} fields, header has {expected}"),
+            ),
+            SourceErrorKind::InvalidEncoding { column } => (
+                crate::rules::ENCODING_INVALID,
+                Some(column.as_str()),
+                "bytes not valid in the declared encoding".to_string(),
+            ),
+            SourceErrorKind::Syntax(m) => (syntax, None, m.clone()),
+            SourceErrorKind::Limit(m) => (crate::rules::LIMIT_RECORD, None, m.clone()),
+            SourceErrorKind::EncodingFallback { fields } => (
+                crate::rules::ENCODING_FALLBACK,
+                None,
+                format!(
+                    "{fields} field{} not valid UTF-8 read as Windows-1252, the first on this line; \
+                     every other field read as UTF-8",
+                    if *fields == 1 { "" } else { "s" }
+                ),
+            ),
+            SourceErrorKind::Dtd => (crate::rules::XML_DTD, None, self.kind_message()),
+            SourceErrorKind::Entity { .. } => (crate::rules::XML_ENTITY, None, self.kind_message()),
+            SourceErrorKind::DepthLimit { .. } => (crate::rules::LIMIT_DEPTH, None, self.kind_message()),
+            SourceErrorKind::ArchiveLimit(_) => (crate::rules::LIMIT_ARCHIVE, None, self.kind_message()),
+            SourceErrorKind::CellError { column, .. } => (
+                crate::rules::SHEET_CELL_ERROR,
+                Some(column.as_str()),
+                self.kind_message(),
+            ),
+            SourceErrorKind::NoSheet { .. } => (crate::rules::SHEET_MISSING, None, self.kind_message()),
+            SourceErrorKind::RowNumber { .. } => (crate::rules::SHEET_DUPLICATE_ROW, None, self.kind_message()),
+            }
+    }
 }
 
 impl std::fmt::Display for SourceError {

@@ -27,7 +27,7 @@ pub use pseudonymise::{pseudonymise, PseudonymiseOptions};
 use std::path::{Path, PathBuf};
 
 use casebridge_mapping::{MappingSet, SourceFormat};
-use casebridge_model::{rules, SourceError, SourceErrorKind};
+use casebridge_model::{rules, SourceError};
 use casebridge_validate::{Finding, Report};
 use chrono::NaiveDate;
 
@@ -188,51 +188,6 @@ pub(crate) fn source_finding(e: &SourceError, file: &str, format: SourceFormat) 
         SourceFormat::Csv => rules::CSV_SYNTAX,
         SourceFormat::Jsonl => rules::JSONL_RECORD,
     };
-    let (rule, field, message) = match &e.kind {
-        SourceErrorKind::Io(m) => (rules::FILE_UNREADABLE, None, format!("cannot read: {m}")),
-        SourceErrorKind::Empty => (
-            rules::FILE_EMPTY,
-            None,
-            "file is empty: no header row".to_string(),
-        ),
-        SourceErrorKind::UnsupportedEncoding(enc) => (
-            rules::FILE_ENCODING,
-            None,
-            format!("file is {enc}; export it as UTF-8 or Windows-1252"),
-        ),
-        SourceErrorKind::FieldCount { expected, found } => (
-            rules::CSV_RAGGED_ROW,
-            None,
-            format!("row has {found} fields, header has {expected}"),
-        ),
-        SourceErrorKind::InvalidEncoding { column } => (
-            rules::ENCODING_INVALID,
-            Some(column.as_str()),
-            "bytes not valid in the declared encoding".to_string(),
-        ),
-        SourceErrorKind::Syntax(m) => (syntax, None, m.clone()),
-        SourceErrorKind::Limit(m) => (rules::LIMIT_RECORD, None, m.clone()),
-        SourceErrorKind::EncodingFallback { fields } => (
-            rules::ENCODING_FALLBACK,
-            None,
-            format!(
-                "{fields} field{} not valid UTF-8 read as Windows-1252, the first on this line; \
-                 every other field read as UTF-8",
-                if *fields == 1 { "" } else { "s" }
-            ),
-        ),
-        SourceErrorKind::Dtd => (rules::XML_DTD, None, e.kind_message()),
-        SourceErrorKind::Entity { .. } => (rules::XML_ENTITY, None, e.kind_message()),
-        SourceErrorKind::DepthLimit { .. } => (rules::LIMIT_DEPTH, None, e.kind_message()),
-        SourceErrorKind::ArchiveLimit(_) => (rules::LIMIT_ARCHIVE, None, e.kind_message()),
-        SourceErrorKind::CellError { column, .. } => (
-            rules::SHEET_CELL_ERROR,
-            Some(column.as_str()),
-            e.kind_message(),
-        ),
-        SourceErrorKind::NoSheet { .. } => (rules::SHEET_MISSING, None, e.kind_message()),
-        SourceErrorKind::RowNumber { .. } => (rules::SHEET_DUPLICATE_ROW, None, e.kind_message()),
-        _ => (syntax, None, e.to_string()),
-    };
+    let (rule, field, message) = e.finding_parts(syntax);
     Finding::new(rule, file, line, field, message).at_locator(Some(&e.locator))
 }
