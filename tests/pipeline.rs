@@ -259,6 +259,25 @@ fn a_legacy_workbook_is_refused_by_name_never_read_as_csv() {
 }
 
 #[test]
+fn a_workbook_named_csv_is_refused_by_its_bytes_never_read_as_csv() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("DM_PERSONS.csv");
+    std::fs::write(&csv, b"PK\x03\x04\x14\x00\x00\x00 a zip, not text").unwrap();
+    let out = casebridge()
+        .arg("validate")
+        .arg(&csv)
+        .arg("-m")
+        .arg(root().join("mappings/mosaic/persons.toml"))
+        .args(["--format", "json", "-q"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let v = json(&out);
+    let msg = v["findings"][0]["message"].as_str().unwrap().to_string();
+    assert!(msg.contains("looks like a workbook"), "{msg}");
+}
+
+#[test]
 fn a_missing_input_says_so_once() {
     let dir = tempfile::tempdir().unwrap();
     let out = casebridge()

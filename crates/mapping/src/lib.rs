@@ -17,7 +17,6 @@ pub mod mapping;
 pub mod set;
 pub mod template;
 pub mod transform;
-mod xmlpath;
 
 use std::path::PathBuf;
 

@@ -11,7 +11,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use casebridge_model::{rules, Encoding, FieldDef, FieldType, RecordKind, Sha256, TextRow, Want};
+use casebridge_adapters::{OptionEntry, SourceConfig, SourceOptions};
+use casebridge_csv::CsvOptions;
+use casebridge_model::{rules, FieldDef, FieldType, RecordKind, Sha256, TextRow, Want};
 use chrono::{NaiveDate, NaiveDateTime};
 use serde::Deserialize;
 use toml::Spanned;
@@ -27,7 +29,7 @@ use crate::Error;
 #[serde(deny_unknown_fields)]
 struct RawMapping {
     mapping: RawMeta,
-    source: RawSource,
+    source: BTreeMap<String, Spanned<toml::Value>>,
     #[serde(default)]
     codesets: BTreeMap<String, Spanned<RawCodeSet>>,
     fields: BTreeMap<String, Spanned<RawField>>,
@@ -51,29 +53,9 @@ fn default_system() -> String {
     "unknown".to_string()
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawSource {
-    glob: Spanned<String>,
-    #[serde(default)]
-    format: Option<Spanned<String>>,
-    #[serde(default)]
-    sheet: Option<Spanned<String>>,
-    #[serde(default)]
-    record: Option<Spanned<String>>,
-    #[serde(default)]
-    encoding: Option<Spanned<String>>,
-    #[serde(default)]
-    delimiter: Option<Spanned<String>>,
-    #[serde(default)]
-    header_row: Option<Spanned<u64>>,
-    #[serde(default)]
-    columns: Option<Vec<String>>,
-    #[serde(default)]
-    date_formats: Option<Spanned<Vec<String>>>,
-    #[serde(default)]
-    null_values: Vec<String>,
-}
+/// The `[source]` keys that carry meaning and stay with the mapping; every
+/// other key is an adapter's (see [`SourceOptions`]).
+const COMMON_KEYS: &[&str] = &["glob", "format", "columns", "null_values", "date_formats"];
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -155,84 +137,26 @@ struct FieldMap {
     columns: String,
 }
 
-/// The file format of a source.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SourceFormat {
-    /// Delimited text.
-    Csv,
-    /// An Excel workbook (`.xlsx`, `.xlsm`).
-    Xlsx,
-    /// XML, one record per element at the mapping's `record` path.
-    Xml,
-    /// Canonical records as JSON Lines (what `--out` and the JSON Lines
-    /// sink write), read back through the built-in canonical mappings.
-    Jsonl,
-}
+pub use casebridge_adapters::SourceFormat;
 
-impl SourceFormat {
-    /// The names a mapping file may give.
-    pub const NAMES: &'static [&'static str] = &["csv", "xlsx", "xml"];
-
-    fn parse(s: &str) -> Option<SourceFormat> {
-        match s.to_ascii_lowercase().as_str() {
-            "csv" | "tsv" | "txt" => Some(SourceFormat::Csv),
-            "xlsx" | "xlsm" | "excel" => Some(SourceFormat::Xlsx),
-            "xml" => Some(SourceFormat::Xml),
-            _ => None,
-        }
-    }
-
-    /// The format a file's extension suggests (CSV when it suggests none).
-    pub fn from_extension(path: &Path) -> SourceFormat {
-        match path
-            .extension()
-            .and_then(|e| e.to_str())
-            .map(str::to_ascii_lowercase)
-            .as_deref()
-        {
-            // Legacy and other workbook formats go to the workbook reader,
-            // which refuses them by name; never read as CSV.
-            Some("xlsx" | "xlsm" | "xls" | "xlsb" | "ods") => SourceFormat::Xlsx,
-            Some("xml") => SourceFormat::Xml,
-            Some("jsonl" | "ndjson") => SourceFormat::Jsonl,
-            _ => SourceFormat::Csv,
-        }
-    }
-
-    /// The lower-case name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SourceFormat::Csv => "csv",
-            SourceFormat::Xlsx => "xlsx",
-            SourceFormat::Xml => "xml",
-            SourceFormat::Jsonl => "jsonl",
-        }
-    }
-}
-
-/// The source settings of a mapping.
+/// The source settings of a mapping: which files, read as which format,
+/// and the adapter options its `[source]` table gives (each adapter's own,
+/// checked by it; see [`SourceOptions`]).
 #[derive(Debug, Clone)]
 pub struct SourceSpec {
     /// File-name glob (case-insensitive), e.g. `DM_PERSONS*.csv`.
     pub glob: String,
-    /// The format, when the mapping fixes it; otherwise each file's
-    /// extension decides (see [`SourceSpec::format_of`]).
+    /// The format, when the mapping fixes it (or `record` implies XML);
+    /// otherwise each file's extension decides (see [`SourceSpec::format_of`]).
     pub format: Option<SourceFormat>,
-    /// The sheet of a workbook source (the first sheet when absent).
-    pub sheet: Option<String>,
-    /// The element path of one record of an XML source, e.g.
-    /// `Message/Children/Child`.
-    pub record: Option<String>,
-    /// Text encoding.
-    pub encoding: Encoding,
-    /// Field delimiter byte.
-    pub delimiter: u8,
-    /// Physical line of the header (lines before it are skipped).
+    /// Physical line (row) of the header, from the adapter's options, for
+    /// findings about the header; 1 for formats without one.
     pub header_row: u64,
     /// Expected header columns, when the mapping declares them.
     pub columns: Option<Vec<String>>,
     /// Values read as empty (e.g. `NULL`).
     pub null_values: Vec<String>,
+    options: SourceOptions,
     matcher: globset::GlobMatcher,
 }
 
@@ -246,6 +170,35 @@ impl SourceSpec {
     /// Whether a file name fits the glob.
     pub fn matches(&self, file_name: &str) -> bool {
         self.matcher.is_match(file_name)
+    }
+
+    /// The adapters' options the `[source]` table gives.
+    pub fn options(&self) -> &SourceOptions {
+        &self.options
+    }
+
+    /// The adapter configuration to read `file` with, or `None` when the
+    /// mapping does not set its format up (an XML file under a mapping
+    /// without `record`).
+    pub fn config_for(&self, file: &Path) -> Option<SourceConfig> {
+        self.options.config(self.format_of(file))
+    }
+
+    /// The sheet of a workbook source (the first sheet when `None`).
+    pub fn sheet(&self) -> Option<&str> {
+        self.options.sheet()
+    }
+
+    /// The element path of one record of an XML source, e.g.
+    /// `Message/Children/Child` (no leading `/`).
+    pub fn record(&self) -> Option<&str> {
+        self.options.record()
+    }
+
+    /// The CSV options (encoding, delimiter, header row); the defaults for
+    /// a mapping that is not read as CSV.
+    pub fn csv(&self) -> CsvOptions {
+        self.options.csv()
     }
 }
 
@@ -425,168 +378,98 @@ impl Mapping {
             }
         };
 
-        // Source.
+        // Source: the keys with meaning stay here, the rest go to the adapters.
         let src = &raw.source;
-        let encoding = match &src.encoding {
-            None => Encoding::Auto,
-            Some(e) => Encoding::parse(e.get_ref()).unwrap_or_else(|| {
-                diags.push(
-                    Diagnostic::new(
-                        path,
-                        line_of(e.span().start),
-                        format!("unknown encoding `{}`", e.get_ref()),
-                    )
-                    .suggest(e.get_ref(), Encoding::NAMES.iter().copied()),
-                );
-                Encoding::Auto
-            }),
-        };
-        let format = match &src.format {
-            None if src.record.is_some() => Some(SourceFormat::Xml),
+        let source_line = |key: &str| src.get(key).and_then(|v| line_of(v.span().start));
+        let glob = common::<String>(src, "glob", &lines, path, &mut diags);
+        let format_raw = common::<String>(src, "format", &lines, path, &mut diags);
+        let columns = common::<Vec<String>>(src, "columns", &lines, path, &mut diags);
+        let date_formats = common::<Vec<String>>(src, "date_formats", &lines, path, &mut diags);
+        let null_values =
+            common::<Vec<String>>(src, "null_values", &lines, path, &mut diags).unwrap_or_default();
+        if glob.is_none() && !src.contains_key("glob") {
+            diags.push(Diagnostic::new(
+                path,
+                None,
+                "[source] needs `glob`, the file names it reads, e.g. \"DM_PERSONS*.csv\"",
+            ));
+        }
+        let format = match &format_raw {
             None => None,
-            Some(f) => match SourceFormat::parse(f.get_ref()) {
+            Some(f) => match SourceFormat::parse(f) {
                 Some(sf) => Some(sf),
                 None => {
                     diags.push(
                         Diagnostic::new(
                             path,
-                            line_of(f.span().start),
-                            format!("unknown source format `{}`", f.get_ref()),
+                            source_line("format"),
+                            format!("unknown source format `{f}`"),
                         )
-                        .suggest(f.get_ref(), SourceFormat::NAMES.iter().copied()),
+                        .suggest(f, SourceFormat::NAMES.iter().copied()),
                     );
                     None
                 }
             },
         };
-        let text_only = |key: &str, span: usize, fmt: SourceFormat, diags: &mut Vec<Diagnostic>| {
-            diags.push(Diagnostic::new(
-                path,
-                line_of(span),
-                format!("`{key}` applies to csv sources, not {}", fmt.as_str()),
-            ));
-        };
-        if let Some(fmt @ (SourceFormat::Xml | SourceFormat::Xlsx)) = format {
-            if let Some(d) = &src.delimiter {
-                text_only("delimiter", d.span().start, fmt, &mut diags);
-            }
-            if let Some(e) = &src.encoding {
-                let why = if fmt == SourceFormat::Xml {
-                    "an XML file declares its encoding in its prolog"
-                } else {
-                    "a workbook's text is always Unicode"
-                };
-                diags.push(Diagnostic::new(
-                    path,
-                    line_of(e.span().start),
-                    format!("`encoding` applies to csv sources: {why}"),
-                ));
-            }
-        }
-        let record = match (&src.record, format) {
-            (Some(r), Some(SourceFormat::Xml)) => {
-                match crate::xmlpath::check(r.get_ref(), crate::xmlpath::Use::Record) {
-                    Ok(p) => Some(p),
-                    Err(m) => {
-                        diags.push(Diagnostic::new(path, line_of(r.span().start), m));
-                        None
-                    }
+        let entries: Vec<OptionEntry> = src
+            .iter()
+            .filter(|(k, _)| !COMMON_KEYS.contains(&k.as_str()))
+            .map(|(k, v)| OptionEntry {
+                key: k.clone(),
+                value: v.get_ref().clone(),
+                line: line_of(v.span().start),
+            })
+            .collect();
+        let options =
+            match SourceOptions::from_table(format, source_line("format"), &entries, COMMON_KEYS) {
+                Ok(o) => Some(o),
+                Err(problems) => {
+                    diags.extend(problems.into_iter().map(|p| {
+                        let d = Diagnostic::new(path, p.line, p.message);
+                        match &p.unknown {
+                            Some((got, known)) => d.suggest(got, known.iter().map(String::as_str)),
+                            None => d,
+                        }
+                    }));
+                    None
                 }
-            }
-            (Some(r), _) => {
-                diags.push(Diagnostic::new(
-                    path,
-                    line_of(r.span().start),
-                    "`record` applies to xml sources (set format = \"xml\" or leave format out)",
-                ));
-                None
-            }
-            (None, Some(SourceFormat::Xml)) => {
-                diags.push(Diagnostic::new(
-                    path,
-                    src.format.as_ref().and_then(|f| line_of(f.span().start)),
-                    "an xml source needs `record`, the element path of one record, e.g. \"Message/Children/Child\"",
-                ));
-                None
-            }
-            (None, _) => None,
-        };
-        let sheet = match (&src.sheet, format) {
-            (Some(sh), Some(SourceFormat::Csv | SourceFormat::Xml)) => {
-                diags.push(Diagnostic::new(
-                    path,
-                    line_of(sh.span().start),
-                    "`sheet` applies to xlsx sources",
-                ));
-                None
-            }
-            (Some(sh), _) if sh.get_ref().trim().is_empty() => {
-                diags.push(Diagnostic::new(
-                    path,
-                    line_of(sh.span().start),
-                    "`sheet` is empty: give the sheet's name, or leave it out for the first sheet",
-                ));
-                None
-            }
-            (Some(sh), _) => Some(sh.get_ref().clone()),
-            (None, _) => None,
-        };
-        if format == Some(SourceFormat::Xml) && src.columns.is_some() {
+            };
+        let format = options.as_ref().map_or(format, SourceOptions::format);
+        if format.is_some_and(|f| !f.has_header()) && columns.is_some() {
             diags.push(Diagnostic::new(
                 path,
                 None,
                 "`columns` lists a csv or xlsx header; an xml source's fields give element paths",
             ));
         }
-        let delimiter = match &src.delimiter {
-            None => b',',
-            Some(d) => match d.get_ref().as_str() {
-                "\\t" | "\t" | "tab" => b'\t',
-                s if s.len() == 1 && s.is_ascii() => s.as_bytes()[0],
-                s => {
+        let matcher = glob.as_ref().and_then(|g| {
+            match globset::GlobBuilder::new(g)
+                .case_insensitive(true)
+                .literal_separator(true)
+                .build()
+            {
+                Ok(g) => Some(g.compile_matcher()),
+                Err(e) => {
                     diags.push(Diagnostic::new(
                         path,
-                        line_of(d.span().start),
-                        format!("delimiter `{s}` must be one ASCII character or `tab`"),
+                        source_line("glob"),
+                        format!("bad glob: {e}"),
                     ));
-                    b','
+                    None
                 }
-            },
-        };
-        let header_row = match &src.header_row {
-            None => 1,
-            Some(h) if *h.get_ref() >= 1 => *h.get_ref(),
-            Some(h) => {
-                diags.push(Diagnostic::new(
-                    path,
-                    line_of(h.span().start),
-                    "header_row starts at 1",
-                ));
-                1
             }
-        };
-        let matcher = match globset::GlobBuilder::new(src.glob.get_ref())
-            .case_insensitive(true)
-            .literal_separator(true)
-            .build()
-        {
-            Ok(g) => Some(g.compile_matcher()),
-            Err(e) => {
-                diags.push(Diagnostic::new(
-                    path,
-                    line_of(src.glob.span().start),
-                    format!("bad glob: {e}"),
-                ));
-                None
-            }
-        };
-        let source_formats = match &src.date_formats {
+        });
+        let source_formats = match &date_formats {
             None => DateFormats::default_list(),
-            Some(list) => DateFormats::parse(list.get_ref()).unwrap_or_else(|m| {
-                diags.push(Diagnostic::new(path, line_of(list.span().start), m));
+            Some(list) => DateFormats::parse(list).unwrap_or_else(|m| {
+                diags.push(Diagnostic::new(path, source_line("date_formats"), m));
                 DateFormats::default_list()
             }),
         };
+        // Field paths are checked by the adapter (XML: its path grammar)
+        // only once its options are good.
+        let no_options = SourceOptions::default();
+        let source_options = options.as_ref().unwrap_or(&no_options);
 
         // Template.
         let template = match (&raw.mapping.template, kind) {
@@ -718,8 +601,8 @@ impl Mapping {
                     spec,
                     &codesets,
                     &source_formats,
-                    src.columns.as_deref(),
-                    format == Some(SourceFormat::Xml),
+                    columns.as_deref(),
+                    source_options,
                     &mut diags,
                 ) {
                     fields.push(f);
@@ -730,7 +613,8 @@ impl Mapping {
         if !diags.is_empty() {
             return Err(diags);
         }
-        let (Some(kind), Some(matcher)) = (kind, matcher) else {
+        let (Some(kind), Some(matcher), Some(glob), Some(options)) = (kind, matcher, glob, options)
+        else {
             return Err(vec![Diagnostic::new(path, None, "mapping is incomplete")]);
         };
         fields.sort_by_key(|f| f.slot);
@@ -743,15 +627,12 @@ impl Mapping {
             path: path.to_path_buf(),
             sha256: Sha256::digest(text.as_bytes()),
             source: SourceSpec {
-                glob: src.glob.get_ref().clone(),
+                glob,
                 format,
-                sheet,
-                record,
-                encoding,
-                delimiter,
-                header_row,
-                columns: src.columns.clone(),
-                null_values: src.null_values.clone(),
+                header_row: options.header_row(),
+                columns,
+                null_values,
+                options,
                 matcher,
             },
             template,
@@ -902,17 +783,15 @@ fn compile_field(
     codesets: &BTreeMap<String, Arc<CodeSet>>,
     source_formats: &DateFormats,
     declared: Option<&[String]>,
-    xml: bool,
+    source: &SourceOptions,
     diags: &mut Vec<Diagnostic>,
 ) -> Option<FieldMap> {
     let start = diags.len();
     let name = def.name;
     let at = |s: usize| Some(lines.line(s));
     let check_declared = |col: &Spanned<String>, diags: &mut Vec<Diagnostic>| {
-        if xml {
-            if let Err(m) = crate::xmlpath::check(col.get_ref(), crate::xmlpath::Use::Field) {
-                diags.push(Diagnostic::new(path, at(col.span().start), m));
-            }
+        if let Err(m) = source.check_column(col.get_ref()) {
+            diags.push(Diagnostic::new(path, at(col.span().start), m));
         }
         if let Some(declared) = declared {
             if !declared
@@ -1101,6 +980,29 @@ fn compile_field(
         default: spec.default.clone(),
         columns,
     })
+}
+
+/// A `[source]` key the mapping keeps, read as `T`; a value of the wrong
+/// type is a diagnostic on its line.
+fn common<T: serde::de::DeserializeOwned>(
+    src: &BTreeMap<String, Spanned<toml::Value>>,
+    key: &str,
+    lines: &LineIndex,
+    path: &Path,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<T> {
+    let v = src.get(key)?;
+    match v.get_ref().clone().try_into::<T>() {
+        Ok(t) => Some(t),
+        Err(e) => {
+            diags.push(Diagnostic::new(
+                path,
+                Some(lines.line(v.span().start)),
+                format!("`{key}`: {}", e.message().trim()),
+            ));
+            None
+        }
+    }
 }
 
 fn sibling_files(dir: &Path, ext: &str) -> Vec<String> {
@@ -1458,7 +1360,7 @@ column = "/Message/Header/Source/LEA"
     fn xml_sources_take_a_record_path_and_element_paths() {
         let m = load(CIN).unwrap();
         assert_eq!(m.source.format, Some(SourceFormat::Xml));
-        assert_eq!(m.source.record.as_deref(), Some("Message/Children/Child"));
+        assert_eq!(m.source.record(), Some("Message/Children/Child"));
         let cols: Vec<&str> = m.columns().into_iter().map(|(c, _)| c).collect();
         assert_eq!(
             cols,
@@ -1515,7 +1417,7 @@ column = "/Message/Header/Source/LEA"
             "format = \"xlsx\"\nsheet = \"DM_PERSONS\"",
         ))
         .unwrap();
-        assert_eq!(m.source.sheet.as_deref(), Some("DM_PERSONS"));
+        assert_eq!(m.source.sheet(), Some("DM_PERSONS"));
         assert_eq!(m.source.format_of(Path::new("x.csv")), SourceFormat::Xlsx);
         let m = load(&PERSONS.replace("DM_PERSONS*.csv", "DM_PERSONS*")).unwrap();
         assert_eq!(m.source.format, None);
@@ -1531,6 +1433,61 @@ column = "/Message/Header/Source/LEA"
             m.source.format_of(Path::new("DM_PERSONS")),
             SourceFormat::Csv
         );
+    }
+
+    #[test]
+    fn an_unknown_source_key_names_its_line_and_suggests() {
+        let e =
+            load(&PERSONS.replace("encoding = \"windows-1252\"", "delimter = \";\"")).unwrap_err();
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert_eq!(e[0].line, Some(9));
+        assert_eq!(e[0].suggestion.as_deref(), Some("delimiter"));
+        assert!(e[0]
+            .to_string()
+            .starts_with("persons.toml:9: unknown [source] key `delimter`"));
+    }
+
+    #[test]
+    fn another_formats_option_is_refused_with_its_line_and_why() {
+        let e = load(&PERSONS.replace(
+            "encoding = \"windows-1252\"",
+            "format = \"csv\"\nsheet = \"DM_PERSONS\"",
+        ))
+        .unwrap_err();
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert_eq!(e[0].line, Some(10));
+        assert_eq!(e[0].message, "`sheet` applies to xlsx sources, not csv");
+        let e = load(&PERSONS.replace(
+            "encoding = \"windows-1252\"",
+            "format = \"xlsx\"\nencoding = \"utf-8\"",
+        ))
+        .unwrap_err();
+        assert_eq!(e[0].line, Some(10));
+        assert!(e[0].message.contains("always Unicode"), "{e:?}");
+    }
+
+    /// The old mapping checker took any `../` and an absolute `/@attr`; the
+    /// reader refused them when the file was opened. Both now use the XML
+    /// adapter's one grammar, so the mapping is refused when it loads.
+    #[test]
+    fn xml_paths_are_checked_by_the_readers_own_grammar() {
+        for (path, why) in [
+            ("../../../../UPN", "above the root"),
+            ("/@id", "names no element"),
+            ("1UPN", "not an XML element name"),
+        ] {
+            let e = load(&CIN.replace("ChildIdentifiers/UPN", path)).unwrap_err();
+            assert_eq!(e.len(), 1, "{e:?}");
+            assert_eq!(e[0].line, Some(13), "{e:?}");
+            assert!(e[0].message.contains(why), "{path}: {e:?}");
+            let reader =
+                casebridge_xml::XmlSourceConfig::new("Message/Children/Child", [path]).check();
+            assert!(reader.is_err(), "{path}");
+        }
+        // What the reader reads, the mapping takes: `..` and `./`.
+        let m = load(&CIN.replace("ChildIdentifiers/UPN", "./ChildIdentifiers/UPN")).unwrap();
+        assert!(m.source.config_for(Path::new("CIN.xml")).is_some());
+        assert!(load(&CIN.replace("ChildIdentifiers/UPN", "..")).is_ok());
     }
 
     #[test]

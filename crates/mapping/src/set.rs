@@ -37,8 +37,8 @@ fn distinct_parts(ms: &[&Mapping], file: &Path) -> bool {
     let mut parts: Vec<String> = Vec::new();
     for m in ms {
         let part = match m.source.format_of(file) {
-            SourceFormat::Xml => m.source.record.clone().map(|r| format!("xml:{r}")),
-            SourceFormat::Xlsx => m.source.sheet.clone().map(|s| format!("sheet:{s}")),
+            SourceFormat::Xml => m.source.record().map(|r| format!("xml:{r}")),
+            SourceFormat::Xlsx => m.source.sheet().map(|s| format!("sheet:{s}")),
             SourceFormat::Jsonl => Some(format!("jsonl:{}", m.kind)),
             SourceFormat::Csv => None,
         };

@@ -9,6 +9,7 @@
 
 #![forbid(unsafe_code)]
 
+mod adapter;
 pub mod events;
 mod finding;
 mod hash;
@@ -20,6 +21,7 @@ mod records;
 pub mod rules;
 mod source;
 
+pub use adapter::{ConfigProblem, FormatDescriptor};
 pub use events::{Disposition, Event, EventSink, FileId, FileOutcome, Tally};
 pub use finding::{escape_controls, Finding};
 pub use hash::{content_sha256, fold_text, stable_id};

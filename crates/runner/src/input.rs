@@ -5,12 +5,11 @@
 
 use std::path::{Path, PathBuf};
 
-use casebridge_csv::{CsvSource, CsvSourceConfig};
-use casebridge_jsonl::{JsonlSource, JsonlSourceConfig};
+use casebridge_adapters::BuildContext;
 use casebridge_mapping::{canonical_mappings, Mapping, MappingSet, Selection, SourceFormat};
 use casebridge_model::{Locator, RecordKind, RecordSource, SourceError, SourceErrorKind};
-use casebridge_sheet::{ArchiveLimits, SheetSource, SheetSourceConfig};
-use casebridge_xml::{XmlLimits, XmlSource, XmlSourceConfig};
+use casebridge_sheet::ArchiveLimits;
+use casebridge_xml::XmlLimits;
 
 use crate::Error;
 
@@ -196,77 +195,50 @@ pub fn plan_inputs<'m>(inputs: &[PathBuf], mappings: &'m MappingSet) -> Result<P
     Ok(plan)
 }
 
-/// Opens `path` with the reader its mapping's format (or else its
-/// extension) calls for. For XML the source's columns are the element
+/// Opens `path` with the adapter its mapping's format (or else its
+/// extension) calls for, configured from the mapping's `[source]` options
+/// and the run's limits. For XML the source's columns are the element
 /// paths the mapping reads.
 pub fn open_source(
     path: &Path,
     mapping: &Mapping,
     limits: &Limits,
 ) -> Result<Box<dyn RecordSource>, SourceError> {
-    let spec = &mapping.source;
-    match spec.format_of(path) {
-        SourceFormat::Csv => {
-            let config = CsvSourceConfig {
-                encoding: spec.encoding,
-                delimiter: spec.delimiter,
-                header_row: spec.header_row,
-                max_record_bytes: limits.max_record_bytes,
-            };
-            Ok(Box::new(CsvSource::open(path, config)?))
-        }
-        SourceFormat::Jsonl => {
-            let config = JsonlSourceConfig {
-                kind: mapping.kind,
-                // The first part (persons) reports the lines no part reads.
-                report_unreadable: canonical_mappings()
-                    .first()
-                    .is_some_and(|m| m.kind == mapping.kind),
-                max_record_bytes: limits.max_record_bytes,
-            };
-            Ok(Box::new(JsonlSource::open(path, config)?))
-        }
-        SourceFormat::Xlsx => {
-            let config = SheetSourceConfig {
-                sheet: spec.sheet.clone(),
-                header_row: spec.header_row,
-                max_record_bytes: limits.max_record_bytes,
-                archive: limits.archive,
-            };
-            Ok(Box::new(SheetSource::open(path, config)?))
-        }
-        SourceFormat::Xml => {
-            let Some(record) = spec.record.clone() else {
-                // The mapping loader refuses an xml mapping without `record`;
-                // a csv mapping applied to a .xml file lands here.
-                return Err(SourceError {
-                    kind: SourceErrorKind::Syntax(format!(
-                        "mapping `{}` gives no `record` element path, so it cannot read XML",
-                        mapping.id
-                    )),
-                    locator: Locator::File,
-                    recoverable: false,
-                });
-            };
-            let mut fields: Vec<String> = Vec::new();
-            for (c, _) in mapping.columns() {
-                if !fields.iter().any(|f| f == c) {
-                    fields.push(c.to_string());
-                }
-            }
-            let config = XmlSourceConfig {
-                record_path: record,
-                fields,
-                limits: XmlLimits {
-                    max_depth: limits.max_xml_depth,
-                    max_record_bytes: limits.max_record_bytes,
-                    max_token_bytes: limits.max_xml_token_bytes,
-                },
-                ..XmlSourceConfig::default()
-            };
-            Ok(Box::new(XmlSource::open(path, config)?))
+    let Some(config) = mapping.source.config_for(path) else {
+        // The mapping loader refuses an xml mapping without `record`; a csv
+        // mapping applied to a .xml file lands here.
+        return Err(SourceError {
+            kind: SourceErrorKind::Syntax(format!(
+                "mapping `{}` gives no `record` element path, so it cannot read XML",
+                mapping.id
+            )),
+            locator: Locator::File,
+            recoverable: false,
+        });
+    };
+    let mut fields: Vec<String> = Vec::new();
+    for (c, _) in mapping.columns() {
+        if !fields.iter().any(|f| f == c) {
+            fields.push(c.to_string());
         }
     }
+    let cx = BuildContext {
+        max_record_bytes: limits.max_record_bytes,
+        xml: XmlLimits {
+            max_depth: limits.max_xml_depth,
+            max_record_bytes: limits.max_record_bytes,
+            max_token_bytes: limits.max_xml_token_bytes,
+        },
+        archive: limits.archive,
+        fields,
+        kind: mapping.kind,
+        // A JSON Lines file is read in parts, one per kind: the first
+        // (persons) reports the lines no part reads.
+        report_unreadable: canonical_mappings()
+            .first()
+            .is_some_and(|m| m.kind == mapping.kind),
+    };
+    config.open(path, &cx)
 }
 
 /// The first of `outputs` that would overwrite one of `inputs` (a named

@@ -423,13 +423,14 @@ impl Stage for Rewrite<'_> {
                 }
             }
         }
+        let csv = mapping.source.csv();
         let sink_cfg = CsvSinkConfig {
-            encoding: if mapping.source.encoding == Encoding::Windows1252 {
+            encoding: if csv.encoding == Encoding::Windows1252 {
                 Encoding::Windows1252
             } else {
                 Encoding::Utf8
             },
-            delimiter: mapping.source.delimiter,
+            delimiter: csv.delimiter.0,
             crlf: true,
         };
         let header_refs: Vec<&str> = header.iter().map(String::as_str).collect();
@@ -642,8 +643,7 @@ fn rewrite_xml(
             part: Part {
                 depth: m
                     .source
-                    .record
-                    .as_deref()
+                    .record()
                     .unwrap_or("")
                     .trim_matches('/')
                     .split('/')
@@ -666,7 +666,7 @@ fn rewrite_xml(
     let config = RewriteConfig {
         record_paths: mappings
             .iter()
-            .map(|m| m.source.record.clone().unwrap_or_default())
+            .map(|m| m.source.record().unwrap_or_default().to_string())
             .collect(),
         targets,
         keep_markup: opts.keep_unmapped,

@@ -21,7 +21,7 @@ fn root() -> PathBuf {
 fn rows(mapping: &str, file: &str) -> (Mapping, Vec<(MappedRecord, Locator)>) {
     let m = Mapping::from_path(&root().join("mappings/mosaic").join(mapping)).unwrap();
     let cfg = CsvSourceConfig {
-        encoding: m.source.encoding,
+        encoding: m.source.csv().encoding,
         ..CsvSourceConfig::default()
     };
     let mut src = CsvSource::open(&root().join("examples/mosaic-clean").join(file), cfg).unwrap();

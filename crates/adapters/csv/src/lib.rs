@@ -16,9 +16,11 @@
 
 #![forbid(unsafe_code)]
 
+mod config;
 mod reader;
 mod writer;
 
+pub use config::{CsvOptions, Delimiter, DESCRIPTOR};
 pub use reader::{CsvSource, CsvSourceConfig};
 pub use writer::{CsvSink, CsvSinkConfig};
 

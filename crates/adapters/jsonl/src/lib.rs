@@ -16,6 +16,10 @@
 
 #![forbid(unsafe_code)]
 
+mod config;
+
+pub use config::{JsonlOptions, DESCRIPTOR};
+
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read, Write};
 

@@ -54,12 +54,14 @@ use std::fs::File;
 use std::io::{self, Read, Seek};
 use std::path::{Path, PathBuf};
 
+mod config;
 #[doc(hidden)]
 pub mod fuzzing;
 mod reader;
 mod text;
 mod writer;
 
+pub use config::{SheetOptions, DESCRIPTOR};
 pub use reader::{SheetSource, SheetSourceConfig, MAX_COLUMNS};
 pub use writer::{SheetSink, MAX_CELL_CHARS, MAX_ROWS};
 

@@ -16,6 +16,7 @@ use casebridge_model::{
     PRESENT,
 };
 
+use crate::config::UNSUPPORTED;
 use crate::text::{push_cell, Kind};
 use crate::{check_archive, ArchiveLimits, Error as CheckError};
 
@@ -28,9 +29,6 @@ const IN_FLIGHT: usize = 4;
 const BATCH_ROWS: usize = 1024;
 /// ... or this much text.
 const BATCH_TEXT: usize = 256 << 10;
-
-/// Extensions of spreadsheet formats this reader refuses.
-const UNSUPPORTED: &[&str] = &["xls", "xla", "xlt", "xlsb", "ods", "ots", "fods", "numbers"];
 
 /// How to read a sheet.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -96,6 +96,7 @@
 
 #![forbid(unsafe_code)]
 
+mod config;
 #[doc(hidden)]
 pub mod fuzzing;
 mod input;
@@ -104,6 +105,7 @@ pub mod rewrite;
 mod source;
 mod text;
 
+pub use config::{XmlOptions, DESCRIPTOR};
 pub use rewrite::{rewrite, rewrite_file, RecordAt, RewriteConfig, RewriteInfo, Value};
 pub use source::XmlSource;
 
@@ -197,6 +199,23 @@ pub enum Error {
         /// What is wrong with it.
         reason: &'static str,
     },
+}
+
+impl Error {
+    /// What is wrong with the path, without the path.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Error::RecordPath { reason, .. } | Error::Field { reason, .. } => reason,
+        }
+    }
+
+    /// The path as configured.
+    pub fn path(&self) -> &str {
+        match self {
+            Error::RecordPath { path, .. } => path,
+            Error::Field { field, .. } => field,
+        }
+    }
 }
 
 /// A `Result` with this crate's [`Error`].

@@ -38,17 +38,41 @@ fn field_error(field: &str, reason: &'static str) -> Error {
     }
 }
 
-/// The local part of a name segment (after any `prefix:`), if it is a name.
-fn local(segment: &str) -> Option<&str> {
-    let bad = |c: char| c.is_whitespace() || "*[]()=<>&\"'|,/@".contains(c);
-    if segment.is_empty() || segment.contains(bad) {
-        return None;
+/// Whether `n` is an XML name as a path may give it: a letter or `_` first,
+/// then letters, digits, `_`, `-`, `.` (a `prefix:` allowed, its local part
+/// a name too). No wildcards, predicates or spaces: such a step could never
+/// match an element, so it is refused rather than left silently empty.
+fn name_ok(n: &str) -> bool {
+    let word = |w: &str| {
+        let mut chars = w.chars();
+        chars.next().is_some_and(|c| c.is_alphabetic() || c == '_')
+            && chars.all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '.'))
+    };
+    match n.split_once(':') {
+        Some((prefix, local)) => word(prefix) && word(local),
+        None => word(n),
     }
-    let local = segment.rsplit(':').next().unwrap_or(segment);
-    (!local.is_empty()).then_some(local)
 }
 
-/// The element names of a record path (from the root element).
+/// The local part of a name segment (after any `prefix:`), if it is a name.
+fn local(segment: &str) -> Option<&str> {
+    if !name_ok(segment) {
+        return None;
+    }
+    segment.rsplit(':').next()
+}
+
+/// Why a step is not an element name.
+fn step_error(seg: &str) -> &'static str {
+    if seg.is_empty() {
+        "an empty step (`//`)"
+    } else {
+        "a step is not an XML element name (no wildcards or predicates)"
+    }
+}
+
+/// The element names of a record path (from the root element; a leading
+/// or trailing `/` is allowed).
 pub(crate) fn record_segments(record_path: &str) -> Result<Vec<&str>, Error> {
     let rp_error = |reason| Error::RecordPath {
         path: record_path.to_string(),
@@ -56,13 +80,19 @@ pub(crate) fn record_segments(record_path: &str) -> Result<Vec<&str>, Error> {
     };
     let trimmed = record_path.trim().trim_matches('/');
     if trimmed.is_empty() {
-        return Err(rp_error("empty"));
+        return Err(rp_error("it names no element"));
     }
     let mut record = Vec::new();
     for seg in trimmed.split('/') {
+        if seg.starts_with('@') {
+            return Err(rp_error("a record is an element, not an attribute"));
+        }
+        if seg == "." || seg == ".." {
+            return Err(rp_error("`.` and `..` may only lead a field path"));
+        }
         match local(seg) {
-            Some(l) if l != "." && l != ".." => record.push(l),
-            _ => return Err(rp_error("not a path of element names")),
+            Some(l) => record.push(l),
+            None => return Err(rp_error(step_error(seg))),
         }
     }
     Ok(record)
@@ -76,7 +106,7 @@ pub(crate) fn resolve<'a>(
 ) -> Result<(Vec<&'a str>, Option<&'a str>), Error> {
     let f = field.trim();
     if f.is_empty() {
-        return Err(field_error(field, "empty path"));
+        return Err(field_error(field, "it is empty"));
     }
     let (absolute, body) = match f.strip_prefix('/') {
         Some(rest) => (true, rest),
@@ -100,10 +130,13 @@ pub(crate) fn resolve<'a>(
                 }
                 continue;
             }
-            ".." => return Err(field_error(field, "`..` only at the start of a path")),
+            ".." => return Err(field_error(field, "`..` may only lead a field path")),
             s if s.starts_with('@') => {
                 if !last {
-                    return Err(field_error(field, "an attribute ends a path"));
+                    return Err(field_error(
+                        field,
+                        "an attribute (`@name`) must be the last step",
+                    ));
                 }
                 match local(&s[1..]) {
                     Some(a) => attr = Some(a),
@@ -112,13 +145,13 @@ pub(crate) fn resolve<'a>(
             }
             s => match local(s) {
                 Some(l) => elements.push(l),
-                None => return Err(field_error(field, "not a path of element names")),
+                None => return Err(field_error(field, step_error(s))),
             },
         }
         leading = false;
     }
     if elements.is_empty() {
-        return Err(field_error(field, "names no element"));
+        return Err(field_error(field, "it names no element"));
     }
     Ok((elements, attr))
 }
@@ -266,6 +299,50 @@ mod tests {
             ("a/b", "@"),
         ] {
             assert!(Plan::compile(rp, &fields(&[f])).is_err(), "{rp} {f}");
+        }
+    }
+
+    /// The cases of the mapping crate's former checker (`xmlpath.rs`), now
+    /// answered by this one grammar. Where the two disagreed, the reader's
+    /// answer won when it could read the path (`..`, `./A`, a trailing `/`
+    /// on a record path), the stricter one when the path could never match
+    /// (`1A`, `cin:`, climbing above the root, `/@x`).
+    #[test]
+    fn one_grammar_for_mapping_load_and_reading() {
+        let record = record_segments("/Message/Children/Child").unwrap();
+        assert_eq!(record, ["Message", "Children", "Child"]);
+        for ok in [
+            "ChildIdentifiers/UPN",
+            "@id",
+            "A/@b",
+            ".",
+            "..",
+            "./A",
+            "../ChildIdentifiers/LAchildID",
+            "../../X",
+            "/Message/Header/Source/LEA",
+            "cin:Child",
+        ] {
+            assert!(resolve(&record, ok).is_ok(), "{ok}");
+        }
+        for (bad, why) in [
+            ("", "empty"),
+            ("A//B", "empty step"),
+            ("A/../B", "may only lead"),
+            ("@a/B", "last step"),
+            ("A/*", "not an XML element name"),
+            ("A[1]", "not an XML element name"),
+            ("1A", "not an XML element name"),
+            ("cin:", "not an XML element name"),
+            ("../", "empty step"),
+            ("../../../../X", "above the root"),
+            ("/@x", "names no element"),
+        ] {
+            let e = resolve(&record, bad).unwrap_err();
+            assert!(e.reason().contains(why), "{bad:?}: {e}");
+        }
+        for bad in ["A/@b", "../A", "A//B", "", "A/*"] {
+            assert!(record_segments(bad).is_err(), "{bad:?}");
         }
     }
 }
