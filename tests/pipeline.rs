@@ -256,6 +256,7 @@ fn a_legacy_workbook_is_refused_by_name_never_read_as_csv() {
     let v = json(&out);
     let msg = v["findings"][0]["message"].as_str().unwrap().to_string();
     assert!(msg.contains("xls"), "{msg}");
+    assert_eq!(v["findings"][0]["rule"], "file.unsupported");
 }
 
 #[test]

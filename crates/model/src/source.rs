@@ -196,6 +196,9 @@ pub enum SourceErrorKind {
         /// The number of the row before it in the sheet.
         after: u64,
     },
+    /// The file is in a format casebridge does not read (`.xls`, `.ods`, a
+    /// zip named `.csv`): refused by name or by its first bytes.
+    Unsupported(String),
     /// The sheet the mapping names is not in the workbook.
     NoSheet {
         /// The sheet asked for.
@@ -252,6 +255,7 @@ impl SourceError {
                 "bytes not valid in the declared encoding".to_string(),
             ),
             SourceErrorKind::Syntax(m) => (syntax, None, m.clone()),
+            SourceErrorKind::Unsupported(m) => (crate::rules::FILE_UNSUPPORTED, None, m.clone()),
             SourceErrorKind::Limit(m) => (crate::rules::LIMIT_RECORD, None, m.clone()),
             SourceErrorKind::EncodingFallback { fields } => (
                 crate::rules::ENCODING_FALLBACK,
@@ -298,7 +302,7 @@ impl std::fmt::Display for SourceErrorKind {
                     "column {column}: bytes not valid in the declared encoding"
                 )
             }
-            SourceErrorKind::Syntax(m) => write!(f, "{m}"),
+            SourceErrorKind::Syntax(m) | SourceErrorKind::Unsupported(m) => write!(f, "{m}"),
             SourceErrorKind::Limit(m) => write!(f, "limit exceeded: {m}"),
             SourceErrorKind::EncodingFallback { fields } => write!(
                 f,

@@ -813,7 +813,7 @@ impl<'r> Pipeline<'r> {
             if file.format == SourceFormat::Xml && self.sole_part && records == 0 && i.bytes > 0 {
                 let message = format!(
                     "the record path `{}` matches no element: no record read",
-                    mapping.source.record.as_deref().unwrap_or("")
+                    mapping.source.record().unwrap_or("")
                 );
                 self.file_finding(
                     file.id,

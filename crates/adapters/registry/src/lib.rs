@@ -115,7 +115,7 @@ const COMPOUND_FILE: &[u8] = &[0xD0, 0xCF, 0x11, 0xE0, 0xA1, 0xB1, 0x1A, 0xE1];
 
 fn refused(message: String) -> SourceError {
     SourceError {
-        kind: SourceErrorKind::Syntax(message),
+        kind: SourceErrorKind::Unsupported(message),
         locator: Locator::File,
         recoverable: false,
     }
@@ -296,7 +296,7 @@ mod tests {
             for format in SourceFormat::ALL {
                 let e = check_file(&p, format).unwrap_err();
                 assert!(
-                    matches!(&e.kind, SourceErrorKind::Syntax(m) if m.contains(&format!(".{ext}"))),
+                    matches!(&e.kind, SourceErrorKind::Unsupported(m) if m.contains(&format!(".{ext}"))),
                     "{e}"
                 );
             }

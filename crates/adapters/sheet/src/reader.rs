@@ -494,7 +494,7 @@ impl SheetSource {
             .map(|e| e.to_string_lossy().to_ascii_lowercase())
             .unwrap_or_default();
         if UNSUPPORTED.contains(&ext.as_str()) {
-            return Err(file_error(SourceErrorKind::Syntax(format!(
+            return Err(file_error(SourceErrorKind::Unsupported(format!(
                 "unsupported spreadsheet format .{ext}: only .xlsx and .xlsm workbooks are read; \
                  save the sheet as .xlsx"
             ))));
@@ -1374,7 +1374,7 @@ mod tests {
             let p = dir.path().join(format!("book.{ext}"));
             std::fs::write(&p, b"whatever").unwrap();
             assert!(
-                matches!(&open_err(&p, lenient()).kind, SourceErrorKind::Syntax(m) if m.contains("unsupported"))
+                matches!(&open_err(&p, lenient()).kind, SourceErrorKind::Unsupported(m) if m.contains("unsupported"))
             );
         }
         assert!(matches!(
