@@ -73,6 +73,8 @@ struct RawSource {
     date_formats: Option<Spanned<Vec<String>>>,
     #[serde(default)]
     null_values: Vec<String>,
+    #[serde(default)]
+    public: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -233,6 +235,10 @@ pub struct SourceSpec {
     pub columns: Option<Vec<String>>,
     /// Values read as empty (e.g. `NULL`).
     pub null_values: Vec<String>,
+    /// Columns (or XML paths, with the field path syntax) that no field
+    /// reads and that hold no personal data (codes, a return's header):
+    /// `pseudonymise` copies them as they are instead of blanking them.
+    pub public: Vec<String>,
     matcher: globset::GlobMatcher,
 }
 
@@ -752,6 +758,7 @@ impl Mapping {
                 header_row,
                 columns: src.columns.clone(),
                 null_values: src.null_values.clone(),
+                public: src.public.clone(),
                 matcher,
             },
             template,

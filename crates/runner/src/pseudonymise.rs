@@ -351,13 +351,20 @@ impl Stage for Rewrite<'_> {
         let mapping = file.mapping;
         let out_path = out_path_of(file.path, self.opts)?;
         let mut treat: Vec<Option<(Treatment, Option<DateFormats>)>> = vec![None; header.len()];
-        for (def, cols, formats) in mapping.field_sources() {
-            let t = if cols.len() > 1 && def.is_key {
-                Treatment::Identifier
-            } else {
-                Treatment::of(def)
-            };
+        let sources = mapping.field_sources();
+        for (def, cols, formats) in &sources {
             for c in cols {
+                // A column of a key made of several is treated as the
+                // field reading it alone (an SSDA903 episode's DECOM is a
+                // date, shifted with the child's other dates), as in XML.
+                let t = if cols.len() > 1 && def.is_key {
+                    if read_alone(&sources, def.name, c) {
+                        continue;
+                    }
+                    Treatment::Identifier
+                } else {
+                    Treatment::of(def)
+                };
                 let Some(i) = header.iter().position(|h| h.trim().eq_ignore_ascii_case(c)) else {
                     continue;
                 };
@@ -368,6 +375,12 @@ impl Stage for Rewrite<'_> {
                 if stricter {
                     treat[i] = Some((t, formats.cloned()));
                 }
+            }
+        }
+        // Declared public by the mapping (codes no field reads): kept.
+        for c in &mapping.source.public {
+            if let Some(i) = header.iter().position(|h| h.trim().eq_ignore_ascii_case(c)) {
+                treat[i].get_or_insert((Treatment::Keep, None));
             }
         }
         let sink_cfg = CsvSinkConfig {
@@ -404,6 +417,11 @@ impl Stage for Rewrite<'_> {
                 reason: "no output open for this file".into(),
             }));
         };
+        if let (Sink::Csv(s), Some(Encoding::Windows1252)) = (&mut f.sink, item.encoding) {
+            // The input held a field that is not UTF-8: the copy keeps
+            // the input's encoding.
+            s.set_encoding(Encoding::Windows1252);
+        }
         let rec = item.mapped;
         let people = people(rec, self.index);
         let offset_key = people
@@ -418,7 +436,9 @@ impl Stage for Rewrite<'_> {
             .resize(item.raw.len().max(f.treat.len()), String::new());
         for (i, v) in item.raw.iter().enumerate() {
             f.out[i] = match f.treat.get(i).and_then(Option::as_ref) {
-                None if self.opts.keep_unmapped => v.clone(),
+                // Kept on purpose, but nothing is known of what it holds:
+                // scrubbed as free text.
+                None if self.opts.keep_unmapped => scrub(self.pseudo, v, dict),
                 None => String::new(),
                 Some(_) if v.trim().is_empty() => v.clone(),
                 Some((t, formats)) => apply(self.pseudo, *t, formats.as_ref(), v, || offset, dict),
@@ -473,10 +493,7 @@ fn xml_targets<'m>(mappings: &[&'m Mapping]) -> (Vec<(usize, String)>, Vec<Targe
         for (def, cols, formats) in &sources {
             for c in cols {
                 let treatment = if cols.len() > 1 && def.is_key {
-                    let read_alone = sources
-                        .iter()
-                        .any(|(d, cs, _)| d.name != def.name && cs.len() == 1 && cs[0] == *c);
-                    if read_alone {
+                    if read_alone(&sources, def.name, c) {
                         continue;
                     }
                     Treatment::Identifier
@@ -491,8 +508,31 @@ fn xml_targets<'m>(mappings: &[&'m Mapping]) -> (Vec<(usize, String)>, Vec<Targe
                 });
             }
         }
+        // Values the mapping declares public (codes, the return's header):
+        // kept, unless a field reads them too (the strictest wins).
+        for c in &m.source.public {
+            targets.push((part, c.clone()));
+            treatments.push(TargetTreatment {
+                part,
+                treatment: Treatment::Keep,
+                formats: None,
+            });
+        }
     }
     (targets, treatments)
+}
+
+type FieldSources<'m> = [(
+    &'static casebridge_model::FieldDef,
+    Vec<&'m str>,
+    Option<&'m DateFormats>,
+)];
+
+/// Whether a field other than `field` reads column `c` alone.
+fn read_alone(sources: &FieldSources<'_>, field: &str, c: &str) -> bool {
+    sources
+        .iter()
+        .any(|(d, cs, _)| d.name != field && cs.len() == 1 && cs[0] == c)
 }
 
 /// First pass over one mapping's part of an XML file: each record's date
@@ -602,7 +642,16 @@ fn rewrite_xml(
             .map(|&t| &treatments[t as usize])
             .reduce(|a, b| if b.treatment > a.treatment { b } else { a })
         else {
-            return (!opts.keep_unmapped).then(String::new);
+            // Kept on purpose (`--keep-unmapped`), unknown values are
+            // scrubbed as free text; otherwise blanked.
+            if !opts.keep_unmapped {
+                return Some(String::new());
+            }
+            return v
+                .text
+                .filter(|t| !t.trim().is_empty())
+                .map(|t| scrub(pseudo, t, &index.dict))
+                .filter(|s| s != v.text.unwrap_or_default());
         };
         let Some(value) = v.text else {
             // Cannot be read, so cannot be treated: blanked.
