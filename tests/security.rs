@@ -901,9 +901,20 @@ fn a_cin_census_xml_is_pseudonymised_in_place_keeping_links_and_intervals() {
             .collect()
     };
     assert_eq!(tags(&text_in), tags(&text_out));
+    // Values the CIN mapping declares public (the header, codes) are kept;
+    // other values nothing reads (an assessment's dates) are blanked.
+    for kept in [
+        "<LEA>999</LEA>",
+        "<Collection>CIN</Collection>",
+        "<ReferenceDate>2026-03-31</ReferenceDate>",
+        "<ReferralSource>9</ReferralSource>",
+        "<PrimaryNeedCode>N1</PrimaryNeedCode>",
+    ] {
+        assert!(text_out.contains(kept), "{kept} is kept");
+    }
     assert!(
-        text_out.contains("<LEA></LEA>"),
-        "header values nothing reads are blanked"
+        text_out.contains("<AssessmentActualStartDate></AssessmentActualStartDate>"),
+        "values nothing reads are blanked"
     );
 
     let child_fields = [

@@ -31,8 +31,11 @@ pub struct PseudonymiseArgs {
     /// Directory for the pseudonymised files (created owner-only).
     #[arg(long)]
     pub out: PathBuf,
-    /// Copy columns no mapping reads instead of blanking them. They may hold
-    /// personal data casebridge knows nothing about.
+    /// Copy columns (and XML values) no mapping reads instead of blanking
+    /// them. They may hold personal data casebridge knows nothing about, so
+    /// they are scrubbed as free text on the way: names of persons in the
+    /// extract, NHS and phone numbers, dates, postcodes and streets are
+    /// replaced, anything else is copied as it is.
     #[arg(long)]
     pub keep_unmapped: bool,
     /// Replace the contents of a non-empty --out folder as a whole (the new
@@ -82,7 +85,9 @@ pub fn run(args: PseudonymiseArgs, quiet: bool, facts: &mut crate::RunFacts) -> 
             ..casebridge_runner::Limits::default()
         },
     };
-    let mut report = Report::new(5, false)?.with_read_status("written");
+    let mut report = Report::new(5, false)?
+        .with_read_status("written")
+        .with_valid_label("written");
     let bar = Bar::new(quiet);
     let outcome = pseudonymise(&args.inputs, &mappings, &pseudo, &opts, &mut report, &bar)?;
     bar.finish();

@@ -55,7 +55,14 @@ fn default_system() -> String {
 
 /// The `[source]` keys that carry meaning and stay with the mapping; every
 /// other key is an adapter's (see [`SourceOptions`]).
-const COMMON_KEYS: &[&str] = &["glob", "format", "columns", "null_values", "date_formats"];
+const COMMON_KEYS: &[&str] = &[
+    "glob",
+    "format",
+    "columns",
+    "null_values",
+    "date_formats",
+    "public",
+];
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -156,6 +163,10 @@ pub struct SourceSpec {
     pub columns: Option<Vec<String>>,
     /// Values read as empty (e.g. `NULL`).
     pub null_values: Vec<String>,
+    /// Columns (or XML paths, with the field path syntax) that no field
+    /// reads and that hold no personal data (codes, a return's header):
+    /// `pseudonymise` copies them as they are instead of blanking them.
+    pub public: Vec<String>,
     options: SourceOptions,
     matcher: globset::GlobMatcher,
 }
@@ -387,6 +398,8 @@ impl Mapping {
         let date_formats = common::<Vec<String>>(src, "date_formats", &lines, path, &mut diags);
         let null_values =
             common::<Vec<String>>(src, "null_values", &lines, path, &mut diags).unwrap_or_default();
+        let public =
+            common::<Vec<String>>(src, "public", &lines, path, &mut diags).unwrap_or_default();
         if glob.is_none() && !src.contains_key("glob") {
             diags.push(Diagnostic::new(
                 path,
@@ -632,6 +645,7 @@ impl Mapping {
                 header_row: options.header_row(),
                 columns,
                 null_values,
+                public,
                 options,
                 matcher,
             },

@@ -373,6 +373,13 @@ pub trait RecordSource {
     fn take_record(&mut self) -> Option<crate::Record> {
         None
     }
+
+    /// The encoding the text read so far was decoded from, for sources
+    /// that decode bytes (CSV): `Windows1252` once any field was not UTF-8,
+    /// so that a file written back can keep its input's encoding.
+    fn detected_encoding(&self) -> Option<Encoding> {
+        None
+    }
 }
 
 /// The text encoding of a source file.

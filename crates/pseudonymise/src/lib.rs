@@ -5,10 +5,13 @@
 
 #![forbid(unsafe_code)]
 
+mod scrub;
+
+pub use scrub::{fold, scrub, Dictionary, DATE_PLACEHOLDER, EMAIL_PLACEHOLDER};
+
 use casebridge_model::ids::{nhs_check_digit, upn_check_letter};
 use casebridge_model::{Check, FieldDef, FieldType};
 use hmac::{Hmac, Mac};
-use rustc_hash::FxHashMap;
 use sha2::Sha256;
 
 /// What pseudonymisation does to a field.
@@ -197,19 +200,133 @@ impl Pseudonymiser {
         list[(self.number(domain, value) % list.len() as u64) as usize]
     }
 
-    /// An identifier's pseudonym: digits stay digits (12 of them), anything
-    /// else becomes 16 hex digits; 0 and negative numbers (Mosaic's "every
-    /// subject") are kept.
+    /// An identifier's pseudonym, of the same length and shape: each digit
+    /// stays a digit, each ASCII letter a letter of the same case, anything
+    /// else (hyphens, spaces) stays as it is, and leading zeros stay (the
+    /// first other digit is not made a zero), so "100001" becomes another
+    /// six-digit number and "WKR-7" another three letters, a hyphen and a
+    /// digit. It is a keyed permutation of the identifiers of that shape
+    /// (a Feistel network with cycle walking), so two identifiers never get
+    /// one pseudonym however small their space; 0 and negative numbers
+    /// (Mosaic's "every subject") are kept, and each part of a list
+    /// ("12,15;18") is treated on its own.
     pub fn identifier(&self, value: &str) -> String {
         let v = value.trim();
         if v.is_empty() || v.parse::<i64>().is_ok_and(|n| n <= 0) {
             return v.to_string();
         }
-        if v.bytes().all(|b| b.is_ascii_digit()) {
-            format!("{:012}", self.number("id", v) % 1_000_000_000_000)
-        } else {
-            let d = self.digest("id", v);
-            d[..8].iter().map(|b| format!("{b:02x}")).collect()
+        if v.contains([',', ';']) {
+            let mut out = String::with_capacity(v.len());
+            let mut part = String::new();
+            for c in v.chars().chain(std::iter::once(',')) {
+                if c == ',' || c == ';' {
+                    let lead = part.len() - part.trim_start().len();
+                    let trail = part.len() - part.trim_end().len();
+                    out.push_str(&part[..lead]);
+                    out.push_str(&self.identifier(&part));
+                    out.push_str(&part[part.len() - trail..]);
+                    out.push(c);
+                    part.clear();
+                } else {
+                    part.push(c);
+                }
+            }
+            out.pop();
+            return out;
+        }
+        self.shaped(v)
+    }
+
+    fn shaped(&self, v: &str) -> String {
+        // (position in chars, radix, offset of the first symbol).
+        let chars: Vec<char> = v.chars().collect();
+        let mut slots: Vec<(usize, u32, u8)> = Vec::new();
+        let mut leading = true;
+        for (i, c) in chars.iter().enumerate() {
+            let slot = match c {
+                '0' if leading => None,
+                '1'..='9' if leading => Some((9, b'1')),
+                '0'..='9' => Some((10, b'0')),
+                'A'..='Z' => Some((26, b'A')),
+                'a'..='z' => Some((26, b'a')),
+                _ => None,
+            };
+            if let Some((radix, base)) = slot {
+                leading = false;
+                slots.push((i, radix, base));
+            } else if c.is_alphanumeric() && !(leading && *c == '0') {
+                leading = false;
+            }
+        }
+        let space = slots
+            .iter()
+            .try_fold(1u128, |n, s| n.checked_mul(u128::from(s.1)))
+            .filter(|n| *n <= 1 << 126);
+        let mut out = chars.clone();
+        let symbols: Vec<u32> = match space {
+            Some(n) => {
+                let mut x = 0u128;
+                for (i, radix, base) in &slots {
+                    x = x * u128::from(*radix) + u128::from(chars[*i] as u32 - u32::from(*base));
+                }
+                let mut y = self.permute(x, n);
+                let mut digits = vec![0u32; slots.len()];
+                for (d, (_, radix, _)) in digits.iter_mut().zip(&slots).rev() {
+                    *d = (y % u128::from(*radix)) as u32;
+                    y /= u128::from(*radix);
+                }
+                digits
+            }
+            // Too long for the permutation: a keyed digest per position,
+            // of a space so large that two values never meet.
+            None => {
+                let mut stream = Vec::new();
+                let mut round = 0u32;
+                while stream.len() < slots.len() * 2 {
+                    stream.extend(self.digest("id-long", &format!("{round}:{v}")));
+                    round += 1;
+                }
+                slots
+                    .iter()
+                    .enumerate()
+                    .map(|(k, (_, radix, _))| {
+                        (u32::from(stream[2 * k]) << 8 | u32::from(stream[2 * k + 1])) % radix
+                    })
+                    .collect()
+            }
+        };
+        for ((i, _, base), d) in slots.iter().zip(symbols) {
+            out[*i] = char::from(*base + d as u8);
+        }
+        out.into_iter().collect()
+    }
+
+    /// A keyed permutation of `0..n`: a balanced Feistel network on the
+    /// least even number of bits holding `n`, walked until it lands in range.
+    fn permute(&self, x: u128, n: u128) -> u128 {
+        let bits = (128 - (n - 1).leading_zeros()).max(2);
+        let bits = bits + bits % 2;
+        let half = bits / 2;
+        let mask: u128 = (1u128 << half) - 1;
+        let mut y = x;
+        loop {
+            let (mut l, mut r) = (y >> half, y & mask);
+            for round in 0u8..8 {
+                let mut m = self.mac.clone();
+                m.update(b"id-feistel\0");
+                m.update(&[round]);
+                m.update(&n.to_le_bytes());
+                m.update(&r.to_le_bytes());
+                let d = m.finalize().into_bytes();
+                let mut f = [0u8; 16];
+                f.copy_from_slice(&d[..16]);
+                let f = u128::from_le_bytes(f) & mask;
+                (l, r) = (r, l ^ f);
+            }
+            y = (l << half) | r;
+            if y < n {
+                return y;
+            }
         }
     }
 
@@ -236,7 +353,8 @@ impl Pseudonymiser {
         if v.is_empty() {
             return String::new();
         }
-        let pick = self.pick(domain, &v.to_lowercase(), list);
+        // Folded, so that "José" and "Jose" get one pseudonym.
+        let pick = self.pick(domain, &fold(v), list);
         if v.chars().all(|c| !c.is_lowercase()) && v.chars().count() > 1 {
             pick.to_uppercase()
         } else if title_case(v) || v.chars().next().is_some_and(char::is_uppercase) {
@@ -325,76 +443,23 @@ impl Pseudonymiser {
         )
     }
 
+    /// A synthetic house number and street ("12 Rowan Close"), for an
+    /// address written in free text.
+    pub fn street_line(&self, value: &str) -> String {
+        let v = value.trim();
+        format!(
+            "{} {} {}",
+            1 + self.number("address", v) % 199,
+            self.pick("street", v, STREETS),
+            self.pick("suffix", v, SUFFIXES)
+        )
+    }
+
     /// The number of days a person's dates move: 1 to 365 days back, so no
     /// date moves into the future and intervals within a person hold.
     pub fn date_offset_days(&self, person: &str) -> i64 {
         -1 - (self.number("date", person.trim()) % 365) as i64
     }
-}
-
-/// Replacements of name words (lowercased) by pseudonym words.
-pub type Replacements = FxHashMap<String, String>;
-
-/// Adds the words of a person's names to `map`.
-pub fn add_name_words(p: &Pseudonymiser, map: &mut Replacements, first: &[&str], last: &[&str]) {
-    for (names, is_first) in [(first, true), (last, false)] {
-        for name in names {
-            for word in name
-                .split(|c: char| !c.is_alphanumeric())
-                .filter(|w| w.chars().count() >= 2)
-            {
-                let pseudo = if is_first {
-                    p.first_name(word)
-                } else {
-                    p.last_name(word)
-                };
-                map.entry(word.to_lowercase()).or_insert(pseudo);
-            }
-        }
-    }
-}
-
-/// Replaces, in free text, the words found in `names` and any valid NHS
-/// number or UPN.
-pub fn scrub(p: &Pseudonymiser, text: &str, names: &Replacements) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut word = String::new();
-    let flush = |word: &mut String, out: &mut String| {
-        if word.is_empty() {
-            return;
-        }
-        let lower = word.to_lowercase();
-        if let Some(r) = names.get(&lower) {
-            if word.chars().all(|c| !c.is_lowercase()) && word.chars().count() > 1 {
-                out.push_str(&r.to_uppercase());
-            } else if word.chars().next().is_some_and(char::is_lowercase) {
-                out.push_str(&r.to_lowercase());
-            } else {
-                out.push_str(r);
-            }
-        } else if word.len() == 10 && casebridge_model::ids::is_valid_nhs_number(word) {
-            out.push_str(&p.nhs(word));
-        } else if word.len() >= 9 && word.bytes().all(|b| b.is_ascii_digit()) {
-            // Long numbers in free text are identifiers of some kind (NHS
-            // numbers with a typo, phone or account numbers): replaced too.
-            out.push_str(&p.digits(word));
-        } else if word.len() == 13 && casebridge_model::ids::is_valid_upn(word) {
-            out.push_str(&p.upn(word));
-        } else {
-            out.push_str(word);
-        }
-        word.clear();
-    };
-    for c in text.chars() {
-        if c.is_alphanumeric() {
-            word.push(c);
-        } else {
-            flush(&mut word, &mut out);
-            out.push(c);
-        }
-    }
-    flush(&mut word, &mut out);
-    out
 }
 
 #[cfg(test)]
@@ -412,9 +477,7 @@ mod tests {
         let b = p("0123456789abcdef-key-b");
         assert_eq!(a.identifier("100001"), a.identifier(" 100001 "));
         assert_ne!(a.identifier("100001"), b.identifier("100001"));
-        assert_eq!(a.identifier("100001").len(), 12);
         assert_eq!(a.identifier("0"), "0");
-        assert_eq!(a.identifier("WKR-7").len(), 16);
         for v in ["9434765919", "9998824354", ""] {
             assert!(is_valid_nhs_number(&a.nhs(v)));
             assert!(a.nhs(v).starts_with("999"));
@@ -443,8 +506,8 @@ mod tests {
     #[test]
     fn scrub_replaces_known_names_and_long_numbers() {
         let a = p("0123456789abcdef-key-a");
-        let mut names = Replacements::default();
-        add_name_words(&a, &mut names, &["Donna"], &["O’Neill"]);
+        let mut names = Dictionary::default();
+        names.add_person(&a, &["Donna"], &["O’Neill"]);
         let text = "Donna O’Neill said DONNA’s NHS number is 9434765919 (or 9434765918); \
                     Donnas and 12345678 stay.";
         let out = scrub(&a, text, &names);
@@ -457,5 +520,49 @@ mod tests {
             a.first_name("Donna"),
             a.last_name("Neill")
         )));
+    }
+
+    #[test]
+    fn identifiers_keep_their_length_and_shape() {
+        let a = p("0123456789abcdef-key-a");
+        let shape = |s: &str| -> String {
+            s.chars()
+                .map(|c| match c {
+                    '0'..='9' => '9',
+                    'A'..='Z' => 'A',
+                    'a'..='z' => 'a',
+                    c => c,
+                })
+                .collect()
+        };
+        for v in ["100001", "WKR-7", "ab12-CD", "007", "S-000123", "9", "x"] {
+            let id = a.identifier(v);
+            assert_eq!(shape(&id), shape(v), "{v} -> {id}");
+            assert_ne!(id, v, "{v}");
+        }
+        assert!(a.identifier("007").starts_with("00"));
+        assert!(!a.identifier("100001").starts_with('0'));
+        let long = "1".repeat(60);
+        assert_eq!(a.identifier(&long).len(), 60);
+        assert_eq!(
+            a.identifier("12, 15;18"),
+            format!(
+                "{}, {};{}",
+                a.identifier("12"),
+                a.identifier("15"),
+                a.identifier("18")
+            )
+        );
+    }
+
+    #[test]
+    fn identifiers_of_a_small_space_never_share_a_pseudonym() {
+        // Every four-digit id without a leading zero: a permutation of them.
+        let a = p("0123456789abcdef-key-a");
+        let ids: std::collections::BTreeSet<String> = (1000..10000)
+            .map(|n| a.identifier(&n.to_string()))
+            .collect();
+        assert_eq!(ids.len(), 9000);
+        assert!(ids.iter().all(|i| i.len() == 4 && !i.starts_with('0')));
     }
 }

@@ -72,6 +72,9 @@ pub struct Item<'a> {
     pub record: Option<Record>,
     /// The rules it broke, when [`Needs::rejected`] hands it on anyway.
     pub rejected: Option<&'a [String]>,
+    /// The encoding the source decoded the file from so far, when it
+    /// decodes bytes (see `RecordSource::detected_encoding`).
+    pub encoding: Option<casebridge_model::Encoding>,
 }
 
 /// What a stage made of a record.
@@ -799,6 +802,7 @@ impl<'r> Pipeline<'r> {
                 mapped: &rec,
                 record,
                 rejected: (!broken.is_empty()).then_some(&broken[..]),
+                encoding: source.detected_encoding(),
             };
             match stage.record(file, item)? {
                 Verdict::Done(d) => self.dispose(file.id, mapping.kind, locator, &d)?,

@@ -1,12 +1,14 @@
 //! Pseudonymised test extracts: every input file rewritten, same name, same
 //! columns, with identifiers, names, national numbers, postcodes and
 //! addresses replaced by keyed pseudonyms, dates shifted by a keyed
-//! per-person offset, and the names and numbers of each record's people
-//! (the subjects and their relatives) replaced in free text.
+//! per-person offset, and free text scrubbed (see
+//! [`casebridge_pseudonymise::scrub`]) of the names, address lines and
+//! postcodes of every person in the extract and of values with a
+//! recognisable shape (NHS and phone numbers, dates, postcodes, streets).
 //!
-//! Two passes: the first reads persons, relationships and workflow steps to
-//! know who each record is about and what their names are; the second
-//! rewrites the files. Columns no mapping reads are blanked unless kept on
+//! Two passes: the first reads persons, addresses and chronology entries to
+//! know who each record is about and every person's names and addresses;
+//! the second rewrites the files. Columns no mapping reads are blanked unless kept on
 //! purpose, since nothing is known of what they hold.
 
 use std::collections::BTreeSet;
@@ -23,7 +25,7 @@ use rustc_hash::FxHashMap;
 
 use crate::pipeline::{FileCtx, Item, Needs, Pipeline, PipelineOptions, Stage, Verdict};
 use crate::{display, plan_inputs, source_finding, Error, Limits, NoProgress, Outcome, Progress};
-use casebridge_pseudonymise::{add_name_words, scrub, Pseudonymiser, Replacements, Treatment};
+use casebridge_pseudonymise::{scrub, Dictionary, Pseudonymiser, Treatment};
 
 /// Settings of a pseudonymisation run.
 #[derive(Debug, Clone)]
@@ -38,23 +40,21 @@ pub struct PseudonymiseOptions {
     pub limits: Limits,
 }
 
-#[derive(Debug, Default)]
-struct PersonNames {
-    first: Vec<String>,
-    last: Vec<String>,
-}
-
 /// What the first pass learns.
 #[derive(Debug, Default)]
 struct Index {
-    names: FxHashMap<String, PersonNames>,
-    related: FxHashMap<String, BTreeSet<String>>,
+    /// The names, address lines and postcodes of every person in the
+    /// extract: free text is scrubbed of all of them, whoever the record is
+    /// about (a note names other children, other parents, neighbours).
+    dict: Dictionary,
     /// Workflow step (or other source record) -> its persons.
     groups: FxHashMap<String, BTreeSet<String>>,
 }
 
-/// First pass: who each record is about and what their names are.
+/// First pass: who each record is about, and the personal words of every
+/// person.
 struct Learn<'i> {
+    pseudo: &'i Pseudonymiser,
     index: &'i mut Index,
 }
 
@@ -72,31 +72,25 @@ impl Stage for Learn<'_> {
         let index = &mut *self.index;
         match file.mapping.kind {
             RecordKind::Person => {
-                if let Some(key) = text(rec, "source_key") {
-                    let e = index.names.entry(key).or_default();
-                    for f in ["first_name", "middle_names"] {
-                        e.first.extend(text(rec, f));
-                    }
-                    e.last.extend(text(rec, "last_name"));
-                    if let Some(full) = text(rec, "full_name") {
-                        let mut words: Vec<&str> = full.split_whitespace().collect();
-                        if let Some(last) = words.pop() {
-                            e.last.push(last.to_string());
-                        }
-                        e.first.extend(words.into_iter().map(str::to_string));
-                    }
+                let mut first: Vec<String> = Vec::new();
+                let mut last: Vec<String> = Vec::new();
+                for f in ["first_name", "middle_names"] {
+                    first.extend(text(rec, f));
                 }
-            }
-            RecordKind::Relationship => {
-                if let (Some(a), Some(b)) = (text(rec, "person"), text(rec, "other_person")) {
-                    index
-                        .related
-                        .entry(a.clone())
-                        .or_default()
-                        .insert(b.clone());
-                    index.related.entry(b).or_default().insert(a);
+                last.extend(text(rec, "last_name"));
+                if let Some(full) = text(rec, "full_name") {
+                    let mut words: Vec<&str> = full.split_whitespace().collect();
+                    if let Some(l) = words.pop() {
+                        last.push(l.to_string());
+                    }
+                    first.extend(words.into_iter().map(str::to_string));
                 }
+                let first: Vec<&str> = first.iter().map(String::as_str).collect();
+                let last: Vec<&str> = last.iter().map(String::as_str).collect();
+                index.dict.add_person(self.pseudo, &first, &last);
+                learn_address(&mut index.dict, rec);
             }
+            RecordKind::PersonAddress => learn_address(&mut index.dict, rec),
             _ => {
                 if let (Some(g), Some(p)) = (text(rec, "source_record"), text(rec, "person")) {
                     index.groups.entry(g).or_default().insert(p);
@@ -104,6 +98,17 @@ impl Stage for Learn<'_> {
             }
         }
         Ok(Verdict::Done(Disposition::Valid))
+    }
+}
+
+fn learn_address(dict: &mut Dictionary, rec: &MappedRecord) {
+    for f in ["address", "locality"] {
+        if let Some(a) = rec.get(f).and_then(|s| s.str()) {
+            dict.add_address(a);
+        }
+    }
+    if let Some(pc) = rec.get("postcode").and_then(|s| s.str()) {
+        dict.add_postcode(pc);
     }
 }
 
@@ -167,16 +172,19 @@ pub fn pseudonymise(
         }
     }
 
-    // First pass: names, relatives, groups (its events are not the run's).
+    // First pass: names, addresses, groups (its events are not the run's).
     let mut index = Index::default();
     {
         let mut silent = ();
         let mut learn = Pipeline::new(popts.clone(), &mut silent, &NoProgress);
-        let mut stage = Learn { index: &mut index };
+        let mut stage = Learn {
+            pseudo,
+            index: &mut index,
+        };
         for f in &plan.files {
             if matches!(
                 f.mapping.kind,
-                RecordKind::Person | RecordKind::Relationship | RecordKind::ChronologyEntry
+                RecordKind::Person | RecordKind::PersonAddress | RecordKind::ChronologyEntry
             ) {
                 learn.run_file(&f.path, f.mapping, &mut stage)?;
             }
@@ -197,29 +205,18 @@ pub fn pseudonymise(
     // A file no single mapping reads cannot be pseudonymised: it is left
     // out of the extract, never copied as it is.
     pipeline.plan_findings(&plan, ": left out of the extract")?;
-    let mut family_cache: FxHashMap<Vec<String>, Replacements> = FxHashMap::default();
     for (path, ms) in groups {
         let xml = ms
             .iter()
             .all(|m| m.source.format_of(&path) == SourceFormat::Xml);
         if xml {
-            rewrite_xml(
-                &path,
-                &ms,
-                pseudo,
-                opts,
-                &staging,
-                &index,
-                &mut family_cache,
-                &mut pipeline,
-            )?;
+            rewrite_xml(&path, &ms, pseudo, opts, &staging, &index, &mut pipeline)?;
         } else if ms.len() == 1 {
             let mut stage = Rewrite {
                 pseudo,
                 opts,
                 staging: &staging,
                 index: &index,
-                cache: &mut family_cache,
                 file: None,
             };
             pipeline.run_file(&path, ms[0], &mut stage)?;
@@ -257,37 +254,6 @@ fn input_inside(folder: &Path, plan: &crate::Plan<'_>) -> Option<PathBuf> {
         .chain(plan.unmatched.iter().map(|u| &u.path))
         .find(|p| std::fs::canonicalize(p).is_ok_and(|p| p.starts_with(&folder)))
         .cloned()
-}
-
-fn family_names(
-    pseudo: &Pseudonymiser,
-    index: &Index,
-    people: &[String],
-    cache: &mut FxHashMap<Vec<String>, Replacements>,
-) -> Replacements {
-    if let Some(r) = cache.get(people) {
-        return r.clone();
-    }
-    let mut family: BTreeSet<&str> = BTreeSet::new();
-    for p in people {
-        family.insert(p);
-        if let Some(rel) = index.related.get(p) {
-            family.extend(rel.iter().map(String::as_str));
-        }
-    }
-    let mut map = Replacements::default();
-    for id in family {
-        if let Some(n) = index.names.get(id) {
-            let first: Vec<&str> = n.first.iter().map(String::as_str).collect();
-            let last: Vec<&str> = n.last.iter().map(String::as_str).collect();
-            add_name_words(pseudo, &mut map, &first, &last);
-        }
-    }
-    if cache.len() > 100_000 {
-        cache.clear();
-    }
-    cache.insert(people.to_vec(), map.clone());
-    map
 }
 
 /// Where a rewritten file goes: the same format as it came in.
@@ -343,7 +309,7 @@ fn apply(
     formats: Option<&DateFormats>,
     v: &str,
     offset: impl FnOnce() -> Duration,
-    names: &Replacements,
+    dict: &Dictionary,
 ) -> String {
     match t {
         Treatment::Keep => v.to_string(),
@@ -355,7 +321,7 @@ fn apply(
         Treatment::Upn => pseudo.upn(v),
         Treatment::Postcode => pseudo.postcode(v),
         Treatment::Address => pseudo.address(v),
-        Treatment::FreeText => scrub(pseudo, v, names),
+        Treatment::FreeText => scrub(pseudo, v, dict),
         // A date that cannot be read cannot be shifted: blank it.
         Treatment::Date => formats
             .and_then(|f| f.parse_with_format(v.trim()))
@@ -381,7 +347,6 @@ struct Rewrite<'a> {
     /// Where the extract's files are written until it is put in place.
     staging: &'a Path,
     index: &'a Index,
-    cache: &'a mut FxHashMap<Vec<String>, Replacements>,
     file: Option<RewriteFile>,
 }
 
@@ -404,13 +369,20 @@ impl Stage for Rewrite<'_> {
         let mapping = file.mapping;
         let out_path = out_path_of(file.path, self.opts, self.staging)?;
         let mut treat: Vec<Option<(Treatment, Option<DateFormats>)>> = vec![None; header.len()];
-        for (def, cols, formats) in mapping.field_sources() {
-            let t = if cols.len() > 1 && def.is_key {
-                Treatment::Identifier
-            } else {
-                Treatment::of(def)
-            };
+        let sources = mapping.field_sources();
+        for (def, cols, formats) in &sources {
             for c in cols {
+                // A column of a key made of several is treated as the
+                // field reading it alone (an SSDA903 episode's DECOM is a
+                // date, shifted with the child's other dates), as in XML.
+                let t = if cols.len() > 1 && def.is_key {
+                    if read_alone(&sources, def.name, c) {
+                        continue;
+                    }
+                    Treatment::Identifier
+                } else {
+                    Treatment::of(def)
+                };
                 let Some(i) = header.iter().position(|h| h.trim().eq_ignore_ascii_case(c)) else {
                     continue;
                 };
@@ -421,6 +393,12 @@ impl Stage for Rewrite<'_> {
                 if stricter {
                     treat[i] = Some((t, formats.cloned()));
                 }
+            }
+        }
+        // Declared public by the mapping (codes no field reads): kept.
+        for c in &mapping.source.public {
+            if let Some(i) = header.iter().position(|h| h.trim().eq_ignore_ascii_case(c)) {
+                treat[i].get_or_insert((Treatment::Keep, None));
             }
         }
         let csv = mapping.source.csv();
@@ -458,6 +436,11 @@ impl Stage for Rewrite<'_> {
                 reason: "no output open for this file".into(),
             }));
         };
+        if let (Sink::Csv(s), Some(Encoding::Windows1252)) = (&mut f.sink, item.encoding) {
+            // The input held a field that is not UTF-8: the copy keeps
+            // the input's encoding.
+            s.set_encoding(Encoding::Windows1252);
+        }
         let rec = item.mapped;
         let people = people(rec, self.index);
         let offset_key = people
@@ -467,17 +450,17 @@ impl Stage for Rewrite<'_> {
             .or_else(|| text(rec, "form_id"))
             .unwrap_or_default();
         let offset = Duration::days(self.pseudo.date_offset_days(&offset_key));
-        let names = family_names(self.pseudo, self.index, &people, self.cache);
+        let dict = &self.index.dict;
         f.out
             .resize(item.raw.len().max(f.treat.len()), String::new());
         for (i, v) in item.raw.iter().enumerate() {
             f.out[i] = match f.treat.get(i).and_then(Option::as_ref) {
-                None if self.opts.keep_unmapped => v.clone(),
+                // Kept on purpose, but nothing is known of what it holds:
+                // scrubbed as free text.
+                None if self.opts.keep_unmapped => scrub(self.pseudo, v, dict),
                 None => String::new(),
                 Some(_) if v.trim().is_empty() => v.clone(),
-                Some((t, formats)) => {
-                    apply(self.pseudo, *t, formats.as_ref(), v, || offset, &names)
-                }
+                Some((t, formats)) => apply(self.pseudo, *t, formats.as_ref(), v, || offset, dict),
             };
         }
         f.out.truncate(f.treat.len());
@@ -501,15 +484,12 @@ impl Stage for Rewrite<'_> {
 }
 
 /// One mapping's part of an XML file: what the first pass learned of each
-/// of its records (by index, as the reader counts them): the date offset
-/// and, when the part has free text, who the record is about.
+/// of its records (by index, as the reader counts them): its date offset.
 struct Part {
     /// Elements in the record path (the innermost open record wins).
     depth: usize,
     /// Offset in days per record; `i16::MIN`: not known (record unreadable).
     offsets: Vec<i16>,
-    /// Index into the people lists per record (only with free text).
-    people: Vec<u32>,
 }
 
 /// How a target path is treated.
@@ -532,10 +512,7 @@ fn xml_targets<'m>(mappings: &[&'m Mapping]) -> (Vec<(usize, String)>, Vec<Targe
         for (def, cols, formats) in &sources {
             for c in cols {
                 let treatment = if cols.len() > 1 && def.is_key {
-                    let read_alone = sources
-                        .iter()
-                        .any(|(d, cs, _)| d.name != def.name && cs.len() == 1 && cs[0] == *c);
-                    if read_alone {
+                    if read_alone(&sources, def.name, c) {
                         continue;
                     }
                     Treatment::Identifier
@@ -550,17 +527,38 @@ fn xml_targets<'m>(mappings: &[&'m Mapping]) -> (Vec<(usize, String)>, Vec<Targe
                 });
             }
         }
+        // Values the mapping declares public (codes, the return's header):
+        // kept, unless a field reads them too (the strictest wins).
+        for c in &m.source.public {
+            targets.push((part, c.clone()));
+            treatments.push(TargetTreatment {
+                part,
+                treatment: Treatment::Keep,
+                formats: None,
+            });
+        }
     }
     (targets, treatments)
 }
 
+type FieldSources<'m> = [(
+    &'static casebridge_model::FieldDef,
+    Vec<&'m str>,
+    Option<&'m DateFormats>,
+)];
+
+/// Whether a field other than `field` reads column `c` alone.
+fn read_alone(sources: &FieldSources<'_>, field: &str, c: &str) -> bool {
+    sources
+        .iter()
+        .any(|(d, cs, _)| d.name != field && cs.len() == 1 && cs[0] == c)
+}
+
 /// First pass over one mapping's part of an XML file: each record's date
-/// offset and, when the part has free text, who it is about.
+/// offset.
 struct XmlLearn<'a> {
     pseudo: &'a Pseudonymiser,
     index: &'a Index,
-    people_ids: &'a mut FxHashMap<Vec<String>, u32>,
-    free_text: bool,
     part: Part,
 }
 
@@ -594,14 +592,6 @@ impl Stage for XmlLearn<'_> {
             part.offsets.resize(i, i16::MIN);
         }
         part.offsets[i - 1] = self.pseudo.date_offset_days(&offset_key) as i16;
-        if self.free_text {
-            let next = self.people_ids.len() as u32;
-            let id = *self.people_ids.entry(people).or_insert(next);
-            if part.people.len() < i {
-                part.people.resize(i, u32::MAX);
-            }
-            part.people[i - 1] = id;
-        }
         Ok(Verdict::Done(Disposition::Valid))
     }
 }
@@ -620,7 +610,6 @@ fn rewrite_xml(
     opts: &PseudonymiseOptions,
     staging: &Path,
     index: &Index,
-    cache: &mut FxHashMap<Vec<String>, Replacements>,
     pipeline: &mut Pipeline<'_>,
 ) -> Result<(), Error> {
     let name = display(path);
@@ -628,18 +617,11 @@ fn rewrite_xml(
         Ok(p) => p,
         Err(reason) => return pipeline.left_out(&name, rules::FILE_UNREADABLE, reason),
     };
-    let mut people_ids: FxHashMap<Vec<String>, u32> = FxHashMap::default();
     let mut parts = Vec::with_capacity(mappings.len());
     for m in mappings {
-        let free_text = m
-            .field_sources()
-            .iter()
-            .any(|(def, cols, _)| !cols.is_empty() && Treatment::of(def) == Treatment::FreeText);
         let mut stage = XmlLearn {
             pseudo,
             index,
-            people_ids: &mut people_ids,
-            free_text,
             part: Part {
                 depth: m
                     .source
@@ -649,7 +631,6 @@ fn rewrite_xml(
                     .split('/')
                     .count(),
                 offsets: Vec::new(),
-                people: Vec::new(),
             },
         };
         if !pipeline.run_file(path, m, &mut stage)? {
@@ -657,10 +638,6 @@ fn rewrite_xml(
             return Ok(());
         }
         parts.push(stage.part);
-    }
-    let mut people_lists: Vec<Vec<String>> = vec![Vec::new(); people_ids.len()];
-    for (people, id) in people_ids {
-        people_lists[id as usize] = people;
     }
     let (targets, treatments) = xml_targets(mappings);
     let config = RewriteConfig {
@@ -676,7 +653,6 @@ fn rewrite_xml(
             max_token_bytes: opts.limits.max_xml_token_bytes,
         },
     };
-    let no_names = Replacements::default();
     let mut edit = |v: &Value<'_>| -> Option<String> {
         // The strictest treatment of the fields reading the value, the
         // first such field on a tie.
@@ -686,7 +662,16 @@ fn rewrite_xml(
             .map(|&t| &treatments[t as usize])
             .reduce(|a, b| if b.treatment > a.treatment { b } else { a })
         else {
-            return (!opts.keep_unmapped).then(String::new);
+            // Kept on purpose (`--keep-unmapped`), unknown values are
+            // scrubbed as free text; otherwise blanked.
+            if !opts.keep_unmapped {
+                return Some(String::new());
+            }
+            return v
+                .text
+                .filter(|t| !t.trim().is_empty())
+                .map(|t| scrub(pseudo, t, &index.dict))
+                .filter(|s| s != v.text.unwrap_or_default());
         };
         let Some(value) = v.text else {
             // Cannot be read, so cannot be treated: blanked.
@@ -716,23 +701,13 @@ fn rewrite_xml(
                 _ => pseudo.date_offset_days(""),
             })
         };
-        let names = if best.treatment == Treatment::FreeText {
-            let people = part
-                .people
-                .get(i)
-                .and_then(|&g| people_lists.get(g as usize))
-                .map_or(&[][..], Vec::as_slice);
-            family_names(pseudo, index, people, cache)
-        } else {
-            no_names.clone()
-        };
         Some(apply(
             pseudo,
             best.treatment,
             best.formats,
             value,
             offset,
-            &names,
+            &index.dict,
         ))
     };
     let info = match rewrite_file(path, &out_path, &config, &mut edit) {

@@ -75,6 +75,8 @@ pub struct Report {
     ids: Vec<Option<usize>>,
     /// The `status` of a file read to the end (`checked`, `written`, `read`).
     read_status: &'static str,
+    /// What the human report calls the records counted as valid.
+    valid_label: &'static str,
     /// Data records read.
     pub records_read: u64,
     /// Records with no error.
@@ -123,6 +125,7 @@ impl Report {
             files: Vec::new(),
             ids: Vec::new(),
             read_status: "checked",
+            valid_label: "valid",
             records_read: 0,
             records_valid: 0,
             errors: 0,
@@ -141,6 +144,14 @@ impl Report {
     /// The status a file read to the end is shown with (default `checked`).
     pub fn with_read_status(mut self, status: &'static str) -> Self {
         self.read_status = status;
+        self
+    }
+
+    /// What the human report calls the records counted as valid (default
+    /// `valid`): `written` for a pseudonymised extract, whose records are
+    /// written, not checked.
+    pub fn with_valid_label(mut self, label: &'static str) -> Self {
+        self.valid_label = label;
         self
     }
 
@@ -312,10 +323,11 @@ impl Report {
         let t = self.tally();
         writeln!(
             out,
-            "{} file(s), {} record(s) read, {} valid, {} rejected, {} merged, {} skipped, {} error(s), {} warning(s)",
+            "{} file(s), {} record(s) read, {} {}, {} rejected, {} merged, {} skipped, {} error(s), {} warning(s)",
             self.files.len(),
             self.records_read,
             self.records_valid,
+            self.valid_label,
             t.rejected,
             t.merged,
             t.skipped,
@@ -368,11 +380,12 @@ impl Report {
         for f in &self.files {
             writeln!(
                 out,
-                "  {:<36} {:<8} {:>9} records {:>9} valid {:>7} rejected {:>7} merged {:>7} skipped {:>7} errors {:>7} warnings  {}  sha256 {}",
+                "  {:<36} {:<8} {:>9} records {:>9} {} {:>7} rejected {:>7} merged {:>7} skipped {:>7} errors {:>7} warnings  {}  sha256 {}",
                 f.file,
                 f.status,
                 f.records,
                 f.valid,
+                self.valid_label,
                 f.rejected,
                 f.merged,
                 f.skipped,

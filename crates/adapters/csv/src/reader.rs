@@ -688,6 +688,14 @@ impl RecordSource for CsvSource {
         &self.header
     }
 
+    fn detected_encoding(&self) -> Option<Encoding> {
+        Some(if self.decode == Decode::Windows1252 {
+            Encoding::Windows1252
+        } else {
+            Encoding::Utf8
+        })
+    }
+
     fn read_row(&mut self, row: &mut TextRow, wanted: &[Want]) -> Result<bool, SourceError> {
         let line = loop {
             match self.parser.next() {

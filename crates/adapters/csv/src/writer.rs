@@ -85,6 +85,14 @@ impl CsvSink {
         Ok(())
     }
 
+    /// Encodes the rows written from now on in `encoding`: a source read
+    /// with `auto` that turns out to be Windows-1252 is written back so.
+    /// (The rows before were valid UTF-8 in the input, in practice ASCII,
+    /// which both encodings spell alike.)
+    pub fn set_encoding(&mut self, encoding: Encoding) {
+        self.encoding = encoding;
+    }
+
     /// Flushes, syncs and renames the file into place; returns the rows written.
     pub fn finish(self) -> Result<u64> {
         let file = self.writer.into_inner().map_err(|e| Error::Write {
