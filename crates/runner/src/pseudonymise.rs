@@ -369,30 +369,16 @@ impl Stage for Rewrite<'_> {
         let mapping = file.mapping;
         let out_path = out_path_of(file.path, self.opts, self.staging)?;
         let mut treat: Vec<Option<(Treatment, Option<DateFormats>)>> = vec![None; header.len()];
-        let sources = mapping.field_sources();
-        for (def, cols, formats) in &sources {
-            for c in cols {
-                // A column of a key made of several is treated as the
-                // field reading it alone (an SSDA903 episode's DECOM is a
-                // date, shifted with the child's other dates), as in XML.
-                let t = if cols.len() > 1 && def.is_key {
-                    if read_alone(&sources, def.name, c) {
-                        continue;
-                    }
-                    Treatment::Identifier
-                } else {
-                    Treatment::of(def)
-                };
-                let Some(i) = header.iter().position(|h| h.trim().eq_ignore_ascii_case(c)) else {
-                    continue;
-                };
-                let stricter = match &treat[i] {
-                    None => true,
-                    Some((old, _)) => t > *old,
-                };
-                if stricter {
-                    treat[i] = Some((t, formats.cloned()));
-                }
+        for (c, t, formats) in column_treatments(mapping) {
+            let Some(i) = header.iter().position(|h| h.trim().eq_ignore_ascii_case(c)) else {
+                continue;
+            };
+            let stricter = match &treat[i] {
+                None => true,
+                Some((old, _)) => t > *old,
+            };
+            if stricter {
+                treat[i] = Some((t, formats.cloned()));
             }
         }
         // Declared public by the mapping (codes no field reads): kept.
@@ -508,24 +494,13 @@ fn xml_targets<'m>(mappings: &[&'m Mapping]) -> (Vec<(usize, String)>, Vec<Targe
     let mut targets = Vec::new();
     let mut treatments = Vec::new();
     for (part, m) in mappings.iter().enumerate() {
-        let sources = m.field_sources();
-        for (def, cols, formats) in &sources {
-            for c in cols {
-                let treatment = if cols.len() > 1 && def.is_key {
-                    if read_alone(&sources, def.name, c) {
-                        continue;
-                    }
-                    Treatment::Identifier
-                } else {
-                    Treatment::of(def)
-                };
-                targets.push((part, c.to_string()));
-                treatments.push(TargetTreatment {
-                    part,
-                    treatment,
-                    formats: *formats,
-                });
-            }
+        for (c, treatment, formats) in column_treatments(m) {
+            targets.push((part, c.to_string()));
+            treatments.push(TargetTreatment {
+                part,
+                treatment,
+                formats,
+            });
         }
         // Values the mapping declares public (codes, the return's header):
         // kept, unless a field reads them too (the strictest wins).
@@ -548,6 +523,30 @@ type FieldSources<'m> = [(
 )];
 
 /// Whether a field other than `field` reads column `c` alone.
+/// Each column (or XML path) a mapping reads, with its treatment: its
+/// field's, except that a column of a key made of several is treated as
+/// the field that reads it alone, when one does (an SSDA903 episode's
+/// DECOM, a CIN episode's referral date: a date, shifted with the child's
+/// other dates), and as an identifier otherwise. CSV and XML alike.
+fn column_treatments(m: &Mapping) -> Vec<(&str, Treatment, Option<&DateFormats>)> {
+    let sources = m.field_sources();
+    let mut out = Vec::new();
+    for (def, cols, formats) in &sources {
+        for c in cols {
+            let t = if cols.len() > 1 && def.is_key {
+                if read_alone(&sources, def.name, c) {
+                    continue;
+                }
+                Treatment::Identifier
+            } else {
+                Treatment::of(def)
+            };
+            out.push((*c, t, *formats));
+        }
+    }
+    out
+}
+
 fn read_alone(sources: &FieldSources<'_>, field: &str, c: &str) -> bool {
     sources
         .iter()

@@ -689,11 +689,15 @@ impl RecordSource for CsvSource {
     }
 
     fn detected_encoding(&self) -> Option<Encoding> {
-        Some(if self.decode == Decode::Windows1252 {
-            Encoding::Windows1252
-        } else {
-            Encoding::Utf8
-        })
+        // `auto` decides per field: a file that held any field not valid
+        // UTF-8 (read as Windows-1252) is a Windows-1252 export.
+        Some(
+            if self.decode == Decode::Windows1252 || self.fallback.fields > 0 {
+                Encoding::Windows1252
+            } else {
+                Encoding::Utf8
+            },
+        )
     }
 
     fn read_row(&mut self, row: &mut TextRow, wanted: &[Want]) -> Result<bool, SourceError> {
