@@ -349,6 +349,13 @@ impl Deduper {
         }
     }
 
+    /// The records held (exact copies merged, each with every copy's
+    /// provenance), without linking them: for a run that stops before
+    /// deduplication and must still account for what it read.
+    pub fn into_records(self) -> Vec<Record> {
+        self.records
+    }
+
     /// Records held (after exact deduplication).
     pub fn len(&self) -> usize {
         self.records.len()

@@ -14,7 +14,7 @@ use casebridge_dedup::{review, Decision, DedupConfig, Deduper, Outcome, Pair, Ru
 use casebridge_jsonl::JsonlSink;
 use casebridge_mapping::MappingSet;
 use casebridge_model::{
-    Disposition, Event, EventSink, FileId, Locator, RecordKind, RecordSink, Sha256,
+    Disposition, Event, EventSink, FileId, Record, RecordKind, RecordSink, Sha256,
 };
 use casebridge_validate::Report;
 use rustc_hash::FxHashMap;
@@ -51,11 +51,11 @@ pub struct DedupRun {
 /// their dispositions once every file is in.
 struct Collect {
     deduper: Deduper,
-    /// Per record taken: its file, place and kind, in the order read.
-    inputs: Vec<(FileId, Locator, RecordKind)>,
-    /// File names by id (provenance names files; events number them, one
-    /// number per part of a file read in parts).
-    names: FxHashMap<FileId, String>,
+    /// File ids by name and kind (provenance names files; events number
+    /// them, one number per part of a file read in parts). Each record taken
+    /// is found again through its provenance entry of this run, so no list
+    /// of inputs is held beside the records.
+    ids: FxHashMap<(String, RecordKind), FileId>,
     /// Each file's SHA-256 once read, by name (provenance is completed with
     /// it at the end: records are in the deduper by then).
     hashes: FxHashMap<String, Sha256>,
@@ -72,14 +72,14 @@ impl Stage for Collect {
     }
 
     fn open(&mut self, file: &FileCtx<'_>, _: &[String], _: Option<&str>) -> Result<(), String> {
-        self.names.insert(file.id, file.name.clone());
+        self.ids
+            .insert((file.name.clone(), file.mapping.kind), file.id);
         Ok(())
     }
 
     fn record(&mut self, file: &FileCtx<'_>, item: Item<'_>) -> Result<Verdict, Error> {
         match item.record {
             Some(r) => {
-                self.inputs.push((file.id, item.locator.clone(), r.kind()));
                 self.deduper.push(r);
                 Ok(Verdict::Deferred)
             }
@@ -113,8 +113,7 @@ pub fn dedup(
     let popts = PipelineOptions::checked(opts.as_of, opts.show_values, opts.limits.clone());
     let mut stage = Collect {
         deduper: Deduper::new(opts.config.clone()),
-        inputs: Vec::new(),
-        names: FxHashMap::default(),
+        ids: FxHashMap::default(),
         hashes: FxHashMap::default(),
     };
     let mut pipeline = Pipeline::new(popts, report, progress);
@@ -139,15 +138,20 @@ pub fn dedup(
     if could_not_run {
         // Nothing is linked; the records read are not disposed of, so the
         // report shows them as read and unaccounted: say why instead.
-        for (file, locator, kind) in &stage.inputs {
-            report.emit(Event::Record {
-                file: *file,
-                kind: *kind,
-                locator,
-                disposition: &Disposition::Skipped {
-                    reason: "the run could not run: nothing was linked".into(),
-                },
-            })?;
+        let ids = std::mem::take(&mut stage.ids);
+        for r in stage.deduper.into_records() {
+            for p in this_run(&r) {
+                if let Some(&file) = ids.get(&(p.source.file.clone(), r.kind())) {
+                    report.emit(Event::Record {
+                        file,
+                        kind: r.kind(),
+                        locator: &p.locator,
+                        disposition: &Disposition::Skipped {
+                            reason: "the run could not run: nothing was linked".into(),
+                        },
+                    })?;
+                }
+            }
         }
         return Ok((
             DedupRun {
@@ -160,8 +164,7 @@ pub fn dedup(
 
     let Collect {
         deduper,
-        inputs: taken,
-        names,
+        ids,
         hashes,
     } = stage;
     tracing::info!(records = deduper.len(), "Inputs read.");
@@ -171,7 +174,9 @@ pub fn dedup(
         review = outcome.summary.review_pairs,
         "Deduplication finished."
     );
-    // This run's reads get the run id and their file's hash.
+    // Every record read has its disposition, then this run's reads get the
+    // run id and their file's hash.
+    dispose(&outcome, &ids, report)?;
     for r in &mut outcome.records {
         for p in &mut r.header_mut().provenance {
             if p.run_id.is_empty() {
@@ -182,7 +187,6 @@ pub fn dedup(
             }
         }
     }
-    dispose(&outcome, &run_id, &taken, &names, report)?;
     Ok((
         DedupRun {
             run_id,
@@ -192,48 +196,45 @@ pub fn dedup(
     ))
 }
 
-/// Every record taken by dedup gets its disposition: the first read of each
-/// survivor is valid (kept), every other record that went into it merged.
+/// The provenance entries of this run's reads (not yet given the run id):
+/// one per input record that went into `r`.
+fn this_run(r: &Record) -> impl Iterator<Item = &casebridge_model::Provenance> {
+    r.header().provenance.iter().filter(|p| p.run_id.is_empty())
+}
+
+/// Every record taken by dedup gets its disposition, found through its
+/// provenance entry of this run in the survivor it went into: the first
+/// such entry of each survivor is valid (kept), every other merged into
+/// the survivor. A record found in no survivor would leave its file
+/// unbalanced (`run.unbalanced`).
 fn dispose(
     outcome: &Outcome,
-    run_id: &str,
-    taken: &[(FileId, Locator, RecordKind)],
-    names: &FxHashMap<FileId, String>,
+    ids: &FxHashMap<(String, RecordKind), FileId>,
     events: &mut dyn EventSink,
 ) -> Result<(), Error> {
-    // (file, place) of this run's reads -> survivor.
-    let mut into: FxHashMap<(&str, &Locator), usize> = FxHashMap::default();
-    for (i, r) in outcome.records.iter().enumerate() {
-        for p in &r.header().provenance {
-            if p.run_id == run_id {
-                into.entry((p.source.file.as_str(), &p.locator))
-                    .or_insert(i);
-            }
-        }
-    }
-    let mut claimed = vec![false; outcome.records.len()];
-    for (file, locator, kind) in taken {
-        let name = names.get(file).map_or("", String::as_str);
-        let d = match into.get(&(name, locator)) {
-            Some(&s) if !claimed[s] => {
-                claimed[s] = true;
+    for r in &outcome.records {
+        let kind = r.kind();
+        // Entries naming no file of this run (a canonical input's own
+        // lineage without a run id) are not reads of this run.
+        let reads = this_run(r).filter_map(|p| {
+            ids.get(&(p.source.file.clone(), kind))
+                .map(|&file| (file, p))
+        });
+        for (i, (file, p)) in reads.enumerate() {
+            let d = if i == 0 {
                 Disposition::Valid
-            }
-            Some(&s) => Disposition::Merged {
-                into: outcome.records[s].header().id.clone(),
-            },
-            None => {
-                return Err(Error::Accounting(format!(
-                    "a record read at {locator} is in no survivor"
-                )))
-            }
-        };
-        events.emit(Event::Record {
-            file: *file,
-            kind: *kind,
-            locator,
-            disposition: &d,
-        })?;
+            } else {
+                Disposition::Merged {
+                    into: r.header().id.clone(),
+                }
+            };
+            events.emit(Event::Record {
+                file,
+                kind,
+                locator: &p.locator,
+                disposition: &d,
+            })?;
+        }
     }
     Ok(())
 }
