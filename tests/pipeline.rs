@@ -566,3 +566,101 @@ fn the_audit_log_warns_when_it_cannot_be_kept_or_its_chain_is_broken() {
     let err = String::from_utf8_lossy(&third.stderr);
     assert!(err.contains("broken at line 1"), "{err}");
 }
+
+#[test]
+fn a_narrower_extract_warns_once_per_missing_optional_column_and_finds_every_fault() {
+    // A council's DM_PERSONS with only eight of the mapping's columns.
+    let keep = [
+        "PERSON_ID",
+        "FIRST_NAME",
+        "LAST_NAME",
+        "DATE_OF_BIRTH",
+        "GENDER",
+        "NHS_ID",
+        "UPN_ID",
+        "FULL_ETHNICITY_CODE",
+    ];
+    let full = root().join("examples/mosaic/DM_PERSONS.csv");
+    let mut rdr = csv::ReaderBuilder::new()
+        .flexible(true)
+        .has_headers(false)
+        .from_path(&full)
+        .unwrap();
+    let rows: Vec<csv::ByteRecord> = rdr.byte_records().map(Result::unwrap).collect();
+    let header: Vec<String> = rows[0]
+        .iter()
+        .map(|h| String::from_utf8_lossy(h).into_owned())
+        .collect();
+    let idx: Vec<usize> = keep
+        .iter()
+        .map(|k| header.iter().position(|h| h == k).unwrap())
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let narrow = dir.path().join("DM_PERSONS.csv");
+    let mut w = csv::Writer::from_path(&narrow).unwrap();
+    for r in &rows {
+        if r.len() == header.len() {
+            w.write_byte_record(&idx.iter().map(|&i| &r[i]).collect())
+                .unwrap();
+        } else {
+            // A ragged row stays ragged.
+            w.write_byte_record(r).unwrap();
+        }
+    }
+    w.flush().unwrap();
+    drop(w);
+    let run = |p: &Path| {
+        let out = casebridge()
+            .arg("validate")
+            .arg(p)
+            .arg("-m")
+            .arg(root().join("mappings/mosaic"))
+            .args(["--as-of", "2026-11-01", "--format", "json", "-q"])
+            .output()
+            .unwrap();
+        (out.status.code(), json(&out))
+    };
+    let (code_full, full_report) = run(&full);
+    let (code_narrow, narrow_report) = run(&narrow);
+    assert_eq!(code_full, Some(1));
+    assert_eq!(
+        code_narrow,
+        Some(1),
+        "an optional column missing is no failure"
+    );
+    let missing: Vec<&serde_json::Value> = narrow_report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["rule"] == "file.column-missing")
+        .collect();
+    // FULL_NAME, AGE_ESTIMATED, DATE_OF_DEATH, IS_CHILD_LEGACY.
+    assert_eq!(missing.len(), 4, "{missing:?}");
+    for m in &missing {
+        assert!(
+            m["message"].as_str().unwrap().contains("persons.toml:"),
+            "names the mapping line"
+        );
+        assert_eq!(m["severity"], "warning");
+    }
+    let faults = |v: &serde_json::Value, only_kept: bool| -> std::collections::BTreeSet<String> {
+        v["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["severity"] == "error")
+            .filter(|f| !only_kept || f["field"].as_str().is_none_or(|c| keep.contains(&c)))
+            .map(|f| format!("{}:{}:{}", f["line"], f["rule"], f["field"]))
+            .collect()
+    };
+    let narrow_faults = faults(&narrow_report, false);
+    assert!(
+        narrow_faults.len() >= 3,
+        "the example's faults: {narrow_faults:?}"
+    );
+    assert_eq!(
+        narrow_faults,
+        faults(&full_report, true),
+        "every fault in the kept columns is still found, and nothing else"
+    );
+}

@@ -717,6 +717,7 @@ impl Mapping {
             })
         };
         let mut diags = Vec::new();
+        let mut missing = Vec::new();
         // A renamed column is most likely one no other field reads.
         let claimed: Vec<&str> = self.columns().into_iter().map(|(c, _)| c).collect();
         let unclaimed: Vec<&str> = header
@@ -741,6 +742,21 @@ impl Mapping {
                         wanted[i] = Want::Text;
                         idx.push(i);
                     }
+                    // A council's extract may lack an optional column: the
+                    // field stays empty and the rest is read (one warning
+                    // per file); a required field's or the key's column
+                    // missing stops the file.
+                    None if !f.required && !f.def.is_key => missing.push(
+                        Diagnostic::new(
+                            &self.path,
+                            Some(line),
+                            format!(
+                                "column `{name}` (field {}) is not in the file's header: the field is left empty",
+                                f.def.name
+                            ),
+                        )
+                        .suggest(name, unclaimed.iter().copied()),
+                    ),
                     None => diags.push(
                         Diagnostic::new(
                             &self.path,
@@ -779,6 +795,7 @@ impl Mapping {
                 inputs,
                 wanted,
                 exclusive,
+                missing,
             })
         } else {
             Err(diags)
@@ -1045,9 +1062,17 @@ pub struct BoundMapping<'m> {
     /// Per field: its one column is read by no other field, so its text can
     /// be moved out of the row rather than copied.
     exclusive: Vec<bool>,
+    /// Columns of optional fields the header lacks (those fields stay empty).
+    missing: Vec<Diagnostic>,
 }
 
 impl BoundMapping<'_> {
+    /// The optional fields' columns the header lacks, each with the mapping
+    /// line: a `file.column-missing` warning each.
+    pub fn missing(&self) -> &[Diagnostic] {
+        &self.missing
+    }
+
     /// Per header column, whether the mapping reads it (the others need not
     /// be decoded).
     pub fn wanted(&self) -> &[Want] {

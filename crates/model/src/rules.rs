@@ -92,6 +92,7 @@ rules! {
     LIMIT_FINDINGS = "limit.findings", Warning, "Too many findings: the rest are counted, not listed.";
     FILE_UNSUPPORTED = "file.unsupported", Error, "The file is in a format casebridge does not read (.xls, .xlsb, .ods).";
     JSONL_RECORD = "jsonl.record", Error, "A JSON Lines line is not a canonical record of a kind that can be read.";
+    FILE_COLUMN_MISSING = "file.column-missing", Warning, "The file lacks the column of an optional field: that field is left empty, the rest is read.";
     FILE_REPEATED = "file.repeated", Warning, "The same file was given more than once (by name, folder or link): it is read once.";
     FILE_NOT_REGULAR = "file.not-regular", Error, "An input is not a regular file (a FIFO, socket or device): it is never opened.";
     MAPPING_UNUSED = "mapping.unused", Warning, "A mapping of the set read no file: no input fits its source glob.";

@@ -612,6 +612,23 @@ impl<'r> Pipeline<'r> {
                 return Ok(failed(what.to_string(), 0));
             }
         };
+        for d in bound.missing() {
+            let mut d = d.clone();
+            if !self.opts.show_values {
+                d.suggestion = None;
+            }
+            let line = (file.format != SourceFormat::Xml).then_some(mapping.source.header_row);
+            self.file_finding(
+                file.id,
+                Finding::new(
+                    rules::FILE_COLUMN_MISSING,
+                    &file.name,
+                    line,
+                    None,
+                    d.to_string(),
+                ),
+            )?;
+        }
         if let Err(reason) = stage.open(file, &header, source.part()) {
             self.file_finding(
                 file.id,
