@@ -664,3 +664,24 @@ fn a_narrower_extract_warns_once_per_missing_optional_column_and_finds_every_fau
         "every fault in the kept columns is still found, and nothing else"
     );
 }
+
+#[test]
+fn the_readme_field_reference_is_the_catalogue() {
+    let out = casebridge()
+        .args(["fields", "--format", "markdown"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let generated = String::from_utf8(out.stdout).unwrap();
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let begin = readme.find("<!-- fields:begin -->\n").unwrap() + "<!-- fields:begin -->\n".len();
+    let end = readme.find("<!-- fields:end -->").unwrap();
+    assert_eq!(
+        &readme[begin..end],
+        generated,
+        "README field reference is stale: run `casebridge fields --format markdown`"
+    );
+    assert!(generated.contains("| `nhs_number` | text | person.nhs-number | yes |"));
+    let unknown = casebridge().args(["fields", "persn"]).output().unwrap();
+    assert_eq!(unknown.status.code(), Some(2));
+}

@@ -13,6 +13,7 @@ macro_rules! say {
 }
 
 pub mod dedup;
+pub mod fields;
 mod progress;
 pub mod pseudonymise;
 pub mod validate;
@@ -62,6 +63,9 @@ enum Command {
     /// Exit code 0: done; 1: done, pairs left for review; 2: could not run
     /// (bad mapping or config, unreadable input, a file no mapping fits).
     Dedup(dedup::DedupArgs),
+    /// List the canonical fields of each record kind: type, rules, whether
+    /// personal (for people writing mappings).
+    Fields(fields::FieldsArgs),
 }
 
 /// What a command read and found, for the audit log: each command fills
@@ -169,6 +173,7 @@ pub fn run(cli: Cli, facts: &mut RunFacts) -> anyhow::Result<u8> {
         Command::Validate(args) => validate::run(args, cli.quiet, facts),
         Command::Dedup(args) => dedup::run(args, cli.quiet, facts),
         Command::Pseudonymise(args) => pseudonymise::run(args, cli.quiet, facts),
+        Command::Fields(args) => fields::run(args),
     }
 }
 
