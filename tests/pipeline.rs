@@ -511,8 +511,18 @@ fn a_headerless_file_quotes_no_data_in_did_you_mean_unless_asked() {
     for value in ["Fuller", "Anne", "100001"] {
         assert!(!quiet.contains(value), "{value} leaked: {quiet}");
     }
+    // With --show-values the nearest header cell is named: a renamed
+    // required column (LASTNAME for LAST_NAME) in a file with a header.
+    std::fs::write(
+        &p,
+        "PERSON_ID,FIRST_NAME,LASTNAME,DATE_OF_BIRTH\n100001,Anne,Fuller,01/02/2015\n",
+    )
+    .unwrap();
+    let named = run(true);
+    assert!(named.contains("did you mean `LASTNAME`"), "{named}");
+    assert!(!run(false).contains("did you mean `LASTNAME`"));
     assert!(
-        run(true).contains("did you mean"),
+        named.contains("did you mean"),
         "with --show-values the nearest cell is named"
     );
 }
@@ -684,4 +694,60 @@ fn the_readme_field_reference_is_the_catalogue() {
     assert!(generated.contains("| `nhs_number` | text | person.nhs-number | yes |"));
     let unknown = casebridge().args(["fields", "persn"]).output().unwrap();
     assert_eq!(unknown.status.code(), Some(2));
+}
+
+#[test]
+fn the_shipped_root_several_sets_and_one_file_on_a_folder_all_plan_by_glob() {
+    let read = |args: &[&std::ffi::OsStr]| {
+        let out = casebridge()
+            .arg("validate")
+            .args(args)
+            .args(["--as-of", "2026-11-01", "--format", "json", "-q"])
+            .output()
+            .unwrap();
+        let v = json(&out);
+        (
+            out.status.code(),
+            v["summary"]["records_read"].as_u64().unwrap_or(0),
+        )
+    };
+    let os = std::ffi::OsStr::new;
+    let mosaic = root().join("examples/mosaic");
+    let cin = root().join("examples/cin");
+    // `-m mappings`: every shipped set (dedup configs, code sets and
+    // templates beside them are recognised, not parsed as mappings).
+    let by_set = read(&[
+        mosaic.as_os_str(),
+        os("-m"),
+        root().join("mappings/mosaic").as_os_str(),
+    ]);
+    let by_root = read(&[
+        mosaic.as_os_str(),
+        os("-m"),
+        root().join("mappings").as_os_str(),
+    ]);
+    assert_eq!(by_root, by_set);
+    assert_eq!(by_set.0, Some(1));
+    let cin_set = read(&[
+        cin.as_os_str(),
+        os("-m"),
+        root().join("mappings/cin").as_os_str(),
+    ]);
+    // Two sets, given twice over, read both folders.
+    let both = read(&[
+        mosaic.as_os_str(),
+        cin.as_os_str(),
+        os("-m"),
+        root().join("mappings/mosaic").as_os_str(),
+        os("-m"),
+        root().join("mappings/cin").as_os_str(),
+    ]);
+    assert_eq!(both.1, by_set.1 + cin_set.1);
+    // One mapping file on a folder: only the files its glob fits.
+    let one = read(&[
+        mosaic.as_os_str(),
+        os("-m"),
+        root().join("mappings/mosaic/persons.toml").as_os_str(),
+    ]);
+    assert_eq!(one, (Some(1), 110), "DM_PERSONS.csv only");
 }

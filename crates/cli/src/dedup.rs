@@ -37,9 +37,11 @@ pub struct DedupArgs {
     /// mappings by name; those no mapping fits are skipped).
     #[arg(required = true)]
     pub inputs: Vec<PathBuf>,
-    /// A mapping file (applied to every input) or a directory of mapping files.
-    #[arg(long, short)]
-    pub mapping: PathBuf,
+    /// A mapping file (applied to every named input, and to the files of a
+    /// named folder its glob fits) or a folder of mapping files; may be
+    /// given several times (`-m mappings` takes every shipped set).
+    #[arg(long, short, required = true)]
+    pub mapping: Vec<PathBuf>,
     /// Dedup configuration (TOML): thresholds, blocking, guards, notes,
     /// survivorship. Defaults as in `mappings/dedup.toml`.
     #[arg(long, short)]
@@ -93,7 +95,7 @@ pub fn run(args: DedupArgs, quiet: bool, facts: &mut crate::RunFacts) -> anyhow:
         );
         return Ok(2);
     }
-    let mappings = match MappingSet::load(&args.mapping) {
+    let mappings = match MappingSet::load_all(&args.mapping) {
         Ok(m) => m,
         Err(MappingError::Invalid(diags)) => {
             say!("error: the mapping cannot be used:");

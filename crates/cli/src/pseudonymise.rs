@@ -25,9 +25,10 @@ pub struct PseudonymiseArgs {
     /// Input files or directories.
     #[arg(required = true)]
     pub inputs: Vec<PathBuf>,
-    /// A mapping file or a directory of mappings (as for `validate`).
-    #[arg(long, short)]
-    pub mapping: PathBuf,
+    /// A mapping file or a folder of mappings, as for `validate`; may be
+    /// given several times.
+    #[arg(long, short, required = true)]
+    pub mapping: Vec<PathBuf>,
     /// Directory for the pseudonymised files (created owner-only).
     #[arg(long)]
     pub out: PathBuf,
@@ -65,7 +66,7 @@ pub fn run(args: PseudonymiseArgs, quiet: bool, facts: &mut crate::RunFacts) -> 
         );
         return Ok(2);
     };
-    let mappings = match MappingSet::load(&args.mapping) {
+    let mappings = match MappingSet::load_all(&args.mapping) {
         Ok(m) => m,
         Err(MappingError::Invalid(diags)) => {
             say!("error: the mapping cannot be used:");

@@ -35,8 +35,9 @@ pub struct ValidateArgs {
     pub config: Option<PathBuf>,
     /// A mapping file (applied to every input) or a directory of mapping
     /// files (each input gets the one whose source glob fits its name).
+    /// May be given several times (`-m mappings` takes every shipped set).
     #[arg(long, short, required_unless_present = "config")]
-    pub mapping: Option<PathBuf>,
+    pub mapping: Vec<PathBuf>,
     /// Report format [default: human].
     #[arg(long, value_enum)]
     pub format: Option<Format>,
@@ -111,13 +112,17 @@ pub fn run(args: ValidateArgs, quiet: bool, facts: &mut crate::RunFacts) -> anyh
     } else {
         args.inputs.clone()
     };
-    let Some(mapping_path) = args
-        .mapping
-        .clone()
-        .or_else(|| config.as_ref().map(|c| c.mappings.clone()))
-    else {
-        anyhow::bail!("no mapping: give --mapping or a --config naming one");
+    let mapping_paths: Vec<PathBuf> = if args.mapping.is_empty() {
+        config
+            .as_ref()
+            .map(|c| vec![c.mappings.clone()])
+            .unwrap_or_default()
+    } else {
+        args.mapping.clone()
     };
+    if mapping_paths.is_empty() {
+        anyhow::bail!("no mapping: give --mapping or a --config naming one");
+    }
     let mut limits = config
         .as_ref()
         .map(|c| c.limits.clone())
@@ -163,7 +168,7 @@ pub fn run(args: ValidateArgs, quiet: bool, facts: &mut crate::RunFacts) -> anyh
         );
         return Ok(2);
     }
-    let mappings = match MappingSet::load(&mapping_path) {
+    let mappings = match MappingSet::load_all(&mapping_paths) {
         Ok(m) => m,
         Err(MappingError::Invalid(diags)) => {
             say!("error: the mapping cannot be used:");

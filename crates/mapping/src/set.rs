@@ -50,34 +50,70 @@ fn distinct_parts(ms: &[&Mapping], file: &Path) -> bool {
     true
 }
 
+/// Whether a TOML file is a mapping (has a `[mapping]` table); a file that
+/// does not parse counts as one, so that loading it reports its problems.
+/// Dedup configurations, code sets and templates beside mappings are
+/// recognised this way and left alone.
+fn is_mapping_file(path: &Path) -> bool {
+    match std::fs::read_to_string(path) {
+        Ok(text) => text
+            .parse::<toml::Table>()
+            .map_or(true, |t| t.contains_key("mapping")),
+        Err(_) => true,
+    }
+}
+
+/// The mapping files of a folder: its own `*.toml` mappings, and those of
+/// its subfolders (the shipped root `mappings/` holds a set per folder).
+fn mapping_files(dir: &Path, depth: usize, out: &mut Vec<PathBuf>) -> Result<(), Error> {
+    let rd = std::fs::read_dir(dir).map_err(|e| Error::Read {
+        path: dir.to_path_buf(),
+        source: e,
+    })?;
+    let mut entries: Vec<PathBuf> = rd.flatten().map(|e| e.path()).collect();
+    entries.sort();
+    for p in entries {
+        if p.is_file() && p.extension().and_then(|e| e.to_str()) == Some("toml") {
+            if is_mapping_file(&p) {
+                out.push(p);
+            }
+        } else if p.is_dir() && depth > 0 {
+            mapping_files(&p, depth - 1, out)?;
+        }
+    }
+    Ok(())
+}
+
 impl MappingSet {
-    /// Loads a mapping file, or every `*.toml` directly inside a directory
-    /// (code sets and templates live in subdirectories). Every problem in
-    /// every file is reported.
-    pub fn load(path: &Path) -> Result<MappingSet, Error> {
-        if path.is_file() {
-            return Ok(MappingSet {
-                mappings: vec![Mapping::from_path(path)?],
-                single: true,
-            });
+    /// Loads every mapping named: files, and folders of mappings (each
+    /// folder a set; a folder of sets, such as the shipped `mappings/`,
+    /// gives all of them). One file alone applies to every named input and
+    /// to the files of a named folder that its glob fits. Mapping ids must
+    /// be unique across all of them; every problem is reported.
+    pub fn load_all(paths: &[PathBuf]) -> Result<MappingSet, Error> {
+        if let [one] = paths {
+            return MappingSet::load(one);
         }
-        let rd = std::fs::read_dir(path).map_err(|e| Error::Read {
-            path: path.to_path_buf(),
-            source: e,
-        })?;
-        let mut files: Vec<PathBuf> = rd
-            .flatten()
-            .map(|e| e.path())
-            .filter(|p| p.is_file() && p.extension().and_then(|e| e.to_str()) == Some("toml"))
-            .collect();
-        files.sort();
-        if files.is_empty() {
-            return Err(Error::Invalid(vec![Diagnostic::new(
-                path,
-                None,
-                "no mapping files (*.toml) here",
-            )]));
+        let mut files = Vec::new();
+        for p in paths {
+            if p.is_file() {
+                files.push(p.clone());
+            } else {
+                let before = files.len();
+                mapping_files(p, 1, &mut files)?;
+                if files.len() == before {
+                    return Err(Error::Invalid(vec![Diagnostic::new(
+                        p,
+                        None,
+                        "no mapping files (*.toml with a [mapping] table) here",
+                    )]));
+                }
+            }
         }
+        MappingSet::from_files(files)
+    }
+
+    fn from_files(files: Vec<PathBuf>) -> Result<MappingSet, Error> {
         let mut mappings = Vec::new();
         let mut diags = Vec::new();
         for f in files {
@@ -106,6 +142,28 @@ impl MappingSet {
         } else {
             Err(Error::Invalid(diags))
         }
+    }
+
+    /// Loads a mapping file, or every `*.toml` directly inside a directory
+    /// (code sets and templates live in subdirectories). Every problem in
+    /// every file is reported.
+    pub fn load(path: &Path) -> Result<MappingSet, Error> {
+        if path.is_file() {
+            return Ok(MappingSet {
+                mappings: vec![Mapping::from_path(path)?],
+                single: true,
+            });
+        }
+        let mut files = Vec::new();
+        mapping_files(path, 1, &mut files)?;
+        if files.is_empty() {
+            return Err(Error::Invalid(vec![Diagnostic::new(
+                path,
+                None,
+                "no mapping files (*.toml) here",
+            )]));
+        }
+        MappingSet::from_files(files)
     }
 
     /// The mapping for a file, by its name (not its directory).

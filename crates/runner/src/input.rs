@@ -164,6 +164,24 @@ pub fn plan_inputs<'m>(inputs: &[PathBuf], mappings: &'m MappingSet) -> Result<P
             continue;
         }
         match mappings.select(&path) {
+            // One mapping file given: a file found in a named folder must fit
+            // its glob (named files are read with it whatever their name).
+            Selection::One(mapping)
+                if mappings.single
+                    && from_dir
+                    && !mapping.source.matches(
+                        &path
+                            .file_name()
+                            .map(|n| n.to_string_lossy())
+                            .unwrap_or_default(),
+                    ) =>
+            {
+                plan.unmatched.push(Unmatched {
+                    path,
+                    from_dir,
+                    candidates: Vec::new(),
+                })
+            }
             Selection::One(mapping) => plan.files.push(PlannedFile { path, mapping }),
             Selection::Parts(ms) => plan.files.extend(ms.into_iter().map(|mapping| PlannedFile {
                 path: path.clone(),
