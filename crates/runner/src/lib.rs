@@ -61,9 +61,6 @@ pub enum Error {
         /// The input inside it.
         input: PathBuf,
     },
-    /// The run's accounting found a record without a disposition: a bug.
-    #[error("accounting: {0}")]
-    Accounting(String),
 }
 
 /// Settings of a validation run.

@@ -219,11 +219,6 @@ impl<'r> Pipeline<'r> {
         self.could_not_run = true;
     }
 
-    /// The event sink, for a stage's deferred dispositions.
-    pub fn events(&mut self) -> &mut dyn EventSink {
-        self.events
-    }
-
     /// A finding about the run as a whole.
     pub fn finding(&mut self, f: Finding) -> Result<(), Error> {
         self.events
@@ -353,7 +348,7 @@ impl<'r> Pipeline<'r> {
     }
 
     /// Reports the named inputs that do not exist, as missing.
-    pub fn missing(&mut self, missing: &[std::path::PathBuf]) -> Result<(), Error> {
+    fn missing(&mut self, missing: &[std::path::PathBuf]) -> Result<(), Error> {
         for p in missing {
             self.left_out(
                 &display(p),
