@@ -224,6 +224,21 @@ pub fn append(path: &Path, mut entry: AuditEntry) -> std::io::Result<Appended> {
 mod tests {
     use super::*;
 
+    fn entry() -> AuditEntry {
+        AuditEntry {
+            time: "t".into(),
+            user: "u".into(),
+            host: "h".into(),
+            version: "v".into(),
+            command: vec![],
+            inputs: vec![],
+            exit_code: 0,
+            errors: 0,
+            warnings: 0,
+            prev: String::new(),
+        }
+    }
+
     #[test]
     fn command_lines_keep_options_and_drop_values() {
         let args: Vec<String> = [
@@ -256,18 +271,7 @@ mod tests {
     fn entries_chain_and_the_file_is_private() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("state/audit.jsonl");
-        let entry = AuditEntry {
-            time: "t".into(),
-            user: "u".into(),
-            host: "h".into(),
-            version: "v".into(),
-            command: vec![],
-            inputs: vec![],
-            exit_code: 0,
-            errors: 0,
-            warnings: 0,
-            prev: String::new(),
-        };
+        let entry = entry();
         append(&path, entry.clone()).unwrap();
         assert_eq!(append(&path, entry.clone()).unwrap().chain_broken_at, None);
         let text = std::fs::read_to_string(&path).unwrap();
@@ -303,18 +307,7 @@ mod tests {
     fn parallel_appends_never_fork_the_chain() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("audit.jsonl");
-        let entry = AuditEntry {
-            time: "t".into(),
-            user: "u".into(),
-            host: "h".into(),
-            version: "v".into(),
-            command: vec![],
-            inputs: vec![],
-            exit_code: 0,
-            errors: 0,
-            warnings: 0,
-            prev: String::new(),
-        };
+        let entry = entry();
         std::thread::scope(|s| {
             for _ in 0..8 {
                 s.spawn(|| {
@@ -337,18 +330,7 @@ mod tests {
         std::fs::write(&target, "keep").unwrap();
         let path = dir.path().join("audit.jsonl");
         std::os::unix::fs::symlink(&target, &path).unwrap();
-        let entry = AuditEntry {
-            time: "t".into(),
-            user: "u".into(),
-            host: "h".into(),
-            version: "v".into(),
-            command: vec![],
-            inputs: vec![],
-            exit_code: 0,
-            errors: 0,
-            warnings: 0,
-            prev: String::new(),
-        };
+        let entry = entry();
         assert!(append(&path, entry).is_err());
         assert_eq!(std::fs::read_to_string(&target).unwrap(), "keep");
     }
