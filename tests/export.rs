@@ -2,6 +2,8 @@
 //! through another (or the same, in reverse), proven by round trips on the
 //! generator's exports.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::collections::BTreeMap;
@@ -338,4 +340,49 @@ fn canonical_tables_have_the_kinds_fields_and_extras() {
     assert_eq!(t[0].last().map(String::as_str), Some("extras"));
     let src_rows = table(&src.join("DM_PERSONS.csv")).len();
     assert_eq!(t.len(), src_rows, "one row per person");
+}
+
+#[test]
+fn cin_xml_to_json_lines_to_xlsx_to_json_lines_gives_equal_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    generate(&src, "12", &["--only", "CIN_Census"]);
+    let j1 = dir.path().join("j1");
+    let (code, text) = export(&[&src], "mappings/cin", "jsonl", &j1, &[]);
+    assert_eq!(code, 0, "{text}");
+    let x = dir.path().join("x");
+    let (code, text) = export(&[&j1], "canonical", "xlsx", &x, &[]);
+    assert_eq!(code, 0, "{text}");
+    assert!(
+        x.join("person.xlsx").is_file() && x.join("involvement.xlsx").is_file(),
+        "{text}"
+    );
+    let j2 = dir.path().join("j2");
+    let (code, text) = export(&[&x], "canonical", "jsonl", &j2, &[]);
+    assert_eq!(code, 0, "{text}");
+    let (a, b) = (records(&j1), records(&j2));
+    assert!(a.len() > 10, "{text}");
+    assert_eq!(
+        a, b,
+        "records after XML -> JSON Lines -> XLSX -> JSON Lines"
+    );
+}
+
+#[test]
+fn a_canonical_table_that_is_not_one_is_refused_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    fs::create_dir(&src).unwrap();
+    fs::write(
+        src.join("person.csv"),
+        "PERSON_ID,LAST_NAME\r\n1,Testperson\r\n",
+    )
+    .unwrap();
+    let (code, text) = export(&[&src], "canonical", "jsonl", &dir.path().join("o"), &[]);
+    assert_eq!(code, 2, "{text}");
+    assert!(
+        text.contains("person.csv") && text.contains("not a canonical person table"),
+        "{text}"
+    );
+    assert!(!text.contains("Testperson"), "no value in messages: {text}");
 }

@@ -126,6 +126,9 @@ pub fn export(
     ))
 }
 
+/// Opens an output file's writer at its path.
+type MakeWriter<'a, 't> = Box<dyn FnOnce(&Path) -> Result<Writer<'t>, Error> + 'a>;
+
 /// The export stage.
 struct Export<'t> {
     target: &'t ExportTarget,
@@ -266,7 +269,7 @@ impl<'t> Export<'t> {
         kind: RecordKind,
         first: Option<&Record>,
     ) -> Result<Result<&mut Writer<'t>, String>, Error> {
-        let (name, make): (String, Box<dyn FnOnce(&Path) -> Result<Writer<'t>, Error>>) = match self
+        let (name, make): (String, MakeWriter<'_, 't>) = match self
             .target
         {
             ExportTarget::Jsonl => (
