@@ -333,8 +333,89 @@ impl RowWriter<'_> {
         issues: &mut Vec<FieldIssue>,
         show_values: bool,
     ) {
-        out.clear();
         let json = serde_json::to_value(record).unwrap_or(Json::Null);
+        self.write_json(&json, record, out, issues, show_values);
+    }
+
+    /// Writes a workbook form back as one row per answer (a `form_answer`
+    /// mapping such as Mosaic's `DM_CACHED_FORM_ANSWERS`): text, codes and
+    /// yes/no (`Y`/`N`) as text answers, dates as date answers, scores and
+    /// numbers as number answers; a family-level answer's subject as `0`.
+    pub fn write_answers(
+        &self,
+        record: &Record,
+        rows: &mut Vec<Vec<Cell>>,
+        issues: &mut Vec<FieldIssue>,
+        show_values: bool,
+    ) {
+        rows.clear();
+        let Record::WorkbookForm(form) = record else {
+            return;
+        };
+        let key = form
+            .header
+            .source_keys
+            .iter()
+            .find(|k| k.system == self.mapping.system)
+            .or_else(|| form.header.source_keys.first())
+            .map(|k| k.key.clone())
+            .unwrap_or_default();
+        for section in &form.sections {
+            for row in &section.rows {
+                for a in &row.answers {
+                    let mut o = serde_json::Map::new();
+                    o.insert("form_id".into(), Json::String(key.clone()));
+                    if let Some(w) = &form.workflow_step_id {
+                        o.insert("workflow_step_id".into(), Json::String(w.clone()));
+                    }
+                    o.insert(
+                        "subject_person".into(),
+                        Json::String(a.subject.clone().unwrap_or_else(|| "0".into())),
+                    );
+                    o.insert("question_code".into(), Json::String(a.question.clone()));
+                    if let Some(r) = &row.row_id {
+                        o.insert("row_id".into(), Json::String(r.clone()));
+                    }
+                    if let Some(g) = form.header.extras.get("subgroup_id") {
+                        o.insert("subgroup_id".into(), g.clone());
+                    }
+                    use casebridge_model::AnswerValue as V;
+                    let (field, v) = match &a.value {
+                        V::Text(t) | V::Code(t) => ("text_answer", Json::String(t.clone())),
+                        V::Codes(c) => ("text_answer", Json::String(c.join(";"))),
+                        V::Boolean(b) => (
+                            "text_answer",
+                            Json::String(if *b { "Y" } else { "N" }.into()),
+                        ),
+                        V::Date(d) => ("date_answer", Json::String(d.to_string())),
+                        V::DateTime(dt) => (
+                            "date_answer",
+                            Json::String(dt.format("%Y-%m-%dT%H:%M:%S").to_string()),
+                        ),
+                        V::Score(n) => ("number_answer", Json::from(*n)),
+                        V::Number(n) => (
+                            "number_answer",
+                            serde_json::Number::from_f64(*n).map_or(Json::Null, Json::Number),
+                        ),
+                    };
+                    o.insert(field.into(), v);
+                    let mut cells = Vec::new();
+                    self.write_json(&Json::Object(o), record, &mut cells, issues, show_values);
+                    rows.push(cells);
+                }
+            }
+        }
+    }
+
+    fn write_json(
+        &self,
+        json: &Json,
+        record: &Record,
+        out: &mut Vec<Cell>,
+        issues: &mut Vec<FieldIssue>,
+        show_values: bool,
+    ) {
+        out.clear();
         let kind = record.kind();
         for src in &self.plan {
             let cell = match src {
@@ -351,7 +432,7 @@ impl RowWriter<'_> {
                 }
                 Some(Source::Field { field, part }) => {
                     let f = &self.mapping.fields[*field];
-                    let v = self.value_of(f, kind, record, &json);
+                    let v = self.value_of(f, kind, record, json);
                     match (v, part) {
                         (None, _) => Cell::Empty,
                         (Some(v), None) => self.cell(f, &v, issues, show_values),
@@ -395,7 +476,7 @@ impl RowWriter<'_> {
         record: &Record,
         json: &Json,
     ) -> Option<Json> {
-        if f.def.is_key {
+        if f.def.is_key && kind != RecordKind::WorkbookForm {
             let keys = &record.header().source_keys;
             let key = keys
                 .iter()

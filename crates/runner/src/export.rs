@@ -24,7 +24,8 @@ use casebridge_mapping::{
     AnswerRow, Cell, FieldIssue, FormPivot, Mapping, MappingSet, RowWriter, SourceFormat,
 };
 use casebridge_model::{
-    rules, Disposition, Encoding, FieldType, Finding, Record, RecordKind, RecordSink, SinkError,
+    rules, Disposition, Encoding, FieldType, Finding, Locator, Record, RecordKind, RecordSink,
+    SinkError,
 };
 use casebridge_sheet::{SheetCell, SheetSink};
 use casebridge_validate::Report;
@@ -102,6 +103,8 @@ pub fn export(
         show_values: opts.show_values,
         answers: Vec::new(),
         cells: Vec::new(),
+        rows: Vec::new(),
+        encoding: None,
         issues: Vec::new(),
     };
     let could_not_run;
@@ -139,6 +142,10 @@ struct Export<'t> {
     /// Form answers of the file being read, pivoted when it closes.
     answers: Vec<AnswerRow>,
     cells: Vec<Cell>,
+    /// The rows of a record written as several (a form's answers).
+    rows: Vec<Vec<Cell>>,
+    /// The encoding the form-answer file being read was found in.
+    encoding: Option<Encoding>,
     issues: Vec<FieldIssue>,
 }
 
@@ -269,9 +276,7 @@ impl<'t> Export<'t> {
         kind: RecordKind,
         first: Option<&Record>,
     ) -> Result<Result<&mut Writer<'t>, String>, Error> {
-        let (name, make): (String, MakeWriter<'_, 't>) = match self
-            .target
-        {
+        let (name, make): (String, MakeWriter<'_, 't>) = match self.target {
             ExportTarget::Jsonl => (
                 format!("{kind}.jsonl"),
                 Box::new(|p: &Path| Ok(Writer::Jsonl(Box::new(JsonlSink::create(p)?), 0))),
@@ -374,11 +379,13 @@ impl<'t> Export<'t> {
         &mut self,
         file: &FileCtx<'_>,
         record: &Record,
-        at: &Item<'_>,
+        locator: &Locator,
+        encoding: Option<Encoding>,
     ) -> Result<Verdict, Error> {
         let show = self.show_values;
         let mut cells = std::mem::take(&mut self.cells);
         let mut issues = std::mem::take(&mut self.issues);
+        let mut many = std::mem::take(&mut self.rows);
         issues.clear();
         let verdict = match self.writer(record.kind(), Some(record))? {
             Err(reason) => {
@@ -386,11 +393,11 @@ impl<'t> Export<'t> {
                     Finding::new(
                         rules::EXPORT_NO_TARGET,
                         &file.name,
-                        at.locator.line(),
+                        locator.line(),
                         None,
                         reason.clone(),
                     )
-                    .at_locator(Some(at.locator)),
+                    .at_locator(Some(locator)),
                 );
                 Verdict::Done(Disposition::Skipped { reason })
             }
@@ -400,46 +407,63 @@ impl<'t> Export<'t> {
                 Verdict::Done(Disposition::Valid)
             }
             Ok(Writer::Table { sink, how, rows }) => {
+                many.clear();
                 match how {
                     Columns::Canonical(cols, kind) => {
                         canonical_cells(record, cols, *kind, &mut cells)
                     }
+                    Columns::Mapping(rw) if record.kind() == RecordKind::WorkbookForm => {
+                        rw.write_answers(record, &mut many, &mut issues, show)
+                    }
                     Columns::Mapping(rw) => rw.write(record, &mut cells, &mut issues, show),
+                }
+                let single = many.is_empty();
+                if single {
+                    many.push(std::mem::take(&mut cells));
                 }
                 if issues.is_empty() {
                     // A Windows-1252 export read back through its own
                     // mapping (`encoding = "auto"`) comes back Windows-1252.
                     if let (Table::Csv(s), Columns::Mapping(rw), Some(Encoding::Windows1252)) =
-                        (&mut *sink, &*how, at.encoding)
+                        (&mut *sink, &*how, encoding)
                     {
                         if rw.mapping().id == file.mapping.id {
                             s.set_encoding(Encoding::Windows1252);
                         }
                     }
-                    match sink {
-                        Table::Csv(s) => {
-                            let text: Vec<&str> = cells.iter().map(Cell::text).collect();
-                            s.write_row(&text).map_err(sink_err)?;
-                        }
-                        Table::Sheet(s) => {
-                            let typed: Vec<SheetCell<'_>> = cells.iter().map(sheet_cell).collect();
-                            s.write_cells(&typed).map_err(sink_err)?;
+                    for cells in &many {
+                        match sink {
+                            Table::Csv(s) => {
+                                let text: Vec<&str> = cells.iter().map(Cell::text).collect();
+                                s.write_row(&text).map_err(sink_err)?;
+                            }
+                            Table::Sheet(s) => {
+                                let typed: Vec<SheetCell<'_>> =
+                                    cells.iter().map(sheet_cell).collect();
+                                s.write_cells(&typed).map_err(sink_err)?;
+                            }
                         }
                     }
                     *rows += 1;
+                    if single {
+                        cells = many.pop().unwrap_or_default();
+                    }
                     Verdict::Done(Disposition::Valid)
                 } else {
+                    if single {
+                        cells = many.pop().unwrap_or_default();
+                    }
                     let broken = vec![rules::EXPORT_VALUE.to_string()];
                     for i in issues.drain(..) {
                         self.findings.push(
                             Finding::new(
                                 rules::EXPORT_VALUE,
                                 &file.name,
-                                at.locator.line(),
+                                locator.line(),
                                 Some(&i.column),
                                 format!("cannot be written: {}", i.message),
                             )
-                            .at_locator(Some(at.locator))
+                            .at_locator(Some(locator))
                             .with_value(i.value),
                         );
                     }
@@ -449,6 +473,7 @@ impl<'t> Export<'t> {
         };
         self.cells = cells;
         self.issues = issues;
+        self.rows = many;
         Ok(verdict)
     }
 }
@@ -517,6 +542,7 @@ impl Stage for Export<'_> {
 
     fn record(&mut self, file: &FileCtx<'_>, item: Item<'_>) -> Result<Verdict, Error> {
         if file.mapping.kind == RecordKind::FormAnswer {
+            self.encoding = item.encoding;
             // Answers are assembled into their forms when the file is read.
             return Ok(match AnswerRow::from_mapped(item.mapped) {
                 Some(a) => {
@@ -531,7 +557,7 @@ impl Stage for Export<'_> {
         match &item.record {
             Some(r) => {
                 let r = r.clone();
-                self.write(file, &r, &item)
+                self.write(file, &r, item.locator, item.encoding)
             }
             None => Ok(Verdict::Done(Disposition::Rejected {
                 rules: vec![rules::FIELD_REQUIRED.to_string()],
@@ -579,27 +605,11 @@ impl Stage for Export<'_> {
                 message,
             ));
         }
+        // Forms are records the answers made, not input records: their
+        // dispositions are the answers'; what cannot be written is a finding.
         for form in forms {
             let record = Record::WorkbookForm(form);
-            let kind = record.kind();
-            match self.writer(kind, None)? {
-                Ok(Writer::Jsonl(s, n)) => {
-                    s.write_record(&record)?;
-                    *n += 1;
-                }
-                Ok(_) | Err(_) => {
-                    self.findings.push(Finding::new(
-                        rules::EXPORT_NO_TARGET,
-                        &file.name,
-                        None,
-                        None,
-                        format!(
-                            "{kind} records are written to JSON Lines only (so far): not written"
-                        ),
-                    ));
-                    break;
-                }
-            }
+            self.write(file, &record, &Locator::File, self.encoding)?;
         }
         Ok(())
     }
