@@ -14,6 +14,7 @@ macro_rules! say {
 
 pub mod dedup;
 pub mod fields;
+pub mod mapping_cmd;
 mod progress;
 pub mod pseudonymise;
 pub mod validate;
@@ -66,6 +67,9 @@ enum Command {
     /// List the canonical fields of each record kind: type, rules, whether
     /// personal (for people writing mappings).
     Fields(fields::FieldsArgs),
+    /// Tools for writing mappings: `init` drafts one for an unfamiliar export.
+    #[command(subcommand)]
+    Mapping(mapping_cmd::MappingCommand),
 }
 
 /// What a command read and found, for the audit log: each command fills
@@ -174,6 +178,7 @@ pub fn run(cli: Cli, facts: &mut RunFacts) -> anyhow::Result<u8> {
         Command::Dedup(args) => dedup::run(args, cli.quiet, facts),
         Command::Pseudonymise(args) => pseudonymise::run(args, cli.quiet, facts),
         Command::Fields(args) => fields::run(args),
+        Command::Mapping(cmd) => mapping_cmd::run(cmd, cli.quiet, facts),
     }
 }
 

@@ -163,15 +163,18 @@ fn wants_key(kind: RecordKind, knowledge: &Knowledge) -> bool {
             .any(|m| m.fields.iter().any(|f| f.field == "source_key"))
 }
 
+/// A shipped mapping of `kind` that requires `field`: `prefer` if it does.
 fn required_by_shipped<'k>(
     kind: RecordKind,
     field: &str,
     knowledge: &'k Knowledge,
+    prefer: Option<&'k Learned>,
 ) -> Option<&'k Learned> {
-    knowledge
-        .mappings
-        .iter()
-        .find(|m| m.kind == kind && m.fields.iter().any(|f| f.field == field && f.required))
+    let requires =
+        |m: &Learned| m.kind == kind && m.fields.iter().any(|f| f.field == field && f.required);
+    prefer
+        .filter(|m| requires(m))
+        .or_else(|| knowledge.mappings.iter().find(|m| requires(m)))
 }
 
 /// Matches `kind`'s fields to the header: every (field, column) pair
@@ -252,7 +255,7 @@ fn assign<'k>(kind: RecordKind, header: &[String], knowledge: &'k Knowledge) -> 
         let def = &fields[p.field];
         if def.is_key {
             0
-        } else if required_by_shipped(kind, def.name, knowledge).is_some() {
+        } else if required_by_shipped(kind, def.name, knowledge, None).is_some() {
             1
         } else {
             2
@@ -337,11 +340,15 @@ fn review(out: &mut String, text: &str) {
     comment(out, &format!("REVIEW: {text}"));
 }
 
-/// `path` relative to the folder `from` (both absolute), with `/`.
+/// `path` relative to the folder `from` (both absolute), with `/`; `to`
+/// as it is when they share no folder but the root.
 fn relative(from: &Path, to: &Path) -> String {
     let f: Vec<Component> = from.components().collect();
     let t: Vec<Component> = to.components().collect();
     let common = f.iter().zip(&t).take_while(|(a, b)| a == b).count();
+    if common <= 1 {
+        return to.to_string_lossy().into_owned();
+    }
     let mut parts: Vec<String> = vec!["..".to_string(); f.len() - common];
     parts.extend(
         t[common..]
@@ -454,15 +461,27 @@ struct Ctx<'a, 'k> {
     sample: &'a Sample,
     knowledge: &'k Knowledge,
     kind: RecordKind,
+    /// The shipped mapping the field's column was learned from.
+    prefer: Option<&'k Learned>,
 }
 
 impl<'k> Ctx<'_, 'k> {
-    /// The code sets shipped mappings use for a field: this kind's first.
+    /// The code sets shipped mappings use for a field: the one the column
+    /// was learned from first, then this kind's, then the others'.
     fn shipped_codesets(&self, field: &str) -> Vec<(&'k KnownCodeSet, &'k Learned)> {
         let mut out: Vec<(&KnownCodeSet, &Learned)> = Vec::new();
-        for same in [true, false] {
+        let rank = |m: &Learned| {
+            if self.prefer.is_some_and(|p| std::ptr::eq(p, m)) {
+                0
+            } else if m.kind == self.kind {
+                1
+            } else {
+                2
+            }
+        };
+        for r in 0..3 {
             for m in &self.knowledge.mappings {
-                if (m.kind == self.kind) != same {
+                if rank(m) != r {
                     continue;
                 }
                 for f in m.fields.iter().filter(|f| f.field == field) {
@@ -510,17 +529,20 @@ impl<'k> Ctx<'_, 'k> {
             return;
         };
         out.reviews.push(values_note(&values, self.sample.rows));
+        // The set most values are in; on a tie, the one listed first.
         let best = shipped
             .iter()
-            .map(|(cs, m)| {
+            .enumerate()
+            .map(|(i, (cs, m))| {
                 let rows_in: usize = values
                     .iter()
                     .filter(|(v, _)| cs.set.lookup(v).is_some())
                     .map(|(_, n)| n)
                     .sum();
-                (rows_in, *cs, *m)
+                (rows_in, std::cmp::Reverse(i), *cs, *m)
             })
-            .max_by_key(|(rows_in, _, _)| *rows_in);
+            .max_by_key(|(rows_in, i, _, _)| (*rows_in, *i))
+            .map(|(rows_in, _, cs, m)| (rows_in, cs, m));
         let seen: usize = values.iter().map(|(_, n)| n).sum();
         match best {
             Some((rows_in, cs, m)) if rows_in * 5 >= seen * 4 => {
@@ -719,11 +741,6 @@ pub fn draft_from_sample(
     };
     let kind = chosen.kind;
     let fields = kind.fields();
-    let ctx = Ctx {
-        sample,
-        knowledge,
-        kind,
-    };
     let file_name = sample
         .path
         .file_name()
@@ -748,6 +765,16 @@ pub fn draft_from_sample(
     for p in &chosen.picks {
         let def = &fields[p.field];
         let mut out = FieldOut::default();
+        let learned_from = match p.source {
+            Some(Source::Learned { mapping, .. }) => Some(mapping),
+            _ => None,
+        };
+        let ctx = Ctx {
+            sample,
+            knowledge,
+            kind,
+            prefer: learned_from,
+        };
         let cols: Vec<&str> = p.columns.iter().map(|i| header[*i].as_str()).collect();
         // Why this column.
         let why = match (p.source, p.how) {
@@ -806,7 +833,10 @@ pub fn draft_from_sample(
         // the kind require it and no sampled row left it empty.
         if def.is_key {
             out.lines.push("required = true".to_string());
-        } else if let (Some(m), Some(col)) = (required_by_shipped(kind, def.name, knowledge), col) {
+        } else if let (Some(m), Some(col)) = (
+            required_by_shipped(kind, def.name, knowledge, learned_from),
+            col,
+        ) {
             if sample.rows > 0 && col.empty == 0 && cols.len() == 1 {
                 out.reviews.push(format!(
                     "required, as in shipped mapping {}; no sampled row leaves it empty",
@@ -926,8 +956,13 @@ pub fn draft_from_sample(
     if sample.rows == 0 {
         comment(
             &mut t,
-            "The file has a header only: no date formats, code values or required fields could \
-             be guessed from values.",
+            if sample.whole_file {
+                "The file has a header only: no date formats, code values or required fields \
+                 could be guessed from values."
+            } else {
+                "No data rows were sampled: no date formats, code values or required fields \
+                 could be guessed from values."
+            },
         );
     }
     if sample.bad_rows > 0 {
@@ -982,7 +1017,7 @@ pub fn draft_from_sample(
         Some((id, n, sys)) => {
             review(
                 &mut t,
-                &format!("system of shipped mapping {id}, whose columns {n} field(s) matched"),
+                &format!("{n} field(s) matched the columns of shipped mapping {id}: its system"),
             );
             t.push_str(&format!("system = {}\n", q(sys)));
         }
@@ -1049,6 +1084,9 @@ pub fn draft_from_sample(
             );
             t.push_str(&format!("delimiter = {}\n", q(&sample::delimiter_name(*d))));
         }
+    } else if let Some(sheet) = &opts.sheet {
+        review(&mut t, "the sheet given with --sheet");
+        t.push_str(&format!("sheet = {}\n", q(sheet)));
     } else if let Some(sheet) = &sample.sheet {
         comment(
             &mut t,
@@ -1123,6 +1161,12 @@ pub fn draft_from_sample(
             t.push('\n');
             for n in notes {
                 review(&mut t, n);
+            }
+            if matches!(cs, CodeSetOut::File(_)) {
+                review(
+                    &mut t,
+                    &format!("the code set field {name} reads (its REVIEW says why)"),
+                );
             }
             t.push_str(&format!("[codesets.{name}]\n"));
             match cs {
