@@ -155,12 +155,7 @@ fn wants_key(kind: RecordKind, knowledge: &Knowledge) -> bool {
         .iter()
         .filter(|m| m.kind == kind)
         .peekable();
-    of_kind.peek().is_none()
-        || knowledge
-            .mappings
-            .iter()
-            .filter(|m| m.kind == kind)
-            .any(|m| m.fields.iter().any(|f| f.field == "source_key"))
+    of_kind.peek().is_none() || of_kind.any(|m| m.fields.iter().any(|f| f.field == "source_key"))
 }
 
 /// A shipped mapping of `kind` that requires `field`: `prefer` if it does.
