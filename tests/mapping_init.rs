@@ -307,3 +307,33 @@ fn kind_can_be_given_and_an_unknown_kind_is_refused() {
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("unknown record kind"));
 }
+
+#[test]
+fn the_audit_log_records_the_subcommand_and_the_input_by_name() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("smith family.csv");
+    std::fs::write(&input, "PERSON_ID,FIRST_NAME\r\n1,Ann\r\n").unwrap();
+    let log = tmp.path().join("audit.jsonl");
+    let o = casebridge()
+        .args(["mapping", "init"])
+        .arg(&input)
+        .arg("--audit-log")
+        .arg(&log)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let text = std::fs::read_to_string(&log).unwrap();
+    let entry: serde_json::Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+    let command: Vec<&str> = entry["command"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        &command[..4],
+        ["casebridge", "mapping", "init", "<redacted>"]
+    );
+    assert_eq!(entry["inputs"][0]["file"], input.display().to_string());
+    assert_eq!(entry["exit_code"], 0);
+}
