@@ -211,6 +211,8 @@ fn unfamiliar_column_names_get_kind_person_and_their_fields() {
     }
     let text = std::fs::read_to_string(&out).unwrap();
     assert!(text.contains("delimiter = \";\""), "{text}");
+    // One column a CIN path shares and one FEBRL's do not name a system.
+    assert!(text.contains("system = \"unknown\""), "{text}");
     assert!(text.contains("date_formats = [\"dd/mm/yyyy\"]"), "{text}");
     assert!(text.contains("null_values = [\"NULL\"]"));
     assert!(

@@ -1004,10 +1004,12 @@ pub fn draft_from_sample(
                 .0 += 1;
         }
     }
+    // A system is named only when one shipped mapping gave most matches.
     let system = by_mapping
         .iter()
         .max_by_key(|(_, (n, _))| *n)
-        .map(|(id, (n, sys))| (*id, *n, *sys));
+        .map(|(id, (n, sys))| (*id, *n, *sys))
+        .filter(|(_, n, _)| n * 2 > chosen.matched());
     match system {
         Some((id, n, sys)) => {
             review(

@@ -68,6 +68,7 @@ fn unfamiliar_names_are_matched_by_synonym_without_shipped_mappings() {
         );
     }
     assert!(d.text.contains("by synonym \"dob\""), "{}", d.text);
+    assert!(d.text.contains("system = \"unknown\""), "{}", d.text);
     // Only ambiguous days: day first, and the comment says so.
     assert!(
         d.text.contains("date_formats = [\"dd/mm/yyyy\"]"),
