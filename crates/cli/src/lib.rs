@@ -15,6 +15,7 @@ macro_rules! say {
 pub mod dedup;
 pub mod export;
 pub mod fields;
+pub mod mapping_cmd;
 mod progress;
 pub mod pseudonymise;
 pub mod validate;
@@ -74,6 +75,9 @@ enum Command {
     /// Exit code 0: written, no errors; 1: written, records rejected (listed,
     /// not written); 2: could not run.
     Export(export::ExportArgs),
+    /// Tools for writing mappings: `init` drafts one for an unfamiliar export.
+    #[command(subcommand)]
+    Mapping(mapping_cmd::MappingCommand),
 }
 
 /// What a command read and found, for the audit log: each command fills
@@ -183,6 +187,7 @@ pub fn run(cli: Cli, facts: &mut RunFacts) -> anyhow::Result<u8> {
         Command::Pseudonymise(args) => pseudonymise::run(args, cli.quiet, facts),
         Command::Fields(args) => fields::run(args),
         Command::Export(args) => export::run(args, cli.quiet, facts),
+        Command::Mapping(cmd) => mapping_cmd::run(cmd, cli.quiet, facts),
     }
 }
 
