@@ -63,6 +63,16 @@ impl Mapping {
                 map.insert(name.into(), v);
             }
         }
+        let extras: Map<String, Json> = rec
+            .extra_slots()
+            .filter_map(|(name, ty, slot)| {
+                let v = slot_json(slot, ty);
+                (!v.is_null()).then(|| (name.to_string(), v))
+            })
+            .collect();
+        if !extras.is_empty() {
+            map.insert("extras".into(), Json::Object(extras));
+        }
         let key = key?;
         map.insert(
             "id".into(),
@@ -287,6 +297,7 @@ impl<'t> FormPivot<'t> {
                         key: form_id.clone(),
                     }],
                     provenance: Vec::new(),
+                    extras: Default::default(),
                 },
                 template_id: self.template.id.clone(),
                 template_version: self.template.version.clone(),

@@ -14,6 +14,7 @@ pub mod codeset;
 pub mod datefmt;
 mod diag;
 pub mod mapping;
+pub mod reverse;
 pub mod set;
 pub mod template;
 pub mod transform;
@@ -27,6 +28,7 @@ pub use diag::{check_no_secrets, did_you_mean, is_secret_key, toml_error, Diagno
 pub use mapping::{
     BoundMapping, FieldIssue, MappedRecord, Mapping, Slot, SourceFormat, SourceSpec, Value,
 };
+pub use reverse::{Cell, Direction, RowWriter};
 pub use set::{canonical_mappings, MappingSet, Selection};
 pub use template::{AnswerType, Template};
 pub use transform::Transform;

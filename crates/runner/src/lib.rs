@@ -11,6 +11,7 @@
 pub mod audit;
 pub mod config;
 pub mod dedup;
+pub mod export;
 pub mod input;
 pub mod pipeline;
 /// The pseudonymisation policy and primitives (a crate of their own).

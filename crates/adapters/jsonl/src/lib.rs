@@ -378,6 +378,7 @@ mod tests {
                     key: key.into(),
                 }],
                 provenance: vec![],
+                extras: Default::default(),
             },
             first_name: Some("Ada".into()),
             date_of_birth: chrono::NaiveDate::from_ymd_opt(2015, 3, 1),
@@ -399,6 +400,7 @@ mod tests {
                     key: "9".into(),
                 }],
                 provenance: vec![],
+                extras: Default::default(),
             },
             subjects: vec!["1".into(), "2".into()],
             ..CaseNote::default()
