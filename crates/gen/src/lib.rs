@@ -216,8 +216,9 @@ fn parse_format(s: &str) -> Result<Format, String> {
 }
 
 /// Generates synthetic Mosaic data-mart extracts (Windows-1252 CSV, or XLSX
-/// workbooks) and optionally a CIN Census XML return and SSDA903 tables, with injected faults
-/// and duplicates, and their ground truth (ground_truth.csv).
+/// workbooks) and optionally a CIN Census XML return and SSDA903 tables,
+/// with injected faults and duplicates, and their ground truth
+/// (ground_truth.csv).
 #[derive(Debug, Parser)]
 #[command(name = "casebridge-gen", version)]
 struct Cli {
