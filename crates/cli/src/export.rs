@@ -20,7 +20,8 @@ pub struct ExportArgs {
     #[arg(required = true)]
     pub inputs: Vec<PathBuf>,
     /// The mapping set the inputs are read with (a file or folder; may be
-    /// given several times), as for `validate`.
+    /// given several times), as for `validate`; `canonical` reads the
+    /// canonical tables `--to csv|xlsx` writes (JSON Lines are always read).
     #[arg(long, short, required = true)]
     pub mapping: Vec<PathBuf>,
     /// What to write: `jsonl`, `csv` or `xlsx` (canonical records, one file
@@ -63,6 +64,12 @@ fn shipped(name: &str) -> Option<PathBuf> {
 }
 
 fn load(paths: &[PathBuf], what: &str) -> anyhow::Result<Result<MappingSet, u8>> {
+    // `--mapping canonical`: the canonical tables `export --to csv|xlsx` writes.
+    if let [one] = paths {
+        if one.as_os_str() == "canonical" && !one.exists() {
+            return Ok(Ok(casebridge_mapping::canonical_tables()));
+        }
+    }
     match MappingSet::load_all(paths) {
         Ok(m) => Ok(Ok(m)),
         Err(MappingError::Invalid(diags)) => {

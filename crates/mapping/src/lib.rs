@@ -29,7 +29,7 @@ pub use mapping::{
     BoundMapping, FieldIssue, MappedRecord, Mapping, Slot, SourceFormat, SourceSpec, Value,
 };
 pub use reverse::{Cell, Direction, RowWriter};
-pub use set::{canonical_mappings, MappingSet, Selection};
+pub use set::{canonical_mappings, canonical_tables, MappingSet, Selection};
 pub use template::{AnswerType, Template};
 pub use transform::Transform;
 

@@ -297,6 +297,26 @@ impl RowWriter<'_> {
         &self.columns
     }
 
+    /// Adds a column for each extra attribute of `record` that no column
+    /// takes (a council's local column carried through), so that it is
+    /// written back too.
+    pub fn add_carried(&mut self, record: &Record) {
+        for name in record.header().extras.keys() {
+            let taken = self
+                .plan
+                .iter()
+                .any(|p| matches!(p, Some(Source::Extra { name: n, .. }) if n == name))
+                || self.columns.iter().any(|c| c.eq_ignore_ascii_case(name));
+            if !taken {
+                self.columns.push(name.clone());
+                self.plan.push(Some(Source::Extra {
+                    field: None,
+                    name: name.clone(),
+                }));
+            }
+        }
+    }
+
     /// The mapping.
     pub fn mapping(&self) -> &Mapping {
         self.mapping

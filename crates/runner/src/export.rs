@@ -126,6 +126,9 @@ pub fn export(
     ))
 }
 
+/// Opens an output file's writer at its path.
+type MakeWriter<'a, 't> = Box<dyn FnOnce(&Path) -> Result<Writer<'t>, Error> + 'a>;
+
 /// The export stage.
 struct Export<'t> {
     target: &'t ExportTarget,
@@ -261,8 +264,12 @@ fn format_of(mapping: &Mapping, over: Option<SourceFormat>) -> SourceFormat {
 impl<'t> Export<'t> {
     /// The writer for a record of `kind`; `None` (with the reason) when
     /// the target has no mapping for it.
-    fn writer(&mut self, kind: RecordKind) -> Result<Result<&mut Writer<'t>, String>, Error> {
-        let (name, make): (String, Box<dyn FnOnce(&Path) -> Result<Writer<'t>, Error>>) = match self
+    fn writer(
+        &mut self,
+        kind: RecordKind,
+        first: Option<&Record>,
+    ) -> Result<Result<&mut Writer<'t>, String>, Error> {
+        let (name, make): (String, MakeWriter<'_, 't>) = match self
             .target
         {
             ExportTarget::Jsonl => (
@@ -314,7 +321,10 @@ impl<'t> Export<'t> {
                 (
                     name,
                     Box::new(move |p: &Path| {
-                        let rw = m.writer();
+                        let mut rw = m.writer();
+                        if let Some(r) = first {
+                            rw.add_carried(r);
+                        }
                         let header: Vec<&str> = rw.columns().iter().map(String::as_str).collect();
                         let sink = match fmt {
                             SourceFormat::Xlsx => {
@@ -370,7 +380,7 @@ impl<'t> Export<'t> {
         let mut cells = std::mem::take(&mut self.cells);
         let mut issues = std::mem::take(&mut self.issues);
         issues.clear();
-        let verdict = match self.writer(record.kind())? {
+        let verdict = match self.writer(record.kind(), Some(record))? {
             Err(reason) => {
                 self.findings.push(
                     Finding::new(
@@ -572,7 +582,7 @@ impl Stage for Export<'_> {
         for form in forms {
             let record = Record::WorkbookForm(form);
             let kind = record.kind();
-            match self.writer(kind)? {
+            match self.writer(kind, None)? {
                 Ok(Writer::Jsonl(s, n)) => {
                     s.write_record(&record)?;
                     *n += 1;

@@ -151,7 +151,7 @@ impl SheetSink {
             let col = u16::try_from(c).map_err(|_| write_err(&path, "too many columns"))?;
             match v {
                 SheetCell::Empty => {}
-                SheetCell::Text(t) if t.is_empty() => {}
+                SheetCell::Text("") => {}
                 SheetCell::Text(t) => {
                     if t.chars().count() > MAX_CELL_CHARS {
                         return Err(write_err(
