@@ -3,7 +3,8 @@
 //! as a council's data-mart extract writes them (CSV, Windows-1252, CRLF,
 //! UK dates; or, with `--format xlsx`, one-sheet workbooks with date cells),
 //! and on request (`--cin`) the same children's CIN Census return
-//! (`CIN_Census.xml`, the DfE XML shape), with injected faults and
+//! (`CIN_Census.xml`, the DfE XML shape) and (`--ssda903`) the looked-after
+//! children's SSDA903 Header and Episodes tables, with injected faults and
 //! duplicates listed in `ground_truth.csv` so that the validator and the
 //! de-duplication can be tested end to end. All data is synthetic: NHS
 //! numbers are in the `999` range reserved for tests.
@@ -73,6 +74,9 @@ pub struct Options {
     /// Also write `CIN_Census.xml` (same as listing
     /// [`TableKind::CinCensus`] in `only`).
     pub cin: bool,
+    /// Also write the SSDA903 tables (same as listing
+    /// [`TableKind::SSDA903`] in `only`).
+    pub ssda903: bool,
     /// Format of the Mosaic tables.
     pub format: Format,
     /// Exact number of case notes (before duplicates), instead of 2 to 5
@@ -93,6 +97,7 @@ impl Options {
             template: PathBuf::from(DEFAULT_TEMPLATE),
             only: Vec::new(),
             cin: false,
+            ssda903: false,
             format: Format::Csv,
             case_notes: None,
         }
@@ -107,6 +112,9 @@ impl Options {
         };
         if self.cin {
             selected.push(TableKind::CinCensus);
+        }
+        if self.ssda903 {
+            selected.extend(TableKind::SSDA903);
         }
         selected.sort_unstable();
         selected.dedup();
@@ -192,10 +200,14 @@ fn parse_date(s: &str) -> Result<NaiveDate, String> {
         .map_err(|_| format!("not a yyyy-mm-dd date: {s}"))
 }
 
-fn parse_table(s: &str) -> Result<TableKind, String> {
-    TableKind::parse(s).ok_or_else(|| {
+/// The tables one name of `--only` stands for.
+#[derive(Debug, Clone)]
+struct Tables(Vec<TableKind>);
+
+fn parse_table(s: &str) -> Result<Tables, String> {
+    TableKind::parse_many(s).map(Tables).ok_or_else(|| {
         let names: Vec<&str> = TableKind::ANY.iter().map(|t| t.name()).collect();
-        format!("unknown table {s}; one of {}", names.join(", "))
+        format!("unknown table {s}; one of {}, SSDA903", names.join(", "))
     })
 }
 
@@ -204,8 +216,9 @@ fn parse_format(s: &str) -> Result<Format, String> {
 }
 
 /// Generates synthetic Mosaic data-mart extracts (Windows-1252 CSV, or XLSX
-/// workbooks) and optionally a CIN Census XML return, with injected faults
-/// and duplicates, and their ground truth (ground_truth.csv).
+/// workbooks) and optionally a CIN Census XML return and SSDA903 tables,
+/// with injected faults and duplicates, and their ground truth
+/// (ground_truth.csv).
 #[derive(Debug, Parser)]
 #[command(name = "casebridge-gen", version)]
 struct Cli {
@@ -231,13 +244,19 @@ struct Cli {
     #[arg(long, default_value = DEFAULT_TEMPLATE)]
     template: PathBuf,
     /// Write only these tables (comma-separated, e.g. CASE_NOTES,DM_PERSONS;
-    /// CIN_Census for the CIN Census XML).
+    /// CIN_Census for the CIN Census XML; SSDA903 for both SSDA903 tables,
+    /// or SSDA903_Header, SSDA903_Episodes).
     #[arg(long, value_delimiter = ',', value_parser = parse_table)]
-    only: Vec<TableKind>,
+    only: Vec<Tables>,
     /// Also write CIN_Census.xml: the children's CIN Census return (DfE XML,
     /// UTF-8), with faults of its own at --error-rate.
     #[arg(long)]
     cin: bool,
+    /// Also write SSDA903_Header.csv and SSDA903_Episodes.csv: the
+    /// looked-after children's SSDA903 tables, with faults of their own at
+    /// --error-rate.
+    #[arg(long)]
+    ssda903: bool,
     /// Format of the Mosaic tables: csv (Windows-1252, CRLF) or xlsx (one
     /// sheet per workbook, date cells; no ragged-row faults).
     #[arg(long, default_value = "csv", value_parser = parse_format)]
@@ -262,8 +281,9 @@ pub fn main() -> ExitCode {
         duplicate_rate: cli.duplicate_rate,
         as_of,
         template: cli.template,
-        only: cli.only,
+        only: cli.only.into_iter().flat_map(|t| t.0).collect(),
         cin: cli.cin,
+        ssda903: cli.ssda903,
         format: cli.format,
         case_notes: cli.case_notes,
     };

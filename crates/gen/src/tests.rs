@@ -582,7 +582,7 @@ fn case_notes_override_is_exact() {
 /// The shipped examples and the options that make them (see
 /// examples/README.md): Mosaic CSV at as-of 2026-11-01; the CIN census at
 /// as-of 2026-04-01 (reference date 2026-03-31, collection year 2026); the
-/// XLSX tables at 2026-11-01.
+/// XLSX tables and the SSDA903 tables at 2026-11-01.
 fn shipped_examples() -> Vec<(&'static str, Options)> {
     let mut v = Vec::new();
     let tmp = Path::new("unused");
@@ -599,6 +599,9 @@ fn shipped_examples() -> Vec<(&'static str, Options)> {
     let mut sheet = opts(tmp, 3, 8, 0.05, 0.0);
     sheet.format = crate::Format::Xlsx;
     v.push(("sheet", sheet));
+    let mut ssda903 = opts(tmp, 1, 10, 0.15, 0.0);
+    ssda903.only = TableKind::SSDA903.to_vec();
+    v.push(("ssda903", ssda903));
     v
 }
 

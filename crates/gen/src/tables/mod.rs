@@ -1,4 +1,4 @@
-//! The six export tables, and the CIN census.
+//! The six export tables, the CIN census, and the SSDA903 tables.
 
 pub mod addresses;
 pub mod cin;
@@ -6,6 +6,7 @@ pub mod forms;
 pub mod notes;
 pub mod persons;
 pub mod relationships;
+pub mod ssda903;
 pub mod steps;
 
 use std::path::Path;
@@ -28,6 +29,11 @@ pub enum TableKind {
     /// `CIN_Census.xml`: not a Mosaic table, written only when asked for
     /// (`--cin`, or `CIN_Census` in `--only`).
     CinCensus,
+    /// `SSDA903_Header.csv` and `SSDA903_Episodes.csv`: the looked-after
+    /// children's SSDA903 tables, written only when asked for (`--ssda903`,
+    /// or `SSDA903` or the table names in `--only`), CSV in either format.
+    Ssda903Header,
+    Ssda903Episodes,
 }
 
 impl TableKind {
@@ -43,7 +49,7 @@ impl TableKind {
     ];
 
     /// Everything `--only` accepts.
-    pub const ANY: [TableKind; 7] = [
+    pub const ANY: [TableKind; 9] = [
         TableKind::Persons,
         TableKind::Addresses,
         TableKind::Relationships,
@@ -51,7 +57,13 @@ impl TableKind {
         TableKind::WorkflowSteps,
         TableKind::FormAnswers,
         TableKind::CinCensus,
+        TableKind::Ssda903Header,
+        TableKind::Ssda903Episodes,
     ];
+
+    /// The SSDA903 tables, which `--ssda903` (or `SSDA903` in `--only`)
+    /// selects.
+    pub const SSDA903: [TableKind; 2] = [TableKind::Ssda903Header, TableKind::Ssda903Episodes];
 
     /// Table name as `--only` takes it.
     pub fn name(self) -> &'static str {
@@ -63,6 +75,8 @@ impl TableKind {
             TableKind::WorkflowSteps => "DM_WORKFLOW_STEPS",
             TableKind::FormAnswers => "DM_CACHED_FORM_ANSWERS",
             TableKind::CinCensus => "CIN_Census",
+            TableKind::Ssda903Header => "SSDA903_Header",
+            TableKind::Ssda903Episodes => "SSDA903_Episodes",
         }
     }
 
@@ -76,13 +90,19 @@ impl TableKind {
             TableKind::WorkflowSteps => "DM_WORKFLOW_STEPS.csv",
             TableKind::FormAnswers => "DM_CACHED_FORM_ANSWERS.csv",
             TableKind::CinCensus => "CIN_Census.xml",
+            TableKind::Ssda903Header => "SSDA903_Header.csv",
+            TableKind::Ssda903Episodes => "SSDA903_Episodes.csv",
         }
     }
 
-    /// File name in `format`: the CIN census is XML in either.
+    /// File name in `format`: the CIN census is XML in either, the SSDA903
+    /// tables CSV.
     pub fn file_in(self, format: Format) -> &'static str {
         match (format, self) {
-            (Format::Csv, _) | (_, TableKind::CinCensus) => self.file(),
+            (Format::Csv, _)
+            | (_, TableKind::CinCensus | TableKind::Ssda903Header | TableKind::Ssda903Episodes) => {
+                self.file()
+            }
             (Format::Xlsx, TableKind::Persons) => "DM_PERSONS.xlsx",
             (Format::Xlsx, TableKind::Addresses) => "DM_ADDRESSES.xlsx",
             (Format::Xlsx, TableKind::Relationships) => "DM_PERSONAL_RELATIONSHIPS.xlsx",
@@ -102,6 +122,8 @@ impl TableKind {
             TableKind::WorkflowSteps => steps::COLUMNS,
             TableKind::FormAnswers => forms::COLUMNS,
             TableKind::CinCensus => &[],
+            TableKind::Ssda903Header => ssda903::HEADER_COLUMNS,
+            TableKind::Ssda903Episodes => ssda903::EPISODES_COLUMNS,
         }
     }
 
@@ -135,6 +157,15 @@ impl TableKind {
             .find(|t| t.name().eq_ignore_ascii_case(s))
     }
 
+    /// The tables a name of `--only` stands for: one table by
+    /// [`TableKind::parse`], or `SSDA903` (any case) for both SSDA903 tables.
+    pub fn parse_many(s: &str) -> Option<Vec<TableKind>> {
+        if s.trim().eq_ignore_ascii_case("SSDA903") {
+            return Some(TableKind::SSDA903.to_vec());
+        }
+        TableKind::parse(s).map(|t| vec![t])
+    }
+
     fn stream(self) -> u64 {
         match self {
             TableKind::Persons => 0,
@@ -144,6 +175,8 @@ impl TableKind {
             TableKind::WorkflowSteps => 4,
             TableKind::FormAnswers => 5,
             TableKind::CinCensus => 6,
+            TableKind::Ssda903Header => 7,
+            TableKind::Ssda903Episodes => 8,
         }
     }
 }
@@ -153,6 +186,8 @@ impl TableKind {
 pub mod streams {
     pub const POPULATION: u64 = 1;
     pub const STEPS: u64 = 2;
+    /// Which children are looked after, and their SSDA903 episodes.
+    pub const LOOKED_AFTER: u64 = 3;
     /// Content of table `t`: `CONTENT + t`.
     pub const CONTENT: u64 = 10;
     /// Duplicates of table `t`: `DUPLICATES + t`.
@@ -232,6 +267,8 @@ impl Gen<'_> {
             TableKind::WorkflowSteps => steps::write(self),
             TableKind::FormAnswers => forms::write(self),
             TableKind::CinCensus => cin::write(self),
+            TableKind::Ssda903Header => ssda903::write_header(self),
+            TableKind::Ssda903Episodes => ssda903::write_episodes(self),
         }
     }
 }
