@@ -211,8 +211,13 @@ fn unfamiliar_column_names_get_kind_person_and_their_fields() {
     }
     let text = std::fs::read_to_string(&out).unwrap();
     assert!(text.contains("delimiter = \";\""), "{text}");
-    // One column a CIN path shares and one FEBRL's do not name a system.
-    assert!(text.contains("system = \"unknown\""), "{text}");
+    // DOB and Sex are SSDA903 Header columns too: the system is guessed
+    // from that shipped mapping, and marked for review.
+    assert!(text.contains("system = \"ssda903\""), "{text}");
+    assert!(
+        text.contains("matched the columns of shipped mapping ssda903-header"),
+        "{text}"
+    );
     assert!(text.contains("date_formats = [\"dd/mm/yyyy\"]"), "{text}");
     assert!(text.contains("null_values = [\"NULL\"]"));
     assert!(

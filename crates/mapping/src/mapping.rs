@@ -408,7 +408,15 @@ impl Mapping {
         if !secrets.is_empty() {
             return Err(secrets);
         }
-        let raw: RawMapping = toml::from_str(text).map_err(|e| vec![toml_error(path, text, &e)])?;
+        let raw: RawMapping = toml::from_str(text).map_err(|e| {
+            // Every table's type errors, not only the first of the file.
+            let each = section_errors(path, text);
+            if each.is_empty() {
+                vec![toml_error(path, text, &e)]
+            } else {
+                each
+            }
+        })?;
         let lines = LineIndex::new(text);
         let line_of = |start: usize| Some(lines.line(start));
         let base = path.parent().unwrap_or(Path::new("."));
@@ -949,6 +957,76 @@ impl Mapping {
             Err(diags)
         }
     }
+}
+
+/// The type errors of every table of a mapping file that parses as TOML,
+/// each table checked alone (serde stops at a file's first error): each
+/// with the line of its key in the file.
+fn section_errors(path: &Path, text: &str) -> Vec<Diagnostic> {
+    let Ok(table) = text.parse::<toml::Table>() else {
+        return Vec::new();
+    };
+    let lines = LineIndex::new(text);
+    let mut out = Vec::new();
+    // One table alone, as text, deserialised as `T`; an error is placed on
+    // the line of its key after the table's header in the file.
+    fn one<T: serde::de::DeserializeOwned>(
+        path: &Path,
+        text: &str,
+        lines: &LineIndex,
+        header: &str,
+        value: &toml::Value,
+        out: &mut Vec<Diagnostic>,
+    ) {
+        let Ok(sub) = toml::to_string(value) else {
+            return;
+        };
+        if let Err(e) = toml::from_str::<T>(&sub) {
+            let start = text
+                .find(&format!("[{header}]"))
+                .or_else(|| text.find(header));
+            let key = e
+                .span()
+                .and_then(|sp| sub.get(sp.start..))
+                .and_then(|rest| rest.split(['=', '\n']).next())
+                .map(|k| k.trim().trim_matches('"').to_string())
+                .filter(|k| !k.is_empty());
+            let at = match (start, &key) {
+                (Some(st), Some(k)) => text[st..].find(k.as_str()).map(|i| st + i),
+                (st, _) => st,
+            };
+            let message = format!("[{header}]: {}", e.message().trim());
+            out.push(Diagnostic::new(path, at.map(|i| lines.line(i)), message));
+        }
+    }
+    if let Some(v) = table.get("mapping") {
+        one::<RawMeta>(path, text, &lines, "mapping", v, &mut out);
+    }
+    for (group, is_codeset) in [("codesets", true), ("fields", false), ("extras", false)] {
+        if let Some(toml::Value::Table(t)) = table.get(group) {
+            for (name, v) in t {
+                let header = format!("{group}.{name}");
+                if is_codeset {
+                    one::<RawCodeSet>(path, text, &lines, &header, v, &mut out);
+                } else {
+                    one::<RawField>(path, text, &lines, &header, v, &mut out);
+                }
+            }
+        }
+    }
+    for key in table.keys() {
+        if !["mapping", "source", "codesets", "fields", "extras"].contains(&key.as_str()) {
+            out.push(
+                Diagnostic::new(
+                    path,
+                    text.find(key.as_str()).map(|i| lines.line(i)),
+                    format!("unknown table `{key}`"),
+                )
+                .suggest(key, ["mapping", "source", "codesets", "fields", "extras"]),
+            );
+        }
+    }
+    out
 }
 
 /// The static catalogue entry an extra attribute of a source type is
@@ -1918,6 +1996,75 @@ column = "/Message/Header/Source/LEA"
         );
         b.apply(&mut row, &mut out, &mut shown, true);
         assert_eq!(shown[3].value.as_deref(), Some("X"));
+    }
+
+    #[test]
+    fn every_type_error_of_every_table_is_reported_with_its_line() {
+        let text = PERSONS
+            .replace("column = \"LAST_NAME\"", "column = 5")
+            .replace("transform = [\"title\"]", "transform = \"title\"")
+            .replace(
+                "required = true\n\n[fields.first_name]",
+                "required = \"yes\"\n\n[fields.first_name]",
+            );
+        let d = load(&text).unwrap_err();
+        let lines: Vec<Option<usize>> = d.iter().map(|d| d.line).collect();
+        assert_eq!(d.len(), 3, "{d:?}");
+        assert!(lines.contains(&Some(17)), "source_key's required: {d:?}");
+        assert!(lines.contains(&Some(21)), "first_name's transform: {d:?}");
+        assert!(lines.contains(&Some(24)), "last_name's column: {d:?}");
+        assert!(
+            d.iter().any(|x| x.message.contains("[fields.last_name]")),
+            "{d:?}"
+        );
+    }
+
+    #[test]
+    fn alternatives_read_the_first_present_source_and_extras_are_typed() {
+        let text = PERSONS.replace(
+            "[fields.gender]\ncolumn = \"GENDER\"\ncodeset = \"gender\"",
+            "[fields.gender]\ncolumn = \"SEX\"\ncodeset = \"gender\"\nor = [{ column = \"GENDER\", codeset = \"gender\" }]\n\n[extras.LOCAL_DATE]\ntype = \"date\"\ndate_formats = [\"dd/mm/yyyy\"]",
+        );
+        let m = load(&text).unwrap();
+        let mut h = header();
+        h.push("LOCAL_DATE".into());
+        let bound = m.bind(&h).unwrap();
+        assert!(
+            bound.missing().is_empty(),
+            "an alternative is there: {:?}",
+            bound.missing()
+        );
+        let mut row = TextRow::new();
+        let mut cells: Vec<&str> = vec!["1", "ada", "Lovelace", "10/12/2015", "F", "N"];
+        cells.push("31/01/2020");
+        row.reset(cells.len());
+        for (i, c) in cells.iter().enumerate() {
+            row.cell_mut(i).push_str(c);
+        }
+        let mut rec = MappedRecord::new(RecordKind::Person);
+        let mut issues = Vec::new();
+        bound.apply(&mut row, &mut rec, &mut issues, false);
+        assert!(issues.is_empty(), "{issues:?}");
+        assert_eq!(rec.get("gender").and_then(Slot::str), Some("female"));
+        let extras: Vec<_> = rec
+            .extra_slots()
+            .map(|(n, _, s)| (n.to_string(), s.date()))
+            .collect();
+        assert_eq!(
+            extras,
+            vec![(
+                "LOCAL_DATE".to_string(),
+                NaiveDate::from_ymd_opt(2020, 1, 31)
+            )]
+        );
+        // Written back: the field to its first source, the alternative never.
+        let dirs = m.directions();
+        let alt = dirs
+            .iter()
+            .filter(|d| d.field == "gender")
+            .collect::<Vec<_>>();
+        assert_eq!(alt.len(), 2);
+        assert!(alt[0].written && !alt[1].written);
     }
 
     #[test]
