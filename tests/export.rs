@@ -410,3 +410,67 @@ fn form_answers_become_workbook_forms_and_come_back_one_row_per_answer() {
     b.sort();
     assert_eq!(a, b, "answers after rows -> forms -> rows");
 }
+
+#[test]
+fn mapping_check_lists_what_round_trips_and_every_problem_of_every_file() {
+    let o = casebridge()
+        .args([
+            "--no-audit",
+            "mapping",
+            "check",
+            "mappings/mosaic",
+            "mappings/cin",
+        ])
+        .output()
+        .unwrap();
+    let text = stdout(&o);
+    assert_eq!(o.status.code(), Some(0), "{text}{}", stderr(&o));
+    // The one-way fields the round trip tests allow for are the ones listed.
+    let line = |field: &str, col: &str| {
+        text.lines()
+            .find(|l| l.split_whitespace().next() == Some(field) && l.contains(col))
+            .unwrap_or_else(|| panic!("{field} {col} not listed:\n{text}"))
+            .to_string()
+    };
+    assert!(line("start_date", "STARTED_ON").contains("not exactly"));
+    assert!(line("gender", "GenderCurrent").contains("one-way"));
+    assert!(line("first_name", "FIRST_NAME").contains("round trips"));
+
+    let dir = tempfile::tempdir().unwrap();
+    let set = dir.path().join("set");
+    common::copy_dir(&root().join("mappings/mosaic"), &set);
+    let p = set.join("persons.toml");
+    let t = fs::read_to_string(&p).unwrap();
+    fs::write(
+        &p,
+        t.replace("column = \"LAST_NAME\"", "column = 7")
+            .replace("column = \"GENDER\"", "column = [\"GENDER\"]"),
+    )
+    .unwrap();
+    let a = set.join("addresses.toml");
+    let t = fs::read_to_string(&a).unwrap();
+    fs::write(
+        &a,
+        t.replacen(
+            "[fields.",
+            "[fields.nonesuch]\ncolumn = \"X\"\n\n[fields.",
+            1,
+        ),
+    )
+    .unwrap();
+    let o = casebridge()
+        .args(["--no-audit", "mapping", "check"])
+        .arg(&set)
+        .output()
+        .unwrap();
+    let text = stdout(&o);
+    assert_eq!(o.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("[fields.last_name]") && text.contains("[fields.gender]"),
+        "both type errors: {text}"
+    );
+    assert!(
+        text.contains("no field `nonesuch`"),
+        "the other file's problem too: {text}"
+    );
+}

@@ -19,6 +19,120 @@ pub enum MappingCommand {
     /// Exit code 0: drafted; 2: could not (unreadable or empty file, an
     /// existing --out without --force).
     Init(InitArgs),
+    /// Check mapping files or sets: every problem of every file at once, and
+    /// for each field whether it round trips (is written back exactly) or
+    /// why not.
+    ///
+    /// Exit code 0: every mapping loads; 1: problems found.
+    Check(CheckArgs),
+}
+
+/// Arguments of `casebridge mapping check`.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Mapping files, or folders of them (a set; the shipped root `mappings`
+    /// checks every set).
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+}
+
+/// The mapping files of a path: the file, or the `*.toml` with a
+/// `[mapping]` table in a folder and its subfolders (one level).
+fn mapping_files(path: &Path, depth: u8, out: &mut Vec<PathBuf>) {
+    if path.is_file() {
+        out.push(path.to_path_buf());
+        return;
+    }
+    let Ok(rd) = std::fs::read_dir(path) else {
+        return;
+    };
+    let mut entries: Vec<PathBuf> = rd.flatten().map(|e| e.path()).collect();
+    entries.sort();
+    for p in entries {
+        if p.is_dir() && depth > 0 {
+            mapping_files(&p, depth - 1, out);
+        } else if p.extension().and_then(|x| x.to_str()) == Some("toml")
+            && std::fs::read_to_string(&p).is_ok_and(|t| t.lines().any(|l| l.trim() == "[mapping]"))
+        {
+            out.push(p);
+        }
+    }
+}
+
+fn check(args: CheckArgs) -> anyhow::Result<u8> {
+    let mut files = Vec::new();
+    for p in &args.paths {
+        if !p.exists() {
+            say!("error: {}: no such file or directory", p.display());
+            return Ok(2);
+        }
+        let before = files.len();
+        mapping_files(p, 1, &mut files);
+        if files.len() == before {
+            say!(
+                "error: {}: no mapping files (*.toml with a [mapping] table)",
+                p.display()
+            );
+            return Ok(2);
+        }
+    }
+    let stdout = io::stdout();
+    let mut out = io::BufWriter::new(stdout.lock());
+    let mut problems = 0usize;
+    let mut one_way = 0usize;
+    for f in &files {
+        match casebridge_mapping::Mapping::from_path(f) {
+            Ok(m) => {
+                writeln!(
+                    out,
+                    "{}: {} {} ({}, system {})",
+                    f.display(),
+                    m.id,
+                    m.version,
+                    m.kind,
+                    m.system
+                )?;
+                for d in m.directions() {
+                    let way = match (d.written, d.exact) {
+                        (true, true) => "round trips",
+                        (true, false) => "written, not exactly",
+                        (false, _) => "one-way (read only)",
+                    };
+                    if !d.exact {
+                        one_way += 1;
+                    }
+                    let cols = if d.columns.is_empty() {
+                        "-"
+                    } else {
+                        d.columns.as_str()
+                    };
+                    writeln!(out, "  {:<22} {:<28} {way}", d.field, cols)?;
+                    if let Some(n) = d.note {
+                        writeln!(out, "      {n}")?;
+                    }
+                }
+            }
+            Err(casebridge_mapping::Error::Invalid(diags)) => {
+                writeln!(out, "{}: cannot be used:", f.display())?;
+                for d in diags {
+                    problems += 1;
+                    writeln!(out, "  {d}")?;
+                }
+            }
+            Err(e) => {
+                problems += 1;
+                writeln!(out, "{}: {e}", f.display())?;
+            }
+        }
+        writeln!(out)?;
+    }
+    writeln!(
+        out,
+        "{} mapping file(s), {problems} problem(s), {one_way} field(s) that do not round trip exactly",
+        files.len()
+    )?;
+    out.flush()?;
+    Ok(if problems > 0 { 1 } else { 0 })
 }
 
 /// Arguments of `casebridge mapping init`.
@@ -53,6 +167,7 @@ pub struct InitArgs {
 pub fn run(cmd: MappingCommand, quiet: bool, facts: &mut crate::RunFacts) -> anyhow::Result<u8> {
     match cmd {
         MappingCommand::Init(args) => init(args, quiet, facts),
+        MappingCommand::Check(args) => check(args),
     }
 }
 
