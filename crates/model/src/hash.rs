@@ -15,27 +15,70 @@ use crate::{Record, RecordKind, Sha256};
 /// Unicode NFC with whitespace folded: trimmed, and every run of whitespace
 /// inside made one ASCII space.
 pub fn fold_text(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut pending_space = false;
-    let mut push = |c: char, out: &mut String| {
-        if c.is_whitespace() {
-            pending_space = !out.is_empty();
-        } else {
-            if pending_space {
-                out.push(' ');
-                pending_space = false;
-            }
-            out.push(c);
-        }
-    };
-    if matches!(is_nfc_quick(s.chars()), IsNormalized::Yes) {
+    fold(s).into_owned()
+}
+
+/// [`fold_text`], borrowing text that is already folded (most of it: an
+/// export's values are NFC with single spaces), so hashing copies nothing.
+fn fold(s: &str) -> std::borrow::Cow<'_, str> {
+    let nfc = s.is_ascii() || matches!(is_nfc_quick(s.chars()), IsNormalized::Yes);
+    if nfc {
+        let mut prev_space = true;
+        let mut folded = true;
         for c in s.chars() {
-            push(c, &mut out);
+            if c.is_whitespace() {
+                if prev_space || c != ' ' {
+                    folded = false;
+                    break;
+                }
+                prev_space = true;
+            } else {
+                prev_space = false;
+            }
         }
+        if folded && !(prev_space && !s.is_empty()) {
+            return std::borrow::Cow::Borrowed(s);
+        }
+    }
+    std::borrow::Cow::Owned(fold_slow(s))
+}
+
+/// Hashes [`fold_text`] of `s` as a tagged string without building it
+/// when `s` is NFC: its words, one space between.
+fn write_folded(h: &mut Hasher, s: &str) {
+    let nfc = s.is_ascii() || matches!(is_nfc_quick(s.chars()), IsNormalized::Yes);
+    if !nfc {
+        write_tagged(h, b's', fold_slow(s).as_bytes());
+        return;
+    }
+    let mut len = 0usize;
+    for (i, w) in s.split_whitespace().enumerate() {
+        len += w.len() + usize::from(i > 0);
+    }
+    h.update([b's']);
+    h.update((len as u64).to_le_bytes());
+    for (i, w) in s.split_whitespace().enumerate() {
+        if i > 0 {
+            h.update(b" ");
+        }
+        h.update(w.as_bytes());
+    }
+}
+
+fn fold_slow(s: &str) -> String {
+    let nfc: String;
+    let s = if matches!(is_nfc_quick(s.chars()), IsNormalized::Yes) {
+        s
     } else {
-        for c in s.nfc() {
-            push(c, &mut out);
+        nfc = s.nfc().collect();
+        &nfc
+    };
+    let mut out = String::with_capacity(s.len());
+    for w in s.split_whitespace() {
+        if !out.is_empty() {
+            out.push(' ');
         }
+        out.push_str(w);
     }
     out
 }
@@ -73,7 +116,7 @@ fn write_value(h: &mut Hasher, v: &serde_json::Value) {
         Value::Null => h.update([b'n']),
         Value::Bool(b) => h.update([b'b', u8::from(*b)]),
         Value::Number(n) => write_tagged(h, b'#', n.to_string().as_bytes()),
-        Value::String(s) => write_tagged(h, b's', fold_text(s).as_bytes()),
+        Value::String(s) => write_folded(h, s),
         Value::Array(items) => {
             h.update([b'[']);
             h.update((items.len() as u64).to_le_bytes());

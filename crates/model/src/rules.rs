@@ -101,6 +101,7 @@ rules! {
     RUN_NOTHING_CHECKED = "run.nothing-checked", Error, "No record was checked: a gate never passes by reading nothing.";
     EXPORT_NO_TARGET = "export.no-target", Warning, "The export target has no mapping (or writer) for a record's kind: the record is skipped, not written.";
     EXPORT_VALUE = "export.value", Error, "A value cannot be written through the target mapping (no code for it, a key that does not split): the record is not written.";
+    FILE_CHANGED = "file.changed", Error, "The file changed between its hashing and its reading: its records' provenance names the hash taken first.";
     RUN_UNBALANCED = "run.unbalanced", Error, "Records read and records accounted for (valid, rejected, merged, skipped) differ.";
 }
 

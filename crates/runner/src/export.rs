@@ -25,7 +25,7 @@ use casebridge_mapping::{
 };
 use casebridge_model::{
     rules, Disposition, Encoding, FieldType, Finding, Locator, Record, RecordKind, RecordSink,
-    SinkError,
+    Sha256, SinkError,
 };
 use casebridge_sheet::{SheetCell, SheetSink};
 use casebridge_validate::Report;
@@ -94,6 +94,19 @@ pub fn export(
         });
     }
     let out = casebridge_io::OutputDir::create(&opts.out_dir, opts.replace)?;
+    // Records written as JSON Lines carry their provenance, whose file
+    // SHA-256 the pipeline knows only at the end of the file: the inputs
+    // are hashed first (and checked against the reading pass's hash).
+    let mut hashes = BTreeMap::new();
+    if matches!(opts.target, ExportTarget::Jsonl) {
+        for f in &plan.files {
+            if !hashes.contains_key(&f.path) {
+                if let Ok(h) = hash_file(&f.path) {
+                    hashes.insert(f.path.clone(), h);
+                }
+            }
+        }
+    }
     let popts = PipelineOptions::checked(opts.as_of, opts.show_values, opts.limits.clone());
     let mut stage = Export {
         target: &opts.target,
@@ -102,6 +115,7 @@ pub fn export(
         findings: Vec::new(),
         show_values: opts.show_values,
         answers: Vec::new(),
+        hashes,
         cells: Vec::new(),
         rows: Vec::new(),
         encoding: None,
@@ -141,6 +155,8 @@ struct Export<'t> {
     show_values: bool,
     /// Form answers of the file being read, pivoted when it closes.
     answers: Vec<AnswerRow>,
+    /// Each input's SHA-256, taken before the run, for provenance.
+    hashes: BTreeMap<PathBuf, Sha256>,
     cells: Vec<Cell>,
     /// The rows of a record written as several (a form's answers).
     rows: Vec<Vec<Cell>>,
@@ -194,6 +210,23 @@ impl Writer<'_> {
             }
         }
     }
+}
+
+/// The SHA-256 of a file's bytes.
+fn hash_file(path: &Path) -> std::io::Result<Sha256> {
+    use sha2::Digest;
+    use std::io::Read;
+    let mut f = std::fs::File::open(path)?;
+    let mut h = sha2::Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(Sha256(h.finalize().into()))
 }
 
 /// The canonical columns of a kind's table.
@@ -554,10 +587,16 @@ impl Stage for Export<'_> {
                 }),
             });
         }
-        match &item.record {
-            Some(r) => {
-                let r = r.clone();
-                self.write(file, &r, item.locator, item.encoding)
+        let (locator, encoding) = (item.locator, item.encoding);
+        match item.record {
+            Some(mut r) => {
+                if let (Some(h), Some(p)) = (
+                    self.hashes.get(file.path),
+                    r.header_mut().provenance.last_mut(),
+                ) {
+                    p.source.sha256 = *h;
+                }
+                self.write(file, &r, locator, encoding)
             }
             None => Ok(Verdict::Done(Disposition::Rejected {
                 rules: vec![rules::FIELD_REQUIRED.to_string()],
@@ -565,11 +604,18 @@ impl Stage for Export<'_> {
         }
     }
 
-    fn close(
-        &mut self,
-        file: &FileCtx<'_>,
-        _sha256: Option<&casebridge_model::Sha256>,
-    ) -> Result<(), Error> {
+    fn close(&mut self, file: &FileCtx<'_>, sha256: Option<&Sha256>) -> Result<(), Error> {
+        if let (Some(first), Some(read)) = (self.hashes.get(file.path), sha256) {
+            if first != read {
+                self.findings.push(Finding::new(
+                    rules::FILE_CHANGED,
+                    &file.name,
+                    None,
+                    None,
+                    "the file changed while it was exported: its records' provenance names the SHA-256 taken before; export it again",
+                ));
+            }
+        }
         if self.answers.is_empty() {
             return Ok(());
         }
