@@ -1438,9 +1438,15 @@ column = "/Message/Header/Source/LEA"
         assert_eq!(cols[3], "ChildCharacteristics/Ethnicity");
         // A field whose path the list lacks, and a path the reader cannot read.
         let e = load(&with(&listed.replace("\"ChildIdentifiers/UPN\", ", ""))).unwrap_err();
-        assert!(e[0].message.contains("unknown column `ChildIdentifiers/UPN`"), "{e:?}");
-        let e = load(&with(&listed.replace("ChildCharacteristics/", "ChildCharacteristics//")))
-            .unwrap_err();
+        assert!(
+            e[0].message
+                .contains("unknown column `ChildIdentifiers/UPN`"),
+            "{e:?}"
+        );
+        let e = load(&with(
+            &listed.replace("ChildCharacteristics/", "ChildCharacteristics//"),
+        ))
+        .unwrap_err();
         assert!(e[0].message.contains("empty step"), "{e:?}");
         assert_eq!(e[0].line, Some(8), "{e:?}");
     }
