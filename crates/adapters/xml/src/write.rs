@@ -1005,7 +1005,7 @@ impl<W: Write> XmlWriter<W> {
         if !self.started {
             self.start()?;
         }
-        let top_at = format!("{} {}", self.record_path, self.records + 1);
+        let top_at = |w: &Self| format!("{} {}", w.record_path, w.records + 1);
         let mut tree = std::mem::take(&mut self.tree);
         tree.clear();
         let record = self.kinds[0].record.clone();
@@ -1014,7 +1014,7 @@ impl<W: Write> XmlWriter<W> {
         let mut built = self
             .build(&mut tree, root, 0, values)
             .map_err(|(path, reason)| Error::Value {
-                record: top_at.clone(),
+                record: top_at(self),
                 path,
                 reason,
             });
@@ -1022,16 +1022,15 @@ impl<W: Write> XmlWriter<W> {
             if built.is_err() {
                 break;
             }
-            let name = self
-                .nested
-                .get(*ni)
-                .and_then(|n| n.record.last())
-                .map_or("nested", String::as_str)
-                .to_string();
             for (j, rec) in records.iter().enumerate() {
                 if let Err((path, reason)) = self.nested_record(&mut tree, root, *ni, rec) {
+                    let name = self
+                        .nested
+                        .get(*ni)
+                        .and_then(|n| n.record.last())
+                        .map_or("nested", String::as_str);
                     built = Err(Error::Value {
-                        record: format!("{top_at}, {name} {}", j + 1),
+                        record: format!("{}, {name} {}", top_at(self), j + 1),
                         path,
                         reason,
                     });
