@@ -1,6 +1,6 @@
 //! Reads XML exports (the DfE CIN Census and the like) as a stream of
 //! [`TextRow`](casebridge_model::TextRow)s, and writes XML documents from
-//! mapped values ([`XmlWriter`], see [`write`]).
+//! mapped values ([`XmlWriter`], see [`mod@write`]).
 //!
 //! [`XmlSource`] walks the document with `quick-xml`'s pull parser and turns
 //! every element at [`XmlSourceConfig::record_path`] into one record whose

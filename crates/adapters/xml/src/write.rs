@@ -62,6 +62,12 @@
 //! `Disability` siblings in one `Disabilities`, and with `CINdetails/Assessments`
 //! declared repeating, `Assessments/AssessmentActualStartDate` given twice
 //! gives two `Assessments` (the values of one instance are given together).
+//! A leaf that repeats inside a declared group is declared too
+//! (`CINdetails/Assessments/FactorsIdentifiedAtAssessment/AssessmentFactors`),
+//! or its second value would open a new group.
+//!
+//! Nested records are one level deep: inside the top-level record, not
+//! inside each other.
 //!
 //! # Text
 //!
@@ -73,6 +79,37 @@
 //! [`required`](XmlLayout::required): then it is written empty (`<X/>`), also
 //! when the record gives no value for it. Indentation is two spaces by default
 //! ([`XmlLayout::indent`]); the output is the same bytes for the same input.
+//!
+//! # Example
+//!
+//! ```
+//! use casebridge_xml::{XmlLayout, XmlWriter};
+//!
+//! let layout = XmlLayout::new("Message/Children/Child", ["ChildIdentifiers/LAchildID"])?
+//!     .nested(
+//!         "Message/Children/Child/CINdetails",
+//!         ["/Message/Header/Source/LEA", "../ChildIdentifiers/LAchildID", "CINreferralDate"],
+//!         "../ChildIdentifiers/LAchildID",
+//!         "ChildIdentifiers/LAchildID",
+//!     )?
+//!     .document("/Message/Header/Source/LEA", "201")?
+//!     .indent(None);
+//! let mut w = XmlWriter::new(Vec::new(), layout)?;
+//! let episode = vec![
+//!     ("CINreferralDate", "2024-05-01"),
+//!     ("../ChildIdentifiers/LAchildID", "C1"),
+//! ];
+//! w.record(&[("ChildIdentifiers/LAchildID", "C1")], &[(0, vec![episode])])?;
+//! let xml = String::from_utf8(w.finish()?).unwrap();
+//! assert_eq!(
+//!     xml,
+//!     "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Message><Header><Source><LEA>201</LEA>\
+//!      </Source></Header><Children><Child><ChildIdentifiers><LAchildID>C1</LAchildID>\
+//!      </ChildIdentifiers><CINdetails><CINreferralDate>2024-05-01</CINreferralDate>\
+//!      </CINdetails></Child></Children></Message>\n"
+//! );
+//! # Ok::<(), casebridge_xml::Error>(())
+//! ```
 
 use std::borrow::Cow;
 use std::collections::HashMap;
