@@ -13,7 +13,9 @@ macro_rules! say {
 }
 
 pub mod dedup;
+pub mod export;
 pub mod fields;
+pub mod mapping_cmd;
 mod progress;
 pub mod pseudonymise;
 pub mod validate;
@@ -66,6 +68,16 @@ enum Command {
     /// List the canonical fields of each record kind: type, rules, whether
     /// personal (for people writing mappings).
     Fields(fields::FieldsArgs),
+    /// Write records in another format: canonical JSON Lines, CSV or XLSX,
+    /// or the files of a mapping set (mosaic, cin, ssda903), each through its
+    /// mapping in reverse.
+    ///
+    /// Exit code 0: written, no errors; 1: written, records rejected (listed,
+    /// not written); 2: could not run.
+    Export(export::ExportArgs),
+    /// Tools for writing mappings: `init` drafts one for an unfamiliar export.
+    #[command(subcommand)]
+    Mapping(mapping_cmd::MappingCommand),
 }
 
 /// What a command read and found, for the audit log: each command fills
@@ -174,6 +186,8 @@ pub fn run(cli: Cli, facts: &mut RunFacts) -> anyhow::Result<u8> {
         Command::Dedup(args) => dedup::run(args, cli.quiet, facts),
         Command::Pseudonymise(args) => pseudonymise::run(args, cli.quiet, facts),
         Command::Fields(args) => fields::run(args),
+        Command::Export(args) => export::run(args, cli.quiet, facts),
+        Command::Mapping(cmd) => mapping_cmd::run(cmd, cli.quiet, facts),
     }
 }
 

@@ -39,6 +39,7 @@
 //!         id: format!("person:{key}"),
 //!         source_keys: vec![SourceKey { system: "demo".into(), key: key.into() }],
 //!         provenance: vec![],
+//!         extras: Default::default(),
 //!     },
 //!     first_name: Some(first.into()),
 //!     last_name: Some("Okafor".into()),
@@ -1025,6 +1026,7 @@ mod tests {
                 id: format!("person:{k}"),
                 source_keys: vec![key("mosaic", k)],
                 provenance: vec![p],
+                extras: Default::default(),
             },
             first_name: Some("Unknown".into()),
             last_name: Some("Unknown".into()),
@@ -1038,6 +1040,7 @@ mod tests {
                 id: format!("note:{k}"),
                 source_keys: vec![key("mosaic", k)],
                 provenance: vec![prov("CASE_NOTES.csv", 2)],
+                extras: Default::default(),
             },
             subjects: vec!["person:1".into()],
             contact_date: chrono::NaiveDate::from_ymd_opt(2026, 3, day)

@@ -67,6 +67,10 @@ pub(crate) fn merge_headers(mut base: Header, members: impl Iterator<Item = Head
                 base.source_keys.push(k);
             }
         }
+        // An extra the survivor lacks is taken from the first member that has it.
+        for (k, v) in m.extras {
+            base.extras.entry(k).or_insert(v);
+        }
         for p in m.provenance {
             let at = provs.entry(fingerprint(&p)).or_default();
             if at.iter().any(|&i| base.provenance[i] == p) {
@@ -224,6 +228,7 @@ mod tests {
                     key: key.into(),
                 }],
                 provenance: vec![],
+                extras: Default::default(),
             },
             first_name: Some(first.into()),
             nhs_number: nhs.map(Into::into),

@@ -63,6 +63,16 @@ impl Mapping {
                 map.insert(name.into(), v);
             }
         }
+        let extras: Map<String, Json> = rec
+            .extra_slots()
+            .filter_map(|(name, ty, slot)| {
+                let v = slot_json(slot, ty);
+                (!v.is_null()).then(|| (name.to_string(), v))
+            })
+            .collect();
+        if !extras.is_empty() {
+            map.insert("extras".into(), Json::Object(extras));
+        }
         let key = key?;
         map.insert(
             "id".into(),
@@ -102,6 +112,8 @@ pub struct AnswerRow {
     pub number: Option<f64>,
     /// Repeating-table row.
     pub row_id: Option<String>,
+    /// The subgroup of subjects (Mosaic `SUBGROUP_ID`).
+    pub subgroup_id: Option<String>,
 }
 
 impl AnswerRow {
@@ -123,6 +135,7 @@ impl AnswerRow {
                 _ => None,
             }),
             row_id: get("row_id"),
+            subgroup_id: get("subgroup_id"),
         })
     }
 }
@@ -279,6 +292,17 @@ impl<'t> FormPivot<'t> {
                 answers.iter().filter_map(|a| a.subject.clone()).collect();
             subjects.sort();
             subjects.dedup();
+            // The subgroup the form's answers share travels with the form.
+            let mut extras = BTreeMap::new();
+            let first = answers.first().and_then(|a| a.subgroup_id.clone());
+            if let Some(g) = first {
+                if answers
+                    .iter()
+                    .all(|a| a.subgroup_id.as_deref() == Some(g.as_str()))
+                {
+                    extras.insert("subgroup_id".to_string(), Json::String(g));
+                }
+            }
             let mut form = WorkbookForm {
                 header: Header {
                     id: stable_id(RecordKind::WorkbookForm, system, form_id),
@@ -287,6 +311,7 @@ impl<'t> FormPivot<'t> {
                         key: form_id.clone(),
                     }],
                     provenance: Vec::new(),
+                    extras,
                 },
                 template_id: self.template.id.clone(),
                 template_version: self.template.version.clone(),

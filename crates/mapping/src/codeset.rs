@@ -16,6 +16,9 @@ use crate::diag::{toml_error, Diagnostic};
 struct CodeSetFile {
     codeset: CodeSetMeta,
     values: BTreeMap<String, String>,
+    /// For a canonical value that several codes read as, the code written.
+    #[serde(default)]
+    write: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -37,11 +40,31 @@ pub struct CodeSet {
     pub description: Option<String>,
     case_sensitive: bool,
     map: FxHashMap<String, String>,
+    /// Canonical value -> the code written back.
+    back: FxHashMap<String, String>,
+    /// Canonical values read from more than one code, with those codes,
+    /// that `[write]` does not settle (the first code is written).
+    ambiguous: Vec<(String, Vec<String>)>,
 }
 
 impl CodeSet {
     /// A code set from a map of source code to canonical value.
     pub fn new(id: &str, values: BTreeMap<String, String>, case_sensitive: bool) -> CodeSet {
+        let mut back: FxHashMap<String, String> = FxHashMap::default();
+        let mut codes: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+        for (code, value) in &values {
+            codes
+                .entry(value)
+                .or_default()
+                .push(code.trim().to_string());
+            back.entry(value.clone())
+                .or_insert_with(|| code.trim().to_string());
+        }
+        let ambiguous = codes
+            .into_iter()
+            .filter(|(_, c)| c.len() > 1)
+            .map(|(v, c)| (v.to_string(), c))
+            .collect();
         let map = values
             .into_iter()
             .map(|(k, v)| {
@@ -60,7 +83,39 @@ impl CodeSet {
             description: None,
             case_sensitive,
             map,
+            back,
+            ambiguous,
         }
+    }
+
+    /// Settles which code is written for a canonical value that several
+    /// codes read as; each entry must name a code of the set that reads as
+    /// that value. Returns the entries that do not, as messages.
+    pub fn with_write(&mut self, write: &BTreeMap<String, String>) -> Vec<String> {
+        let mut bad = Vec::new();
+        for (value, code) in write {
+            if self.lookup(code) == Some(value.as_str()) {
+                self.back.insert(value.clone(), code.clone());
+                self.ambiguous.retain(|(v, _)| v != value);
+            } else {
+                bad.push(format!(
+                    "`write`: code `{code}` does not read as `{value}` in code set `{}`",
+                    self.id
+                ));
+            }
+        }
+        bad
+    }
+
+    /// The code written back for a canonical value.
+    pub fn code_of(&self, value: &str) -> Option<&str> {
+        self.back.get(value).map(String::as_str)
+    }
+
+    /// Canonical values several codes read as, with the codes, where the
+    /// set does not say which is written (the first listed is).
+    pub fn ambiguous(&self) -> &[(String, Vec<String>)] {
+        &self.ambiguous
     }
 
     /// Loads a shared code set file.
@@ -85,6 +140,13 @@ impl CodeSet {
             toml::from_str(text).map_err(|e| vec![toml_error(path, text, &e)])?;
         let mut set = CodeSet::new(&file.codeset.id, file.values, file.codeset.case_sensitive);
         set.description = file.codeset.description;
+        let bad = set.with_write(&file.write);
+        if !bad.is_empty() {
+            return Err(bad
+                .into_iter()
+                .map(|m| Diagnostic::new(path, None, m))
+                .collect());
+        }
         if set.map.is_empty() {
             return Err(vec![Diagnostic::new(path, None, "code set has no values")]);
         }

@@ -60,6 +60,14 @@ pub const TYPED_FORMATS: &[&str] = &[
 ];
 
 impl DateFormat {
+    /// The format as a mapping writes it.
+    pub fn describe(&self) -> String {
+        match self {
+            DateFormat::Excel => "excel serial".to_string(),
+            DateFormat::Pattern { text, .. } => text.clone(),
+        }
+    }
+
     /// Parses a format as written in a mapping file.
     pub fn parse(text: &str) -> Result<DateFormat, String> {
         if text.eq_ignore_ascii_case("excel") {
@@ -256,6 +264,26 @@ fn parse_excel(s: &str) -> Option<NaiveDateTime> {
 pub struct DateFormats(Vec<DateFormat>);
 
 impl DateFormats {
+    /// The first format (the one written back by default).
+    pub fn first(&self) -> Option<&DateFormat> {
+        self.0.first()
+    }
+
+    /// The formats, in the order they are tried.
+    pub fn iter(&self) -> impl Iterator<Item = &DateFormat> {
+        self.0.iter()
+    }
+
+    /// How many formats.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
     /// Compiles a list of formats.
     pub fn parse<S: AsRef<str>>(list: &[S]) -> Result<DateFormats, String> {
         list.iter()

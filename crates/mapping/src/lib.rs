@@ -14,6 +14,7 @@ pub mod codeset;
 pub mod datefmt;
 mod diag;
 pub mod mapping;
+pub mod reverse;
 pub mod set;
 pub mod template;
 pub mod transform;
@@ -27,7 +28,8 @@ pub use diag::{check_no_secrets, did_you_mean, is_secret_key, toml_error, Diagno
 pub use mapping::{
     BoundMapping, FieldIssue, MappedRecord, Mapping, Slot, SourceFormat, SourceSpec, Value,
 };
-pub use set::{canonical_mappings, MappingSet, Selection};
+pub use reverse::{Cell, Direction, RowWriter};
+pub use set::{canonical_mappings, canonical_tables, MappingSet, Selection};
 pub use template::{AnswerType, Template};
 pub use transform::Transform;
 

@@ -33,6 +33,9 @@ struct RawMapping {
     #[serde(default)]
     codesets: BTreeMap<String, Spanned<RawCodeSet>>,
     fields: BTreeMap<String, Spanned<RawField>>,
+    /// Source values with no canonical field, carried by name.
+    #[serde(default)]
+    extras: BTreeMap<String, Spanned<RawField>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -73,9 +76,11 @@ struct RawCodeSet {
     values: Option<BTreeMap<String, String>>,
     #[serde(default)]
     case_sensitive: bool,
+    #[serde(default)]
+    write: Option<BTreeMap<String, String>>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawField {
     #[serde(default)]
@@ -98,6 +103,15 @@ struct RawField {
     transform: Vec<Spanned<String>>,
     #[serde(default)]
     default: Option<String>,
+    /// Alternative columns or paths, the first present one read.
+    #[serde(default)]
+    or: Vec<Spanned<RawField>>,
+    /// The date format written back (default: the first read format).
+    #[serde(default)]
+    write_format: Option<Spanned<String>>,
+    /// Declared one-way: the value is not written back.
+    #[serde(default)]
+    one_way: bool,
 }
 
 /// How a source value is read.
@@ -118,7 +132,7 @@ const SOURCE_TYPES: &[&str] = &[
 
 /// Where a field's text comes from.
 #[derive(Debug, Clone)]
-enum Input {
+pub(crate) enum Input {
     Column {
         name: String,
         line: usize,
@@ -130,18 +144,31 @@ enum Input {
     Constant,
 }
 
-/// One mapped canonical field.
+/// One mapped canonical field, extra attribute, or alternative source of
+/// either.
 #[derive(Debug, Clone)]
-struct FieldMap {
-    def: &'static FieldDef,
-    slot: usize,
-    input: Input,
-    parse: Parse,
-    required: bool,
-    transforms: Vec<Transform>,
-    default: Option<String>,
+pub(crate) struct FieldMap {
+    pub(crate) def: &'static FieldDef,
+    /// The field's name, or the extra's (`extras.RNE`), as findings say it.
+    pub(crate) label: String,
+    /// For an extra: its name.
+    pub(crate) extra: Option<String>,
+    pub(crate) slot: usize,
+    /// Another alternative of the same field follows.
+    pub(crate) more: bool,
+    /// An alternative, read only when the ones before it gave nothing.
+    pub(crate) fallback: bool,
+    /// The date format written back.
+    pub(crate) write_format: Option<crate::datefmt::DateFormat>,
+    /// Declared one-way in the mapping.
+    pub(crate) one_way: bool,
+    pub(crate) input: Input,
+    pub(crate) parse: Parse,
+    pub(crate) required: bool,
+    pub(crate) transforms: Vec<Transform>,
+    pub(crate) default: Option<String>,
     /// The source column(s), as findings name them.
-    columns: String,
+    pub(crate) columns: String,
 }
 
 pub use casebridge_adapters::SourceFormat;
@@ -235,7 +262,7 @@ pub struct Mapping {
     pub source: SourceSpec,
     /// The workbook template, for `form_answer` mappings.
     pub template: Option<Arc<Template>>,
-    fields: Vec<FieldMap>,
+    pub(crate) fields: Vec<FieldMap>,
 }
 
 /// A problem with one field of one row.
@@ -327,8 +354,13 @@ impl Slot {
 pub struct MappedRecord {
     /// The kind.
     pub kind: RecordKind,
-    /// One slot per canonical field.
+    /// One slot per canonical field, then one per extra attribute (named
+    /// by [`MappedRecord::extras`]).
     pub slots: Vec<Slot>,
+    /// The extra attributes' names and types, in slot order after the
+    /// kind's fields: the mapping's `[extras]`, then the columns carried
+    /// as text (see [`BoundMapping::carry_unmapped`]).
+    pub extras: Arc<[(String, FieldType)]>,
     scratch: String,
 }
 
@@ -338,8 +370,18 @@ impl MappedRecord {
         MappedRecord {
             kind,
             slots: vec![Slot::default(); kind.fields().len()],
+            extras: Arc::from(Vec::new()),
             scratch: String::new(),
         }
+    }
+
+    /// The extra attributes with their slots.
+    pub fn extra_slots(&self) -> impl Iterator<Item = (&str, FieldType, &Slot)> {
+        let n = self.kind.fields().len();
+        self.extras
+            .iter()
+            .zip(self.slots.get(n..).unwrap_or(&[]))
+            .map(|((name, ty), slot)| (name.as_str(), *ty, slot))
     }
 
     /// The slot of a canonical field by name.
@@ -583,10 +625,13 @@ impl Mapping {
                     }
                 }
                 (None, Some(values)) if !values.is_empty() => {
-                    codesets.insert(
-                        name.clone(),
-                        Arc::new(CodeSet::new(name, values.clone(), cs.case_sensitive)),
-                    );
+                    let mut set = CodeSet::new(name, values.clone(), cs.case_sensitive);
+                    if let Some(write) = &cs.write {
+                        for m in set.with_write(write) {
+                            diags.push(Diagnostic::new(path, line, m));
+                        }
+                    }
+                    codesets.insert(name.clone(), Arc::new(set));
                 }
                 _ => diags.push(Diagnostic::new(
                     path,
@@ -616,19 +661,79 @@ impl Mapping {
                 };
                 let def = &kind.fields()[slot];
                 let spec = spec.get_ref();
-                if let Some(f) = compile_field(
+                let mut group = Vec::new();
+                for (i, alt) in std::iter::once(spec)
+                    .chain(spec.or.iter().map(Spanned::get_ref))
+                    .enumerate()
+                {
+                    let alt = alternative(spec, alt, i);
+                    if let Some(mut f) = compile_field(
+                        path,
+                        &lines,
+                        line,
+                        def,
+                        name,
+                        slot,
+                        &alt,
+                        &codesets,
+                        &source_formats,
+                        columns.as_deref(),
+                        source_options,
+                        &mut diags,
+                    ) {
+                        f.fallback = i > 0;
+                        group.push(f);
+                    }
+                }
+                let n = group.len();
+                for (i, f) in group.iter_mut().enumerate() {
+                    f.more = i + 1 < n;
+                }
+                fields.extend(group);
+            }
+            let base_slot = kind.fields().len();
+            for (i, (name, spec)) in raw.extras.iter().enumerate() {
+                let line = text
+                    .find(&format!("extras.{name}"))
+                    .map(|i| lines.line(i))
+                    .or_else(|| line_of(spec.span().start));
+                let mut spec = spec.get_ref().clone();
+                if kind.field(name).is_some() {
+                    diags.push(Diagnostic::new(
+                        path,
+                        line,
+                        format!("extra `{name}` has the name of a {kind} field: map it under [fields.{name}]"),
+                    ));
+                    continue;
+                }
+                if !spec.or.is_empty() {
+                    diags.push(Diagnostic::new(
+                        path,
+                        line,
+                        format!("extra `{name}`: alternatives (`or`) are for fields"),
+                    ));
+                    continue;
+                }
+                if spec.column.is_none() && spec.path.is_none() && spec.columns.is_none() {
+                    spec.column = Some(Spanned::new(0..0, name.clone()));
+                }
+                let ty = spec.ty.as_ref().map_or("text", |t| t.get_ref().as_str());
+                let def = extra_def(ty);
+                if let Some(mut f) = compile_field(
                     path,
                     &lines,
                     line,
                     def,
-                    slot,
-                    spec,
+                    &format!("extras.{name}"),
+                    base_slot + i,
+                    &spec,
                     &codesets,
                     &source_formats,
                     columns.as_deref(),
                     source_options,
                     &mut diags,
                 ) {
+                    f.extra = Some(name.clone());
                     fields.push(f);
                 }
             }
@@ -705,14 +810,24 @@ impl Mapping {
 
     /// The names of the canonical fields mapped, with their source columns.
     pub fn mapped_fields(&self) -> impl Iterator<Item = (&'static str, &str)> {
-        self.fields.iter().map(|f| (f.def.name, f.columns.as_str()))
+        self.fields
+            .iter()
+            .filter(|f| f.extra.is_none() && !f.fallback)
+            .map(|f| (f.def.name, f.columns.as_str()))
+    }
+
+    /// The extra attributes the mapping declares, with their source columns.
+    pub fn extra_fields(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.fields
+            .iter()
+            .filter_map(|f| Some((f.extra.as_deref()?, f.columns.as_str())))
     }
 
     /// The source column(s) of a canonical field, as findings name them.
     pub fn column_of(&self, field: &str) -> Option<&str> {
         self.fields
             .iter()
-            .find(|f| f.def.name == field)
+            .find(|f| f.def.name == field && f.extra.is_none())
             .map(|f| f.columns.as_str())
     }
 
@@ -738,7 +853,28 @@ impl Mapping {
             .collect();
         let mut wanted = vec![Want::Skip; header.len()];
         let mut inputs = Vec::with_capacity(self.fields.len());
-        for f in &self.fields {
+        // A field with alternatives is missing only when none is present.
+        let mut group_present = vec![false; self.fields.len()];
+        let mut start = 0;
+        for (i, f) in self.fields.iter().enumerate() {
+            if !f.fallback {
+                start = i;
+            }
+            let present = match &f.input {
+                Input::Column { name, .. } => find(name).is_some(),
+                Input::Concat { columns, .. } => columns.iter().all(|(n, _)| find(n).is_some()),
+                Input::Constant => true,
+            };
+            if present {
+                group_present[start] = true;
+            }
+        }
+        let mut start = 0;
+        for (i, f) in self.fields.iter().enumerate() {
+            if !f.fallback {
+                start = i;
+            }
+            let alternatives = f.more || f.fallback;
             let mut idx = Vec::new();
             let cols: Vec<(&str, usize)> = match &f.input {
                 Input::Column { name, line } => vec![(name.as_str(), *line)],
@@ -753,6 +889,10 @@ impl Mapping {
                         wanted[i] = Want::Text;
                         idx.push(i);
                     }
+                    // Another alternative of the field is there.
+                    None if alternatives && group_present[start] => {}
+                    // Reported once, for the first alternative.
+                    None if f.fallback => {}
                     // A council's extract may lack an optional column: the
                     // field stays empty and the rest is read (one warning
                     // per file); a required field's or the key's column
@@ -762,8 +902,8 @@ impl Mapping {
                             &self.path,
                             Some(line),
                             format!(
-                                "column `{name}` (field {}) is not in the file's header: the field is left empty",
-                                f.def.name
+                                "column `{name}` ({}) is not in the file's header: the field is left empty",
+                                describe(f)
                             ),
                         )
                         .suggest(name, unclaimed.iter().copied()),
@@ -773,8 +913,8 @@ impl Mapping {
                             &self.path,
                             Some(line),
                             format!(
-                                "column `{name}` (field {}) is not in the file's header",
-                                f.def.name
+                                "column `{name}` ({}) is not in the file's header",
+                                describe(f)
                             ),
                         )
                         .suggest(name, unclaimed.iter().copied()),
@@ -801,16 +941,85 @@ impl Mapping {
                         && uses[cols[0]] == 1
                 })
                 .collect();
+            let extras: Vec<(String, FieldType)> = self
+                .fields
+                .iter()
+                .filter_map(|f| f.extra.as_ref().map(|n| (n.clone(), f.def.ty)))
+                .collect();
             Ok(BoundMapping {
                 mapping: self,
                 inputs,
                 wanted,
                 exclusive,
                 missing,
+                extras: Arc::from(extras),
+                carried: Vec::new(),
+                header: header.to_vec(),
             })
         } else {
             Err(diags)
         }
+    }
+}
+
+/// The static catalogue entry an extra attribute of a source type is
+/// checked as (extras have no field of their own).
+fn extra_def(ty: &str) -> &'static FieldDef {
+    const fn def(ty: FieldType) -> FieldDef {
+        FieldDef {
+            name: "extras",
+            ty,
+            is_key: false,
+            is_personal: true,
+            checks: &[],
+            doc: "a source value with no canonical field",
+        }
+    }
+    static TEXT: FieldDef = def(FieldType::Text);
+    static CODE: FieldDef = def(FieldType::Code);
+    static DATE: FieldDef = def(FieldType::Date);
+    static DATETIME: FieldDef = def(FieldType::DateTime);
+    static INTEGER: FieldDef = def(FieldType::Integer);
+    static DECIMAL: FieldDef = def(FieldType::Decimal);
+    static BOOLEAN: FieldDef = def(FieldType::Boolean);
+    match ty {
+        "code" => &CODE,
+        "date" => &DATE,
+        "datetime" => &DATETIME,
+        "integer" => &INTEGER,
+        "decimal" => &DECIMAL,
+        "boolean" => &BOOLEAN,
+        // An unknown type is reported by compile_field.
+        _ => &TEXT,
+    }
+}
+
+/// Alternative `i` of a field as a field of its own: its source (column,
+/// path, code set, type, formats, transforms) with the field's `required`,
+/// `default` and write settings.
+fn alternative(primary: &RawField, alt: &RawField, i: usize) -> RawField {
+    if i == 0 {
+        let mut f = primary.clone();
+        f.or.clear();
+        return f;
+    }
+    RawField {
+        column: alt.column.clone(),
+        path: alt.path.clone(),
+        columns: alt.columns.clone(),
+        separator: alt.separator.clone(),
+        ty: alt.ty.clone().or_else(|| primary.ty.clone()),
+        required: primary.required,
+        codeset: alt.codeset.clone(),
+        date_formats: alt
+            .date_formats
+            .clone()
+            .or_else(|| primary.date_formats.clone()),
+        transform: alt.transform.clone(),
+        default: primary.default.clone(),
+        or: Vec::new(),
+        write_format: None,
+        one_way: true,
     }
 }
 
@@ -820,6 +1029,7 @@ fn compile_field(
     lines: &LineIndex,
     line: Option<usize>,
     def: &'static FieldDef,
+    label: &str,
     slot: usize,
     spec: &RawField,
     codesets: &BTreeMap<String, Arc<CodeSet>>,
@@ -829,7 +1039,7 @@ fn compile_field(
     diags: &mut Vec<Diagnostic>,
 ) -> Option<FieldMap> {
     let start = diags.len();
-    let name = def.name;
+    let name = label;
     let at = |s: usize| Some(lines.line(s));
     let check_declared = |col: &Spanned<String>, diags: &mut Vec<Diagnostic>| {
         if let Err(m) = source.check_column(col.get_ref()) {
@@ -1012,9 +1222,33 @@ fn compile_field(
             ),
         }
     }
+    let write_format = match &spec.write_format {
+        None => None,
+        Some(w) => match crate::datefmt::DateFormat::parse(w.get_ref()) {
+            Ok(d) if matches!(parse, Parse::Date(_) | Parse::DateTime(_)) => Some(d),
+            Ok(_) => {
+                diags.push(Diagnostic::new(
+                    path,
+                    at(w.span().start),
+                    format!("field `{name}`: `write_format` is for dates"),
+                ));
+                None
+            }
+            Err(m) => {
+                diags.push(Diagnostic::new(path, at(w.span().start), m));
+                None
+            }
+        },
+    };
     (diags.len() == start).then(|| FieldMap {
         def,
+        label: label.to_string(),
+        extra: None,
         slot,
+        more: false,
+        fallback: false,
+        write_format,
+        one_way: spec.one_way,
         input,
         parse,
         required: spec.required,
@@ -1075,6 +1309,11 @@ pub struct BoundMapping<'m> {
     exclusive: Vec<bool>,
     /// Columns of optional fields the header lacks (those fields stay empty).
     missing: Vec<Diagnostic>,
+    /// Extra attributes: the mapping's, then carried columns.
+    extras: Arc<[(String, FieldType)]>,
+    /// Header columns carried as text extras (see [`BoundMapping::carry_unmapped`]).
+    carried: Vec<usize>,
+    header: Vec<String>,
 }
 
 impl BoundMapping<'_> {
@@ -1082,6 +1321,34 @@ impl BoundMapping<'_> {
     /// line: a `file.column-missing` warning each.
     pub fn missing(&self) -> &[Diagnostic] {
         &self.missing
+    }
+
+    /// Carries every header column that no field or extra reads as a text
+    /// extra named by the column, so that writing the record back loses
+    /// nothing (for runs that build records; a validation need not decode
+    /// them).
+    pub fn carry_unmapped(mut self) -> Self {
+        if !self.mapping.source.format.is_none_or(|f| f.has_header()) {
+            return self;
+        }
+        let mut extras: Vec<(String, FieldType)> = self.extras.to_vec();
+        for (i, h) in self.header.iter().enumerate() {
+            let name = h.trim();
+            let read = self.inputs.iter().any(|cols| cols.contains(&i));
+            if read || name.is_empty() || extras.iter().any(|(n, _)| n == name) {
+                continue;
+            }
+            self.wanted[i] = Want::Text;
+            self.carried.push(i);
+            extras.push((name.to_string(), FieldType::Text));
+        }
+        self.extras = Arc::from(extras);
+        self
+    }
+
+    /// The extra attributes a mapped record of this file has.
+    pub fn extras(&self) -> &[(String, FieldType)] {
+        &self.extras
     }
 
     /// Per header column, whether the mapping reads it (the others need not
@@ -1128,9 +1395,18 @@ impl BoundMapping<'_> {
         show_values: bool,
     ) {
         debug_assert_eq!(out.kind, self.mapping.kind);
+        let nkind = self.mapping.kind.fields().len();
+        let wanted_slots = nkind + self.extras.len();
+        if out.slots.len() != wanted_slots {
+            out.slots.resize(wanted_slots, Slot::default());
+        }
+        if !Arc::ptr_eq(&out.extras, &self.extras) {
+            out.extras = self.extras.clone();
+        }
         for s in &mut out.slots {
             s.value = Value::Empty;
             s.mapped = false;
+            s.text.clear();
         }
         let nulls = &self.mapping.source.null_values;
         for ((f, cols), exclusive) in self
@@ -1142,6 +1418,10 @@ impl BoundMapping<'_> {
         {
             let MappedRecord { slots, scratch, .. } = out;
             let slot = &mut slots[f.slot];
+            // An alternative is read only when those before it gave nothing.
+            if f.fallback && (slot.value != Value::Empty || !slot.text.is_empty()) {
+                continue;
+            }
             slot.mapped = true;
             slot.text.clear();
             // A typed date cell (a workbook's date) is a date whatever the
@@ -1184,12 +1464,12 @@ impl BoundMapping<'_> {
                 }
             }
             if slot.text.is_empty() {
-                if f.required {
+                if f.required && !f.more {
                     issues.push(FieldIssue {
                         rule: rules::FIELD_REQUIRED,
                         field: f.def.name,
                         column: f.columns.clone(),
-                        message: format!("{} is required but empty", f.def.name),
+                        message: format!("{} is required but empty", f.label),
                         value: None,
                     });
                 }
@@ -1209,7 +1489,7 @@ impl BoundMapping<'_> {
                             rule: rules::FIELD_CODE,
                             field: f.def.name,
                             column: f.columns.clone(),
-                            message: format!("{}: not in code set `{}`", f.def.name, set.id),
+                            message: format!("{}: not in code set `{}`", f.label, set.id),
                             value: value(&slot.text),
                         });
                         Value::Invalid
@@ -1240,7 +1520,7 @@ impl BoundMapping<'_> {
                                 column: f.columns.clone(),
                                 message: format!(
                                     "{}: not a valid date in an accepted format ({})",
-                                    f.def.name,
+                                    f.label,
                                     formats.describe()
                                 ),
                                 value: value(&slot.text),
@@ -1278,6 +1558,27 @@ impl BoundMapping<'_> {
                 }
             };
         }
+        // Columns no field reads, carried as text.
+        let first = nkind + self.extras.len() - self.carried.len();
+        for (j, &c) in self.carried.iter().enumerate() {
+            let slot = &mut out.slots[first + j];
+            slot.mapped = true;
+            let v = row.get(c).unwrap_or("").trim();
+            if !v.is_empty() && !nulls.iter().any(|n| n == v) {
+                slot.text.push_str(v);
+                slot.value = Value::Text;
+            }
+        }
+    }
+}
+
+/// How findings name a field: `field gender`, `extra RNE`, or `field gender,
+/// nor its alternatives`.
+fn describe(f: &FieldMap) -> String {
+    match &f.extra {
+        Some(n) => format!("extra {n}"),
+        None if f.more => format!("field {}, nor any alternative", f.def.name),
+        None => format!("field {}", f.def.name),
     }
 }
 
@@ -1286,7 +1587,7 @@ fn type_issue(f: &FieldMap, what: &str, value: Option<String>) -> FieldIssue {
         rule: rules::FIELD_TYPE,
         field: f.def.name,
         column: f.columns.clone(),
-        message: format!("{}: {what}", f.def.name),
+        message: format!("{}: {what}", f.label),
         value,
     }
 }

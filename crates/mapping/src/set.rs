@@ -221,8 +221,45 @@ pub fn canonical_mappings() -> &'static [Mapping] {
     })
 }
 
+/// The mappings of canonical tables (`casebridge export --to csv|xlsx`):
+/// `person.csv` or `person.xlsx` and so on, one per kind, read back into
+/// the records they were written from (`--mapping canonical`).
+pub fn canonical_tables() -> MappingSet {
+    use casebridge_model::RecordKind;
+    let mappings = RecordKind::MAPPABLE
+        .iter()
+        .filter(|k| **k != RecordKind::FormAnswer)
+        .filter_map(|&kind| {
+            let mut text = format!(
+                "[mapping]\nid = \"canonical-table-{kind}\"\nversion = \"1\"\nkind = \"{kind}\"\n\
+                 system = \"canonical\"\ndescription = \"Canonical {kind} table (CSV or XLSX)\"\n\n\
+                 [source]\nglob = \"{kind}.{{csv,xlsx}}\"\n\
+                 date_formats = [\"yyyy-mm-dd\", \"yyyy-mm-dd HH:MM:SS\", \"yyyy-mm-dd HH:MM:SS.fff\"]\n"
+            );
+            for def in kind.fields() {
+                text.push_str(&format!("\n[fields.{}]\ncolumn = \"{}\"\n", def.name, def.name));
+                if def.is_key {
+                    text.push_str("required = true\n");
+                }
+            }
+            let path = Path::new("<canonical>").join(format!("{kind}-table.toml"));
+            Mapping::from_str(&path, &text).ok()
+        })
+        .collect();
+    MappingSet {
+        mappings,
+        single: false,
+    }
+}
+
 #[cfg(test)]
 mod canonical_tests {
+    #[test]
+    fn every_row_kind_has_a_canonical_table_mapping_that_loads() {
+        let n = super::canonical_tables().mappings.len();
+        assert_eq!(n, super::canonical_mappings().len());
+    }
+
     #[test]
     fn every_row_kind_has_a_canonical_mapping_that_loads() {
         // Person, address, relationship, involvement, case note, chronology.

@@ -40,6 +40,20 @@ impl Transform {
         "split_name_last",
     ];
 
+    /// The name mapping files use.
+    pub fn name(self) -> &'static str {
+        match self {
+            Transform::Trim => "trim",
+            Transform::Upper => "upper",
+            Transform::Lower => "lower",
+            Transform::Title => "title",
+            Transform::CollapseSpaces => "collapse_spaces",
+            Transform::DigitsOnly => "digits_only",
+            Transform::SplitNameFirst => "split_name_first",
+            Transform::SplitNameLast => "split_name_last",
+        }
+    }
+
     /// Parses a transform name.
     pub fn parse(s: &str) -> Option<Transform> {
         Some(match s {

@@ -120,6 +120,7 @@ mod tests {
                     key: key.into(),
                 }],
                 provenance: vec![],
+                extras: Default::default(),
             },
             first_name: Some(first.into()),
             last_name: Some("Okafor".into()),

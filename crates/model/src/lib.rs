@@ -74,6 +74,7 @@ mod tests {
                     },
                     content_sha256: Sha256::digest(b"c"),
                 }],
+                extras: Default::default(),
             },
             subjects: vec!["100".into(), "101".into()],
             text: Some("Visited the family.".into()),

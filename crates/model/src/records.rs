@@ -1,6 +1,8 @@
 //! The canonical record types, serialised as JSON Lines (one record a line,
 //! tagged by `kind`).
 
+use std::collections::BTreeMap;
+
 use chrono::{NaiveDate, NaiveDateTime};
 use serde::{Deserialize, Serialize};
 
@@ -25,6 +27,11 @@ pub struct Header {
     /// Provenance of every copy that made this record.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub provenance: Vec<Provenance>,
+    /// Source values with no canonical field (SSDA903 `RNE`, a council's
+    /// local columns), by name, so that a round trip loses nothing the
+    /// mapping read: text, codes and dates as strings, numbers as numbers.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub extras: BTreeMap<String, serde_json::Value>,
 }
 
 /// A person.

@@ -99,6 +99,8 @@ rules! {
     XML_NO_RECORDS = "xml.no-records", Error, "The XML has content but the mapping's record path matches no element.";
     KEY_DUPLICATE = "key.duplicate", Error, "A source key appears twice for one system and kind: two records would get one id.";
     RUN_NOTHING_CHECKED = "run.nothing-checked", Error, "No record was checked: a gate never passes by reading nothing.";
+    EXPORT_NO_TARGET = "export.no-target", Warning, "The export target has no mapping (or writer) for a record's kind: the record is skipped, not written.";
+    EXPORT_VALUE = "export.value", Error, "A value cannot be written through the target mapping (no code for it, a key that does not split): the record is not written.";
     RUN_UNBALANCED = "run.unbalanced", Error, "Records read and records accounted for (valid, rejected, merged, skipped) differ.";
 }
 

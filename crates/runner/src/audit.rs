@@ -81,14 +81,24 @@ const PLAIN_OPTIONS: &[&str] = &[
     "--max-xlsx-ratio",
 ];
 
+/// Subcommand groups and their subcommands, kept as given.
+const SUBCOMMAND_GROUPS: &[(&str, &[&str])] = &[("mapping", &["init", "check"])];
+
+/// The command line with values redacted (see `PLAIN_OPTIONS`); a
+/// group's subcommand (`mapping init`) is kept with the group.
 pub fn redact_args(args: &[String]) -> Vec<String> {
     let mut out = Vec::with_capacity(args.len());
     let mut seen_subcommand = false;
     let mut plain_next = false;
+    // The subcommand group just kept (`mapping`), whose own subcommand
+    // (`init`) is kept too.
+    let mut group: Option<&[&str]> = None;
     for (i, a) in args.iter().enumerate() {
+        let in_group = std::mem::take(&mut group).is_some_and(|subs| subs.contains(&a.as_str()));
+        let plain_value = std::mem::take(&mut plain_next) && !a.starts_with('-');
         if i == 0 {
             out.push("casebridge".to_string());
-        } else if std::mem::take(&mut plain_next) && !a.starts_with('-') {
+        } else if in_group || plain_value {
             out.push(a.clone());
         } else if a.starts_with('-') {
             // `--opt=value` keeps the option only, unless its value is plain.
@@ -102,6 +112,10 @@ pub fn redact_args(args: &[String]) -> Vec<String> {
             });
         } else if !seen_subcommand && a.chars().all(|c| c.is_ascii_lowercase() || c == '-') {
             seen_subcommand = true;
+            group = SUBCOMMAND_GROUPS
+                .iter()
+                .find(|(g, _)| g == a)
+                .map(|(_, subs)| *subs);
             out.push(a.clone());
         } else {
             out.push("<redacted>".to_string());
@@ -237,6 +251,25 @@ mod tests {
             warnings: 0,
             prev: String::new(),
         }
+    }
+
+    #[test]
+    fn a_group_keeps_its_subcommand_and_drops_the_file() {
+        let args: Vec<String> = ["casebridge", "mapping", "init", "init", "--out", "init"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        assert_eq!(
+            redact_args(&args),
+            [
+                "casebridge",
+                "mapping",
+                "init",
+                "<redacted>",
+                "--out",
+                "<redacted>"
+            ]
+        );
     }
 
     #[test]

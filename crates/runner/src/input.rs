@@ -256,7 +256,16 @@ pub fn open_source(
             .first()
             .is_some_and(|m| m.kind == mapping.kind),
     };
-    config.open(path, &cx)
+    let source = config.open(path, &cx)?;
+    // A canonical table (`export --to csv|xlsx`) is read back into the
+    // records it was written from.
+    if mapping.system == "canonical" && mapping.source.format_of(path) != SourceFormat::Jsonl {
+        return Ok(Box::new(casebridge_jsonl::CanonicalTableSource::new(
+            source,
+            mapping.kind,
+        )?));
+    }
+    Ok(source)
 }
 
 /// The first of `outputs` that would overwrite one of `inputs` (a named

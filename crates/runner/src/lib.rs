@@ -11,6 +11,8 @@
 pub mod audit;
 pub mod config;
 pub mod dedup;
+pub mod draft;
+pub mod export;
 pub mod input;
 pub mod pipeline;
 /// The pseudonymisation policy and primitives (a crate of their own).
@@ -61,6 +63,24 @@ pub enum Error {
         /// The input inside it.
         input: PathBuf,
     },
+    /// `mapping init`: the file is not one a mapping can be drafted from
+    /// (unreadable, not CSV or XLSX, no header row).
+    #[error("{}: {reason}", path.display())]
+    DraftInput {
+        /// The file.
+        path: PathBuf,
+        /// Why, without any of its values.
+        reason: String,
+    },
+    /// `mapping init`: the file holds no header row.
+    #[error("{}: the file is empty: no header row to draft a mapping from", .0.display())]
+    DraftEmpty(PathBuf),
+    /// `mapping init`: the drafted mapping does not load (a bug).
+    #[error(
+        "the drafted mapping does not load (a bug in mapping init; please report it):\n{}",
+        .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n")
+    )]
+    DraftInvalid(Vec<casebridge_mapping::Diagnostic>),
 }
 
 /// Settings of a validation run.

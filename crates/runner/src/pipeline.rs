@@ -109,6 +109,9 @@ pub trait Stage {
     fn close(&mut self, _file: &FileCtx<'_>, _sha256: Option<&Sha256>) -> Result<(), Error> {
         Ok(())
     }
+    /// Findings the stage made of the last record (or of the file, after
+    /// `close`), each with its place; the pipeline reports them.
+    fn take_findings(&mut self, _out: &mut Vec<Finding>) {}
 }
 
 /// A stage that keeps nothing: every record that passed is valid (validate).
@@ -522,6 +525,11 @@ impl<'r> Pipeline<'r> {
             self.files_read += 1;
         }
         stage.close(&file, run.sha256.as_ref())?;
+        let mut closing = Vec::new();
+        stage.take_findings(&mut closing);
+        for f in closing {
+            self.file_finding(id, f)?;
+        }
         self.progress.file_done(
             std::fs::metadata(path)
                 .map(|m| m.len())
@@ -573,7 +581,8 @@ impl<'r> Pipeline<'r> {
         }
         let header = source.columns().to_vec();
         let bound = match mapping.bind(&header) {
-            Ok(b) if needs.text || needs.records || needs.raw => b,
+            Ok(b) if needs.records => b.carry_unmapped(),
+            Ok(b) if needs.text || needs.raw => b,
             Ok(b) => b.presence_only(),
             Err(mut diags) => {
                 // A "did you mean" names a header cell, which is the file's
@@ -673,6 +682,7 @@ impl<'r> Pipeline<'r> {
         let mut broken: Vec<String> = Vec::new();
         let mut records = 0u64;
         let mut fatal: Option<String> = None;
+        let mut stage_findings: Vec<Finding> = Vec::new();
         let show_values = self.opts.show_values;
         loop {
             let got = source.read_row(&mut row, wanted);
@@ -816,7 +826,12 @@ impl<'r> Pipeline<'r> {
                 rejected: (!broken.is_empty()).then_some(&broken[..]),
                 encoding: source.detected_encoding(),
             };
-            match stage.record(file, item)? {
+            let verdict = stage.record(file, item)?;
+            stage.take_findings(&mut stage_findings);
+            for f in stage_findings.drain(..) {
+                self.file_finding(file.id, f)?;
+            }
+            match verdict {
                 Verdict::Done(d) => self.dispose(file.id, mapping.kind, locator, &d)?,
                 Verdict::Deferred => {}
             }

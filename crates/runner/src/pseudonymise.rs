@@ -246,7 +246,7 @@ pub fn pseudonymise(
 
 /// The first planned input inside `folder` (which a replaced output folder
 /// would delete).
-fn input_inside(folder: &Path, plan: &crate::Plan<'_>) -> Option<PathBuf> {
+pub(crate) fn input_inside(folder: &Path, plan: &crate::Plan<'_>) -> Option<PathBuf> {
     let folder = std::fs::canonicalize(folder).ok()?;
     plan.files
         .iter()

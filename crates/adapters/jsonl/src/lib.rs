@@ -17,8 +17,10 @@
 #![forbid(unsafe_code)]
 
 mod config;
+mod table;
 
 pub use config::{JsonlOptions, DESCRIPTOR};
+pub use table::CanonicalTableSource;
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read, Write};
@@ -132,6 +134,36 @@ fn kind_prefix(line: &[u8]) -> Option<&[u8]> {
     Some(&rest[..end])
 }
 
+/// Lays a canonical record out as the canonical mapping of its kind
+/// reads it: one cell per field of the kind, lists joined by `;`.
+pub fn flatten(record: &Record, kind: RecordKind, row: &mut TextRow, wanted: &[Want]) {
+    let mut json = match serde_json::to_value(record) {
+        Ok(Value::Object(m)) => m,
+        _ => serde_json::Map::new(),
+    };
+    let fields = kind.fields();
+    row.reset(fields.len());
+    for (i, def) in fields.iter().enumerate() {
+        if wanted.get(i).copied().unwrap_or(Want::Skip) == Want::Skip {
+            continue;
+        }
+        let out = row.cell_mut(i);
+        if def.is_key {
+            if let Some(k) = record.header().source_keys.first() {
+                out.push_str(&k.key);
+            }
+            continue;
+        }
+        let name = match (kind, def.name) {
+            (RecordKind::CaseNote | RecordKind::ChronologyEntry, "person") => "subjects",
+            (_, n) => n,
+        };
+        if let Some(v) = json.remove(name) {
+            cell(&v, out);
+        }
+    }
+}
+
 /// A field's value as the canonical mapping reads it.
 fn cell(v: &Value, out: &mut String) {
     match v {
@@ -236,31 +268,7 @@ impl RecordSource for JsonlSource {
                 continue;
             }
             self.records += 1;
-            let mut json = match serde_json::to_value(&record) {
-                Ok(Value::Object(m)) => m,
-                _ => serde_json::Map::new(),
-            };
-            let fields = self.config.kind.fields();
-            row.reset(fields.len());
-            for (i, def) in fields.iter().enumerate() {
-                if wanted.get(i).copied().unwrap_or(Want::Skip) == Want::Skip {
-                    continue;
-                }
-                let out = row.cell_mut(i);
-                if def.is_key {
-                    if let Some(k) = record.header().source_keys.first() {
-                        out.push_str(&k.key);
-                    }
-                    continue;
-                }
-                let name = match (self.config.kind, def.name) {
-                    (RecordKind::CaseNote | RecordKind::ChronologyEntry, "person") => "subjects",
-                    (_, n) => n,
-                };
-                if let Some(v) = json.remove(name) {
-                    cell(&v, out);
-                }
-            }
+            flatten(&record, self.config.kind, row, wanted);
             row.locator = Some(Locator::CsvLine {
                 line: self.line_no,
                 record: self.line_no,
@@ -378,6 +386,7 @@ mod tests {
                     key: key.into(),
                 }],
                 provenance: vec![],
+                extras: Default::default(),
             },
             first_name: Some("Ada".into()),
             date_of_birth: chrono::NaiveDate::from_ymd_opt(2015, 3, 1),
@@ -399,6 +408,7 @@ mod tests {
                     key: "9".into(),
                 }],
                 provenance: vec![],
+                extras: Default::default(),
             },
             subjects: vec!["1".into(), "2".into()],
             ..CaseNote::default()

@@ -63,7 +63,7 @@ mod writer;
 
 pub use config::{SheetOptions, DESCRIPTOR};
 pub use reader::{SheetSource, SheetSourceConfig, MAX_COLUMNS};
-pub use writer::{SheetSink, MAX_CELL_CHARS, MAX_ROWS};
+pub use writer::{SheetCell, SheetSink, MAX_CELL_CHARS, MAX_ROWS};
 
 /// The name of the thread that reads a workbook's cells. A panic inside
 /// calamine on a damaged workbook is caught there and reported as an error

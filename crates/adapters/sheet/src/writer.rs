@@ -18,12 +18,28 @@ pub const MAX_ROWS: u32 = 1_048_576;
 /// The longest text a cell holds (Excel's limit, in characters).
 pub const MAX_CELL_CHARS: usize = 32_767;
 
+/// One typed cell of [`SheetSink::write_cells`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum SheetCell<'a> {
+    /// Left blank.
+    Empty,
+    /// A text cell (identifiers stay text, so leading zeros survive).
+    Text(&'a str),
+    /// A number cell.
+    Number(f64),
+    /// A date cell (`time`: shown with its time).
+    Date(chrono::NaiveDateTime, bool),
+}
+
 /// A one-sheet workbook being written.
 pub struct SheetSink {
     workbook: Workbook,
     path: PathBuf,
     next_row: u32,
     width: usize,
+    table: bool,
+    date: rust_xlsxwriter::Format,
+    datetime: rust_xlsxwriter::Format,
 }
 
 impl std::fmt::Debug for SheetSink {
@@ -58,6 +74,9 @@ impl SheetSink {
             path: path.to_path_buf(),
             next_row: 0,
             width: header.len(),
+            table: false,
+            date: rust_xlsxwriter::Format::new().set_num_format("yyyy-mm-dd"),
+            datetime: rust_xlsxwriter::Format::new().set_num_format("yyyy-mm-dd hh:mm:ss"),
         };
         let header: Vec<String> = header.iter().map(|h| h.to_string()).collect();
         sink.write_row(&header)?;
@@ -100,6 +119,65 @@ impl SheetSink {
         Ok(())
     }
 
+    /// A table for people: the header row frozen and an autofilter over
+    /// the rows (set when the workbook is saved).
+    pub fn as_table(mut self) -> Result<Self, Error> {
+        let path = self.path.clone();
+        if let Some(ws) = self.workbook.worksheets_mut().first_mut() {
+            ws.set_freeze_panes(1, 0)
+                .map_err(|e| write_err(&path, format!("freeze panes: {e}")))?;
+        }
+        self.table = true;
+        Ok(self)
+    }
+
+    /// Appends a row of typed cells: dates as date cells, numbers as
+    /// numbers, the rest as text.
+    pub fn write_cells(&mut self, cells: &[SheetCell<'_>]) -> Result<(), Error> {
+        if self.next_row >= MAX_ROWS {
+            return Err(write_err(
+                &self.path,
+                format!("more than {MAX_ROWS} rows: past what a sheet holds"),
+            ));
+        }
+        let row = self.next_row;
+        let path = self.path.clone();
+        let (date, datetime) = (self.date.clone(), self.datetime.clone());
+        let Some(ws) = self.workbook.worksheets_mut().first_mut() else {
+            return Err(write_err(&path, "no sheet"));
+        };
+        let at = |e: rust_xlsxwriter::XlsxError| write_err(&path, format!("row {}: {e}", row + 1));
+        for (c, v) in cells.iter().enumerate() {
+            let col = u16::try_from(c).map_err(|_| write_err(&path, "too many columns"))?;
+            match v {
+                SheetCell::Empty => {}
+                SheetCell::Text("") => {}
+                SheetCell::Text(t) => {
+                    if t.chars().count() > MAX_CELL_CHARS {
+                        return Err(write_err(
+                            &path,
+                            format!(
+                                "row {}: a cell is longer than {MAX_CELL_CHARS} characters",
+                                row + 1
+                            ),
+                        ));
+                    }
+                    ws.write_string(row, col, *t).map_err(at)?;
+                }
+                SheetCell::Number(n) => {
+                    ws.write_number(row, col, *n).map_err(at)?;
+                }
+                SheetCell::Date(dt, time) => {
+                    let fmt = if *time { &datetime } else { &date };
+                    ws.write_datetime_with_format(row, col, dt, fmt)
+                        .map_err(at)?;
+                }
+            }
+        }
+        self.next_row += 1;
+        Ok(())
+    }
+
     /// Rows written, the header included.
     pub fn rows(&self) -> u32 {
         self.next_row
@@ -108,6 +186,14 @@ impl SheetSink {
     /// Saves the workbook: an [`OutputFile`] (an exclusive 0600 temporary
     /// file beside the target), synced, then renamed into place.
     pub fn finish(mut self) -> Result<(), Error> {
+        if self.table && self.next_row > 1 && self.width > 0 {
+            let (last_row, last_col) = (self.next_row - 1, (self.width - 1) as u16);
+            let path = self.path.clone();
+            if let Some(ws) = self.workbook.worksheets_mut().first_mut() {
+                ws.autofilter(0, 0, last_row, last_col)
+                    .map_err(|e| write_err(&path, format!("autofilter: {e}")))?;
+            }
+        }
         let mut out = OutputFile::create(&self.path)?;
         self.workbook
             .save_to_writer(&mut out)

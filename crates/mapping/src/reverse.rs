@@ -1,0 +1,612 @@
+//! A mapping run backwards: canonical records to the rows (or XML element
+//! values) of the source the mapping reads.
+//!
+//! [`Mapping::writer`] plans, once per mapping, which record value each
+//! output column takes and how it is spelled: code sets reversed (the code
+//! a set's `write` names, else the first that reads as the value), dates in
+//! the field's `write_format` (by default the first of its read formats),
+//! multi-column keys split on their separator, extras by name. Columns are
+//! written in the mapping's `[source] columns` order.
+//!
+//! [`Mapping::directions`] says, field by field, whether a value comes back
+//! exactly or why not (a lossy transform, a constant, an alternative, a
+//! code set that reads two codes as one value): what `casebridge mapping
+//! check` lists.
+//!
+//! The plan is per column of one table. Writing one record into several
+//! tables (Mosaic's live `MO_*` layout) is a set of such plans, one per
+//! table, joined by key: see the note on [`RowWriter`].
+
+use chrono::{NaiveDate, NaiveDateTime, NaiveTime};
+use serde_json::Value as Json;
+
+use casebridge_model::{rules, Record, RecordKind};
+
+use crate::datefmt::DateFormat;
+use crate::mapping::{FieldIssue, FieldMap, Input, Mapping, Parse};
+use crate::transform::Transform;
+
+/// One written cell, typed for formats that keep types (XLSX); CSV and XML
+/// write [`Cell::text`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum Cell {
+    /// Nothing.
+    Empty,
+    /// Text, as the source spells it (codes reversed, dates formatted).
+    Text(String),
+    /// A date or date and time, with its text in the mapping's format.
+    Date {
+        /// The value.
+        value: NaiveDateTime,
+        /// Whether the field has a time.
+        time: bool,
+        /// Its text.
+        text: String,
+    },
+    /// A number, with its text.
+    Number {
+        /// The value.
+        value: f64,
+        /// Its text.
+        text: String,
+    },
+}
+
+impl Cell {
+    /// The cell as text.
+    pub fn text(&self) -> &str {
+        match self {
+            Cell::Empty => "",
+            Cell::Text(t) | Cell::Date { text: t, .. } | Cell::Number { text: t, .. } => t,
+        }
+    }
+}
+
+/// Where an output column's value comes from.
+#[derive(Debug, Clone)]
+enum Source {
+    /// A field (index into the mapping's fields), whole or as part `i` of
+    /// `n` of a multi-column value.
+    Field {
+        field: usize,
+        part: Option<(usize, usize)>,
+    },
+    /// An extra attribute by name (declared, or a carried column).
+    Extra { field: Option<usize>, name: String },
+}
+
+/// The plan that writes records through one mapping in reverse.
+///
+/// Extension to several tables: a record assembled from `MO_PERSONS`,
+/// `MO_PERSON_NAMES` and `MO_SUBJECT_REFERENCES` is written by one
+/// `RowWriter` per table mapping, each taking the fields its mapping reads
+/// and the shared key; a table that holds several rows per record (names
+/// over time, one reference per type) adds a row selector to [`Source`].
+#[derive(Debug)]
+pub struct RowWriter<'m> {
+    mapping: &'m Mapping,
+    columns: Vec<String>,
+    plan: Vec<Option<Source>>,
+}
+
+/// Whether a field comes back exactly, and if not, why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Direction {
+    /// The field (`gender`) or extra (`extras.RNE`).
+    pub field: String,
+    /// The source column(s) or path(s).
+    pub columns: String,
+    /// Written back at all.
+    pub written: bool,
+    /// Comes back exactly as read.
+    pub exact: bool,
+    /// Why not, or the condition under which it is exact.
+    pub note: Option<String>,
+}
+
+impl Mapping {
+    /// Plans writing records back through this mapping.
+    pub fn writer(&self) -> RowWriter<'_> {
+        let mut columns: Vec<String> = match &self.source.columns {
+            Some(c) => c.clone(),
+            None => Vec::new(),
+        };
+        let mut plan: Vec<Option<Source>> = vec![None; columns.len()];
+        let mut place = |name: &str, src: Source, columns: &mut Vec<String>| match columns
+            .iter()
+            .position(|c| c.eq_ignore_ascii_case(name))
+        {
+            Some(i) => {
+                if plan[i].is_none() {
+                    plan[i] = Some(src);
+                }
+            }
+            None => {
+                columns.push(name.to_string());
+                plan.push(Some(src));
+            }
+        };
+        for (i, f) in self.fields.iter().enumerate() {
+            if f.fallback || (f.one_way && f.extra.is_none()) {
+                continue;
+            }
+            match (&f.input, &f.extra) {
+                (Input::Column { name, .. }, Some(extra)) => place(
+                    name,
+                    Source::Extra {
+                        field: Some(i),
+                        name: extra.clone(),
+                    },
+                    &mut columns,
+                ),
+                (Input::Column { name, .. }, None) => place(
+                    name,
+                    Source::Field {
+                        field: i,
+                        part: None,
+                    },
+                    &mut columns,
+                ),
+                (Input::Concat { columns: cols, .. }, _) => {
+                    let n = cols.len();
+                    for (p, (name, _)) in cols.iter().enumerate() {
+                        place(
+                            name,
+                            Source::Field {
+                                field: i,
+                                part: Some((p, n)),
+                            },
+                            &mut columns,
+                        );
+                    }
+                }
+                (Input::Constant, _) => {}
+            }
+        }
+        // A declared column no field reads travels as a carried extra.
+        for (c, p) in columns.iter().zip(plan.iter_mut()) {
+            if p.is_none() {
+                *p = Some(Source::Extra {
+                    field: None,
+                    name: c.clone(),
+                });
+            }
+        }
+        RowWriter {
+            mapping: self,
+            columns,
+            plan,
+        }
+    }
+
+    /// Field by field, whether a value read through this mapping is
+    /// written back exactly.
+    pub fn directions(&self) -> Vec<Direction> {
+        let mut out = Vec::new();
+        for f in &self.fields {
+            let mut d = Direction {
+                field: f.label.clone(),
+                columns: f.columns.clone(),
+                written: true,
+                exact: true,
+                note: None,
+            };
+            let lossy: Vec<&str> = f
+                .transforms
+                .iter()
+                .filter(|t| !matches!(t, Transform::Trim))
+                .map(|t| t.name())
+                .collect();
+            let mut notes: Vec<String> = Vec::new();
+            if f.fallback {
+                d.written = false;
+                d.exact = false;
+                notes.push("an alternative source: read when the ones before it are empty, never written (the first alternative is)".into());
+            } else if f.one_way {
+                d.written = false;
+                d.exact = false;
+                notes.push("declared one-way (`one_way = true`)".into());
+            } else if matches!(f.input, Input::Constant) {
+                d.written = false;
+                d.exact = false;
+                notes.push(format!(
+                    "a constant (`default = {:?}`): nothing is written back",
+                    f.default.as_deref().unwrap_or("")
+                ));
+            }
+            if !lossy.is_empty() {
+                d.exact = false;
+                notes.push(format!(
+                    "transform {} is lossy: the transformed value is written",
+                    lossy.join(", ")
+                ));
+            }
+            if f.default.is_some() && !matches!(f.input, Input::Constant) {
+                d.exact = false;
+                notes.push(format!(
+                    "an empty value is read as the default {:?} and written as it",
+                    f.default.as_deref().unwrap_or("")
+                ));
+            }
+            match &f.parse {
+                Parse::Code(set) | Parse::Boolean(Some(set)) => {
+                    for (value, codes) in set.ambiguous() {
+                        d.exact = false;
+                        notes.push(format!(
+                            "codes {} of `{}` all read as `{value}`: `{}` is written (say which in the code set's `write`)",
+                            codes.join(", "),
+                            set.id,
+                            codes.first().map_or("", String::as_str),
+                        ));
+                    }
+                }
+                Parse::Boolean(None) => {
+                    d.exact = false;
+                    notes.push("a yes/no read without a code set: written as true or false".into());
+                }
+                Parse::Date(formats) | Parse::DateTime(formats) => {
+                    if f.def.ty == casebridge_model::FieldType::Date
+                        && formats.iter().any(DateFormat::has_time)
+                    {
+                        d.exact = false;
+                        notes.push(
+                            "the canonical field is a date: a time the source gives is not kept"
+                                .into(),
+                        );
+                    }
+                    let w = write_format(f);
+                    if formats.len() > 1 {
+                        notes.push(format!(
+                            "read in {} formats, written as {}: exact where the source uses it",
+                            formats.len(),
+                            w.map_or_else(|| "ISO 8601".to_string(), DateFormat::describe)
+                        ));
+                    }
+                }
+                Parse::Decimal => notes.push(
+                    "a number: written in its shortest form (exact where the source uses it)"
+                        .into(),
+                ),
+                _ => {}
+            }
+            if let Input::Concat { separator, .. } = &f.input {
+                notes.push(format!(
+                    "several columns joined by {separator:?}: split back on it (exact while no value holds it)"
+                ));
+            }
+            if !notes.is_empty() {
+                d.note = Some(notes.join("; "));
+            }
+            out.push(d);
+        }
+        out
+    }
+}
+
+/// The format a field's dates are written in.
+fn write_format(f: &FieldMap) -> Option<&DateFormat> {
+    f.write_format.as_ref().or(match &f.parse {
+        Parse::Date(d) | Parse::DateTime(d) => d.first(),
+        _ => None,
+    })
+}
+
+impl RowWriter<'_> {
+    /// The output columns (header or element paths), in order.
+    pub fn columns(&self) -> &[String] {
+        &self.columns
+    }
+
+    /// Adds a column for each extra attribute of `record` that no column
+    /// takes (a council's local column carried through), so that it is
+    /// written back too.
+    pub fn add_carried(&mut self, record: &Record) {
+        for name in record.header().extras.keys() {
+            let taken = self
+                .plan
+                .iter()
+                .any(|p| matches!(p, Some(Source::Extra { name: n, .. }) if n == name))
+                || self.columns.iter().any(|c| c.eq_ignore_ascii_case(name));
+            if !taken {
+                self.columns.push(name.clone());
+                self.plan.push(Some(Source::Extra {
+                    field: None,
+                    name: name.clone(),
+                }));
+            }
+        }
+    }
+
+    /// The mapping.
+    pub fn mapping(&self) -> &Mapping {
+        self.mapping
+    }
+
+    /// Writes one record as cells aligned with [`RowWriter::columns`],
+    /// pushing an issue for each value that cannot be written (a value with
+    /// no code in the set, a key with the wrong number of parts). Values go
+    /// into issues only with `show_values`.
+    pub fn write(
+        &self,
+        record: &Record,
+        out: &mut Vec<Cell>,
+        issues: &mut Vec<FieldIssue>,
+        show_values: bool,
+    ) {
+        let json = serde_json::to_value(record).unwrap_or(Json::Null);
+        self.write_json(&json, record, out, issues, show_values);
+    }
+
+    /// Writes a workbook form back as one row per answer (a `form_answer`
+    /// mapping such as Mosaic's `DM_CACHED_FORM_ANSWERS`): text, codes and
+    /// yes/no (`Y`/`N`) as text answers, dates as date answers, scores and
+    /// numbers as number answers; a family-level answer's subject as `0`.
+    pub fn write_answers(
+        &self,
+        record: &Record,
+        rows: &mut Vec<Vec<Cell>>,
+        issues: &mut Vec<FieldIssue>,
+        show_values: bool,
+    ) {
+        rows.clear();
+        let Record::WorkbookForm(form) = record else {
+            return;
+        };
+        let key = form
+            .header
+            .source_keys
+            .iter()
+            .find(|k| k.system == self.mapping.system)
+            .or_else(|| form.header.source_keys.first())
+            .map(|k| k.key.clone())
+            .unwrap_or_default();
+        for section in &form.sections {
+            for row in &section.rows {
+                for a in &row.answers {
+                    let mut o = serde_json::Map::new();
+                    o.insert("form_id".into(), Json::String(key.clone()));
+                    if let Some(w) = &form.workflow_step_id {
+                        o.insert("workflow_step_id".into(), Json::String(w.clone()));
+                    }
+                    o.insert(
+                        "subject_person".into(),
+                        Json::String(a.subject.clone().unwrap_or_else(|| "0".into())),
+                    );
+                    o.insert("question_code".into(), Json::String(a.question.clone()));
+                    if let Some(r) = &row.row_id {
+                        o.insert("row_id".into(), Json::String(r.clone()));
+                    }
+                    if let Some(g) = form.header.extras.get("subgroup_id") {
+                        o.insert("subgroup_id".into(), g.clone());
+                    }
+                    use casebridge_model::AnswerValue as V;
+                    let (field, v) = match &a.value {
+                        V::Text(t) | V::Code(t) => ("text_answer", Json::String(t.clone())),
+                        V::Codes(c) => ("text_answer", Json::String(c.join(";"))),
+                        V::Boolean(b) => (
+                            "text_answer",
+                            Json::String(if *b { "Y" } else { "N" }.into()),
+                        ),
+                        V::Date(d) => ("date_answer", Json::String(d.to_string())),
+                        V::DateTime(dt) => (
+                            "date_answer",
+                            Json::String(dt.format("%Y-%m-%dT%H:%M:%S").to_string()),
+                        ),
+                        V::Score(n) => ("number_answer", Json::from(*n)),
+                        V::Number(n) => (
+                            "number_answer",
+                            serde_json::Number::from_f64(*n).map_or(Json::Null, Json::Number),
+                        ),
+                    };
+                    o.insert(field.into(), v);
+                    let mut cells = Vec::new();
+                    self.write_json(&Json::Object(o), record, &mut cells, issues, show_values);
+                    rows.push(cells);
+                }
+            }
+        }
+    }
+
+    fn write_json(
+        &self,
+        json: &Json,
+        record: &Record,
+        out: &mut Vec<Cell>,
+        issues: &mut Vec<FieldIssue>,
+        show_values: bool,
+    ) {
+        out.clear();
+        let kind = record.kind();
+        for src in &self.plan {
+            let cell = match src {
+                None => Cell::Empty,
+                Some(Source::Extra { field, name }) => {
+                    let v = json.get("extras").and_then(|e| e.get(name));
+                    match (v, field) {
+                        (None | Some(Json::Null), _) => Cell::Empty,
+                        (Some(v), Some(i)) => {
+                            self.cell(&self.mapping.fields[*i], v, issues, show_values)
+                        }
+                        (Some(v), None) => Cell::Text(plain(v)),
+                    }
+                }
+                Some(Source::Field { field, part }) => {
+                    let f = &self.mapping.fields[*field];
+                    let v = self.value_of(f, kind, record, json);
+                    match (v, part) {
+                        (None, _) => Cell::Empty,
+                        (Some(v), None) => self.cell(f, &v, issues, show_values),
+                        (Some(v), Some((p, n))) => {
+                            let text = plain(&v);
+                            let sep = match &f.input {
+                                Input::Concat { separator, .. } => separator.as_str(),
+                                _ => " ",
+                            };
+                            let parts: Vec<&str> = text.splitn(*n, sep).collect();
+                            if parts.len() != *n {
+                                if *p == 0 {
+                                    issues.push(FieldIssue {
+                                        rule: rules::FIELD_TYPE,
+                                        field: f.def.name,
+                                        column: f.columns.clone(),
+                                        message: format!(
+                                            "{}: cannot be split into its {n} columns on {sep:?}",
+                                            f.label
+                                        ),
+                                        value: show_values.then(|| text.clone()),
+                                    });
+                                }
+                                Cell::Empty
+                            } else {
+                                Cell::Text(parts[*p].to_string())
+                            }
+                        }
+                    }
+                }
+            };
+            out.push(cell);
+        }
+    }
+
+    /// A field's value in the record's JSON.
+    fn value_of(
+        &self,
+        f: &FieldMap,
+        kind: RecordKind,
+        record: &Record,
+        json: &Json,
+    ) -> Option<Json> {
+        if f.def.is_key && kind != RecordKind::WorkbookForm {
+            let keys = &record.header().source_keys;
+            let key = keys
+                .iter()
+                .find(|k| k.system == self.mapping.system)
+                .or_else(|| keys.first())?;
+            return Some(Json::String(key.key.clone()));
+        }
+        if matches!(kind, RecordKind::CaseNote | RecordKind::ChronologyEntry)
+            && f.def.name == "person"
+        {
+            let ids: Vec<&str> = json
+                .get("subjects")?
+                .as_array()?
+                .iter()
+                .filter_map(Json::as_str)
+                .collect();
+            return (!ids.is_empty()).then(|| Json::String(ids.join(",")));
+        }
+        json.get(f.def.name).filter(|v| !v.is_null()).cloned()
+    }
+
+    fn cell(
+        &self,
+        f: &FieldMap,
+        v: &Json,
+        issues: &mut Vec<FieldIssue>,
+        show_values: bool,
+    ) -> Cell {
+        let text = plain(v);
+        let problem = |issues: &mut Vec<FieldIssue>, message: String| {
+            issues.push(FieldIssue {
+                rule: rules::FIELD_CODE,
+                field: f.def.name,
+                column: f.columns.clone(),
+                message,
+                value: show_values.then(|| text.clone()),
+            });
+        };
+        match &f.parse {
+            Parse::Text => Cell::Text(text),
+            Parse::Code(set) => match set.code_of(&text) {
+                Some(code) => Cell::Text(code.to_string()),
+                None => {
+                    problem(
+                        issues,
+                        format!(
+                            "{}: no code in code set `{}` to write the value as",
+                            f.label, set.id
+                        ),
+                    );
+                    Cell::Empty
+                }
+            },
+            Parse::Boolean(set) => {
+                let b = match v {
+                    Json::Bool(b) => *b,
+                    _ => crate::mapping::parse_bool(&text).unwrap_or(false),
+                };
+                let word = if b { "true" } else { "false" };
+                match set {
+                    Some(set) => match set.code_of(word) {
+                        Some(code) => Cell::Text(code.to_string()),
+                        None => {
+                            problem(
+                                issues,
+                                format!("{}: no code in code set `{}` for {word}", f.label, set.id),
+                            );
+                            Cell::Empty
+                        }
+                    },
+                    None => Cell::Text(word.to_string()),
+                }
+            }
+            Parse::Date(_) | Parse::DateTime(_) => {
+                let Some(dt) = iso_datetime(&text) else {
+                    issues.push(FieldIssue {
+                        rule: rules::FIELD_TYPE,
+                        field: f.def.name,
+                        column: f.columns.clone(),
+                        message: format!("{}: not an ISO date or date and time", f.label),
+                        value: show_values.then(|| text.clone()),
+                    });
+                    return Cell::Empty;
+                };
+                let has_time = dt.time() != NaiveTime::MIN || matches!(f.parse, Parse::DateTime(_));
+                let fmt = write_format(f);
+                // A date field holding a time the source gave keeps it:
+                // a format with a time is chosen if the field's has none.
+                let fmt = match (fmt, &f.parse) {
+                    (Some(w), Parse::Date(all) | Parse::DateTime(all))
+                        if dt.time() != NaiveTime::MIN && !w.has_time() =>
+                    {
+                        all.iter().find(|d| d.has_time()).or(Some(w))
+                    }
+                    (w, _) => w,
+                };
+                let text = match fmt {
+                    Some(w) => w.format(dt),
+                    None if has_time => dt.format("%Y-%m-%dT%H:%M:%S").to_string(),
+                    None => dt.date().to_string(),
+                };
+                Cell::Date {
+                    value: dt,
+                    time: has_time,
+                    text,
+                }
+            }
+            Parse::Integer | Parse::Decimal => match v.as_f64() {
+                Some(n) => Cell::Number { value: n, text },
+                None => Cell::Text(text),
+            },
+        }
+    }
+}
+
+/// A JSON value as plain text.
+fn plain(v: &Json) -> String {
+    match v {
+        Json::String(s) => s.clone(),
+        Json::Null => String::new(),
+        Json::Array(a) => a.iter().map(plain).collect::<Vec<_>>().join(","),
+        other => other.to_string(),
+    }
+}
+
+/// Parses the canonical model's ISO dates and datetimes.
+pub fn iso_datetime(s: &str) -> Option<NaiveDateTime> {
+    NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .ok()
+        .map(|d| d.and_time(NaiveTime::MIN))
+        .or_else(|| NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f").ok())
+        .or_else(|| NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S%.f").ok())
+}

@@ -1,0 +1,620 @@
+//! `casebridge export`: records read through one mapping set, written
+//! through another (in reverse) or as canonical records.
+//!
+//! One pipeline: plan -> source -> map -> check -> the [`Export`] stage,
+//! which hands each valid record to the writer of its kind. Rejected
+//! records stop at the check stage (they are in the report, not in the
+//! output). Everything is written into a staging folder beside `--out` and
+//! put in place when the run ends ([`casebridge_io::OutputDir`]).
+//!
+//! Targets:
+//! - `jsonl`: canonical JSON Lines, one file per kind (`person.jsonl`);
+//! - `csv`, `xlsx`: canonical tables, one per kind: `id`, `source_keys`,
+//!   the kind's fields, `extras` (JSON);
+//! - a mapping set: each record through the set's mapping of its kind, in
+//!   reverse, in that mapping's format (CSV as the mapping reads: delimiter,
+//!   encoding; XLSX with typed cells), file named from its glob.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use casebridge_csv::{CsvSink, CsvSinkConfig};
+use casebridge_jsonl::JsonlSink;
+use casebridge_mapping::{
+    AnswerRow, Cell, FieldIssue, FormPivot, Mapping, MappingSet, RowWriter, SourceFormat,
+};
+use casebridge_model::{
+    rules, Disposition, Encoding, FieldType, Finding, Locator, Record, RecordKind, RecordSink,
+    SinkError,
+};
+use casebridge_sheet::{SheetCell, SheetSink};
+use casebridge_validate::Report;
+use chrono::NaiveDate;
+use serde_json::Value as Json;
+
+use crate::pipeline::{FileCtx, Item, Needs, Pipeline, PipelineOptions, Stage, Verdict};
+use crate::{check_balance, plan_inputs, Error, Limits, Outcome, Progress};
+
+/// What `export` writes.
+#[derive(Debug)]
+pub enum ExportTarget {
+    /// Canonical JSON Lines.
+    Jsonl,
+    /// Canonical CSV tables.
+    Csv,
+    /// Canonical XLSX tables.
+    Xlsx,
+    /// The files a mapping set reads, each through its mapping in reverse;
+    /// `format` overrides a mapping whose glob allows CSV and XLSX.
+    Set {
+        /// The set.
+        set: MappingSet,
+        /// CSV or XLSX for every table.
+        format: Option<SourceFormat>,
+    },
+}
+
+/// Options of an export.
+#[derive(Debug)]
+pub struct ExportOptions {
+    /// The output folder.
+    pub out_dir: PathBuf,
+    /// Replace a non-empty output folder.
+    pub replace: bool,
+    /// What to write.
+    pub target: ExportTarget,
+    /// The check stage's date.
+    pub as_of: NaiveDate,
+    /// Values in findings.
+    pub show_values: bool,
+    /// Resource limits.
+    pub limits: Limits,
+}
+
+/// What was written: file name, records.
+#[derive(Debug, Default)]
+pub struct ExportSummary {
+    /// Each output file and its records, in name order.
+    pub files: Vec<(String, u64)>,
+}
+
+/// Exports `inputs` read through `mappings`.
+pub fn export(
+    inputs: &[PathBuf],
+    mappings: &MappingSet,
+    opts: &ExportOptions,
+    report: &mut Report,
+    progress: &dyn Progress,
+) -> Result<(Outcome, ExportSummary), Error> {
+    let plan = plan_inputs(inputs, mappings)?;
+    if let Some(input) = crate::pseudonymise::input_inside(&opts.out_dir, &plan) {
+        return Err(Error::OutputHoldsInput {
+            folder: opts.out_dir.clone(),
+            input,
+        });
+    }
+    let out = casebridge_io::OutputDir::create(&opts.out_dir, opts.replace)?;
+    let popts = PipelineOptions::checked(opts.as_of, opts.show_values, opts.limits.clone());
+    let mut stage = Export {
+        target: &opts.target,
+        dir: out.path().to_path_buf(),
+        writers: BTreeMap::new(),
+        findings: Vec::new(),
+        show_values: opts.show_values,
+        answers: Vec::new(),
+        cells: Vec::new(),
+        rows: Vec::new(),
+        encoding: None,
+        issues: Vec::new(),
+    };
+    let could_not_run;
+    {
+        let mut pipeline = Pipeline::new(popts, report, progress);
+        pipeline.run(&plan, "", &mut stage)?;
+        pipeline.end()?;
+        could_not_run = pipeline.could_not_run();
+    }
+    let mut summary = ExportSummary::default();
+    for (name, w) in std::mem::take(&mut stage.writers) {
+        summary.files.push((name, w.finish()?));
+    }
+    out.commit()?;
+    check_balance(report)?;
+    Ok((
+        Outcome {
+            could_not_run: could_not_run || !report.unbalanced().is_empty(),
+            has_errors: report.errors > 0,
+        },
+        summary,
+    ))
+}
+
+/// Opens an output file's writer at its path.
+type MakeWriter<'a, 't> = Box<dyn FnOnce(&Path) -> Result<Writer<'t>, Error> + 'a>;
+
+/// The export stage.
+struct Export<'t> {
+    target: &'t ExportTarget,
+    dir: PathBuf,
+    writers: BTreeMap<String, Writer<'t>>,
+    findings: Vec<Finding>,
+    show_values: bool,
+    /// Form answers of the file being read, pivoted when it closes.
+    answers: Vec<AnswerRow>,
+    cells: Vec<Cell>,
+    /// The rows of a record written as several (a form's answers).
+    rows: Vec<Vec<Cell>>,
+    /// The encoding the form-answer file being read was found in.
+    encoding: Option<Encoding>,
+    issues: Vec<FieldIssue>,
+}
+
+/// One output file.
+enum Writer<'t> {
+    Jsonl(Box<JsonlSink>, u64),
+    Table {
+        sink: Table,
+        how: Columns<'t>,
+        rows: u64,
+    },
+}
+
+enum Table {
+    Csv(Box<CsvSink>),
+    Sheet(Box<SheetSink>),
+}
+
+/// How a table's cells come from a record.
+enum Columns<'t> {
+    /// Canonical columns of a kind.
+    Canonical(Vec<String>, RecordKind),
+    /// A mapping in reverse.
+    Mapping(RowWriter<'t>),
+}
+
+fn sink_err(e: impl std::error::Error + Send + Sync + 'static) -> Error {
+    Error::Sink(SinkError::Output(Box::new(e)))
+}
+
+impl Writer<'_> {
+    fn finish(self) -> Result<u64, Error> {
+        match self {
+            Writer::Jsonl(s, n) => {
+                Box::new(*s).finish()?;
+                Ok(n)
+            }
+            Writer::Table { sink, rows, .. } => {
+                match sink {
+                    Table::Csv(s) => {
+                        s.finish().map_err(sink_err)?;
+                    }
+                    Table::Sheet(s) => s.finish().map_err(sink_err)?,
+                }
+                Ok(rows)
+            }
+        }
+    }
+}
+
+/// The canonical columns of a kind's table.
+pub fn canonical_columns(kind: RecordKind) -> Vec<String> {
+    let mut cols = vec!["id".to_string(), "source_keys".to_string()];
+    match kind {
+        RecordKind::WorkbookForm => cols.extend(
+            [
+                "template_id",
+                "template_version",
+                "form_code",
+                "status",
+                "workflow_step_id",
+                "subjects",
+                "sections",
+            ]
+            .map(String::from),
+        ),
+        _ => {
+            for def in kind.fields() {
+                if def.is_key {
+                    continue;
+                }
+                let name = match (kind, def.name) {
+                    (RecordKind::CaseNote | RecordKind::ChronologyEntry, "person") => "subjects",
+                    (_, n) => n,
+                };
+                cols.push(name.to_string());
+            }
+        }
+    }
+    cols.push("extras".to_string());
+    cols
+}
+
+/// The file a mapping's glob names: `DM_PERSONS*.{csv,xlsx}` ->
+/// `DM_PERSONS.csv` (or `.xlsx`), `*episodes*.csv` -> `episodes.csv`.
+pub fn file_name_of(glob: &str, format: SourceFormat) -> String {
+    let ext = match format {
+        SourceFormat::Xlsx => "xlsx",
+        SourceFormat::Xml => "xml",
+        SourceFormat::Jsonl => "jsonl",
+        SourceFormat::Csv => "csv",
+    };
+    let stem = match glob.find('.') {
+        Some(i) => &glob[..i],
+        None => glob,
+    };
+    let stem: String = stem
+        .chars()
+        .filter(|c| !matches!(c, '*' | '?' | '[' | ']' | '{' | '}'))
+        .collect();
+    let stem = stem.trim_matches(['_', '-', ' ']);
+    let stem = if stem.is_empty() { "records" } else { stem };
+    format!("{stem}.{ext}")
+}
+
+/// The format a target mapping writes: XLSX or CSV as its glob says (the
+/// first named), or `over` when the glob allows it.
+fn format_of(mapping: &Mapping, over: Option<SourceFormat>) -> SourceFormat {
+    if let Some(f) = mapping.source.format {
+        return f;
+    }
+    let g = mapping.source.glob.to_ascii_lowercase();
+    let csv = g.find("csv");
+    let xlsx = g.find("xlsx");
+    match (over, csv, xlsx) {
+        (Some(o), _, _) if g.contains(o.as_str()) => o,
+        (_, Some(c), Some(x)) if x < c => SourceFormat::Xlsx,
+        (_, None, Some(_)) => SourceFormat::Xlsx,
+        _ => SourceFormat::Csv,
+    }
+}
+
+impl<'t> Export<'t> {
+    /// The writer for a record of `kind`; `None` (with the reason) when
+    /// the target has no mapping for it.
+    fn writer(
+        &mut self,
+        kind: RecordKind,
+        first: Option<&Record>,
+    ) -> Result<Result<&mut Writer<'t>, String>, Error> {
+        let (name, make): (String, MakeWriter<'_, 't>) = match self.target {
+            ExportTarget::Jsonl => (
+                format!("{kind}.jsonl"),
+                Box::new(|p: &Path| Ok(Writer::Jsonl(Box::new(JsonlSink::create(p)?), 0))),
+            ),
+            ExportTarget::Csv | ExportTarget::Xlsx => {
+                let xlsx = matches!(self.target, ExportTarget::Xlsx);
+                let cols = canonical_columns(kind);
+                let name = format!("{kind}.{}", if xlsx { "xlsx" } else { "csv" });
+                (
+                    name,
+                    Box::new(move |p: &Path| {
+                        let header: Vec<&str> = cols.iter().map(String::as_str).collect();
+                        let sink = if xlsx {
+                            Table::Sheet(Box::new(
+                                SheetSink::create(p, kind.as_str(), &header)
+                                    .and_then(SheetSink::as_table)
+                                    .map_err(sink_err)?,
+                            ))
+                        } else {
+                            Table::Csv(Box::new(
+                                CsvSink::create(p, &header, &CsvSinkConfig::default())
+                                    .map_err(sink_err)?,
+                            ))
+                        };
+                        Ok(Writer::Table {
+                            sink,
+                            how: Columns::Canonical(cols, kind),
+                            rows: 0,
+                        })
+                    }),
+                )
+            }
+            ExportTarget::Set { set, format } => {
+                let Some(m) = set.mappings.iter().find(|m| m.kind == writes(kind)) else {
+                    return Ok(Err(format!(
+                        "the target set has no mapping for {kind} records"
+                    )));
+                };
+                let fmt = format_of(m, *format);
+                if fmt == SourceFormat::Xml {
+                    return Ok(Err(format!(
+                        "writing XML ({}) is not built yet; export to csv, xlsx or jsonl",
+                        m.id
+                    )));
+                }
+                let name = file_name_of(&m.source.glob, fmt);
+                (
+                    name,
+                    Box::new(move |p: &Path| {
+                        let mut rw = m.writer();
+                        if let Some(r) = first {
+                            rw.add_carried(r);
+                        }
+                        let header: Vec<&str> = rw.columns().iter().map(String::as_str).collect();
+                        let sink = match fmt {
+                            SourceFormat::Xlsx => {
+                                let sheet = m.source.sheet().unwrap_or("Sheet1");
+                                Table::Sheet(Box::new(
+                                    SheetSink::create(p, sheet, &header)
+                                        .and_then(SheetSink::as_table)
+                                        .map_err(sink_err)?,
+                                ))
+                            }
+                            _ => {
+                                let o = m.source.csv();
+                                let config = CsvSinkConfig {
+                                    encoding: match o.encoding {
+                                        Encoding::Windows1252 => Encoding::Windows1252,
+                                        _ => Encoding::Utf8,
+                                    },
+                                    delimiter: o.delimiter.0,
+                                    crlf: true,
+                                };
+                                Table::Csv(Box::new(
+                                    CsvSink::create(p, &header, &config).map_err(sink_err)?,
+                                ))
+                            }
+                        };
+                        Ok(Writer::Table {
+                            sink,
+                            how: Columns::Mapping(rw),
+                            rows: 0,
+                        })
+                    }),
+                )
+            }
+        };
+        if !self.writers.contains_key(&name) {
+            let w = make(&self.dir.join(&name))?;
+            self.writers.insert(name.clone(), w);
+        }
+        Ok(self
+            .writers
+            .get_mut(&name)
+            .ok_or_else(|| "no writer".to_string()))
+    }
+
+    /// Writes one record; `Err(rules)` when a value cannot be written.
+    fn write(
+        &mut self,
+        file: &FileCtx<'_>,
+        record: &Record,
+        locator: &Locator,
+        encoding: Option<Encoding>,
+    ) -> Result<Verdict, Error> {
+        let show = self.show_values;
+        let mut cells = std::mem::take(&mut self.cells);
+        let mut issues = std::mem::take(&mut self.issues);
+        let mut many = std::mem::take(&mut self.rows);
+        issues.clear();
+        let verdict = match self.writer(record.kind(), Some(record))? {
+            Err(reason) => {
+                self.findings.push(
+                    Finding::new(
+                        rules::EXPORT_NO_TARGET,
+                        &file.name,
+                        locator.line(),
+                        None,
+                        reason.clone(),
+                    )
+                    .at_locator(Some(locator)),
+                );
+                Verdict::Done(Disposition::Skipped { reason })
+            }
+            Ok(Writer::Jsonl(s, n)) => {
+                s.write_record(record)?;
+                *n += 1;
+                Verdict::Done(Disposition::Valid)
+            }
+            Ok(Writer::Table { sink, how, rows }) => {
+                many.clear();
+                match how {
+                    Columns::Canonical(cols, kind) => {
+                        canonical_cells(record, cols, *kind, &mut cells)
+                    }
+                    Columns::Mapping(rw) if record.kind() == RecordKind::WorkbookForm => {
+                        rw.write_answers(record, &mut many, &mut issues, show)
+                    }
+                    Columns::Mapping(rw) => rw.write(record, &mut cells, &mut issues, show),
+                }
+                let single = many.is_empty();
+                if single {
+                    many.push(std::mem::take(&mut cells));
+                }
+                if issues.is_empty() {
+                    // A Windows-1252 export read back through its own
+                    // mapping (`encoding = "auto"`) comes back Windows-1252.
+                    if let (Table::Csv(s), Columns::Mapping(rw), Some(Encoding::Windows1252)) =
+                        (&mut *sink, &*how, encoding)
+                    {
+                        if rw.mapping().id == file.mapping.id {
+                            s.set_encoding(Encoding::Windows1252);
+                        }
+                    }
+                    for cells in &many {
+                        match sink {
+                            Table::Csv(s) => {
+                                let text: Vec<&str> = cells.iter().map(Cell::text).collect();
+                                s.write_row(&text).map_err(sink_err)?;
+                            }
+                            Table::Sheet(s) => {
+                                let typed: Vec<SheetCell<'_>> =
+                                    cells.iter().map(sheet_cell).collect();
+                                s.write_cells(&typed).map_err(sink_err)?;
+                            }
+                        }
+                    }
+                    *rows += 1;
+                    if single {
+                        cells = many.pop().unwrap_or_default();
+                    }
+                    Verdict::Done(Disposition::Valid)
+                } else {
+                    if single {
+                        cells = many.pop().unwrap_or_default();
+                    }
+                    let broken = vec![rules::EXPORT_VALUE.to_string()];
+                    for i in issues.drain(..) {
+                        self.findings.push(
+                            Finding::new(
+                                rules::EXPORT_VALUE,
+                                &file.name,
+                                locator.line(),
+                                Some(&i.column),
+                                format!("cannot be written: {}", i.message),
+                            )
+                            .at_locator(Some(locator))
+                            .with_value(i.value),
+                        );
+                    }
+                    Verdict::Done(Disposition::Rejected { rules: broken })
+                }
+            }
+        };
+        self.cells = cells;
+        self.issues = issues;
+        self.rows = many;
+        Ok(verdict)
+    }
+}
+
+/// The kind a target mapping takes for records of `kind`: workbook forms
+/// go back as form answers.
+fn writes(kind: RecordKind) -> RecordKind {
+    match kind {
+        RecordKind::WorkbookForm => RecordKind::FormAnswer,
+        k => k,
+    }
+}
+
+fn sheet_cell(c: &Cell) -> SheetCell<'_> {
+    match c {
+        Cell::Empty => SheetCell::Empty,
+        Cell::Text(t) => SheetCell::Text(t),
+        Cell::Date { value, time, .. } => SheetCell::Date(*value, *time),
+        Cell::Number { value, .. } => SheetCell::Number(*value),
+    }
+}
+
+/// A record's canonical cells: scalars as text (dates typed, numbers
+/// typed), lists and objects as JSON.
+fn canonical_cells(record: &Record, cols: &[String], kind: RecordKind, out: &mut Vec<Cell>) {
+    out.clear();
+    let json = serde_json::to_value(record).unwrap_or(Json::Null);
+    for c in cols {
+        let v = json.get(c.as_str()).unwrap_or(&Json::Null);
+        let ty = kind.field(c).map(|d| d.ty);
+        out.push(match (v, ty) {
+            (Json::Null, _) => Cell::Empty,
+            (Json::Object(o), _) if o.is_empty() => Cell::Empty,
+            (Json::String(s), Some(FieldType::Date | FieldType::DateTime)) => {
+                match casebridge_mapping::reverse::iso_datetime(s) {
+                    Some(dt) => Cell::Date {
+                        value: dt,
+                        time: ty == Some(FieldType::DateTime) || s.contains('T'),
+                        text: s.clone(),
+                    },
+                    None => Cell::Text(s.clone()),
+                }
+            }
+            (Json::String(s), _) => Cell::Text(s.clone()),
+            (Json::Number(n), _) => match n.as_f64() {
+                Some(f) => Cell::Number {
+                    value: f,
+                    text: n.to_string(),
+                },
+                None => Cell::Text(n.to_string()),
+            },
+            (Json::Bool(b), _) => Cell::Text(b.to_string()),
+            (other, _) => Cell::Text(other.to_string()),
+        });
+    }
+}
+
+impl Stage for Export<'_> {
+    fn needs(&self) -> Needs {
+        Needs {
+            records: true,
+            text: true,
+            ..Needs::default()
+        }
+    }
+
+    fn record(&mut self, file: &FileCtx<'_>, item: Item<'_>) -> Result<Verdict, Error> {
+        if file.mapping.kind == RecordKind::FormAnswer {
+            self.encoding = item.encoding;
+            // Answers are assembled into their forms when the file is read.
+            return Ok(match AnswerRow::from_mapped(item.mapped) {
+                Some(a) => {
+                    self.answers.push(a);
+                    Verdict::Done(Disposition::Valid)
+                }
+                None => Verdict::Done(Disposition::Rejected {
+                    rules: vec![rules::FIELD_REQUIRED.to_string()],
+                }),
+            });
+        }
+        match &item.record {
+            Some(r) => {
+                let r = r.clone();
+                self.write(file, &r, item.locator, item.encoding)
+            }
+            None => Ok(Verdict::Done(Disposition::Rejected {
+                rules: vec![rules::FIELD_REQUIRED.to_string()],
+            })),
+        }
+    }
+
+    fn close(
+        &mut self,
+        file: &FileCtx<'_>,
+        _sha256: Option<&casebridge_model::Sha256>,
+    ) -> Result<(), Error> {
+        if self.answers.is_empty() {
+            return Ok(());
+        }
+        let Some(template) = file.mapping.template.clone() else {
+            self.answers.clear();
+            return Ok(());
+        };
+        let mut pivot = FormPivot::new(&template);
+        for a in self.answers.drain(..) {
+            pivot.push(a);
+        }
+        let (forms, problems) = pivot.finish(&file.mapping.system);
+        for p in problems {
+            let (rule, message) = match p {
+                casebridge_mapping::PivotProblem::UnknownQuestion { question, .. } => (
+                    rules::WORKBOOK_UNKNOWN_QUESTION,
+                    format!("question `{question}` is not in template `{}`: the answer is left out of its form", template.id),
+                ),
+                casebridge_mapping::PivotProblem::MixedForms { .. } => (
+                    rules::WORKBOOK_UNKNOWN_QUESTION,
+                    "a form's answers belong to more than one form of the template: the others are left out".to_string(),
+                ),
+                casebridge_mapping::PivotProblem::BadAnswer { question, .. } => (
+                    rules::WORKBOOK_ANSWER_TYPE,
+                    format!("the answer to `{question}` cannot be read as its question's type: left out of its form"),
+                ),
+            };
+            self.findings.push(Finding::new(
+                rule,
+                &file.name,
+                None,
+                Some("question_code"),
+                message,
+            ));
+        }
+        // Forms are records the answers made, not input records: their
+        // dispositions are the answers'; what cannot be written is a finding.
+        for form in forms {
+            let record = Record::WorkbookForm(form);
+            self.write(file, &record, &Locator::File, self.encoding)?;
+        }
+        Ok(())
+    }
+
+    fn take_findings(&mut self, out: &mut Vec<Finding>) {
+        out.append(&mut self.findings);
+    }
+}
