@@ -186,7 +186,8 @@ pub struct SourceSpec {
     /// Physical line (row) of the header, from the adapter's options, for
     /// findings about the header; 1 for formats without one.
     pub header_row: u64,
-    /// Expected header columns, when the mapping declares them.
+    /// Expected header columns, when the mapping declares them; for an XML
+    /// source, its element paths in document order (every field's among them).
     pub columns: Option<Vec<String>>,
     /// Values read as empty (e.g. `NULL`).
     pub null_values: Vec<String>,
@@ -498,12 +499,22 @@ impl Mapping {
                 }
             };
         let format = options.as_ref().map_or(format, SourceOptions::format);
-        if format.is_some_and(|f| !f.has_header()) && columns.is_some() {
+        // For XML, `columns` lists element paths (the fields' and the rest of
+        // the record's, in document order: the order an XML writer follows).
+        let xml = format == Some(SourceFormat::Xml);
+        if format.is_some_and(|f| !f.has_header() && !xml) && columns.is_some() {
             diags.push(Diagnostic::new(
                 path,
                 None,
-                "`columns` lists a csv or xlsx header; an xml source's fields give element paths",
+                "`columns` lists a csv or xlsx header, or an xml source's element paths",
             ));
+        }
+        if let (true, Some(cols), Some(opts)) = (xml, &columns, &options) {
+            for c in cols {
+                if let Err(m) = opts.check_column(c) {
+                    diags.push(Diagnostic::new(path, source_line("columns"), m));
+                }
+            }
         }
         let matcher = glob.as_ref().and_then(|g| {
             match globset::GlobBuilder::new(g)
@@ -1794,6 +1805,29 @@ column = "/Message/Header/Source/LEA"
         assert_eq!(e.len(), 1);
         assert_eq!(e[0].line, Some(13), "{e:?}");
         assert!(e[0].message.contains("empty step"), "{e:?}");
+    }
+
+    #[test]
+    fn xml_columns_list_element_paths_and_hold_every_field() {
+        let listed = "columns = [\"/Message/Header/Source/LEA\", \"ChildIdentifiers/LAchildID\", \"ChildIdentifiers/UPN\", \"ChildCharacteristics/Ethnicity\"]\n";
+        let with = |cols: &str| CIN.replace("date_formats", &format!("{cols}date_formats"));
+        let m = load(&with(listed)).unwrap();
+        let cols = m.source.columns.as_deref().unwrap();
+        assert_eq!(cols.len(), 4);
+        assert_eq!(cols[3], "ChildCharacteristics/Ethnicity");
+        // A field whose path the list lacks, and a path the reader cannot read.
+        let e = load(&with(&listed.replace("\"ChildIdentifiers/UPN\", ", ""))).unwrap_err();
+        assert!(
+            e[0].message
+                .contains("unknown column `ChildIdentifiers/UPN`"),
+            "{e:?}"
+        );
+        let e = load(&with(
+            &listed.replace("ChildCharacteristics/", "ChildCharacteristics//"),
+        ))
+        .unwrap_err();
+        assert!(e[0].message.contains("empty step"), "{e:?}");
+        assert_eq!(e[0].line, Some(8), "{e:?}");
     }
 
     #[test]

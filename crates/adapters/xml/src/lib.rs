@@ -1,5 +1,6 @@
 //! Reads XML exports (the DfE CIN Census and the like) as a stream of
-//! [`TextRow`](casebridge_model::TextRow)s.
+//! [`TextRow`](casebridge_model::TextRow)s, and writes XML documents from
+//! mapped values ([`XmlWriter`], see [`mod@write`]).
 //!
 //! [`XmlSource`] walks the document with `quick-xml`'s pull parser and turns
 //! every element at [`XmlSourceConfig::record_path`] into one record whose
@@ -104,10 +105,12 @@ mod paths;
 pub mod rewrite;
 mod source;
 mod text;
+pub mod write;
 
 pub use config::{XmlOptions, DESCRIPTOR};
 pub use rewrite::{rewrite, rewrite_file, RecordAt, RewriteConfig, RewriteInfo, Value};
 pub use source::XmlSource;
+pub use write::{Nested, XmlLayout, XmlWriter};
 
 /// Size limits of an [`XmlSource`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -191,7 +194,7 @@ pub enum Error {
         /// What is wrong with it.
         reason: &'static str,
     },
-    /// A field path cannot be read.
+    /// A field path cannot be read (or, in an [`XmlLayout`], written).
     #[error("field `{field}`: {reason}")]
     Field {
         /// The field as configured.
@@ -199,21 +202,40 @@ pub enum Error {
         /// What is wrong with it.
         reason: &'static str,
     },
+    /// A record [`XmlWriter::record`] cannot write (nothing of it is
+    /// written; the writer can go on with the next record).
+    #[error("{record}: `{path}`: {reason}")]
+    Value {
+        /// The record: its path and number, e.g. `Message/Children/Child 3`,
+        /// and a nested record's name and number (`, CINdetails 2`).
+        record: String,
+        /// The value's path as given.
+        path: String,
+        /// Why it cannot be written.
+        reason: &'static str,
+    },
+    /// Writing the output failed; what was written is incomplete.
+    #[error("cannot write: {0}")]
+    Io(std::io::ErrorKind),
 }
 
 impl Error {
     /// What is wrong with the path, without the path.
     pub fn reason(&self) -> &'static str {
         match self {
-            Error::RecordPath { reason, .. } | Error::Field { reason, .. } => reason,
+            Error::RecordPath { reason, .. }
+            | Error::Field { reason, .. }
+            | Error::Value { reason, .. } => reason,
+            Error::Io(_) => "cannot write",
         }
     }
 
-    /// The path as configured.
+    /// The path as configured (or given, for a value); empty for `Io`.
     pub fn path(&self) -> &str {
         match self {
-            Error::RecordPath { path, .. } => path,
+            Error::RecordPath { path, .. } | Error::Value { path, .. } => path,
             Error::Field { field, .. } => field,
+            Error::Io(_) => "",
         }
     }
 }

@@ -470,7 +470,8 @@ pub fn write(g: &Gen<'_>) -> anyhow::Result<(TableReport, Vec<Truth>)> {
     x.leaf("LEA", "999");
     x.leaf("SoftwareCode", "casebridge-gen");
     x.leaf("Release", RELEASE);
-    x.leaf("SerialNo", "1");
+    // The schema's pattern is three digits or more.
+    x.leaf("SerialNo", "001");
     x.leaf("DateTime", &format!("{}T00:00:00", iso(as_of)));
     x.close("Source");
     x.close("Header");
@@ -580,6 +581,10 @@ pub fn write(g: &Gen<'_>) -> anyhow::Result<(TableReport, Vec<Truth>)> {
                     }
                     x.close("Assessments");
                 }
+                // Required by the schema, after the assessments (and the CIN
+                // plans and section 47 enquiries, which are not generated):
+                // every referral here led to an episode.
+                x.leaf("ReferralNFA", "false");
                 x.close("CINdetails");
             }
             x.close("Child");
