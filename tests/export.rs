@@ -474,3 +474,44 @@ fn mapping_check_lists_what_round_trips_and_every_problem_of_every_file() {
         "the other file's problem too: {text}"
     );
 }
+
+#[test]
+fn a_mapping_copied_out_of_the_repository_still_loads_and_code_sets_are_found_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    generate(&src, "2", &["--only", "DM_PERSONS,DM_CACHED_FORM_ANSWERS"]);
+    let alone = dir.path().join("alone");
+    fs::create_dir(&alone).unwrap();
+    // Its `file = "../codesets/..."` and `template = "../templates/..."`
+    // are not beside it any more: the shipped ones of those names are used.
+    fs::copy(
+        root().join("mappings/mosaic/persons.toml"),
+        alone.join("persons.toml"),
+    )
+    .unwrap();
+    fs::copy(
+        root().join("mappings/mosaic/form-answers.toml"),
+        alone.join("form-answers.toml"),
+    )
+    .unwrap();
+    // A code set named only by name: `codeset = "yes_no"` with no table.
+    let p = alone.join("persons.toml");
+    let t = fs::read_to_string(&p).unwrap();
+    let t = t.replace(
+        "[codesets.yes_no]\nfile = \"../codesets/yes-no.toml\"\n",
+        "",
+    );
+    assert!(!t.contains("[codesets.yes_no]"));
+    fs::write(&p, t).unwrap();
+    let (code, text) = export(
+        &[&src],
+        alone.to_str().unwrap(),
+        "jsonl",
+        &dir.path().join("o"),
+        &[],
+    );
+    assert_eq!(code, 0, "{text}");
+    let people = fs::read_to_string(dir.path().join("o/person.jsonl")).unwrap();
+    assert!(people.contains(r#""gender":"#), "{people}");
+    assert!(dir.path().join("o/workbook_form.jsonl").is_file(), "{text}");
+}

@@ -16,6 +16,7 @@ mod diag;
 pub mod mapping;
 pub mod reverse;
 pub mod set;
+pub mod shipped;
 pub mod template;
 pub mod transform;
 

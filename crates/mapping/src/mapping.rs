@@ -555,6 +555,20 @@ impl Mapping {
                 ));
                 None
             }
+            (Some(t), _)
+                if !base.join(t.get_ref()).is_file()
+                    && crate::shipped::template(t.get_ref()).is_some() =>
+            {
+                let (stem, text) = crate::shipped::template(t.get_ref()).unwrap_or(("", ""));
+                let p = Path::new("<shipped>/templates").join(format!("{stem}.toml"));
+                match Template::from_str(&p, text) {
+                    Ok(t) => Some(Arc::new(t)),
+                    Err(d) => {
+                        diags.extend(d);
+                        None
+                    }
+                }
+            }
             (Some(t), _) => {
                 let tpath = base.join(t.get_ref());
                 if !tpath.is_file() {
@@ -609,6 +623,19 @@ impl Mapping {
             match (&cs.file, &cs.values) {
                 (Some(file), None) => {
                     let cpath = base.join(file);
+                    // Not beside the mapping: the shipped one of that name.
+                    if !cpath.is_file() {
+                        if let Some((stem, text)) = crate::shipped::codeset(file) {
+                            let p = Path::new("<shipped>/codesets").join(format!("{stem}.toml"));
+                            match CodeSet::from_str(&p, text) {
+                                Ok(set) => {
+                                    codesets.insert(name.clone(), Arc::new(set));
+                                }
+                                Err(d) => diags.extend(d),
+                            }
+                            continue;
+                        }
+                    }
                     if !cpath.is_file() {
                         let known = sibling_files(cpath.parent().unwrap_or(base), "toml");
                         let fname = cpath
@@ -646,6 +673,51 @@ impl Mapping {
                     line,
                     format!("code set `{name}` needs either `file` or a non-empty `values`"),
                 )),
+            }
+        }
+
+        // Code sets named by a field but not declared: found by name in the
+        // mapping's folder (`NAME.toml`, `codesets/NAME.toml`,
+        // `../codesets/NAME.toml`), then among the shipped ones.
+        let named = raw
+            .fields
+            .values()
+            .chain(raw.extras.values())
+            .flat_map(|f| {
+                let f = f.get_ref();
+                std::iter::once(f.codeset.clone())
+                    .chain(f.or.iter().map(|a| a.get_ref().codeset.clone()))
+            })
+            .flatten();
+        for cs in named {
+            let name = cs.get_ref();
+            if codesets.contains_key(name) {
+                continue;
+            }
+            let file = name.replace('_', "-");
+            let local = [
+                base.join(format!("{file}.toml")),
+                base.join("codesets").join(format!("{file}.toml")),
+                base.join("../codesets").join(format!("{file}.toml")),
+            ]
+            .into_iter()
+            .find(|p| p.is_file());
+            let loaded = match local {
+                Some(p) => Some(CodeSet::from_path(&p)),
+                None => crate::shipped::codeset(&file).map(|(stem, text)| {
+                    CodeSet::from_str(
+                        &Path::new("<shipped>/codesets").join(format!("{stem}.toml")),
+                        text,
+                    )
+                }),
+            };
+            match loaded {
+                Some(Ok(set)) => {
+                    codesets.insert(name.clone(), Arc::new(set));
+                }
+                Some(Err(d)) => diags.extend(d),
+                // Reported as an unknown code set where the field names it.
+                None => {}
             }
         }
 
@@ -1406,9 +1478,6 @@ impl BoundMapping<'_> {
     /// nothing (for runs that build records; a validation need not decode
     /// them).
     pub fn carry_unmapped(mut self) -> Self {
-        if !self.mapping.source.format.is_none_or(|f| f.has_header()) {
-            return self;
-        }
         let mut extras: Vec<(String, FieldType)> = self.extras.to_vec();
         for (i, h) in self.header.iter().enumerate() {
             let name = h.trim();

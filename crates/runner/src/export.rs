@@ -29,6 +29,7 @@ use casebridge_model::{
 };
 use casebridge_sheet::{SheetCell, SheetSink};
 use casebridge_validate::Report;
+use casebridge_xml::{XmlLayout, XmlWriter};
 use chrono::NaiveDate;
 use serde_json::Value as Json;
 
@@ -168,6 +169,7 @@ struct Export<'t> {
 /// One output file.
 enum Writer<'t> {
     Jsonl(Box<JsonlSink>, u64),
+    Xml(Box<XmlDoc<'t>>),
     Table {
         sink: Table,
         how: Columns<'t>,
@@ -192,9 +194,159 @@ fn sink_err(e: impl std::error::Error + Send + Sync + 'static) -> Error {
     Error::Sink(SinkError::Output(Box::new(e)))
 }
 
+/// An XML document of a mapping set (a CIN return): its top-level
+/// records with their nested records, gathered as `(path, text)` pairs and
+/// written when the run ends (nested records are grouped under their
+/// parent, wherever they were read).
+struct XmlDoc<'t> {
+    path: PathBuf,
+    /// The set's mappings writing this document: the top-level one first.
+    writers: Vec<RowWriter<'t>>,
+    /// Per mapping: its records' pairs.
+    records: Vec<Vec<Vec<(String, String)>>>,
+    /// Elements outside the records (the return's header), first seen kept.
+    document: Vec<(String, String)>,
+    /// The keys of the top-level records taken.
+    keys: std::collections::HashSet<String>,
+}
+
+type Pairs = Vec<(String, String)>;
+
+impl<'t> XmlDoc<'t> {
+    fn new(path: PathBuf, set: &'t MappingSet, glob: &str) -> Result<XmlDoc<'t>, String> {
+        let mut ms: Vec<&Mapping> = set
+            .mappings
+            .iter()
+            .filter(|m| m.source.glob == glob && m.source.record().is_some())
+            .collect();
+        ms.sort_by_key(|m| m.source.record().map_or(0, |r| r.split('/').count()));
+        if ms.is_empty() {
+            return Err("no XML mapping".into());
+        }
+        let n = ms.len();
+        Ok(XmlDoc {
+            path,
+            writers: ms.into_iter().map(Mapping::writer).collect(),
+            records: vec![Vec::new(); n],
+            document: Vec::new(),
+            keys: Default::default(),
+        })
+    }
+
+    /// Pairs of a written row: values no field reads (carried, as the
+    /// reader joined repeats with `;`) split back into repeats; the
+    /// absolute paths taken as the document's.
+    /// Takes a record's row; `Err` when it is a nested record whose parent
+    /// is not among the records taken (parents are read first: persons
+    /// before the other kinds).
+    fn push(&mut self, which: usize, cells: &[Cell]) -> Result<(), String> {
+        let rw = &self.writers[which];
+        let fields: Vec<&str> = rw.mapping().columns().into_iter().map(|(c, _)| c).collect();
+        let mut pairs = Vec::new();
+        for (col, cell) in rw.columns().iter().zip(cells) {
+            let text = cell.text();
+            if text.is_empty() {
+                continue;
+            }
+            if col.starts_with('/') {
+                if !self.document.iter().any(|(p, _)| p == col) {
+                    self.document.push((col.clone(), text.to_string()));
+                }
+                continue;
+            }
+            if fields.contains(&col.as_str()) {
+                pairs.push((col.clone(), text.to_string()));
+            } else {
+                pairs.extend(text.split(';').map(|t| (col.clone(), t.trim().to_string())));
+            }
+        }
+        let top_key = self.writers[0]
+            .mapping()
+            .column_of("source_key")
+            .unwrap_or("");
+        if which == 0 {
+            if let Some((_, k)) = pairs.iter().find(|(p, _)| p == top_key) {
+                self.keys.insert(k.clone());
+            }
+        } else {
+            let link = format!("../{top_key}");
+            let parent = pairs.iter().find(|(p, _)| *p == link).map(|(_, k)| k);
+            if !parent.is_some_and(|k| self.keys.contains(k)) {
+                return Err(format!(
+                    "its parent record ({}) is not among those written: it cannot stand alone in the document",
+                    self.writers[0].mapping().kind
+                ));
+            }
+        }
+        self.records[which].push(pairs);
+        Ok(())
+    }
+
+    fn which(&self, mapping: &Mapping) -> Option<usize> {
+        self.writers
+            .iter()
+            .position(|w| w.mapping().id == mapping.id)
+    }
+
+    fn finish(self) -> Result<u64, Error> {
+        let bad = |e: casebridge_xml::Error| sink_err(e);
+        let top = self.writers[0].mapping();
+        let record = top.source.record().unwrap_or("");
+        let key = top.column_of("source_key").unwrap_or("").to_string();
+        let mut layout = XmlLayout::new(record, self.writers[0].columns()).map_err(bad)?;
+        let mut links = Vec::new();
+        for w in &self.writers[1..] {
+            let link = format!("../{key}");
+            layout = layout
+                .nested(
+                    w.mapping().source.record().unwrap_or(""),
+                    w.columns(),
+                    &link,
+                    &key,
+                )
+                .map_err(bad)?;
+            links.push(link);
+        }
+        for (p, t) in &self.document {
+            layout = layout.document(p, t).map_err(bad)?;
+        }
+        let file = casebridge_io::OutputFile::create(&self.path)?;
+        let mut out = XmlWriter::new(std::io::BufWriter::new(file), layout).map_err(bad)?;
+        let mut by_parent: Vec<BTreeMap<String, Vec<Pairs>>> = Vec::new();
+        for (i, link) in links.iter().enumerate() {
+            let mut m: BTreeMap<String, Vec<Pairs>> = BTreeMap::new();
+            for r in &self.records[i + 1] {
+                let k = r.iter().find(|(p, _)| p == link).map(|(_, t)| t.clone());
+                m.entry(k.unwrap_or_default()).or_default().push(r.clone());
+            }
+            by_parent.push(m);
+        }
+        let mut n = 0u64;
+        for r in &self.records[0] {
+            let k = r
+                .iter()
+                .find(|(p, _)| *p == key)
+                .map(|(_, t)| t.as_str())
+                .unwrap_or("");
+            let nested: Vec<casebridge_xml::Nested<String, String>> = by_parent
+                .iter_mut()
+                .enumerate()
+                .map(|(i, m)| (i, m.remove(k).unwrap_or_default()))
+                .collect();
+            out.record(r, &nested).map_err(bad)?;
+            n += 1;
+        }
+        let buf = out.finish().map_err(bad)?;
+        let file = buf.into_inner().map_err(|e| sink_err(e.into_error()))?;
+        file.finish()?;
+        Ok(n)
+    }
+}
+
 impl Writer<'_> {
     fn finish(self) -> Result<u64, Error> {
         match self {
+            Writer::Xml(d) => d.finish(),
             Writer::Jsonl(s, n) => {
                 Box::new(*s).finish()?;
                 Ok(n)
@@ -349,13 +501,21 @@ impl<'t> Export<'t> {
                     )));
                 };
                 let fmt = format_of(m, *format);
-                if fmt == SourceFormat::Xml {
-                    return Ok(Err(format!(
-                        "writing XML ({}) is not built yet; export to csv, xlsx or jsonl",
-                        m.id
-                    )));
-                }
                 let name = file_name_of(&m.source.glob, fmt);
+                if fmt == SourceFormat::Xml {
+                    if !self.writers.contains_key(&name) {
+                        let doc = match XmlDoc::new(self.dir.join(&name), set, &m.source.glob) {
+                            Ok(d) => d,
+                            Err(reason) => return Ok(Err(reason)),
+                        };
+                        self.writers
+                            .insert(name.clone(), Writer::Xml(Box::new(doc)));
+                    }
+                    return Ok(self
+                        .writers
+                        .get_mut(&name)
+                        .ok_or_else(|| "no writer".to_string()));
+                }
                 (
                     name,
                     Box::new(move |p: &Path| {
@@ -420,6 +580,7 @@ impl<'t> Export<'t> {
         let mut issues = std::mem::take(&mut self.issues);
         let mut many = std::mem::take(&mut self.rows);
         issues.clear();
+        let target = self.target;
         let verdict = match self.writer(record.kind(), Some(record))? {
             Err(reason) => {
                 self.findings.push(
@@ -438,6 +599,59 @@ impl<'t> Export<'t> {
                 s.write_record(record)?;
                 *n += 1;
                 Verdict::Done(Disposition::Valid)
+            }
+            Ok(Writer::Xml(doc)) => {
+                let which = match target {
+                    ExportTarget::Set { set, .. } => set
+                        .mappings
+                        .iter()
+                        .find(|m| m.kind == writes(record.kind()))
+                        .and_then(|m| doc.which(m)),
+                    _ => None,
+                };
+                match which {
+                    Some(i) => {
+                        doc.writers[i].write(record, &mut cells, &mut issues, show);
+                        if issues.is_empty() {
+                            if let Err(message) = doc.push(i, &cells) {
+                                issues.push(FieldIssue {
+                                    rule: rules::EXPORT_VALUE,
+                                    field: "-",
+                                    column: String::new(),
+                                    message,
+                                    value: None,
+                                });
+                            }
+                        }
+                    }
+                    None => issues.push(FieldIssue {
+                        rule: rules::EXPORT_VALUE,
+                        field: "-",
+                        column: String::new(),
+                        message: "no XML mapping of the target writes this kind".into(),
+                        value: None,
+                    }),
+                }
+                if issues.is_empty() {
+                    Verdict::Done(Disposition::Valid)
+                } else {
+                    for i in issues.drain(..) {
+                        self.findings.push(
+                            Finding::new(
+                                rules::EXPORT_VALUE,
+                                &file.name,
+                                locator.line(),
+                                (!i.column.is_empty()).then_some(i.column.as_str()),
+                                format!("cannot be written: {}", i.message),
+                            )
+                            .at_locator(Some(locator))
+                            .with_value(i.value),
+                        );
+                    }
+                    Verdict::Done(Disposition::Rejected {
+                        rules: vec![rules::EXPORT_VALUE.to_string()],
+                    })
+                }
             }
             Ok(Writer::Table { sink, how, rows }) => {
                 many.clear();
@@ -493,7 +707,7 @@ impl<'t> Export<'t> {
                                 rules::EXPORT_VALUE,
                                 &file.name,
                                 locator.line(),
-                                Some(&i.column),
+                                (!i.column.is_empty()).then_some(i.column.as_str()),
                                 format!("cannot be written: {}", i.message),
                             )
                             .at_locator(Some(locator))

@@ -240,6 +240,16 @@ pub fn open_source(
             fields.push(c.to_string());
         }
     }
+    // An XML mapping's declared paths that no field reads are read too: a
+    // run that builds records carries them as extras (the return's header,
+    // the codes of a CIN episode), so that writing back loses nothing.
+    if mapping.source.format_of(path) == SourceFormat::Xml {
+        for c in mapping.source.columns.iter().flatten() {
+            if !fields.iter().any(|f| f == c) {
+                fields.push(c.clone());
+            }
+        }
+    }
     let cx = BuildContext {
         max_record_bytes: limits.max_record_bytes,
         xml: XmlLimits {
