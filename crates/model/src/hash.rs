@@ -36,7 +36,7 @@ fn fold(s: &str) -> std::borrow::Cow<'_, str> {
                 prev_space = false;
             }
         }
-        if folded && !(prev_space && !s.is_empty()) {
+        if folded && (!prev_space || s.is_empty()) {
             return std::borrow::Cow::Borrowed(s);
         }
     }
