@@ -51,17 +51,57 @@ fn write_folded(h: &mut Hasher, s: &str) {
         write_tagged(h, b's', fold_slow(s).as_bytes());
         return;
     }
-    let mut len = 0usize;
-    for (i, w) in s.split_whitespace().enumerate() {
-        len += w.len() + usize::from(i > 0);
+    // Words copied into one reused buffer and hashed at once: many small
+    // hasher updates cost more than the copy.
+    thread_local! {
+        static BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
     }
-    h.update([b's']);
-    h.update((len as u64).to_le_bytes());
-    for (i, w) in s.split_whitespace().enumerate() {
-        if i > 0 {
-            h.update(b" ");
+    BUF.with(|buf| {
+        let mut buf = buf.borrow_mut();
+        buf.clear();
+        for_each_word(s, |w| {
+            if !buf.is_empty() {
+                buf.push(b' ');
+            }
+            buf.extend_from_slice(w.as_bytes());
+        });
+        write_tagged(h, b's', &buf);
+    });
+}
+
+/// Calls `f` with each run of non-whitespace of `s` (as
+/// `str::split_whitespace`), scanning bytes: only ASCII whitespace and the
+/// lead bytes of Unicode's other white space (U+0085, U+00A0, U+1680,
+/// U+2000..U+3000) are decoded.
+fn for_each_word(s: &str, mut f: impl FnMut(&str)) {
+    let b = s.as_bytes();
+    let mut start: Option<usize> = None;
+    let mut i = 0;
+    while i < b.len() {
+        let c = b[i];
+        let (ws, width) = match c {
+            b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r' => (true, 1),
+            0xc2 | 0xe1 | 0xe2 | 0xe3 => {
+                let w = if c == 0xc2 { 2 } else { 3 };
+                let ch = s.get(i..i + w).and_then(|t| t.chars().next());
+                (ch.is_some_and(char::is_whitespace), w)
+            }
+            _ => (false, 1),
+        };
+        if ws {
+            if let Some(st) = start.take() {
+                f(&s[st..i]);
+            }
+            i += width;
+        } else {
+            if start.is_none() {
+                start = Some(i);
+            }
+            i += 1;
         }
-        h.update(w.as_bytes());
+    }
+    if let Some(st) = start {
+        f(&s[st..]);
     }
 }
 
@@ -147,6 +187,30 @@ pub fn stable_id(kind: RecordKind, system: &str, source_key: &str) -> String {
     write_tagged(&mut h, b'v', source_key.trim().as_bytes());
     let digest: [u8; 32] = h.finalize().into();
     format!("{}:{}", kind.as_str(), hex::encode(&digest[..16]))
+}
+
+#[cfg(test)]
+mod fold_tests {
+    use super::*;
+
+    #[test]
+    fn words_are_split_as_split_whitespace_splits_them() {
+        for s in [
+            "",
+            " ",
+            "a",
+            " a  b\tc\n",
+            "caf\u{e9} \u{a0}x\u{2003}y\u{3000}z\u{85}w",
+            "\u{e9}\u{e1}\u{2019}quote",
+            "x\u{200b}y",
+            "\r\n\u{2028}end\u{2029}",
+        ] {
+            let mut got = Vec::new();
+            for_each_word(s, |w| got.push(w.to_string()));
+            let want: Vec<String> = s.split_whitespace().map(String::from).collect();
+            assert_eq!(got, want, "{s:?}");
+        }
+    }
 }
 
 #[cfg(test)]
