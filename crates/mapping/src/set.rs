@@ -217,8 +217,24 @@ pub fn canonical_mappings() -> &'static [Mapping] {
                 let path = Path::new("<canonical>").join(format!("{kind}.toml"));
                 Mapping::from_str(&path, &text).ok()
             })
+            .chain(canonical_forms())
             .collect()
     })
+}
+
+/// The canonical mapping of workbook forms in JSON Lines: no field of its
+/// own (a form is read whole, sections and answers, as the record it is).
+fn canonical_forms() -> Option<Mapping> {
+    let text =
+        "[mapping]\nid = \"canonical-workbook_form\"\nversion = \"1\"\nkind = \"case_note\"\n\
+                system = \"canonical\"\ndescription = \"Canonical workbook forms (JSON Lines)\"\n\n\
+                [source]\nglob = \"*.{jsonl,ndjson}\"\nencoding = \"utf-8\"\n\n\
+                [fields.source_key]\ncolumn = \"source_key\"\n";
+    let path = Path::new("<canonical>").join("workbook_form.toml");
+    let mut m = Mapping::from_str(&path, text).ok()?;
+    m.kind = casebridge_model::RecordKind::WorkbookForm;
+    m.fields.clear();
+    Some(m)
 }
 
 /// The mappings of canonical tables (`casebridge export --to csv|xlsx`):

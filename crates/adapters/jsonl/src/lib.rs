@@ -229,7 +229,7 @@ impl RecordSource for JsonlSource {
             let wanted_kind = self.config.kind.as_str().as_bytes();
             if let Some(k) = kind_prefix(text) {
                 let known = RecordKind::ALL.iter().any(|r| r.as_str().as_bytes() == k);
-                if k != wanted_kind && known && k != b"form_answer" && k != b"workbook_form" {
+                if k != wanted_kind && known && k != b"form_answer" {
                     // Another part's line.
                     continue;
                 }
@@ -256,6 +256,7 @@ impl RecordSource for JsonlSource {
                         | RecordKind::Involvement
                         | RecordKind::CaseNote
                         | RecordKind::ChronologyEntry
+                        | RecordKind::WorkbookForm
                 );
                 if !readable {
                     if let Some(e) = self.unreadable(&format!(
