@@ -517,3 +517,31 @@ fn a_mapping_copied_out_of_the_repository_still_loads_and_code_sets_are_found_by
     assert!(people.contains(r#""gender":"#), "{people}");
     assert!(dir.path().join("o/workbook_form.jsonl").is_file(), "{text}");
 }
+
+#[test]
+fn a_form_missing_a_required_answer_is_a_finding() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    generate(&src, "8", &["--only", "DM_PERSONS,DM_CACHED_FORM_ANSWERS"]);
+    let p = src.join("DM_CACHED_FORM_ANSWERS.csv");
+    let bytes = fs::read(&p).unwrap();
+    let kept: Vec<&[u8]> = bytes
+        .split_inclusive(|b| *b == b'\n')
+        .filter(|l| !l.windows(16).any(|w| w == b"FSW_CHAPTER_ROLE"))
+        .collect();
+    assert!(
+        kept.len() < bytes.split(|b| *b == b'\n').count() - 1,
+        "the generator wrote chapter roles"
+    );
+    fs::write(&p, kept.concat()).unwrap();
+    let (code, text) = export(
+        &[&src],
+        "mappings/mosaic",
+        "jsonl",
+        &dir.path().join("o"),
+        &[],
+    );
+    assert_eq!(code, 0, "a warning: {text}");
+    assert!(text.contains("workbook.required-missing"), "{text}");
+    assert!(text.contains("no answer to `FSW_CHAPTER_ROLE`"), "{text}");
+}

@@ -85,6 +85,7 @@ rules! {
     WORKBOOK_ANSWER_VALUE = "workbook.answer-value", Error, "A coded answer is not one of its question's values.";
     WORKBOOK_ANSWER_RANGE = "workbook.answer-range", Error, "A number or score is outside its question's range.";
     WORKBOOK_ANSWER_MISSING = "workbook.answer-missing", Warning, "An answer row holds no answer.";
+    WORKBOOK_REQUIRED_MISSING = "workbook.required-missing", Warning, "A form has no answer to a question its template marks required.";
     WORKBOOK_ROW_ID = "workbook.row-id", Warning, "A repeating-table answer has no row id.";
     LIMIT_RECORD = "limit.record", Error, "A record is larger than the record size limit.";
     LIMIT_DEPTH = "limit.depth", Error, "XML elements nest deeper than the depth limit.";

@@ -865,6 +865,40 @@ impl Stage for Export<'_> {
                 message,
             ));
         }
+        // A form without an answer to a question its template requires
+        // (outside repeating tables, which may have no rows).
+        for form in &forms {
+            let Some(def) = template.forms.iter().find(|d| d.code() == form.form_code) else {
+                continue;
+            };
+            let key = form
+                .header
+                .source_keys
+                .first()
+                .map_or("", |k| k.key.as_str());
+            for sec in def.sections.iter().filter(|s| !s.repeating) {
+                for q in sec.questions.iter().filter(|q| q.required) {
+                    let code = q.code.get_ref();
+                    let answered = form.sections.iter().any(|s| {
+                        s.rows
+                            .iter()
+                            .any(|r| r.answers.iter().any(|a| &a.question == code))
+                    });
+                    if !answered {
+                        self.findings.push(Finding::new(
+                            rules::WORKBOOK_REQUIRED_MISSING,
+                            &file.name,
+                            None,
+                            Some("question_code"),
+                            format!(
+                                "form {key}: no answer to `{code}`, which template `{}` requires",
+                                template.id
+                            ),
+                        ));
+                    }
+                }
+            }
+        }
         // Forms are records the answers made, not input records: their
         // dispositions are the answers'; what cannot be written is a finding.
         for form in forms {
