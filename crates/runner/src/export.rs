@@ -635,22 +635,7 @@ impl<'t> Export<'t> {
                 if issues.is_empty() {
                     Verdict::Done(Disposition::Valid)
                 } else {
-                    for i in issues.drain(..) {
-                        self.findings.push(
-                            Finding::new(
-                                rules::EXPORT_VALUE,
-                                &file.name,
-                                locator.line(),
-                                (!i.column.is_empty()).then_some(i.column.as_str()),
-                                format!("cannot be written: {}", i.message),
-                            )
-                            .at_locator(Some(locator))
-                            .with_value(i.value),
-                        );
-                    }
-                    Verdict::Done(Disposition::Rejected {
-                        rules: vec![rules::EXPORT_VALUE.to_string()],
-                    })
+                    rejected(&mut self.findings, &file.name, locator, &mut issues)
                 }
             }
             Ok(Writer::Table { sink, how, rows }) => {
@@ -700,21 +685,7 @@ impl<'t> Export<'t> {
                     if single {
                         cells = many.pop().unwrap_or_default();
                     }
-                    let broken = vec![rules::EXPORT_VALUE.to_string()];
-                    for i in issues.drain(..) {
-                        self.findings.push(
-                            Finding::new(
-                                rules::EXPORT_VALUE,
-                                &file.name,
-                                locator.line(),
-                                (!i.column.is_empty()).then_some(i.column.as_str()),
-                                format!("cannot be written: {}", i.message),
-                            )
-                            .at_locator(Some(locator))
-                            .with_value(i.value),
-                        );
-                    }
-                    Verdict::Done(Disposition::Rejected { rules: broken })
+                    rejected(&mut self.findings, &file.name, locator, &mut issues)
                 }
             }
         };
@@ -723,6 +694,32 @@ impl<'t> Export<'t> {
         self.rows = many;
         Ok(verdict)
     }
+}
+
+/// A record that cannot be written: an `export.value` finding per value,
+/// at the record's place, and its disposition.
+fn rejected(
+    findings: &mut Vec<Finding>,
+    file: &str,
+    locator: &Locator,
+    issues: &mut Vec<FieldIssue>,
+) -> Verdict {
+    for i in issues.drain(..) {
+        findings.push(
+            Finding::new(
+                rules::EXPORT_VALUE,
+                file,
+                locator.line(),
+                (!i.column.is_empty()).then_some(i.column.as_str()),
+                format!("cannot be written: {}", i.message),
+            )
+            .at_locator(Some(locator))
+            .with_value(i.value),
+        );
+    }
+    Verdict::Done(Disposition::Rejected {
+        rules: vec![rules::EXPORT_VALUE.to_string()],
+    })
 }
 
 /// The kind a target mapping takes for records of `kind`: workbook forms
