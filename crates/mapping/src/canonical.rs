@@ -73,6 +73,17 @@ impl Mapping {
         if !extras.is_empty() {
             map.insert("extras".into(), Json::Object(extras));
         }
+        // Yes/no fields are plain booleans in the model (absent is false):
+        // the map says so too, so that it is the record's JSON.
+        for def in self.kind.fields() {
+            if def.ty == FieldType::Boolean && !map.contains_key(def.name) {
+                map.insert(def.name.into(), Json::Bool(false));
+            }
+        }
+        // The content hash, taken from the map the record is made of (the
+        // record serialised again gives the same; checked in debug builds,
+        // which every end-to-end test runs).
+        let content = casebridge_model::content_sha256_of_json(&map);
         let key = key?;
         map.insert(
             "id".into(),
@@ -87,7 +98,8 @@ impl Mapping {
             .ok()?,
         );
         let mut record: Record = serde_json::from_value(Json::Object(map)).ok()?;
-        provenance.content_sha256 = content_sha256(&record);
+        debug_assert_eq!(content, content_sha256(&record), "{}", self.id);
+        provenance.content_sha256 = content;
         record.header_mut().provenance.push(provenance);
         Some(record)
     }

@@ -136,6 +136,27 @@ pub fn content_sha256(record: &Record) -> Sha256 {
     Sha256(h.finalize().into())
 }
 
+/// [`content_sha256`] of a record given as its JSON object (as a mapping
+/// builds it before the record is typed), without serialising it again:
+/// `id`, `source_keys` and `provenance` are left out as there.
+pub fn content_sha256_of_json(map: &serde_json::Map<String, serde_json::Value>) -> Sha256 {
+    const LEFT_OUT: [&str; 3] = ["id", "source_keys", "provenance"];
+    let mut keys: Vec<&String> = map
+        .iter()
+        .filter(|(k, v)| !LEFT_OUT.contains(&k.as_str()) && !is_blank(v))
+        .map(|(k, _)| k)
+        .collect();
+    keys.sort();
+    let mut h = Hasher::new();
+    h.update([b'{']);
+    h.update((keys.len() as u64).to_le_bytes());
+    for k in keys {
+        write_tagged(&mut h, b'k', k.as_bytes());
+        write_value(&mut h, &map[k]);
+    }
+    Sha256(h.finalize().into())
+}
+
 fn write_tagged(h: &mut Hasher, tag: u8, bytes: &[u8]) {
     h.update([tag]);
     h.update((bytes.len() as u64).to_le_bytes());
