@@ -29,20 +29,7 @@ OUT=$(mktemp -d "${TMPDIR:-/tmp}/bench-export.XXXXXX")
 trap 'rm -rf "$OUT"' EXIT
 cat "$FILE" > /dev/null # warm the page cache
 
-# Runs a command RUNS times (its --out folder replaced each time); prints
-# "best_seconds max_rss_kb".
-measure() {
-  local best="" rss=0 t m out
-  out=$(mktemp)
-  for _ in $(seq "$RUNS"); do
-    /usr/bin/time -o "$out" -f "%e %M" "$@" > /dev/null 2>&1 || true
-    read -r t m < "$out"
-    if [ -z "$best" ] || awk "BEGIN{exit !($t < $best)}"; then best=$t; fi
-    if [ "$m" -gt "$rss" ]; then rss=$m; fi
-  done
-  rm -f "$out"
-  echo "$best $rss"
-}
+. scripts/bench-lib.sh
 
 CB=(target/release/casebridge --no-audit -q export "$FILE" "$DIR/DM_PERSONS.csv"
     --mapping mappings/mosaic --as-of 2026-11-01 --replace)

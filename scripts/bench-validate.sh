@@ -26,19 +26,7 @@ FILE="$DIR/CASE_NOTES.csv"
 BYTES=$(stat -c %s "$FILE")
 cat "$FILE" > /dev/null # warm the page cache for both
 
-# Runs a command RUNS times; prints "best_seconds max_rss_kb".
-measure() {
-  local best="" rss=0 t m out
-  out=$(mktemp)
-  for _ in $(seq "$RUNS"); do
-    /usr/bin/time -o "$out" -f "%e %M" "$@" > /dev/null 2>&1 || true
-    read -r t m < "$out"
-    if [ -z "$best" ] || awk "BEGIN{exit !($t < $best)}"; then best=$t; fi
-    if [ "$m" -gt "$rss" ]; then rss=$m; fi
-  done
-  rm -f "$out"
-  echo "$best $rss"
-}
+. scripts/bench-lib.sh
 
 read -r T_SSL RSS_SSL < <(measure openssl dgst -sha256 "$FILE")
 read -r T_CB RSS_CB < <(measure target/release/casebridge --no-audit validate "$FILE" "$DIR/DM_PERSONS.csv" \
