@@ -1,0 +1,217 @@
+//! The one storage interface of the ledger: a few SQL primitives over
+//! typed values. [`Sqlite`] is the embedded default; a PostgreSQL backend
+//! for shared, multi-runner deployments implements the same trait (its
+//! placeholders are rewritten from `?N` to `$N`, `INSERT OR REPLACE` to
+//! `ON CONFLICT DO UPDATE`; the lock becomes an advisory lock) and
+//! nothing above this module changes.
+
+use std::path::Path;
+
+use rusqlite::types::{ToSqlOutput, ValueRef};
+
+use crate::Error;
+
+/// A value in a ledger row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Value {
+    /// SQL NULL.
+    Null,
+    /// An integer.
+    Int(i64),
+    /// Text.
+    Text(String),
+}
+
+impl Value {
+    /// The text, if it is text.
+    pub fn text(&self) -> Option<&str> {
+        match self {
+            Value::Text(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// The integer, if it is one.
+    pub fn int(&self) -> Option<i64> {
+        match self {
+            Value::Int(i) => Some(*i),
+            _ => None,
+        }
+    }
+
+    /// The text, or "" for anything else.
+    pub fn str(&self) -> &str {
+        self.text().unwrap_or("")
+    }
+}
+
+impl From<&str> for Value {
+    fn from(s: &str) -> Self {
+        Value::Text(s.to_string())
+    }
+}
+impl From<String> for Value {
+    fn from(s: String) -> Self {
+        Value::Text(s)
+    }
+}
+impl From<i64> for Value {
+    fn from(i: i64) -> Self {
+        Value::Int(i)
+    }
+}
+impl From<u64> for Value {
+    fn from(i: u64) -> Self {
+        Value::Int(i64::try_from(i).unwrap_or(i64::MAX))
+    }
+}
+impl From<u32> for Value {
+    fn from(i: u32) -> Self {
+        Value::Int(i64::from(i))
+    }
+}
+impl<T: Into<Value>> From<Option<T>> for Value {
+    fn from(v: Option<T>) -> Self {
+        v.map_or(Value::Null, Into::into)
+    }
+}
+
+/// What the ledger needs of a database.
+pub trait Backend {
+    /// Runs statements with no parameters (schema).
+    fn batch(&mut self, sql: &str) -> Result<(), Error>;
+    /// Runs one statement; returns the rows changed.
+    fn execute(&mut self, sql: &str, params: &[Value]) -> Result<usize, Error>;
+    /// Runs a query, calling `each` with every row's values.
+    fn query(
+        &mut self,
+        sql: &str,
+        params: &[Value],
+        each: &mut dyn FnMut(&[Value]) -> Result<(), Error>,
+    ) -> Result<(), Error>;
+    /// Starts the run's one transaction.
+    fn begin(&mut self) -> Result<(), Error>;
+    /// Commits it: every row of the run, or (killed before) none.
+    fn commit(&mut self) -> Result<(), Error>;
+    /// Abandons it.
+    fn rollback(&mut self) -> Result<(), Error>;
+}
+
+/// The embedded SQLite ledger file.
+pub struct Sqlite {
+    conn: rusqlite::Connection,
+}
+
+impl Sqlite {
+    /// Opens (creating) the file.
+    pub fn open(path: &Path) -> Result<Sqlite, Error> {
+        let conn = rusqlite::Connection::open(path).map_err(|e| Error::Db {
+            path: path.to_path_buf(),
+            source: e,
+        })?;
+        conn.busy_timeout(std::time::Duration::from_secs(30))
+            .map_err(Error::Sql)?;
+        // WAL: readers (reconcile, provenance) never wait for a run, and a
+        // killed run's transaction is simply absent at the next open.
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(Error::Sql)?;
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(Error::Sql)?;
+        conn.set_prepared_statement_cache_capacity(64);
+        Ok(Sqlite { conn })
+    }
+
+    /// Opens an existing file read-only.
+    pub fn open_read_only(path: &Path) -> Result<Sqlite, Error> {
+        if !path.is_file() {
+            return Err(Error::NoLedger(path.to_path_buf()));
+        }
+        let conn = rusqlite::Connection::open_with_flags(
+            path,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|e| Error::Db {
+            path: path.to_path_buf(),
+            source: e,
+        })?;
+        conn.busy_timeout(std::time::Duration::from_secs(30))
+            .map_err(Error::Sql)?;
+        Ok(Sqlite { conn })
+    }
+}
+
+struct P<'a>(&'a Value);
+
+impl rusqlite::ToSql for P<'_> {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(match self.0 {
+            Value::Null => ToSqlOutput::Borrowed(ValueRef::Null),
+            Value::Int(i) => ToSqlOutput::Borrowed(ValueRef::Integer(*i)),
+            Value::Text(s) => ToSqlOutput::Borrowed(ValueRef::Text(s.as_bytes())),
+        })
+    }
+}
+
+fn value_of(v: ValueRef<'_>) -> Value {
+    match v {
+        ValueRef::Null => Value::Null,
+        ValueRef::Integer(i) => Value::Int(i),
+        ValueRef::Real(f) => Value::Text(f.to_string()),
+        ValueRef::Text(t) | ValueRef::Blob(t) => {
+            Value::Text(String::from_utf8_lossy(t).into_owned())
+        }
+    }
+}
+
+impl Backend for Sqlite {
+    fn batch(&mut self, sql: &str) -> Result<(), Error> {
+        self.conn.execute_batch(sql).map_err(Error::Sql)
+    }
+
+    fn execute(&mut self, sql: &str, params: &[Value]) -> Result<usize, Error> {
+        let mut st = self.conn.prepare_cached(sql).map_err(Error::Sql)?;
+        let ps: Vec<P<'_>> = params.iter().map(P).collect();
+        st.execute(rusqlite::params_from_iter(ps.iter()))
+            .map_err(Error::Sql)
+    }
+
+    fn query(
+        &mut self,
+        sql: &str,
+        params: &[Value],
+        each: &mut dyn FnMut(&[Value]) -> Result<(), Error>,
+    ) -> Result<(), Error> {
+        let mut st = self.conn.prepare_cached(sql).map_err(Error::Sql)?;
+        let n = st.column_count();
+        let ps: Vec<P<'_>> = params.iter().map(P).collect();
+        let mut rows = st
+            .query(rusqlite::params_from_iter(ps.iter()))
+            .map_err(Error::Sql)?;
+        let mut vals = Vec::with_capacity(n);
+        while let Some(row) = rows.next().map_err(Error::Sql)? {
+            vals.clear();
+            for i in 0..n {
+                vals.push(value_of(row.get_ref(i).map_err(Error::Sql)?));
+            }
+            each(&vals)?;
+        }
+        Ok(())
+    }
+
+    fn begin(&mut self) -> Result<(), Error> {
+        self.conn
+            .execute_batch("BEGIN IMMEDIATE")
+            .map_err(Error::Sql)
+    }
+
+    fn commit(&mut self) -> Result<(), Error> {
+        self.conn.execute_batch("COMMIT").map_err(Error::Sql)
+    }
+
+    fn rollback(&mut self) -> Result<(), Error> {
+        if self.conn.is_autocommit() {
+            return Ok(());
+        }
+        self.conn.execute_batch("ROLLBACK").map_err(Error::Sql)
+    }
+}

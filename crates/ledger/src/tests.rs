@@ -1,0 +1,179 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use super::*;
+
+fn start() -> RunStart {
+    RunStart {
+        name: Some("t".into()),
+        started: "2026-12-01T00:00:00Z".into(),
+        tool: "casebridge test".into(),
+        config_sha: None,
+        config: None,
+        mappings: "[]".into(),
+        out_dir: "out".into(),
+    }
+}
+
+fn file(n: u32) -> FileRow {
+    FileRow {
+        file: n,
+        name: format!("f{n}.csv"),
+        mapping: Some("m".into()),
+        kind: Some("person".into()),
+        size: 10,
+        sha256: Some("ab".repeat(32)),
+        outcome: "read".into(),
+        reason: None,
+        records: 2,
+    }
+}
+
+/// A ledger with two committed runs.
+fn two_runs(dir: &Path) -> PathBuf {
+    let path = dir.join("l.sqlite");
+    let mut ledger = Ledger::open(&path).unwrap();
+    for run in 1..=2 {
+        let mut t = ledger.begin(start()).unwrap();
+        assert_eq!(t.seq(), run);
+        t.file(file(0)).unwrap();
+        for i in 0..2 {
+            let id = format!("p{i}");
+            t.disposition(0, "person", "{\"line\":2}", Some(&id), "valid", None)
+                .unwrap();
+            t.version(
+                &id,
+                "person",
+                if run == 1 { "new" } else { "changed" },
+                &format!("{run}{i}"),
+                "[]",
+                "m",
+                "f0.csv",
+                "{}",
+                run,
+            )
+            .unwrap();
+        }
+        ledger = t.commit("2026-12-01T00:00:01Z", "clean", "{}").unwrap().0;
+    }
+    path
+}
+
+fn raw(path: &Path, sql: &str) {
+    let c = rusqlite::Connection::open(path).unwrap();
+    c.execute_batch(sql).unwrap();
+}
+
+#[test]
+fn an_intact_ledger_verifies_and_balances() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = two_runs(dir.path());
+    let mut l = Ledger::open_read_only(&path).unwrap();
+    assert_eq!(l.verify().unwrap(), vec![]);
+    let r = l.reconcile(None).unwrap();
+    assert_eq!(r.run.seq, 2);
+    assert!(r.balances());
+    assert_eq!(r.files[0].migrated, 2);
+    let lin = l.lineage("p1").unwrap().unwrap();
+    assert_eq!(lin.versions.len(), 2);
+    assert_eq!(lin.reads.len(), 2);
+    assert!(l.lineage("nobody").unwrap().is_none());
+}
+
+#[test]
+fn the_ledger_refuses_updates_and_deletes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = two_runs(dir.path());
+    let c = rusqlite::Connection::open(&path).unwrap();
+    assert!(c
+        .execute_batch("UPDATE dispositions SET disposition = 'rejected'")
+        .is_err());
+    assert!(c.execute_batch("DELETE FROM runs").is_err());
+}
+
+#[test]
+fn an_edited_row_breaks_its_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = two_runs(dir.path());
+    raw(&path, "DROP TRIGGER dispositions_no_update; UPDATE dispositions SET disposition = 'rejected' WHERE rowid = 1;");
+    let p = Ledger::open_read_only(&path).unwrap().verify().unwrap();
+    assert_eq!(p.len(), 1, "{p:?}");
+    assert_eq!(p[0].run, Some(1));
+}
+
+#[test]
+fn a_deleted_row_and_a_deleted_run_are_found() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = two_runs(dir.path());
+    raw(
+        &path,
+        "DROP TRIGGER versions_no_delete; DELETE FROM versions WHERE rowid = 4;",
+    );
+    let p = Ledger::open_read_only(&path).unwrap().verify().unwrap();
+    assert!(p.iter().any(|p| p.run == Some(2)), "{p:?}");
+    raw(
+        &path,
+        "DROP TRIGGER runs_no_delete; DELETE FROM runs WHERE seq = 1;",
+    );
+    let p = Ledger::open_read_only(&path).unwrap().verify().unwrap();
+    assert!(
+        p.iter().any(|p| p.what.contains("run 1 is missing")),
+        "{p:?}"
+    );
+}
+
+#[test]
+fn reordered_rows_break_their_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = two_runs(dir.path());
+    // Swap two rows' contents: the same rows, another order.
+    raw(
+        &path,
+        "DROP TRIGGER dispositions_no_update;
+         UPDATE dispositions SET record_id = 'tmp' WHERE rowid = 1;
+         UPDATE dispositions SET record_id = 'p0' WHERE rowid = 2;
+         UPDATE dispositions SET record_id = 'p1' WHERE rowid = 1;",
+    );
+    let p = Ledger::open_read_only(&path).unwrap().verify().unwrap();
+    assert_eq!(p.iter().map(|p| p.run).collect::<Vec<_>>(), vec![Some(1)]);
+}
+
+#[test]
+fn a_rolled_back_run_leaves_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = two_runs(dir.path());
+    let ledger = Ledger::open(&path).unwrap();
+    let mut t = ledger.begin(start()).unwrap();
+    t.file(file(0)).unwrap();
+    let mut ledger = t.rollback().unwrap();
+    assert_eq!(ledger.next_seq().unwrap(), 3);
+    assert_eq!(ledger.verify().unwrap(), vec![]);
+}
+
+#[test]
+fn unchanged_files_are_known_by_name_and_hash() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = two_runs(dir.path());
+    let mut l = Ledger::open(&path).unwrap();
+    assert_eq!(
+        l.unchanged_since("f0.csv", &"ab".repeat(32)).unwrap(),
+        Some(2)
+    );
+    assert_eq!(l.unchanged_since("f0.csv", &"cd".repeat(32)).unwrap(), None);
+    assert_eq!(
+        l.unchanged_since("other.csv", &"ab".repeat(32)).unwrap(),
+        None
+    );
+}
+
+#[test]
+fn a_second_lock_says_who_holds_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("l.sqlite");
+    let held = Lock::acquire(&path, "pid 1 since 2026-12-01T00:00:00Z").unwrap();
+    match Lock::acquire(&path, "pid 2") {
+        Err(Error::Locked { holder, .. }) => assert!(holder.0.contains("pid 1"), "{holder}"),
+        other => panic!("{other:?}"),
+    }
+    drop(held);
+    Lock::acquire(&path, "pid 2").unwrap();
+}
