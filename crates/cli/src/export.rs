@@ -52,7 +52,7 @@ pub struct ExportArgs {
 
 /// The folder of a shipped mapping set: `mappings/NAME` in the working
 /// directory, else beside the executable's checkout.
-fn shipped(name: &str) -> Option<PathBuf> {
+pub(crate) fn shipped(name: &str) -> Option<PathBuf> {
     let here = Path::new("mappings").join(name);
     if here.is_dir() {
         return Some(here);
@@ -63,7 +63,7 @@ fn shipped(name: &str) -> Option<PathBuf> {
         .find(|p| p.is_dir())
 }
 
-fn load(paths: &[PathBuf], what: &str) -> anyhow::Result<Result<MappingSet, u8>> {
+pub(crate) fn load(paths: &[PathBuf], what: &str) -> anyhow::Result<Result<MappingSet, u8>> {
     // `--mapping canonical`: the canonical tables `export --to csv|xlsx` writes.
     if let [one] = paths {
         if one.as_os_str() == "canonical" && !one.exists() {

@@ -16,6 +16,7 @@ pub mod dedup;
 pub mod export;
 pub mod fields;
 pub mod mapping_cmd;
+pub mod migrate;
 mod progress;
 pub mod pseudonymise;
 pub mod validate;
@@ -78,6 +79,23 @@ enum Command {
     /// Tools for writing mappings: `init` drafts one for an unfamiliar export.
     #[command(subcommand)]
     Mapping(mapping_cmd::MappingCommand),
+    /// Migrate with the ledger: validate, write what changed since the last
+    /// run into a folder of its own, record every record's disposition and
+    /// lineage. Nightly-safe: unchanged files and records are skipped,
+    /// records gone from a full extract are withdrawn, a run killed at any
+    /// point leaves nothing half-done.
+    ///
+    /// Exit code 0: done, no errors; 1: done, records rejected; 2: could not run.
+    Migrate(migrate::MigrateArgs),
+    /// The accounting of a run: per file and kind, read = migrated + merged
+    /// + rejected + skipped. Exit code 1 when a file does not balance.
+    Reconcile(migrate::ReconcileArgs),
+    /// The lineage of a record: every source row that fed it, mappings,
+    /// each run that changed it.
+    Provenance(migrate::ProvenanceArgs),
+    /// The ledger's integrity.
+    #[command(subcommand)]
+    Ledger(migrate::LedgerCommand),
 }
 
 /// What a command read and found, for the audit log: each command fills
@@ -188,6 +206,10 @@ pub fn run(cli: Cli, facts: &mut RunFacts) -> anyhow::Result<u8> {
         Command::Fields(args) => fields::run(args),
         Command::Export(args) => export::run(args, cli.quiet, facts),
         Command::Mapping(cmd) => mapping_cmd::run(cmd, cli.quiet, facts),
+        Command::Migrate(args) => migrate::run(args, cli.quiet, facts),
+        Command::Reconcile(args) => migrate::reconcile(args),
+        Command::Provenance(args) => migrate::provenance(args),
+        Command::Ledger(cmd) => migrate::ledger(cmd),
     }
 }
 

@@ -162,6 +162,7 @@ CREATE TABLE IF NOT EXISTS outputs (
     records INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS current (
     record_id TEXT PRIMARY KEY, kind TEXT NOT NULL, scope TEXT NOT NULL, file TEXT NOT NULL,
+    key TEXT NOT NULL,
     version INTEGER NOT NULL, content_sha TEXT NOT NULL, run INTEGER NOT NULL,
     withdrawn INTEGER NOT NULL, seen INTEGER NOT NULL, record TEXT NOT NULL) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS current_scope ON current (scope, seen);
@@ -532,6 +533,7 @@ impl RunTxn {
         provenance: &str,
         scope: &str,
         file: &str,
+        key: &str,
         record: &str,
         version: i64,
     ) -> Result<(), Error> {
@@ -548,8 +550,8 @@ impl RunTxn {
         )?;
         let seq = self.seq;
         self.ledger.db.execute(
-            "INSERT OR REPLACE INTO current (record_id, kind, scope, file, version, content_sha, run, withdrawn, seen, record) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 0, ?7, ?8)",
+            "INSERT OR REPLACE INTO current (record_id, kind, scope, file, key, version, content_sha, run, withdrawn, seen, record) \
+             VALUES (?1, ?2, ?3, ?4, ?9, ?5, ?6, ?7, 0, ?7, ?8)",
             &[
                 id.into(),
                 kind.into(),
@@ -559,9 +561,26 @@ impl RunTxn {
                 content_sha.into(),
                 seq.into(),
                 record.into(),
+                key.into(),
             ],
         )?;
         Ok(())
+    }
+
+    /// The source keys of the records last read from `file` through
+    /// `scope` and not withdrawn (a skipped person file's persons, for
+    /// reference checks).
+    pub fn keys_of_file(&mut self, scope: &str, file: &str) -> Result<Vec<String>, Error> {
+        let mut out = Vec::new();
+        self.ledger.db.query(
+            "SELECT key FROM current WHERE scope = ?1 AND file = ?2 AND withdrawn = 0",
+            &[scope.into(), file.into()],
+            &mut |r| {
+                out.push(r[0].str().to_string());
+                Ok(())
+            },
+        )?;
+        Ok(out)
     }
 
     /// The records of `scope` that tonight's extract did not hold, in id order.

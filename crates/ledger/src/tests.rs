@@ -48,6 +48,7 @@ fn two_runs(dir: &Path) -> PathBuf {
                 "[]",
                 "m",
                 "f0.csv",
+                &id,
                 "{}",
                 run,
             )

@@ -53,6 +53,29 @@ struct Raw {
     limits: RawLimits,
     #[serde(default)]
     report: RawReport,
+    output: Option<RawOutput>,
+    ledger: Option<RawLedger>,
+    dedup: Option<RawDedup>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawOutput {
+    dir: Spanned<String>,
+    to: Spanned<String>,
+    format: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLedger {
+    path: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDedup {
+    config: String,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -67,6 +90,7 @@ struct RawRun {
 struct RawInputs {
     paths: Spanned<Vec<String>>,
     mappings: Spanned<String>,
+    extract: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -133,6 +157,30 @@ pub struct RunConfig {
     pub max_findings: Option<u64>,
     /// Report settings.
     pub report: ReportConfig,
+    /// `migrate`: where and what to write.
+    pub output: Option<OutputConfig>,
+    /// `migrate`: the ledger file (default `casebridge-ledger.sqlite`
+    /// beside the run file).
+    pub ledger: PathBuf,
+    /// `migrate`: a dedup configuration file.
+    pub dedup: Option<PathBuf>,
+    /// `migrate`: the inputs are full extracts (default), so that a record
+    /// absent tonight is withdrawn; `false` for delta extracts.
+    pub full_extract: bool,
+    /// The file's text (kept in the ledger with each run).
+    pub text: String,
+}
+
+/// `[output]` of a run file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutputConfig {
+    /// The output folder, resolved against the run file's folder.
+    pub dir: PathBuf,
+    /// `jsonl`, `csv`, `xlsx`, a shipped set name or a mapping folder
+    /// (resolved likewise when it is a path).
+    pub to: String,
+    /// `csv` or `xlsx` for a set's tables.
+    pub format: Option<String>,
 }
 
 /// Parses a size: a whole number of bytes, or a number with a unit
@@ -301,10 +349,85 @@ impl RunConfig {
                 .ok()
         });
 
+        let full_extract = match raw.inputs.extract.as_ref() {
+            None => true,
+            Some(e) => match e.get_ref().trim().to_ascii_lowercase().as_str() {
+                "full" => true,
+                "delta" => false,
+                _ => {
+                    diags.push(
+                        Diagnostic::new(
+                            path,
+                            at(e.span().start),
+                            format!("unknown extract `{}`: full or delta", e.get_ref()),
+                        )
+                        .suggest(e.get_ref(), ["full", "delta"]),
+                    );
+                    true
+                }
+            },
+        };
+        let output = raw.output.as_ref().and_then(|o| {
+            let format = o.format.as_ref().and_then(|f| {
+                let v = f.get_ref().trim().to_ascii_lowercase();
+                if matches!(v.as_str(), "csv" | "xlsx") {
+                    Some(v)
+                } else {
+                    diags.push(
+                        Diagnostic::new(
+                            path,
+                            at(f.span().start),
+                            format!("unknown output format `{}`: csv or xlsx", f.get_ref()),
+                        )
+                        .suggest(f.get_ref(), ["csv", "xlsx"]),
+                    );
+                    None
+                }
+            });
+            if o.dir.get_ref().trim().is_empty() {
+                diags.push(Diagnostic::new(
+                    path,
+                    at(o.dir.span().start),
+                    "output.dir is empty: name the output folder",
+                ));
+                return None;
+            }
+            let to = o.to.get_ref().trim();
+            if to.is_empty() {
+                diags.push(Diagnostic::new(
+                    path,
+                    at(o.to.span().start),
+                    "output.to is empty: jsonl, csv, xlsx, a shipped set (mosaic, cin, ssda903) or a mapping folder",
+                ));
+                return None;
+            }
+            let shipped = ["jsonl", "csv", "xlsx", "mosaic", "cin", "ssda903"];
+            let to = if shipped.contains(&to.to_ascii_lowercase().as_str()) {
+                to.to_ascii_lowercase()
+            } else {
+                resolve(to).display().to_string()
+            };
+            Some(OutputConfig {
+                dir: resolve(o.dir.get_ref().trim()),
+                to,
+                format,
+            })
+        });
+        let ledger = raw.ledger.as_ref().map_or_else(
+            || base.join("casebridge-ledger.sqlite"),
+            |l| resolve(&l.path),
+        );
+        let dedup = raw.dedup.as_ref().map(|d| resolve(&d.config));
+
         if !diags.is_empty() {
             return Err(diags);
         }
         Ok(RunConfig {
+            output,
+            ledger,
+            dedup,
+            full_extract,
+            text: text.to_string(),
             path: path.to_path_buf(),
             sha256: Sha256::digest(text.as_bytes()),
             bytes: text.len() as u64,

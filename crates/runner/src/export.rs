@@ -109,19 +109,12 @@ pub fn export(
         }
     }
     let popts = PipelineOptions::checked(opts.as_of, opts.show_values, opts.limits.clone());
-    let mut stage = Export {
-        target: &opts.target,
-        dir: out.path().to_path_buf(),
-        writers: BTreeMap::new(),
-        findings: Vec::new(),
-        show_values: opts.show_values,
-        answers: Vec::new(),
+    let mut stage = Export::new(
+        &opts.target,
+        out.path().to_path_buf(),
+        opts.show_values,
         hashes,
-        cells: Vec::new(),
-        rows: Vec::new(),
-        encoding: None,
-        issues: Vec::new(),
-    };
+    );
     let could_not_run;
     {
         let mut pipeline = Pipeline::new(popts, report, progress);
@@ -129,10 +122,9 @@ pub fn export(
         pipeline.end()?;
         could_not_run = pipeline.could_not_run();
     }
-    let mut summary = ExportSummary::default();
-    for (name, w) in std::mem::take(&mut stage.writers) {
-        summary.files.push((name, w.finish()?));
-    }
+    let summary = ExportSummary {
+        files: stage.finish()?,
+    };
     out.commit()?;
     check_balance(report)?;
     Ok((
@@ -147,8 +139,24 @@ pub fn export(
 /// Opens an output file's writer at its path.
 type MakeWriter<'a, 't> = Box<dyn FnOnce(&Path) -> Result<Writer<'t>, Error> + 'a>;
 
+/// Decides, record by record, whether the export stage writes a record,
+/// and hears of each one written: `migrate`'s nightly versioning.
+pub(crate) trait Gate {
+    /// `Some(reason)`: the record is not written (unchanged), and is
+    /// skipped with that reason.
+    fn admit(&mut self, file: &FileCtx<'_>, record: &Record) -> Result<Option<String>, Error>;
+    /// The record was written.
+    fn written(&mut self, file: &FileCtx<'_>, record: &Record) -> Result<(), Error>;
+    /// The record is in the input but broke a rule: not written.
+    fn present(&mut self, _record: &Record) -> Result<(), Error> {
+        Ok(())
+    }
+}
+
 /// The export stage.
-struct Export<'t> {
+pub(crate) struct Export<'t> {
+    /// Versioning of a migration run; `None`: every record is written.
+    pub(crate) gate: Option<Box<dyn Gate + 't>>,
     target: &'t ExportTarget,
     dir: PathBuf,
     writers: BTreeMap<String, Writer<'t>>,
@@ -365,7 +373,7 @@ impl Writer<'_> {
 }
 
 /// The SHA-256 of a file's bytes.
-fn hash_file(path: &Path) -> std::io::Result<Sha256> {
+pub(crate) fn hash_file(path: &Path) -> std::io::Result<Sha256> {
     use sha2::Digest;
     use std::io::Read;
     let mut f = std::fs::File::open(path)?;
@@ -454,6 +462,49 @@ fn format_of(mapping: &Mapping, over: Option<SourceFormat>) -> SourceFormat {
 }
 
 impl<'t> Export<'t> {
+    /// A stage writing `target` into `dir`; `hashes` are the inputs'
+    /// SHA-256s, taken before the run, for the records' provenance.
+    pub(crate) fn new(
+        target: &'t ExportTarget,
+        dir: PathBuf,
+        show_values: bool,
+        hashes: BTreeMap<PathBuf, Sha256>,
+    ) -> Export<'t> {
+        Export {
+            gate: None,
+            target,
+            dir,
+            writers: BTreeMap::new(),
+            findings: Vec::new(),
+            show_values,
+            answers: Vec::new(),
+            hashes,
+            cells: Vec::new(),
+            rows: Vec::new(),
+            encoding: None,
+            issues: Vec::new(),
+        }
+    }
+
+    /// Closes every output file: each file's name and records, in name order.
+    pub(crate) fn finish(&mut self) -> Result<Vec<(String, u64)>, Error> {
+        let mut files = Vec::new();
+        for (name, w) in std::mem::take(&mut self.writers) {
+            files.push((name, w.finish()?));
+        }
+        Ok(files)
+    }
+
+    /// Writes one record that no source row is being read for (a withdrawn
+    /// record's last version); `file` names where it was last read.
+    pub(crate) fn write_record(
+        &mut self,
+        file: &FileCtx<'_>,
+        record: &Record,
+    ) -> Result<Verdict, Error> {
+        self.write(file, record, &Locator::File, None)
+    }
+
     /// The writer for a record of `kind`; `None` (with the reason) when
     /// the target has no mapping for it.
     fn writer(
@@ -569,6 +620,25 @@ impl<'t> Export<'t> {
 
     /// Writes one record; `Err(rules)` when a value cannot be written.
     fn write(
+        &mut self,
+        file: &FileCtx<'_>,
+        record: &Record,
+        locator: &Locator,
+        encoding: Option<Encoding>,
+    ) -> Result<Verdict, Error> {
+        if let Some(gate) = &mut self.gate {
+            if let Some(reason) = gate.admit(file, record)? {
+                return Ok(Verdict::Done(Disposition::Skipped { reason }));
+            }
+        }
+        let verdict = self.write_now(file, record, locator, encoding)?;
+        if let (Some(gate), Verdict::Done(Disposition::Valid)) = (&mut self.gate, &verdict) {
+            gate.written(file, record)?;
+        }
+        Ok(verdict)
+    }
+
+    fn write_now(
         &mut self,
         file: &FileCtx<'_>,
         record: &Record,

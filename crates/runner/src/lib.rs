@@ -14,6 +14,7 @@ pub mod dedup;
 pub mod draft;
 pub mod export;
 pub mod input;
+pub mod migrate;
 pub mod pipeline;
 /// The pseudonymisation policy and primitives (a crate of their own).
 pub use casebridge_pseudonymise as pseudo;
@@ -63,6 +64,15 @@ pub enum Error {
         /// The input inside it.
         input: PathBuf,
     },
+    /// The ledger failed (its error names the file).
+    #[error(transparent)]
+    Ledger(#[from] casebridge_ledger::Error),
+    /// The ledger file is among the inputs.
+    #[error("{}: the ledger is among the inputs; keep it outside the input folders", .0.display())]
+    LedgerIsInput(PathBuf),
+    /// The run's ledger transaction is gone (a bug).
+    #[error("the run's ledger transaction ended early (a bug; please report it)")]
+    LedgerState,
     /// `mapping init`: the file is not one a mapping can be drafted from
     /// (unreadable, not CSV or XLSX, no header row).
     #[error("{}: {reason}", path.display())]
@@ -111,7 +121,7 @@ pub struct NoProgress;
 impl Progress for NoProgress {}
 
 /// How a run ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Outcome {
     /// Some input could not be run (unreadable, no or ambiguous mapping, header
     /// lacking mapped columns): exit code 2.

@@ -232,6 +232,31 @@ impl<'r> Pipeline<'r> {
             .map_err(Error::Report)
     }
 
+    /// Persons known without reading their file (a migration's person file
+    /// unchanged since the last run), for the reference checks.
+    pub fn known_persons<'k>(&mut self, keys: impl Iterator<Item = &'k str>) {
+        self.persons.loaded = true;
+        for k in keys {
+            self.persons.insert(k);
+        }
+    }
+
+    /// Reports a planned file that is not read, on purpose, with why (a
+    /// migration's file unchanged since the last run): its outcome is
+    /// skipped and it yields no records.
+    pub fn skipped_file(
+        &mut self,
+        name: &str,
+        mapping: &Mapping,
+        reason: String,
+        sha256: Option<&Sha256>,
+        bytes: u64,
+    ) -> Result<(), Error> {
+        let id = self.start(name, Some(&mapping.id), Some(mapping.kind))?;
+        self.files_read += 1;
+        self.finish(id, &FileOutcome::Skipped { reason }, sha256, bytes, 0)
+    }
+
     /// Reports the files of a plan that no single mapping fits, each as a
     /// file with its outcome; `what` is added to the message.
     pub fn unmatched(&mut self, unmatched: &[Unmatched], what: &str) -> Result<(), Error> {
@@ -433,7 +458,7 @@ impl<'r> Pipeline<'r> {
     pub fn run(&mut self, plan: &Plan<'_>, what: &str, stage: &mut dyn Stage) -> Result<(), Error> {
         self.plan_findings(plan, what)?;
         self.progress.start(plan.total_bytes());
-        self.persons.loaded = plan
+        self.persons.loaded |= plan
             .files
             .iter()
             .any(|f| f.mapping.kind == RecordKind::Person);

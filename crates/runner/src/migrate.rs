@@ -1,0 +1,832 @@
+//! `casebridge migrate`: the pipeline's stages with the ledger.
+//!
+//! plan -> (files unchanged since the last run skipped whole) -> source ->
+//! map -> check -> the [`Export`] stage, whose [`Gate`] skips records whose
+//! content is unchanged since their last version -> sinks; every event also
+//! goes to the ledger. Records of a full extract that tonight's files no
+//! longer hold are written as withdrawn.
+//!
+//! **One transaction.** Every ledger row of the run and every store
+//! update are in one SQLite transaction. Outputs go to a staging folder
+//! ([`casebridge_io::OutputDir`]) that is put in place as
+//! `OUT/.pending-run-N` once complete and hashed; then the ledger commits;
+//! then `.pending-run-N` becomes `OUT/run-N`. A run killed before the
+//! ledger commits leaves no row and its pending folder is removed by the
+//! next run; killed after, the next run finds the pending folder of a
+//! committed run and puts it in place. Either way the next run ends as an
+//! uninterrupted one would have.
+//!
+//! **Nothing twice.** A run in which no file changed is not recorded at
+//! all (the ledger and outputs stay as they are), so running the same
+//! inputs again, or again after a kill, gives the same ledger.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+
+use casebridge_csv::{CsvSink, CsvSinkConfig};
+use casebridge_ledger::{Absent, FileRow, Ledger, Lock, RunInfo, RunStart, RunTxn};
+use casebridge_mapping::{Mapping, MappingSet};
+use casebridge_model::{
+    rules, Disposition, Event, EventSink, FileId, FileOutcome, Finding, Record, RecordKind, Sha256,
+};
+use casebridge_validate::Report;
+use chrono::NaiveDate;
+
+use crate::export::{Export, ExportTarget, Gate};
+use crate::pipeline::{FileCtx, Item, Needs, Pipeline, PipelineOptions, Stage, Verdict};
+use crate::{check_balance, plan_inputs, Error, Limits, Outcome, PlannedFile, Progress};
+
+/// Settings of a migration run.
+#[derive(Debug)]
+pub struct MigrateOptions {
+    /// The output folder: each run writes `run-NNNNNN/` in it.
+    pub out_dir: PathBuf,
+    /// What to write.
+    pub target: ExportTarget,
+    /// The ledger file.
+    pub ledger: PathBuf,
+    /// Report what would change; write nothing, record nothing.
+    pub dry_run: bool,
+    /// The inputs are full extracts: a record absent tonight is withdrawn.
+    pub full_extract: bool,
+    /// A label for the run.
+    pub name: Option<String>,
+    /// The run file's text and SHA-256, kept with the run.
+    pub config: Option<(String, Sha256)>,
+    /// `casebridge <version>`.
+    pub tool: String,
+    /// The check stage's date.
+    pub as_of: NaiveDate,
+    /// Values in findings.
+    pub show_values: bool,
+    /// Resource limits.
+    pub limits: Limits,
+}
+
+/// What a migration run came to.
+#[derive(Debug, Default)]
+pub struct MigrateSummary {
+    /// The run's number (the one it would have had, when not committed).
+    pub seq: i64,
+    /// The committed run; `None` for a dry run or when nothing changed.
+    pub run: Option<RunInfo>,
+    /// Nothing changed since this run: nothing was written or recorded.
+    pub unchanged_since: Option<i64>,
+    /// Records by change: `new`, `changed`, `restored`, `withdrawn`, `unchanged`.
+    pub changes: BTreeMap<String, u64>,
+    /// Files skipped whole as unchanged, with the run that last read them.
+    pub unchanged_files: Vec<(String, i64)>,
+    /// The run's folder, once in place.
+    pub folder: Option<PathBuf>,
+    /// Its files and their records.
+    pub files: Vec<(String, u64)>,
+}
+
+/// The name of run `seq`'s folder.
+pub fn run_folder(seq: i64) -> String {
+    format!("run-{seq:06}")
+}
+
+const PENDING: &str = ".pending-";
+
+/// Migrates `inputs` read through `mappings` with the ledger.
+pub fn migrate(
+    inputs: &[PathBuf],
+    mappings: &MappingSet,
+    opts: &MigrateOptions,
+    report: &mut Report,
+    progress: &dyn Progress,
+) -> Result<(Outcome, MigrateSummary), Error> {
+    let plan = plan_inputs(inputs, mappings)?;
+    if let Some(input) = crate::pseudonymise::input_inside(&opts.out_dir, &plan) {
+        return Err(Error::OutputHoldsInput {
+            folder: opts.out_dir.clone(),
+            input,
+        });
+    }
+    if plan.files.iter().any(|f| same_file(&f.path, &opts.ledger)) {
+        return Err(Error::LedgerIsInput(opts.ledger.clone()));
+    }
+    let started = now();
+    let holder = format!(
+        "pid {} on {}, since {started}",
+        std::process::id(),
+        hostname()
+    );
+    if let Some(dir) = opts.ledger.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|source| {
+            Error::Output(casebridge_io::Error::Create {
+                path: dir.to_path_buf(),
+                source,
+            })
+        })?;
+    }
+    let _lock = Lock::acquire(&opts.ledger, &holder)?;
+    let mut ledger = Ledger::open(&opts.ledger)?;
+    std::fs::create_dir_all(&opts.out_dir).map_err(|source| {
+        Error::Output(casebridge_io::Error::Create {
+            path: opts.out_dir.clone(),
+            source,
+        })
+    })?;
+    recover(&mut ledger, &opts.out_dir)?;
+
+    // Files unchanged since the last run that read them are skipped whole.
+    let mut hashes = BTreeMap::new();
+    let mut sizes = BTreeMap::new();
+    let mut unchanged: Vec<(&PlannedFile<'_>, i64, Sha256)> = Vec::new();
+    let mut changed: Vec<PlannedFile<'_>> = Vec::new();
+    for f in &plan.files {
+        let known = hashes.get(&f.path).copied();
+        let sha = match known {
+            Some(h) => Some(h),
+            None => crate::export::hash_file(&f.path).ok(),
+        };
+        if let Some(h) = sha {
+            hashes.insert(f.path.clone(), h);
+            if let Ok(m) = std::fs::metadata(&f.path) {
+                sizes.insert(f.path.clone(), m.len());
+            }
+            if let Some(run) = ledger.unchanged_since(&crate::display(&f.path), &h.to_hex())? {
+                unchanged.push((f, run, h));
+                continue;
+            }
+        }
+        changed.push(PlannedFile {
+            path: f.path.clone(),
+            mapping: f.mapping,
+        });
+    }
+    let seq = ledger.next_seq()?;
+    let mut summary = MigrateSummary {
+        seq,
+        unchanged_files: unchanged
+            .iter()
+            .map(|(f, run, _)| (crate::display(&f.path), *run))
+            .collect(),
+        ..MigrateSummary::default()
+    };
+    // Files in a folder that no mapping fits are skipped every night:
+    // they change nothing.
+    let nothing_to_read = changed.is_empty()
+        && !unchanged.is_empty()
+        && plan.missing.is_empty()
+        && plan.not_files.iter().all(|(_, named)| !named)
+        && plan
+            .unmatched
+            .iter()
+            .all(|u| u.from_dir && u.candidates.is_empty());
+    if nothing_to_read {
+        // Nothing changed: the run is not recorded at all.
+        summary.unchanged_since = unchanged.iter().map(|(_, r, _)| *r).max();
+        return Ok((Outcome::default(), summary));
+    }
+
+    let start = RunStart {
+        name: opts.name.clone(),
+        started: started.clone(),
+        tool: opts.tool.clone(),
+        config_sha: opts.config.as_ref().map(|(_, s)| s.to_hex()),
+        config: opts.config.as_ref().map(|(t, _)| t.clone()),
+        mappings: mappings_json(mappings),
+        out_dir: relative_to(&opts.out_dir, &opts.ledger),
+    };
+    let txn = ledger.begin(start)?;
+    let run_id = txn.run_id();
+    let folder = run_folder(seq);
+    let pending = opts.out_dir.join(format!("{PENDING}{folder}"));
+    let out = casebridge_io::OutputDir::create(&pending, true)?;
+    let changes_log = CsvSink::create(
+        &out.path().join("changes.csv"),
+        &["id", "kind", "change", "version", "content_sha256"],
+        &CsvSinkConfig::default(),
+    )
+    .map_err(|e| Error::Sink(casebridge_model::SinkError::Output(Box::new(e))))?;
+    let shared = Rc::new(RefCell::new(Shared {
+        txn: Some(txn),
+        pending: None,
+        files: BTreeMap::new(),
+        changes: BTreeMap::new(),
+        log: Some(changes_log),
+        scopes: BTreeMap::new(),
+        error: None,
+    }));
+
+    let mut popts = PipelineOptions::checked(opts.as_of, opts.show_values, opts.limits.clone());
+    popts.run_id.clone_from(&run_id);
+    let mut stage = Migrate {
+        export: Export::new(
+            &opts.target,
+            out.path().to_path_buf(),
+            opts.show_values,
+            hashes.clone(),
+        ),
+    };
+    stage.export.gate = Some(Box::new(Versioning {
+        shared: Rc::clone(&shared),
+    }));
+    let could_not_run;
+    {
+        let mut events = LedgerEvents {
+            report: &mut *report,
+            shared: Rc::clone(&shared),
+        };
+        let mut pipeline = Pipeline::new(popts, &mut events, progress);
+        // Unchanged files: reported as skipped; their records are still
+        // there (not withdrawn), and a person file's persons are known to
+        // the reference checks.
+        for (f, run, sha) in &unchanged {
+            let name = crate::display(&f.path);
+            let scope = f.mapping.id.clone();
+            let keys = {
+                let mut s = shared.borrow_mut();
+                s.scope(&scope).whole = true;
+                let t = s.txn()?;
+                t.seen_file(&scope, &name)?;
+                if f.mapping.kind == RecordKind::Person {
+                    t.keys_of_file(&scope, &name)?
+                } else {
+                    Vec::new()
+                }
+            };
+            pipeline.known_persons(keys.iter().map(String::as_str));
+            pipeline.skipped_file(
+                &name,
+                f.mapping,
+                format!("unchanged since run {run} (same SHA-256): not read again"),
+                Some(sha),
+                sizes.get(&f.path).copied().unwrap_or(0),
+            )?;
+        }
+        let reduced = crate::Plan {
+            files: changed,
+            unmatched: plan.unmatched.clone(),
+            missing: plan.missing.clone(),
+            repeated: plan.repeated.clone(),
+            not_files: plan.not_files.clone(),
+            globs: plan.globs.clone(),
+            unused: plan.unused.clone(),
+        };
+        pipeline.run(&reduced, "", &mut stage)?;
+        pipeline.end()?;
+        could_not_run = pipeline.could_not_run();
+    }
+    if let Some(e) = shared.borrow_mut().error.take() {
+        return Err(e.into());
+    }
+
+    // Withdrawals: records of a full extract that tonight's files of the
+    // same source no longer hold.
+    let scopes: Vec<(String, ScopeState)> = shared
+        .borrow()
+        .scopes
+        .iter()
+        .map(|(k, v)| (k.clone(), *v))
+        .collect();
+    let mut withdrawn_export = Export::new(
+        &opts.target,
+        out.path().join("withdrawn"),
+        opts.show_values,
+        BTreeMap::new(),
+    );
+    let mut withdrawn_any = false;
+    for (scope, state) in scopes {
+        let Some(mapping) = mappings.mappings.iter().find(|m| m.id == scope) else {
+            continue;
+        };
+        if !opts.full_extract || !state.whole {
+            continue;
+        }
+        if state.failed {
+            report.push(Finding::new(
+                rules::MIGRATE_WITHDRAWAL_HELD,
+                "-",
+                None,
+                None,
+                format!("a file of mapping `{scope}` was not read through: records absent from it are not withdrawn in this run"),
+            ))?;
+            continue;
+        }
+        let absent = shared.borrow_mut().txn()?.absent(&scope)?;
+        for a in absent {
+            if !withdrawn_any {
+                std::fs::create_dir_all(out.path().join("withdrawn")).map_err(|source| {
+                    Error::Output(casebridge_io::Error::Create {
+                        path: out.path().join("withdrawn"),
+                        source,
+                    })
+                })?;
+                withdrawn_any = true;
+            }
+            withdraw(&a, mapping, &mut withdrawn_export, &shared, seq, report)?;
+        }
+    }
+
+    let mut files = stage.export.finish()?;
+    for (name, n) in withdrawn_export.finish()? {
+        files.push((format!("withdrawn/{name}"), n));
+    }
+    let log = shared.borrow_mut().log.take();
+    if let Some(log) = log {
+        let n = log
+            .finish()
+            .map_err(|e| Error::Sink(casebridge_model::SinkError::Output(Box::new(e))))?;
+        files.push(("changes.csv".into(), n));
+    }
+    files.sort();
+    check_balance(report)?;
+    let outcome = Outcome {
+        could_not_run: could_not_run || !report.unbalanced().is_empty(),
+        has_errors: report.errors > 0,
+    };
+    let (txn, changes) = {
+        let mut s = shared.borrow_mut();
+        let t = s.txn.take();
+        (t, std::mem::take(&mut s.changes))
+    };
+    drop(stage);
+    let Some(mut txn) = txn else {
+        return Err(Error::LedgerState);
+    };
+    summary.changes = changes;
+    summary.files.clone_from(&files);
+    if opts.dry_run {
+        txn.rollback()?;
+        return Ok((outcome, summary));
+    }
+    for (name, records) in &files {
+        let p = out.path().join(name);
+        let size = std::fs::metadata(&p).map(|m| m.len()).unwrap_or(0);
+        let sha = casebridge_ledger::hash_file(&p).map_err(|source| {
+            Error::Output(casebridge_io::Error::Create {
+                path: p.clone(),
+                source,
+            })
+        })?;
+        txn.output(&format!("{folder}/{name}"), size, &sha, *records)?;
+    }
+    let run_summary = serde_json::json!({
+        "files_read": report.files.len(),
+        "records_read": report.records_read,
+        "errors": report.errors,
+        "warnings": report.warnings,
+        "changes": &summary.changes,
+    })
+    .to_string();
+    let outcome_name = if outcome.could_not_run {
+        "could-not-run"
+    } else if outcome.has_errors {
+        "errors"
+    } else {
+        "clean"
+    };
+    // Outputs complete and hashed: in place as pending, then the ledger
+    // commits, then the folder takes its name.
+    out.commit()?;
+    let (_, info) = txn.commit(&now(), outcome_name, &run_summary)?;
+    let final_dir = opts.out_dir.join(&folder);
+    put_in_place(&pending, &final_dir)?;
+    summary.run = Some(info);
+    summary.folder = Some(final_dir);
+    Ok((outcome, summary))
+}
+
+/// The pending folders of earlier runs: a committed run's put in place, an
+/// uncommitted one's removed.
+fn recover(ledger: &mut Ledger, out_dir: &Path) -> Result<(), Error> {
+    let next = ledger.next_seq()?;
+    let Ok(entries) = std::fs::read_dir(out_dir) else {
+        return Ok(());
+    };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some(folder) = name.strip_prefix(PENDING) else {
+            continue;
+        };
+        let Some(seq) = folder
+            .strip_prefix("run-")
+            .and_then(|n| n.parse::<i64>().ok())
+        else {
+            continue;
+        };
+        let final_dir = out_dir.join(folder);
+        if seq < next && !final_dir.exists() {
+            tracing::info!(
+                run = seq,
+                "Putting the outputs of a committed run in place."
+            );
+            put_in_place(&e.path(), &final_dir)?;
+        } else {
+            tracing::info!(
+                run = seq,
+                "Removing the outputs of a run that did not commit."
+            );
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
+    Ok(())
+}
+
+fn put_in_place(from: &Path, to: &Path) -> Result<(), Error> {
+    std::fs::rename(from, to).map_err(|source| {
+        Error::Output(casebridge_io::Error::Rename {
+            path: to.to_path_buf(),
+            source,
+        })
+    })?;
+    if let Some(parent) = to.parent() {
+        if let Ok(d) = std::fs::File::open(parent) {
+            let _ = d.sync_all();
+        }
+    }
+    Ok(())
+}
+
+fn withdraw(
+    a: &Absent,
+    mapping: &Mapping,
+    export: &mut Export<'_>,
+    shared: &Rc<RefCell<Shared>>,
+    seq: i64,
+    report: &mut Report,
+) -> Result<(), Error> {
+    let reason = format!("absent from run {seq}'s full extract");
+    {
+        let mut s = shared.borrow_mut();
+        s.txn()?.withdraw(a, &reason)?;
+        s.change(&a.id, &a.kind, "withdrawn", 0, &a.content_sha)?;
+    }
+    report.push(Finding::new(
+        rules::MIGRATE_WITHDRAWN,
+        &a.file,
+        None,
+        None,
+        format!(
+            "record {} ({}) is not in this run's extract: written as withdrawn",
+            a.id, a.kind
+        ),
+    ))?;
+    match Record::from_json_line(&a.record) {
+        Ok(r) => {
+            let path = PathBuf::from(&a.file);
+            let ctx = FileCtx {
+                id: 0,
+                name: a.file.clone(),
+                path: &path,
+                mapping,
+                format: mapping.source.format_of(&path),
+            };
+            export.write_record(&ctx, &r)?;
+            let mut found = Vec::new();
+            export.take_findings(&mut found);
+            for f in found {
+                report.push(f)?;
+            }
+        }
+        Err(_) => report.push(Finding::new(
+            rules::MIGRATE_WITHDRAWN,
+            &a.file,
+            None,
+            None,
+            format!(
+                "record {}: its last version in the store cannot be read back; it is withdrawn in the ledger but not written",
+                a.id
+            ),
+        ))?,
+    }
+    Ok(())
+}
+
+/// What the run's parts share: the ledger transaction, the id of the
+/// record whose disposition comes next, and tallies.
+struct Shared {
+    txn: Option<RunTxn>,
+    /// Set by the gate for the record being decided; taken by the next
+    /// `Event::Record` (the pipeline emits a record's disposition right
+    /// after the stage decides it).
+    pending: Option<String>,
+    files: BTreeMap<FileId, (String, Option<String>, Option<RecordKind>)>,
+    changes: BTreeMap<String, u64>,
+    log: Option<CsvSink>,
+    scopes: BTreeMap<String, ScopeState>,
+    error: Option<casebridge_ledger::Error>,
+}
+
+/// A source (mapping) in tonight's run.
+#[derive(Debug, Clone, Copy, Default)]
+struct ScopeState {
+    /// A file of it was read to the end (or is unchanged).
+    whole: bool,
+    /// A file of it failed.
+    failed: bool,
+}
+
+impl Shared {
+    fn txn(&mut self) -> Result<&mut RunTxn, Error> {
+        self.txn.as_mut().ok_or(Error::LedgerState)
+    }
+
+    fn scope(&mut self, id: &str) -> &mut ScopeState {
+        self.scopes.entry(id.to_string()).or_default()
+    }
+
+    fn change(
+        &mut self,
+        id: &str,
+        kind: &str,
+        change: &str,
+        version: i64,
+        sha: &str,
+    ) -> Result<(), Error> {
+        *self.changes.entry(change.to_string()).or_default() += 1;
+        if let Some(log) = &mut self.log {
+            let v = if version > 0 {
+                version.to_string()
+            } else {
+                String::new()
+            };
+            log.write_row(&[id, kind, change, &v, sha])
+                .map_err(|e| Error::Sink(casebridge_model::SinkError::Output(Box::new(e))))?;
+        }
+        Ok(())
+    }
+}
+
+/// The migrate stage: the export stage, with records that broke a rule
+/// noted as still present (so that a record faulty tonight is rejected,
+/// not withdrawn).
+struct Migrate<'t> {
+    export: Export<'t>,
+}
+
+impl Stage for Migrate<'_> {
+    fn needs(&self) -> Needs {
+        Needs {
+            rejected: true,
+            ..self.export.needs()
+        }
+    }
+
+    fn open(
+        &mut self,
+        file: &FileCtx<'_>,
+        header: &[String],
+        part: Option<&str>,
+    ) -> Result<(), String> {
+        self.export.open(file, header, part)
+    }
+
+    fn record(&mut self, file: &FileCtx<'_>, item: Item<'_>) -> Result<Verdict, Error> {
+        if let Some(broken) = item.rejected {
+            if let Some(r) = &item.record {
+                if let Some(gate) = self.export.gate.as_mut() {
+                    gate.present(r)?;
+                }
+            }
+            return Ok(Verdict::Done(Disposition::Rejected {
+                rules: broken.to_vec(),
+            }));
+        }
+        self.export.record(file, item)
+    }
+
+    fn close(&mut self, file: &FileCtx<'_>, sha256: Option<&Sha256>) -> Result<(), Error> {
+        self.export.close(file, sha256)
+    }
+
+    fn take_findings(&mut self, out: &mut Vec<Finding>) {
+        self.export.take_findings(out);
+    }
+}
+
+/// The nightly versioning of records.
+struct Versioning {
+    shared: Rc<RefCell<Shared>>,
+}
+
+fn content_of(record: &Record) -> Sha256 {
+    match record.header().provenance.last() {
+        Some(p) if p.content_sha256 != Sha256::default() => p.content_sha256,
+        _ => casebridge_model::content_sha256(record),
+    }
+}
+
+fn first_key(record: &Record) -> &str {
+    record
+        .header()
+        .source_keys
+        .first()
+        .map_or("", |k| k.key.as_str())
+}
+
+impl Gate for Versioning {
+    fn admit(&mut self, _file: &FileCtx<'_>, record: &Record) -> Result<Option<String>, Error> {
+        let id = &record.header().id;
+        let sha = content_of(record).to_hex();
+        let mut s = self.shared.borrow_mut();
+        let current = s.txn()?.current(id)?;
+        s.pending = Some(id.clone());
+        match current {
+            Some(c) if !c.withdrawn && c.content_sha == sha => {
+                s.txn()?.seen(id)?;
+                *s.changes.entry("unchanged".into()).or_default() += 1;
+                Ok(Some(format!("unchanged since run {}", c.run)))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    fn written(&mut self, file: &FileCtx<'_>, record: &Record) -> Result<(), Error> {
+        let h = record.header();
+        let sha = content_of(record).to_hex();
+        let kind = record.kind().as_str();
+        let json = record
+            .to_json_line()
+            .map_err(|e| Error::Sink(casebridge_model::SinkError::Output(Box::new(e))))?;
+        let provenance = serde_json::to_string(&h.provenance).unwrap_or_default();
+        let mut s = self.shared.borrow_mut();
+        let t = s.txn()?;
+        let (change, version) = match t.current(&h.id)? {
+            None => ("new", 1),
+            Some(c) if c.withdrawn => ("restored", c.version + 1),
+            Some(c) => ("changed", c.version + 1),
+        };
+        t.version(
+            &h.id,
+            kind,
+            change,
+            &sha,
+            &provenance,
+            &file.mapping.id,
+            &file.name,
+            first_key(record),
+            json.trim_end(),
+            version,
+        )?;
+        s.pending = Some(h.id.clone());
+        s.change(&h.id, kind, change, version, &sha)?;
+        Ok(())
+    }
+
+    fn present(&mut self, record: &Record) -> Result<(), Error> {
+        let mut s = self.shared.borrow_mut();
+        let id = record.header().id.clone();
+        s.txn()?.seen(&id)?;
+        s.pending = Some(id);
+        Ok(())
+    }
+}
+
+/// The run's events, to the report and to the ledger.
+struct LedgerEvents<'a> {
+    report: &'a mut Report,
+    shared: Rc<RefCell<Shared>>,
+}
+
+impl EventSink for LedgerEvents<'_> {
+    fn emit(&mut self, event: Event<'_>) -> std::io::Result<()> {
+        let mut s = self.shared.borrow_mut();
+        if let Err(e) = to_ledger(&mut s, &event) {
+            let message = e.to_string();
+            s.error.get_or_insert(e);
+            return Err(std::io::Error::other(message));
+        }
+        drop(s);
+        self.report.emit(event)
+    }
+}
+
+fn to_ledger(s: &mut Shared, event: &Event<'_>) -> Result<(), casebridge_ledger::Error> {
+    match event {
+        Event::FileStarted {
+            file,
+            name,
+            mapping,
+            kind,
+        } => {
+            s.files.insert(
+                *file,
+                (name.to_string(), mapping.map(str::to_string), *kind),
+            );
+        }
+        Event::Finding { .. } => {}
+        Event::Record {
+            file,
+            kind,
+            locator,
+            disposition,
+        } => {
+            let id = s.pending.take();
+            let loc = serde_json::to_string(locator).unwrap_or_default();
+            let detail = match disposition {
+                Disposition::Valid => None,
+                Disposition::Rejected { rules } => Some(rules.join(",")),
+                Disposition::Merged { into } => Some(into.clone()),
+                Disposition::Skipped { reason } => Some(reason.clone()),
+            };
+            if let Some(t) = s.txn.as_mut() {
+                t.disposition(
+                    *file,
+                    kind.as_str(),
+                    &loc,
+                    id.as_deref(),
+                    disposition.as_str(),
+                    detail.as_deref(),
+                )?;
+            }
+        }
+        Event::FileFinished {
+            file,
+            outcome,
+            sha256,
+            bytes,
+            records,
+        } => {
+            let (name, mapping, kind) = s.files.get(file).cloned().unwrap_or_default();
+            if let Some(m) = &mapping {
+                let whole = matches!(outcome, FileOutcome::Read);
+                let failed = matches!(outcome, FileOutcome::Failed { .. });
+                let st = s.scope(m);
+                st.whole |= whole;
+                st.failed |= failed;
+            }
+            let reason = match outcome {
+                FileOutcome::Read => None,
+                FileOutcome::Skipped { reason } | FileOutcome::Failed { reason } => {
+                    Some(reason.clone())
+                }
+            };
+            if let Some(t) = s.txn.as_mut() {
+                t.file(FileRow {
+                    file: *file,
+                    name,
+                    mapping,
+                    kind: kind.map(|k| k.as_str().to_string()),
+                    size: *bytes,
+                    sha256: sha256.map(Sha256::to_hex),
+                    outcome: outcome.as_str().to_string(),
+                    reason,
+                    records: *records,
+                })?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn mappings_json(set: &MappingSet) -> String {
+    let mut v: Vec<serde_json::Value> = set
+        .mappings
+        .iter()
+        .map(|m| {
+            let mut o = serde_json::json!({
+                "id": m.id,
+                "version": m.version,
+                "sha256": m.sha256.to_hex(),
+            });
+            if let Some(t) = &m.template {
+                let sha = std::fs::read(&t.path)
+                    .map(|b| Sha256::digest(&b).to_hex())
+                    .unwrap_or_default();
+                o["template"] =
+                    serde_json::json!({ "id": t.id, "version": t.version, "sha256": sha });
+            }
+            o
+        })
+        .collect();
+    v.sort_by_key(|o| o["id"].as_str().unwrap_or("").to_string());
+    serde_json::Value::Array(v).to_string()
+}
+
+/// `path` relative to the ledger's folder when inside it, else absolute.
+fn relative_to(path: &Path, ledger: &Path) -> String {
+    let abs = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+    let p = abs(path);
+    let base = abs(ledger.parent().unwrap_or(Path::new(".")));
+    match p.strip_prefix(&base) {
+        Ok(rel) if !rel.as_os_str().is_empty() => rel.display().to_string(),
+        _ => p.display().to_string(),
+    }
+}
+
+fn same_file(a: &Path, b: &Path) -> bool {
+    match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
+        (Ok(x), Ok(y)) => x == y,
+        _ => false,
+    }
+}
+
+fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/etc/hostname")
+        .map(|s| s.trim().to_string())
+        .ok()
+        .filter(|s| !s.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "this machine".into())
+}
