@@ -1,0 +1,535 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! `casebridge migrate` end to end: nightly semantics (nothing twice, one
+//! change, a withdrawal), the lock, dry runs, bad run files, and the
+//! ledger's tamper checks (`ledger verify`), on the generator's data.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use common::{casebridge, generator, root};
+
+/// A migration workspace: `inputs/` from the generator, `run.toml`, and
+/// the output folder and ledger beside them.
+struct Site {
+    dir: tempfile::TempDir,
+}
+
+impl Site {
+    fn new(seed: &str, extra_toml: &str) -> Site {
+        let dir = tempfile::tempdir().unwrap();
+        let out = generator()
+            .arg("--out")
+            .arg(dir.path().join("inputs"))
+            .args(["--seed", seed, "--families", "4", "--as-of", "2026-11-01"])
+            .args(["--only", "DM_PERSONS,CASE_NOTES,DM_PERSONAL_RELATIONSHIPS"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let _ = std::fs::remove_file(dir.path().join("inputs/ground_truth.csv"));
+        let site = Site { dir };
+        site.config("jsonl", extra_toml);
+        site
+    }
+
+    fn config(&self, to: &str, extra: &str) {
+        let text = format!(
+            "[run]\nname = \"nightly\"\nas_of = \"2026-11-01\"\n\n[inputs]\npaths = [\"inputs\"]\nmappings = {:?}\n{extra}\n\n[output]\ndir = \"out\"\nto = \"{to}\"\n",
+            root().join("mappings/mosaic").display().to_string()
+        );
+        std::fs::write(self.path("run.toml"), text).unwrap();
+    }
+
+    fn path(&self, p: &str) -> PathBuf {
+        self.dir.path().join(p)
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        let mut c = casebridge();
+        c.current_dir(self.dir.path()).arg("--no-audit").args(args);
+        c.output().unwrap()
+    }
+
+    fn migrate(&self) -> (i32, String) {
+        let out = self.run(&["-q", "migrate", "--config", "run.toml"]);
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.code().unwrap(), text)
+    }
+
+    fn ledger_args(&self) -> [String; 2] {
+        [
+            "--ledger".into(),
+            self.path("casebridge-ledger.sqlite").display().to_string(),
+        ]
+    }
+
+    fn verify(&self) -> (i32, String) {
+        let l = self.ledger_args();
+        let out = self.run(&["ledger", "verify", &l[0], &l[1]]);
+        (
+            out.status.code().unwrap(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    }
+
+    fn reconcile(&self, run: &str) -> (i32, serde_json::Value) {
+        let l = self.ledger_args();
+        let out = self.run(&["reconcile", run, &l[0], &l[1], "--format", "json"]);
+        let json = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+        (out.status.code().unwrap(), json)
+    }
+
+    /// `changes.csv` of a run: (id, kind, change).
+    fn changes(&self, run: &str) -> Vec<(String, String, String)> {
+        let text = std::fs::read_to_string(self.path(&format!("out/{run}/changes.csv"))).unwrap();
+        text.lines()
+            .skip(1)
+            .map(|l| {
+                let f: Vec<&str> = l.split(',').collect();
+                (f[0].to_string(), f[1].to_string(), f[2].to_string())
+            })
+            .collect()
+    }
+
+    fn sql(&self, sql: &str) {
+        let c = rusqlite::Connection::open(self.path("casebridge-ledger.sqlite")).unwrap();
+        c.execute_batch(sql).unwrap();
+    }
+
+    fn count(&self, sql: &str) -> i64 {
+        let c = rusqlite::Connection::open(self.path("casebridge-ledger.sqlite")).unwrap();
+        c.query_row(sql, [], |r| r.get(0)).unwrap()
+    }
+}
+
+/// The lines of a Windows-1252 CSV as bytes (CRLF kept).
+fn lines(path: &Path) -> Vec<Vec<u8>> {
+    let bytes = std::fs::read(path).unwrap();
+    bytes
+        .split_inclusive(|b| *b == b'\n')
+        .map(<[u8]>::to_vec)
+        .collect()
+}
+
+fn write_lines(path: &Path, lines: &[Vec<u8>]) {
+    std::fs::write(path, lines.concat()).unwrap();
+}
+
+fn jsonl(path: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn the_same_inputs_twice_write_nothing_new_and_say_so() {
+    let site = Site::new("11", "");
+    let (code, text) = site.migrate();
+    assert_eq!(code, 0, "{text}");
+    assert!(site.path("out/run-000001/person.jsonl").is_file(), "{text}");
+    let first = site.changes("run-000001");
+    assert!(first.iter().all(|(_, _, c)| c == "new"));
+    assert!(!first.is_empty());
+
+    let (code, text) = site.migrate();
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("nothing changed"), "{text}");
+    assert!(!site.path("out/run-000002").exists());
+    assert_eq!(site.count("SELECT COUNT(*) FROM runs"), 1);
+    assert_eq!(site.verify().0, 0);
+    let (code, rec) = site.reconcile("1");
+    assert_eq!(code, 0);
+    assert_eq!(rec["changes"]["new"], first.len());
+}
+
+#[test]
+fn one_changed_row_is_written_as_changed_and_nothing_else() {
+    let site = Site::new("12", "");
+    assert_eq!(site.migrate().0, 0);
+    let persons = site.path("inputs/DM_PERSONS.csv");
+    let mut ls = lines(&persons);
+    // Change one person's last name (the fourth column is LAST_NAME or
+    // another text field; any field the mapping reads will do): append a
+    // letter to the first field after the key.
+    let row = 3;
+    let mut fields: Vec<Vec<u8>> = ls[row].split(|b| *b == b',').map(<[u8]>::to_vec).collect();
+    let header: Vec<String> = String::from_utf8_lossy(&ls[0])
+        .trim_end()
+        .split(',')
+        .map(str::to_string)
+        .collect();
+    let col = header.iter().position(|h| h == "LAST_NAME").unwrap();
+    fields[col].extend_from_slice(b"x");
+    ls[row] = fields.join(&b","[..]);
+    write_lines(&persons, &ls);
+
+    let (code, text) = site.migrate();
+    assert_eq!(code, 0, "{text}");
+    let changes = site.changes("run-000002");
+    assert_eq!(changes.len(), 1, "{changes:?}");
+    assert_eq!(changes[0].1, "person");
+    assert_eq!(changes[0].2, "changed");
+    let written = jsonl(&site.path("out/run-000002/person.jsonl"));
+    assert_eq!(written.len(), 1);
+    assert_eq!(written[0]["id"], changes[0].0.as_str());
+    assert!(written[0]["last_name"].as_str().unwrap().ends_with('x'));
+    assert!(!site.path("out/run-000002/case_note.jsonl").exists());
+
+    // Accounting: the persons file read again, one migrated, the rest
+    // skipped as unchanged; the other files skipped whole.
+    let (code, rec) = site.reconcile("run-000002");
+    assert_eq!(code, 0);
+    let files = rec["files"].as_array().unwrap();
+    let p = files
+        .iter()
+        .find(|f| f["name"].as_str().unwrap().ends_with("DM_PERSONS.csv"))
+        .unwrap();
+    assert_eq!(p["migrated"], 1);
+    assert_eq!(
+        p["skipped"].as_u64().unwrap() + 1,
+        p["read"].as_u64().unwrap()
+    );
+    let notes = files
+        .iter()
+        .find(|f| f["name"].as_str().unwrap().ends_with("CASE_NOTES.csv"))
+        .unwrap();
+    assert_eq!(notes["outcome"], "skipped");
+    assert!(notes["reason"]
+        .as_str()
+        .unwrap()
+        .contains("unchanged since run 1"));
+
+    // Its lineage: two versions, both runs.
+    let l = site.ledger_args();
+    let out = site.run(&[
+        "provenance",
+        &changes[0].0,
+        &l[0],
+        &l[1],
+        "--format",
+        "json",
+    ]);
+    assert!(out.status.success());
+    let lin: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let versions = lin["versions"].as_array().unwrap();
+    assert_eq!(versions.len(), 2);
+    assert_eq!(versions[0]["change"], "new");
+    assert_eq!(versions[1]["change"], "changed");
+    assert_eq!(site.verify().0, 0);
+}
+
+#[test]
+fn a_row_removed_from_a_full_extract_is_withdrawn_and_restored_when_back() {
+    let site = Site::new("13", "");
+    assert_eq!(site.migrate().0, 0);
+    let persons = site.path("inputs/DM_PERSONS.csv");
+    let original = lines(&persons);
+    let mut ls = original.clone();
+    ls.remove(2);
+    write_lines(&persons, &ls);
+
+    let (code, text) = site.migrate();
+    assert!(code <= 1, "{text}");
+    assert!(text.contains("migrate.withdrawn"), "{text}");
+    let changes = site.changes("run-000002");
+    assert_eq!(
+        changes.iter().map(|c| c.2.as_str()).collect::<Vec<_>>(),
+        ["withdrawn"],
+        "{changes:?}"
+    );
+    let gone = jsonl(&site.path("out/run-000002/withdrawn/person.jsonl"));
+    assert_eq!(gone.len(), 1);
+    assert_eq!(gone[0]["id"], changes[0].0.as_str());
+    assert_eq!(site.verify().0, 0);
+
+    // Back tonight: restored.
+    write_lines(&persons, &original);
+    let (_, text) = site.migrate();
+    let changes3 = site.changes("run-000003");
+    assert_eq!(changes3.len(), 1, "{text}");
+    assert_eq!(changes3[0].0, changes[0].0);
+    assert_eq!(changes3[0].2, "restored");
+}
+
+#[test]
+fn a_delta_extract_withdraws_nothing() {
+    let site = Site::new("14", "extract = \"delta\"");
+    assert_eq!(site.migrate().0, 0);
+    let persons = site.path("inputs/DM_PERSONS.csv");
+    let mut ls = lines(&persons);
+    ls.remove(2);
+    write_lines(&persons, &ls);
+    let (code, text) = site.migrate();
+    assert_eq!(code, 0, "{text}");
+    assert!(!text.contains("migrate.withdrawn"), "{text}");
+    assert!(site.changes("run-000002").is_empty());
+}
+
+#[test]
+fn a_record_faulty_tonight_is_rejected_not_withdrawn() {
+    let site = Site::new("15", "");
+    assert_eq!(site.migrate().0, 0);
+    let persons = site.path("inputs/DM_PERSONS.csv");
+    let mut ls = lines(&persons);
+    let header: Vec<String> = String::from_utf8_lossy(&ls[0])
+        .trim_end()
+        .split(',')
+        .map(str::to_string)
+        .collect();
+    let col = header.iter().position(|h| h == "DATE_OF_BIRTH").unwrap();
+    let mut fields: Vec<Vec<u8>> = ls[2].split(|b| *b == b',').map(<[u8]>::to_vec).collect();
+    fields[col] = b"31/02/2019".to_vec();
+    ls[2] = fields.join(&b","[..]);
+    write_lines(&persons, &ls);
+    let (code, text) = site.migrate();
+    assert_eq!(code, 1, "{text}");
+    assert!(!text.contains("migrate.withdrawn"), "{text}");
+    let (code, rec) = site.reconcile("2");
+    assert_eq!(code, 0, "balances");
+    let p = rec["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["name"].as_str().unwrap().ends_with("DM_PERSONS.csv"))
+        .unwrap()
+        .clone();
+    assert_eq!(p["rejected"], 1);
+    assert_eq!(p["migrated"], 0);
+}
+
+#[test]
+fn a_dry_run_writes_and_records_nothing() {
+    let site = Site::new("16", "");
+    let out = site.run(&["-q", "migrate", "--config", "run.toml", "--dry-run"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("would write"), "{text}");
+    assert!(!site.path("out/run-000001").exists());
+    assert_eq!(site.count("SELECT COUNT(*) FROM runs"), 0);
+    let left: Vec<_> = std::fs::read_dir(site.path("out")).unwrap().collect();
+    assert!(left.is_empty(), "{left:?}");
+    // The real run afterwards is run 1.
+    assert_eq!(site.migrate().0, 0);
+    assert!(site.path("out/run-000001").is_dir());
+}
+
+#[test]
+fn a_second_run_on_a_held_ledger_says_who_holds_it() {
+    let site = Site::new("17", "");
+    let _held = casebridge_ledger::Lock::acquire(
+        &site.path("casebridge-ledger.sqlite"),
+        "pid 4242 on test-host, since 2026-12-01T02:00:00Z",
+    )
+    .unwrap();
+    let (code, text) = site.migrate();
+    assert_eq!(code, 2, "{text}");
+    assert!(text.contains("in use by another run"), "{text}");
+    assert!(
+        text.contains("pid 4242 on test-host, since 2026-12-01T02:00:00Z"),
+        "{text}"
+    );
+    assert!(!site.path("out/run-000001").exists());
+}
+
+#[test]
+fn migrate_writes_a_mapping_sets_tables() {
+    let site = Site::new("18", "");
+    site.config("mosaic", "");
+    let (code, text) = site.migrate();
+    assert_eq!(code, 0, "{text}");
+    let persons = std::fs::read(site.path("out/run-000001/DM_PERSONS.csv")).unwrap();
+    let original = std::fs::read(site.path("inputs/DM_PERSONS.csv")).unwrap();
+    assert_eq!(
+        persons.iter().filter(|b| **b == b'\n').count(),
+        original.iter().filter(|b| **b == b'\n').count()
+    );
+}
+
+#[test]
+fn bad_run_files_are_refused_with_their_reason() {
+    let site = Site::new("19", "");
+    // No [output].
+    std::fs::write(
+        site.path("bad.toml"),
+        "[inputs]\npaths = [\"inputs\"]\nmappings = \"nowhere\"\n",
+    )
+    .unwrap();
+    let out = site.run(&["migrate", "--config", "bad.toml"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no [output]"));
+    // An unknown output format, with its line.
+    std::fs::write(
+        site.path("bad.toml"),
+        "[inputs]\npaths = [\"inputs\"]\nmappings = \"m\"\n[output]\ndir = \"o\"\nto = \"mosaic\"\nformat = \"xls\"\n",
+    )
+    .unwrap();
+    let out = site.run(&["migrate", "--config", "bad.toml"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(":7") && err.contains("xls"), "{err}");
+    // The output folder is the inputs folder.
+    std::fs::write(
+        site.path("bad.toml"),
+        format!(
+            "[inputs]\npaths = [\"inputs\"]\nmappings = {:?}\n[output]\ndir = \"inputs\"\nto = \"jsonl\"\n",
+            root().join("mappings/mosaic").display().to_string()
+        ),
+    )
+    .unwrap();
+    let out = site.run(&["migrate", "--config", "bad.toml"]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Reconcile on a ledger that does not exist.
+    let out = site.run(&["reconcile", "--ledger", "nope.sqlite"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no ledger here"));
+}
+
+#[test]
+fn an_empty_input_file_is_reported_and_the_rest_migrated() {
+    let site = Site::new("20", "");
+    std::fs::write(site.path("inputs/DM_PERSONAL_RELATIONSHIPS.csv"), b"").unwrap();
+    let (code, text) = site.migrate();
+    assert!(code >= 1, "{text}");
+    assert!(site.path("out/run-000001/person.jsonl").is_file(), "{text}");
+    let (code, _) = site.reconcile("1");
+    assert_eq!(code, 0);
+}
+
+/// A ledger with two runs (the second after one changed row).
+fn two_runs() -> Site {
+    let site = Site::new("21", "");
+    assert_eq!(site.migrate().0, 0);
+    let persons = site.path("inputs/DM_PERSONS.csv");
+    let mut ls = lines(&persons);
+    ls.remove(3);
+    write_lines(&persons, &ls);
+    assert!(site.migrate().0 <= 1);
+    assert_eq!(site.count("SELECT COUNT(*) FROM runs"), 2);
+    assert_eq!(site.verify().0, 0);
+    site
+}
+
+#[test]
+fn ledger_verify_finds_an_edited_row() {
+    let site = two_runs();
+    site.sql(
+        "DROP TRIGGER dispositions_no_update;
+         UPDATE dispositions SET disposition = 'rejected' WHERE rowid = (SELECT MIN(rowid) FROM dispositions);",
+    );
+    let (code, text) = site.verify();
+    assert_eq!(code, 1, "{text}");
+    assert!(text.contains("run 1:"), "{text}");
+    assert!(!text.contains("run 2:"), "{text}");
+}
+
+#[test]
+fn ledger_verify_finds_a_deleted_row() {
+    let site = two_runs();
+    site.sql(
+        "DROP TRIGGER versions_no_delete;
+         DELETE FROM versions WHERE rowid = (SELECT MAX(rowid) FROM versions);",
+    );
+    let (code, text) = site.verify();
+    assert_eq!(code, 1, "{text}");
+    assert!(text.contains("run 2:"), "{text}");
+}
+
+#[test]
+fn ledger_verify_finds_reordered_rows() {
+    let site = two_runs();
+    // The same two rows, swapped.
+    site.sql(
+        "DROP TRIGGER files_no_update;
+         CREATE TEMP TABLE a AS SELECT * FROM files WHERE run = 1 ORDER BY rowid LIMIT 2;
+         UPDATE files SET name = (SELECT name FROM a ORDER BY rowid DESC LIMIT 1),
+                          sha256 = (SELECT sha256 FROM a ORDER BY rowid DESC LIMIT 1)
+           WHERE rowid = (SELECT MIN(rowid) FROM files WHERE run = 1);
+         UPDATE files SET name = (SELECT name FROM a ORDER BY rowid LIMIT 1),
+                          sha256 = (SELECT sha256 FROM a ORDER BY rowid LIMIT 1)
+           WHERE rowid = (SELECT MIN(rowid) + 1 FROM files WHERE run = 1);",
+    );
+    let (code, text) = site.verify();
+    assert_eq!(code, 1, "{text}");
+    assert!(text.contains("run 1:"), "{text}");
+}
+
+#[test]
+fn ledger_verify_finds_a_deleted_run_and_an_edited_output() {
+    let site = two_runs();
+    let out = site.path("out/run-000001/person.jsonl");
+    let mut bytes = std::fs::read(&out).unwrap();
+    bytes.extend_from_slice(b"\n");
+    std::fs::write(&out, bytes).unwrap();
+    let (code, text) = site.verify();
+    assert_eq!(code, 1, "{text}");
+    assert!(
+        text.contains("person.jsonl") && text.contains("changed after run 1"),
+        "{text}"
+    );
+
+    site.sql("DROP TRIGGER runs_no_delete; DELETE FROM runs WHERE seq = 1;");
+    let (code, text) = site.verify();
+    assert_eq!(code, 1);
+    assert!(text.contains("run 1 is missing"), "{text}");
+}
+
+#[test]
+fn provenance_points_at_the_source_rows_and_prov_json_is_linked() {
+    let site = Site::new("22", "");
+    assert_eq!(site.migrate().0, 0);
+    let notes = jsonl(&site.path("out/run-000001/case_note.jsonl"));
+    let id = notes[0]["id"].as_str().unwrap().to_string();
+    let line = notes[0]["provenance"][0]["locator"]["line"]
+        .as_u64()
+        .unwrap();
+    let l = site.ledger_args();
+    let out = site.run(&["provenance", &id, &l[0], &l[1]]);
+    assert!(out.status.success());
+    let human = String::from_utf8_lossy(&out.stdout);
+    assert!(human.contains(&format!("line {line}")), "{human}");
+    assert!(human.contains("CASE_NOTES.csv"), "{human}");
+
+    let out = site.run(&["provenance", &id, &l[0], &l[1], "--format", "prov-json"]);
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let entities = doc["entity"].as_object().unwrap();
+    let activities = doc["activity"].as_object().unwrap();
+    // Every relation names entities and activities the document holds.
+    let mut names: BTreeMap<&str, usize> = BTreeMap::new();
+    for rel in ["wasGeneratedBy", "wasDerivedFrom", "used"] {
+        for (_, r) in doc[rel].as_object().unwrap() {
+            for (k, v) in r.as_object().unwrap() {
+                let v = v.as_str().unwrap_or("");
+                match k.as_str() {
+                    "prov:entity" | "prov:generatedEntity" | "prov:usedEntity" => {
+                        assert!(entities.contains_key(v), "{rel} names {v}");
+                        *names.entry(rel).or_default() += 1;
+                    }
+                    "prov:activity" => assert!(activities.contains_key(v), "{rel} names {v}"),
+                    _ => {}
+                }
+            }
+        }
+    }
+    assert!(names.len() == 3, "{names:?}");
+
+    let out = site.run(&["provenance", "case_note:nope", &l[0], &l[1]]);
+    assert_eq!(out.status.code(), Some(1));
+}
