@@ -19,11 +19,16 @@ struct Site {
 
 impl Site {
     fn new(seed: &str, extra_toml: &str) -> Site {
+        Site::generated(seed, &[], extra_toml)
+    }
+
+    fn generated(seed: &str, gen: &[&str], extra_toml: &str) -> Site {
         let dir = tempfile::tempdir().unwrap();
         let out = generator()
             .arg("--out")
             .arg(dir.path().join("inputs"))
             .args(["--seed", seed, "--families", "4", "--as-of", "2026-11-01"])
+            .args(gen)
             .args(["--only", "DM_PERSONS,CASE_NOTES,DM_PERSONAL_RELATIONSHIPS"])
             .output()
             .unwrap();
@@ -532,4 +537,48 @@ fn provenance_points_at_the_source_rows_and_prov_json_is_linked() {
 
     let out = site.run(&["provenance", "case_note:nope", &l[0], &l[1]]);
     assert_eq!(out.status.code(), Some(1));
+}
+
+#[test]
+fn with_dedup_copies_are_merged_into_survivors_with_their_evidence() {
+    let dedup = root().join("mappings/dedup.toml");
+    let site = Site::generated(
+        "23",
+        &["--duplicate-rate", "0.4"],
+        &format!("\n[dedup]\nconfig = {:?}\n", dedup.display().to_string()),
+    );
+    let (code, text) = site.migrate();
+    assert!(code <= 1, "{text}");
+    let (code, rec) = site.reconcile("1");
+    assert_eq!(code, 0, "{rec}");
+    let merged: u64 = rec["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["merged"].as_u64().unwrap())
+        .sum();
+    assert!(merged > 0, "{rec}");
+    // A survivor's lineage names its merged copies and the decision.
+    let into: String = {
+        let c = rusqlite::Connection::open(site.path("casebridge-ledger.sqlite")).unwrap();
+        c.query_row(
+            "SELECT detail FROM dispositions WHERE disposition = 'merged' LIMIT 1",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap()
+    };
+    let l = site.ledger_args();
+    let out = site.run(&["provenance", &into, &l[0], &l[1], "--format", "json"]);
+    assert!(out.status.success());
+    let lin: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(lin["reads"].as_array().unwrap().len() >= 2, "{lin}");
+    assert!(!lin["merges"].as_array().unwrap().is_empty(), "{lin}");
+    // Written once: the survivor's versions name every copy's read.
+    let prov = lin["versions"][0]["provenance"].as_array().unwrap();
+    assert!(prov.len() >= 2, "{lin}");
+    assert_eq!(site.verify().0, 0);
+    // And the same inputs again: nothing twice.
+    let (_, text) = site.migrate();
+    assert!(text.contains("nothing changed"), "{text}");
 }

@@ -133,13 +133,16 @@ pub fn run(args: MigrateArgs, quiet: bool, facts: &mut crate::RunFacts) -> anyho
         );
         return Ok(2);
     };
-    if config.dedup.is_some() {
-        say!(
-            "error: {}: [dedup] in a migration is not supported yet: run `casebridge dedup` first and migrate its survivors, or remove [dedup]",
-            config.path.display()
-        );
-        return Ok(2);
-    }
+    let dedup = match &config.dedup {
+        None => None,
+        Some(path) => match casebridge_dedup::DedupConfig::from_path(path) {
+            Ok(c) => Some(c),
+            Err(e) => {
+                say!("error: {e}");
+                return Ok(2);
+            }
+        },
+    };
     let mappings = match crate::export::load(std::slice::from_ref(&config.mappings), "mapping")? {
         Ok(m) => m,
         Err(code) => return Ok(code),
@@ -190,6 +193,7 @@ pub fn run(args: MigrateArgs, quiet: bool, facts: &mut crate::RunFacts) -> anyho
             .unwrap_or_else(|| chrono::Local::now().date_naive()),
         show_values: args.show_values || config.report.show_values,
         limits: config.limits.clone(),
+        dedup,
     };
     let mut report = Report::new(config.report.examples.unwrap_or(5), false)?
         .with_read_status("migrated")

@@ -164,7 +164,7 @@ CREATE TABLE IF NOT EXISTS current (
     record_id TEXT PRIMARY KEY, kind TEXT NOT NULL, scope TEXT NOT NULL, file TEXT NOT NULL,
     key TEXT NOT NULL,
     version INTEGER NOT NULL, content_sha TEXT NOT NULL, run INTEGER NOT NULL,
-    withdrawn INTEGER NOT NULL, seen INTEGER NOT NULL, record TEXT NOT NULL) WITHOUT ROWID;
+    withdrawn INTEGER NOT NULL, seen INTEGER NOT NULL, record TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS current_scope ON current (scope, seen);
 ";
 

@@ -63,6 +63,9 @@ pub struct MigrateOptions {
     pub show_values: bool,
     /// Resource limits.
     pub limits: Limits,
+    /// Deduplicate tonight's records before writing: survivors written,
+    /// copies merged into them (with every copy's provenance).
+    pub dedup: Option<casebridge_dedup::DedupConfig>,
 }
 
 /// What a migration run came to.
@@ -223,6 +226,9 @@ pub fn migrate(
             opts.show_values,
             hashes.clone(),
         ),
+        deduper: opts.dedup.clone().map(casebridge_dedup::Deduper::new),
+        files: BTreeMap::new(),
+        hashes: hashes.clone(),
     };
     stage.export.gate = Some(Box::new(Versioning {
         shared: Rc::clone(&shared),
@@ -275,6 +281,23 @@ pub fn migrate(
     }
     if let Some(e) = shared.borrow_mut().error.take() {
         return Err(e.into());
+    }
+    if let Some(deduper) = stage.deduper.take() {
+        let mut events = LedgerEvents {
+            report: &mut *report,
+            shared: Rc::clone(&shared),
+        };
+        write_survivors(
+            deduper,
+            &mut stage,
+            mappings,
+            &mut events,
+            &shared,
+            could_not_run,
+        )?;
+        if let Some(e) = shared.borrow_mut().error.take() {
+            return Err(e.into());
+        }
     }
 
     // Withdrawals: records of a full extract that tonight's files of the
@@ -391,6 +414,114 @@ pub fn migrate(
     summary.run = Some(info);
     summary.folder = Some(final_dir);
     Ok((outcome, summary))
+}
+
+/// Deduplicates tonight's records and writes the survivors through the
+/// export stage (and its versioning gate): each survivor's first read is
+/// its disposition (migrated, or skipped as unchanged), every other read is
+/// merged into it; every pair decision is kept in the ledger with its
+/// evidence. A run that could not read some file links nothing (linking
+/// part of the records would report duplicates as distinct): its records
+/// are skipped with that reason.
+fn write_survivors(
+    deduper: casebridge_dedup::Deduper,
+    stage: &mut Migrate<'_>,
+    mappings: &MappingSet,
+    events: &mut LedgerEvents<'_>,
+    shared: &Rc<RefCell<Shared>>,
+    could_not_run: bool,
+) -> Result<(), Error> {
+    let reads = |r: &Record| -> Vec<(FileId, casebridge_model::Locator, String)> {
+        r.header()
+            .provenance
+            .iter()
+            .filter_map(|p| {
+                stage
+                    .files
+                    .get(&(p.source.file.clone(), r.kind()))
+                    .map(|(id, m)| (*id, p.locator.clone(), m.clone()))
+            })
+            .collect()
+    };
+    if could_not_run {
+        let records = deduper.into_records();
+        for r in &records {
+            for (file, locator, _) in reads(r) {
+                events.emit(Event::Record {
+                    file,
+                    kind: r.kind(),
+                    locator: &locator,
+                    disposition: &Disposition::Skipped {
+                        reason: "the run could not read every file: nothing was linked or written"
+                            .into(),
+                    },
+                })?;
+            }
+        }
+        return Ok(());
+    }
+    let outcome = deduper.run(&casebridge_dedup::RunOptions::default())?;
+    {
+        let mut s = shared.borrow_mut();
+        let t = s.txn()?;
+        for p in &outcome.pairs {
+            let evidence = serde_json::to_string(p).unwrap_or_default();
+            t.merge(&p.left.id, &p.right.id, &evidence)?;
+        }
+    }
+    for r in &outcome.records {
+        let rs = reads(r);
+        let Some((first_file, _, mapping_id)) = rs.first().cloned() else {
+            continue;
+        };
+        let Some(mapping) = mappings.mappings.iter().find(|m| m.id == mapping_id) else {
+            continue;
+        };
+        let name = r
+            .header()
+            .provenance
+            .iter()
+            .find(|p| stage.files.contains_key(&(p.source.file.clone(), r.kind())))
+            .map(|p| p.source.file.clone())
+            .unwrap_or_default();
+        let path = PathBuf::from(&name);
+        let ctx = FileCtx {
+            id: first_file,
+            name,
+            path: &path,
+            mapping,
+            format: mapping.source.format_of(&path),
+        };
+        let verdict = stage.export.write_record(&ctx, r)?;
+        let mut found = Vec::new();
+        stage.export.take_findings(&mut found);
+        for f in found {
+            events.emit(Event::Finding {
+                file: Some(first_file),
+                finding: f,
+            })?;
+        }
+        let first = match verdict {
+            Verdict::Done(d) => d,
+            Verdict::Deferred => Disposition::Valid,
+        };
+        let id = r.header().id.clone();
+        for (i, (file, locator, _)) in rs.iter().enumerate() {
+            let d = if i == 0 {
+                first.clone()
+            } else {
+                Disposition::Merged { into: id.clone() }
+            };
+            shared.borrow_mut().pending = Some(id.clone());
+            events.emit(Event::Record {
+                file: *file,
+                kind: r.kind(),
+                locator,
+                disposition: &d,
+            })?;
+        }
+    }
+    Ok(())
 }
 
 /// The pending folders of earlier runs: a committed run's put in place, an
@@ -559,6 +690,13 @@ impl Shared {
 /// not withdrawn).
 struct Migrate<'t> {
     export: Export<'t>,
+    /// With `[dedup]`: tonight's records, linked once every file is in.
+    deduper: Option<casebridge_dedup::Deduper>,
+    /// File ids and mappings by file name and kind, for the deferred
+    /// dispositions of deduplicated records.
+    files: BTreeMap<(String, RecordKind), (FileId, String)>,
+    /// Each input's SHA-256, for the provenance of records held for dedup.
+    hashes: BTreeMap<PathBuf, Sha256>,
 }
 
 impl Stage for Migrate<'_> {
@@ -575,10 +713,27 @@ impl Stage for Migrate<'_> {
         header: &[String],
         part: Option<&str>,
     ) -> Result<(), String> {
+        self.files.insert(
+            (file.name.clone(), file.mapping.kind),
+            (file.id, file.mapping.id.clone()),
+        );
         self.export.open(file, header, part)
     }
 
-    fn record(&mut self, file: &FileCtx<'_>, item: Item<'_>) -> Result<Verdict, Error> {
+    fn record(&mut self, file: &FileCtx<'_>, mut item: Item<'_>) -> Result<Verdict, Error> {
+        let linked = self.deduper.is_some() && item.rejected.is_none();
+        if let (true, Some(mut r)) = (linked, item.record.take_if(|_| linked)) {
+            if let (Some(h), Some(p)) = (
+                self.hashes.get(file.path),
+                r.header_mut().provenance.last_mut(),
+            ) {
+                p.source.sha256 = *h;
+            }
+            if let Some(d) = self.deduper.as_mut() {
+                d.push(r);
+            }
+            return Ok(Verdict::Deferred);
+        }
         if let Some(broken) = item.rejected {
             if let Some(r) = &item.record {
                 if let Some(gate) = self.export.gate.as_mut() {
@@ -642,10 +797,15 @@ impl Gate for Versioning {
         let h = record.header();
         let sha = content_of(record).to_hex();
         let kind = record.kind().as_str();
-        let json = record
-            .to_json_line()
-            .map_err(|e| Error::Sink(casebridge_model::SinkError::Output(Box::new(e))))?;
+        // The store keeps the record without its provenance, which the
+        // version row holds.
         let provenance = serde_json::to_string(&h.provenance).unwrap_or_default();
+        let json = {
+            let mut bare = record.clone();
+            bare.header_mut().provenance.clear();
+            bare.to_json_line()
+                .map_err(|e| Error::Sink(casebridge_model::SinkError::Output(Box::new(e))))?
+        };
         let mut s = self.shared.borrow_mut();
         let t = s.txn()?;
         let (change, version) = match t.current(&h.id)? {
