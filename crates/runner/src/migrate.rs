@@ -964,7 +964,12 @@ fn mappings_json(set: &MappingSet) -> String {
 fn relative_to(path: &Path, ledger: &Path) -> String {
     let abs = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
     let p = abs(path);
-    let base = abs(ledger.parent().unwrap_or(Path::new(".")));
+    // A bare file name's parent is "", which `absolute` refuses: the
+    // ledger's folder is then the current one.
+    let base = abs(ledger
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new(".")));
     match p.strip_prefix(&base) {
         Ok(rel) if !rel.as_os_str().is_empty() => rel.display().to_string(),
         _ => p.display().to_string(),
@@ -989,4 +994,28 @@ fn hostname() -> String {
         .filter(|s| !s.is_empty())
         .or_else(|| std::env::var("HOSTNAME").ok())
         .unwrap_or_else(|| "this machine".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_output_folder_is_recorded_relative_to_a_ledger_named_bare() {
+        assert_eq!(
+            relative_to(Path::new("out"), Path::new("ledger.sqlite")),
+            "out"
+        );
+        assert_eq!(
+            relative_to(Path::new("out"), Path::new("./ledger.sqlite")),
+            "out"
+        );
+        assert_eq!(
+            relative_to(Path::new("a/out"), Path::new("a/ledger.sqlite")),
+            "out"
+        );
+        assert!(
+            Path::new(&relative_to(Path::new("out"), Path::new("b/ledger.sqlite"))).is_absolute()
+        );
+    }
 }
