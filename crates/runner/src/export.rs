@@ -164,6 +164,11 @@ pub(crate) struct Export<'t> {
     show_values: bool,
     /// Form answers of the file being read, pivoted when it closes.
     answers: Vec<AnswerRow>,
+    /// Where each form's answers were read, by form id: the forms'
+    /// provenance (one entry per answer row).
+    places: BTreeMap<String, Vec<Locator>>,
+    /// The run id written into the forms' provenance.
+    pub(crate) run_id: String,
     /// Each input's SHA-256, taken before the run, for provenance.
     hashes: BTreeMap<PathBuf, Sha256>,
     cells: Vec<Cell>,
@@ -478,6 +483,8 @@ impl<'t> Export<'t> {
             findings: Vec::new(),
             show_values,
             answers: Vec::new(),
+            places: BTreeMap::new(),
+            run_id: String::new(),
             hashes,
             cells: Vec::new(),
             rows: Vec::new(),
@@ -860,6 +867,10 @@ impl Stage for Export<'_> {
             // Answers are assembled into their forms when the file is read.
             return Ok(match AnswerRow::from_mapped(item.mapped) {
                 Some(a) => {
+                    self.places
+                        .entry(a.form_id.clone())
+                        .or_default()
+                        .push(item.locator.clone());
                     self.answers.push(a);
                     Verdict::Done(Disposition::Valid)
                 }
@@ -902,8 +913,10 @@ impl Stage for Export<'_> {
         }
         let Some(template) = file.mapping.template.clone() else {
             self.answers.clear();
+            self.places.clear();
             return Ok(());
         };
+        let places = std::mem::take(&mut self.places);
         let mut pivot = FormPivot::new(&template);
         for a in self.answers.drain(..) {
             pivot.push(a);
@@ -968,7 +981,42 @@ impl Stage for Export<'_> {
         }
         // Forms are records the answers made, not input records: their
         // dispositions are the answers'; what cannot be written is a finding.
-        for form in forms {
+        let file_sha = self
+            .hashes
+            .get(file.path)
+            .or(sha256)
+            .copied()
+            .unwrap_or_default();
+        let mapping = casebridge_model::MappingRef {
+            id: file.mapping.id.clone(),
+            version: file.mapping.version.clone(),
+            sha256: file.mapping.sha256,
+        };
+        for mut form in forms {
+            // Every answer row the form was assembled from.
+            let key = form
+                .header
+                .source_keys
+                .first()
+                .map(|k| k.key.clone())
+                .unwrap_or_default();
+            let content = casebridge_model::content_sha256(&Record::WorkbookForm(form.clone()));
+            if let Some(locs) = places.get(&key) {
+                form.header.provenance = locs
+                    .iter()
+                    .map(|l| casebridge_model::Provenance {
+                        run_id: self.run_id.clone(),
+                        source: casebridge_model::SourceRef {
+                            system: file.mapping.system.clone(),
+                            file: file.name.clone(),
+                            sha256: file_sha,
+                        },
+                        locator: l.clone(),
+                        mapping: mapping.clone(),
+                        content_sha256: content,
+                    })
+                    .collect();
+            }
             let record = Record::WorkbookForm(form);
             self.write(file, &record, &Locator::File, self.encoding)?;
         }

@@ -229,7 +229,9 @@ pub fn migrate(
         deduper: opts.dedup.clone().map(casebridge_dedup::Deduper::new),
         files: BTreeMap::new(),
         hashes: hashes.clone(),
+        shared: Some(Rc::clone(&shared)),
     };
+    stage.export.run_id.clone_from(&run_id);
     stage.export.gate = Some(Box::new(Versioning {
         shared: Rc::clone(&shared),
     }));
@@ -697,6 +699,8 @@ struct Migrate<'t> {
     files: BTreeMap<(String, RecordKind), (FileId, String)>,
     /// Each input's SHA-256, for the provenance of records held for dedup.
     hashes: BTreeMap<PathBuf, Sha256>,
+    /// The run's shared state (the id of the record disposed of next).
+    shared: Option<Rc<RefCell<Shared>>>,
 }
 
 impl Stage for Migrate<'_> {
@@ -744,7 +748,18 @@ impl Stage for Migrate<'_> {
                 rules: broken.to_vec(),
             }));
         }
-        self.export.record(file, item)
+        // A form answer's disposition names the form it goes into.
+        let form = (file.mapping.kind == RecordKind::FormAnswer)
+            .then(|| item.mapped.get("form_id").and_then(|s| s.str()))
+            .flatten()
+            .map(|k| {
+                casebridge_model::stable_id(RecordKind::WorkbookForm, &file.mapping.system, k)
+            });
+        let verdict = self.export.record(file, item)?;
+        if let (Some(id), Some(shared)) = (form, &self.shared) {
+            shared.borrow_mut().pending = Some(id);
+        }
+        Ok(verdict)
     }
 
     fn close(&mut self, file: &FileCtx<'_>, sha256: Option<&Sha256>) -> Result<(), Error> {
