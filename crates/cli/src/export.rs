@@ -83,14 +83,16 @@ pub(crate) fn load(paths: &[PathBuf], what: &str) -> anyhow::Result<Result<Mappi
     }
 }
 
-/// Runs `export`; returns the exit code.
-pub fn run(args: ExportArgs, quiet: bool, facts: &mut crate::RunFacts) -> anyhow::Result<u8> {
-    let mappings = match load(&args.mapping, "mapping")? {
-        Ok(m) => m,
-        Err(code) => return Ok(code),
-    };
-    let format = args.format.as_deref().and_then(SourceFormat::parse);
-    let target = match args.to.as_str() {
+/// The target named by `--to` (or a run file's `output.to`): canonical
+/// `jsonl`, `csv`, `xlsx`, or a mapping set by shipped name or folder;
+/// `Err(exit code)` once the reason is said.
+pub(crate) fn target_of(
+    to: &str,
+    format: Option<&str>,
+    what: &str,
+) -> anyhow::Result<Result<ExportTarget, u8>> {
+    let format = format.and_then(SourceFormat::parse);
+    Ok(Ok(match to {
         "jsonl" => ExportTarget::Jsonl,
         "csv" => ExportTarget::Csv,
         "xlsx" => ExportTarget::Xlsx,
@@ -102,15 +104,27 @@ pub fn run(args: ExportArgs, quiet: bool, facts: &mut crate::RunFacts) -> anyhow
             };
             let Some(folder) = folder else {
                 say!(
-                    "error: --to {other}: not jsonl, csv or xlsx, a shipped mapping set (mosaic, cin, ssda903) or a folder of mappings"
+                    "error: {what} {other}: not jsonl, csv or xlsx, a shipped mapping set (mosaic, cin, ssda903) or a folder of mappings"
                 );
-                return Ok(2);
+                return Ok(Err(2));
             };
             match load(&[folder], "target mapping set")? {
                 Ok(set) => ExportTarget::Set { set, format },
-                Err(code) => return Ok(code),
+                Err(code) => return Ok(Err(code)),
             }
         }
+    }))
+}
+
+/// Runs `export`; returns the exit code.
+pub fn run(args: ExportArgs, quiet: bool, facts: &mut crate::RunFacts) -> anyhow::Result<u8> {
+    let mappings = match load(&args.mapping, "mapping")? {
+        Ok(m) => m,
+        Err(code) => return Ok(code),
+    };
+    let target = match target_of(&args.to, args.format.as_deref(), "--to")? {
+        Ok(t) => t,
+        Err(code) => return Ok(code),
     };
     if casebridge_runner::output_over_input(&[args.out.as_path()], &args.inputs).is_some() {
         say!(

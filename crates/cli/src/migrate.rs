@@ -6,8 +6,6 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use casebridge_ledger::{parse_run, Ledger, Lineage, Reconciliation};
-use casebridge_mapping::SourceFormat;
-use casebridge_runner::export::ExportTarget;
 use casebridge_runner::migrate::{migrate, MigrateOptions, MigrateSummary};
 use casebridge_runner::{Progress, RunConfig};
 use casebridge_validate::Report;
@@ -147,29 +145,10 @@ pub fn run(args: MigrateArgs, quiet: bool, facts: &mut crate::RunFacts) -> anyho
         Ok(m) => m,
         Err(code) => return Ok(code),
     };
-    let format = output.format.as_deref().and_then(SourceFormat::parse);
-    let target = match output.to.as_str() {
-        "jsonl" => ExportTarget::Jsonl,
-        "csv" => ExportTarget::Csv,
-        "xlsx" => ExportTarget::Xlsx,
-        other => {
-            let folder = if Path::new(other).is_dir() {
-                Some(PathBuf::from(other))
-            } else {
-                crate::export::shipped(other)
-            };
-            let Some(folder) = folder else {
-                say!(
-                    "error: {}: output.to = {other}: not jsonl, csv or xlsx, a shipped mapping set (mosaic, cin, ssda903) or a folder of mappings",
-                    config.path.display()
-                );
-                return Ok(2);
-            };
-            match crate::export::load(&[folder], "target mapping set")? {
-                Ok(set) => ExportTarget::Set { set, format },
-                Err(code) => return Ok(code),
-            }
-        }
+    let what = format!("{}: output.to =", config.path.display());
+    let target = match crate::export::target_of(&output.to, output.format.as_deref(), &what)? {
+        Ok(t) => t,
+        Err(code) => return Ok(code),
     };
     if casebridge_runner::output_over_input(&[output.dir.as_path()], &config.inputs).is_some() {
         say!(

@@ -1,8 +1,9 @@
 //! The run configuration file (`run.toml`): a run's inputs, mappings,
 //! resource limits and report settings in one reviewed, versioned file, so
 //! that a nightly job or a go-live gate runs the same way every time
-//! (`casebridge validate --config run.toml`; the migrate runner will read the
-//! same file). Relative paths are taken from the file's directory.
+//! (`casebridge validate --config run.toml`; `casebridge migrate --config
+//! run.toml` reads the same file, with its `[output]`, `[ledger]` and
+//! `[dedup]` sections). Relative paths are taken from the file's directory.
 //!
 //! Like mapping files, the loader reports every problem at once with its line
 //! and a "did you mean", and refuses a file that holds a secret (tokens and
@@ -31,6 +32,19 @@
 //! output = "reports/validate.json"
 //! examples = 5
 //! show_values = false
+//!
+//! # `casebridge migrate` only (validate ignores them):
+//! # [inputs] extract = "full"   # full (default): records gone tonight are withdrawn; delta: never
+//! [output]
+//! dir = "migrated"              # each run writes migrated/run-NNNNNN/
+//! to = "jsonl"                  # jsonl | csv | xlsx | mosaic | cin | ssda903 | a mapping folder
+//! # format = "xlsx"             # csv | xlsx for a mapping set's tables
+//!
+//! [ledger]
+//! path = "casebridge-ledger.sqlite"   # the default, beside this file
+//!
+//! [dedup]                       # optional
+//! config = "mappings/dedup.toml"
 //! ```
 
 use std::path::{Path, PathBuf};

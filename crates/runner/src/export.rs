@@ -87,13 +87,7 @@ pub fn export(
     report: &mut Report,
     progress: &dyn Progress,
 ) -> Result<(Outcome, ExportSummary), Error> {
-    let plan = plan_inputs(inputs, mappings)?;
-    if let Some(input) = crate::pseudonymise::input_inside(&opts.out_dir, &plan) {
-        return Err(Error::OutputHoldsInput {
-            folder: opts.out_dir.clone(),
-            input,
-        });
-    }
+    let plan = plan_outside(inputs, mappings, &opts.out_dir)?;
     let out = casebridge_io::OutputDir::create(&opts.out_dir, opts.replace)?;
     // Records written as JSON Lines carry their provenance, whose file
     // SHA-256 the pipeline knows only at the end of the file: the inputs
@@ -134,6 +128,23 @@ pub fn export(
         },
         summary,
     ))
+}
+
+/// The plan of `inputs`, refused when the output folder holds one of them
+/// (replacing or writing into it would lose an input).
+pub(crate) fn plan_outside<'m>(
+    inputs: &[PathBuf],
+    mappings: &'m MappingSet,
+    out_dir: &Path,
+) -> Result<crate::Plan<'m>, Error> {
+    let plan = plan_inputs(inputs, mappings)?;
+    if let Some(input) = crate::pseudonymise::input_inside(out_dir, &plan) {
+        return Err(Error::OutputHoldsInput {
+            folder: out_dir.to_path_buf(),
+            input,
+        });
+    }
+    Ok(plan)
 }
 
 /// Opens an output file's writer at its path.

@@ -36,7 +36,7 @@ use chrono::NaiveDate;
 
 use crate::export::{Export, ExportTarget, Gate};
 use crate::pipeline::{FileCtx, Item, Needs, Pipeline, PipelineOptions, Stage, Verdict};
-use crate::{check_balance, plan_inputs, Error, Limits, Outcome, PlannedFile, Progress};
+use crate::{check_balance, Error, Limits, Outcome, PlannedFile, Progress};
 
 /// Settings of a migration run.
 #[derive(Debug)]
@@ -102,13 +102,7 @@ pub fn migrate(
     report: &mut Report,
     progress: &dyn Progress,
 ) -> Result<(Outcome, MigrateSummary), Error> {
-    let plan = plan_inputs(inputs, mappings)?;
-    if let Some(input) = crate::pseudonymise::input_inside(&opts.out_dir, &plan) {
-        return Err(Error::OutputHoldsInput {
-            folder: opts.out_dir.clone(),
-            input,
-        });
-    }
+    let plan = crate::export::plan_outside(inputs, mappings, &opts.out_dir)?;
     if plan.files.iter().any(|f| same_file(&f.path, &opts.ledger)) {
         return Err(Error::LedgerIsInput(opts.ledger.clone()));
     }
