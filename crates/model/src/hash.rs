@@ -51,6 +51,12 @@ fn write_folded(h: &mut Hasher, s: &str) {
         write_tagged(h, b's', fold_slow(s).as_bytes());
         return;
     }
+    // Most text is folded already (single spaces, no other white space):
+    // hashed as it is, without a copy.
+    if is_plainly_folded(s.as_bytes()) {
+        write_tagged(h, b's', s.as_bytes());
+        return;
+    }
     // Words copied into one reused buffer and hashed at once: many small
     // hasher updates cost more than the copy.
     thread_local! {
@@ -67,6 +73,44 @@ fn write_folded(h: &mut Hasher, s: &str) {
         });
         write_tagged(h, b's', &buf);
     });
+}
+
+/// Whether `b` (UTF-8) is certainly its own [`fold_text`] when NFC: no
+/// leading or trailing space, no two spaces in a row, and no byte that
+/// may start other white space (controls, and the lead bytes of U+0085,
+/// U+00A0, U+1680, U+2000..U+3000). `false` is not certain: the caller
+/// folds then. Chunks are tested without early exit so that the test
+/// vectorises.
+fn is_plainly_folded(b: &[u8]) -> bool {
+    let (Some(&first), Some(&last)) = (b.first(), b.last()) else {
+        return true;
+    };
+    if first == b' ' || last == b' ' {
+        return false;
+    }
+    #[inline(always)]
+    fn suspect(x: u8, next: u8) -> bool {
+        x < 0x20 || x == 0xc2 || (0xe1..=0xe3).contains(&x) || (x == b' ' && next == b' ')
+    }
+    const N: usize = 32;
+    let mut i = 0;
+    while i + N < b.len() {
+        let c = &b[i..=i + N];
+        let mut bad = false;
+        for j in 0..N {
+            bad |= suspect(c[j], c[j + 1]);
+        }
+        if bad {
+            return false;
+        }
+        i += N;
+    }
+    for j in i..b.len() {
+        if suspect(b[j], b.get(j + 1).copied().unwrap_or(0)) {
+            return false;
+        }
+    }
+    true
 }
 
 /// Calls `f` with each run of non-whitespace of `s` (as
@@ -230,6 +274,38 @@ mod fold_tests {
             for_each_word(s, |w| got.push(w.to_string()));
             let want: Vec<String> = s.split_whitespace().map(String::from).collect();
             assert_eq!(got, want, "{s:?}");
+            if is_plainly_folded(s.as_bytes()) {
+                assert_eq!(want.join(" "), s, "{s:?}");
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod folded_tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Text said to be folded is its own fold, at any length (the
+        /// test runs in chunks) and with any white space.
+        #[test]
+        fn plainly_folded_text_is_its_own_fold(
+            s in "[a-c \t\n\u{a0}\u{85}\u{2003}\u{2019}\u{e9}]{0,80}"
+        ) {
+            if is_plainly_folded(s.as_bytes()) {
+                prop_assert_eq!(fold_slow(&s), s);
+            }
+        }
+    }
+
+    #[test]
+    fn a_double_space_past_the_first_chunk_is_seen() {
+        for at in [30, 31, 32, 33, 63, 64, 65] {
+            let s = format!("{}  b", "a".repeat(at));
+            assert!(!is_plainly_folded(s.as_bytes()), "{at}");
+            let s = format!("{} b", "a".repeat(at));
+            assert!(is_plainly_folded(s.as_bytes()), "{at}");
         }
     }
 }

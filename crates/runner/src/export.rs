@@ -96,18 +96,10 @@ pub fn export(
     }
     let out = casebridge_io::OutputDir::create(&opts.out_dir, opts.replace)?;
     // Records written as JSON Lines carry their provenance, whose file
-    // SHA-256 the pipeline knows only at the end of the file: the inputs
-    // are hashed first (and checked against the reading pass's hash).
-    let mut hashes = BTreeMap::new();
-    if matches!(opts.target, ExportTarget::Jsonl) {
-        for f in &plan.files {
-            if !hashes.contains_key(&f.path) {
-                if let Ok(h) = hash_file(&f.path) {
-                    hashes.insert(f.path.clone(), h);
-                }
-            }
-        }
-    }
+    // SHA-256 the pipeline knows only at the end of the file: they are
+    // written with a placeholder of the hash's width, filled in place when
+    // the file closes (`JsonlSink::fill_pending`), so the inputs are read
+    // once.
     let popts = PipelineOptions::checked(opts.as_of, opts.show_values, opts.limits.clone());
     let mut stage = Export {
         target: &opts.target,
@@ -116,7 +108,6 @@ pub fn export(
         findings: Vec::new(),
         show_values: opts.show_values,
         answers: Vec::new(),
-        hashes,
         cells: Vec::new(),
         rows: Vec::new(),
         encoding: None,
@@ -156,8 +147,6 @@ struct Export<'t> {
     show_values: bool,
     /// Form answers of the file being read, pivoted when it closes.
     answers: Vec<AnswerRow>,
-    /// Each input's SHA-256, taken before the run, for provenance.
-    hashes: BTreeMap<PathBuf, Sha256>,
     cells: Vec<Cell>,
     /// The rows of a record written as several (a form's answers).
     rows: Vec<Vec<Cell>>,
@@ -344,11 +333,15 @@ impl<'t> XmlDoc<'t> {
 }
 
 impl Writer<'_> {
+    fn has_pending(&self) -> bool {
+        matches!(self, Writer::Jsonl(s, _) if s.has_pending())
+    }
+
     fn finish(self) -> Result<u64, Error> {
         match self {
             Writer::Xml(d) => d.finish(),
             Writer::Jsonl(s, n) => {
-                Box::new(*s).finish()?;
+                s.finish_records()?;
                 Ok(n)
             }
             Writer::Table { sink, rows, .. } => {
@@ -574,6 +567,7 @@ impl<'t> Export<'t> {
         record: &Record,
         locator: &Locator,
         encoding: Option<Encoding>,
+        pending: bool,
     ) -> Result<Verdict, Error> {
         let show = self.show_values;
         let mut cells = std::mem::take(&mut self.cells);
@@ -596,7 +590,11 @@ impl<'t> Export<'t> {
                 Verdict::Done(Disposition::Skipped { reason })
             }
             Ok(Writer::Jsonl(s, n)) => {
-                s.write_record(record)?;
+                if pending {
+                    s.write_record_pending(record)?;
+                } else {
+                    s.write_record(record)?;
+                }
                 *n += 1;
                 Verdict::Done(Disposition::Valid)
             }
@@ -800,15 +798,8 @@ impl Stage for Export<'_> {
         }
         let (locator, encoding) = (item.locator, item.encoding);
         match item.record {
-            Some(mut r) => {
-                if let (Some(h), Some(p)) = (
-                    self.hashes.get(file.path),
-                    r.header_mut().provenance.last_mut(),
-                ) {
-                    p.source.sha256 = *h;
-                }
-                self.write(file, &r, locator, encoding)
-            }
+            // Its file's hash is filled in when the file closes.
+            Some(r) => self.write(file, &r, locator, encoding, true),
             None => Ok(Verdict::Done(Disposition::Rejected {
                 rules: vec![rules::FIELD_REQUIRED.to_string()],
             })),
@@ -816,15 +807,23 @@ impl Stage for Export<'_> {
     }
 
     fn close(&mut self, file: &FileCtx<'_>, sha256: Option<&Sha256>) -> Result<(), Error> {
-        if let (Some(first), Some(read)) = (self.hashes.get(file.path), sha256) {
-            if first != read {
-                self.findings.push(Finding::new(
-                    rules::FILE_CHANGED,
-                    &file.name,
-                    None,
-                    None,
-                    "the file changed while it was exported: its records' provenance names the SHA-256 taken before; export it again",
-                ));
+        // The file's hash over the placeholders of its records. A file not
+        // read to its end has none: it is hashed as it is now.
+        let hashed;
+        let sha256 = match sha256 {
+            Some(h) => Some(h),
+            None if self.writers.values().any(Writer::has_pending) => {
+                hashed = hash_file(file.path).ok();
+                hashed.as_ref()
+            }
+            None => None,
+        };
+        for w in self.writers.values_mut() {
+            if let Writer::Jsonl(s, _) = w {
+                match sha256 {
+                    Some(h) => s.fill_pending(h)?,
+                    None => s.forget_pending(),
+                }
             }
         }
         if self.answers.is_empty() {
@@ -900,7 +899,7 @@ impl Stage for Export<'_> {
         // dispositions are the answers'; what cannot be written is a finding.
         for form in forms {
             let record = Record::WorkbookForm(form);
-            self.write(file, &record, &Locator::File, self.encoding)?;
+            self.write(file, &record, &Locator::File, self.encoding, false)?;
         }
         Ok(())
     }

@@ -308,12 +308,52 @@ impl RecordSource for JsonlSource {
 /// Writes canonical records as JSON Lines, one record a line with its
 /// provenance, through the shared output helper (exclusive owner-only
 /// temporary file, renamed into place by `finish`).
+///
+/// A record whose source file's SHA-256 is not known yet (a stream: the
+/// hash is known when the file has been read to its end) is written with
+/// [`JsonlSink::write_record_pending`]: its last provenance's file hash
+/// is written as 64 zeros, a placeholder of the hash's own width, and its
+/// offset kept; [`JsonlSink::fill_pending`] writes the hash over them in
+/// place. So the file is written in one pass and reads as if the hash had
+/// been known all along; what it costs is 8 bytes of memory per pending
+/// record until the fill.
 pub struct JsonlSink {
     path: PathBuf,
     out: OutputFile,
-    hasher: sha2::Sha256,
+    /// SHA-256 of the bytes written, while no placeholder was written.
+    hasher: Option<sha2::Sha256>,
     bytes: u64,
     records: u64,
+    /// The line being written (reused).
+    line: Vec<u8>,
+    /// File offsets of the placeholders not filled yet.
+    pending: Vec<u64>,
+}
+
+/// The placeholder of a file hash not known yet: `Sha256::default()`.
+const PLACEHOLDER: [u8; 64] = [b'0'; 64];
+
+/// The offset, in a record's line, of the hex digits of its last
+/// provenance's source SHA-256. The line is `{"kind":..,"id":..,
+/// "source_keys":[..],"provenance":[{"run_id":..,"source":{"system":..,
+/// "file":..,"sha256":"..."},..},..],..`: JSON escapes every quote inside
+/// a string, so these keys are found only where the writer put them.
+fn placeholder_offset(line: &[u8], provenances: usize) -> Option<usize> {
+    fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+        hay.windows(needle.len()).position(|w| w == needle)
+    }
+    const PROV: &[u8] = b"\"provenance\":[";
+    const RUN: &[u8] = b"{\"run_id\":";
+    const SHA: &[u8] = b"\"sha256\":\"";
+    let mut at = find(line, PROV)? + PROV.len();
+    for i in 0..provenances {
+        at += find(line.get(at..)?, RUN)?;
+        if i + 1 < provenances {
+            at += RUN.len();
+        }
+    }
+    let off = at + find(line.get(at..)?, SHA)? + SHA.len();
+    (line.get(off..off + PLACEHOLDER.len())? == PLACEHOLDER).then_some(off)
 }
 
 impl JsonlSink {
@@ -323,9 +363,11 @@ impl JsonlSink {
         Ok(JsonlSink {
             path: path.to_path_buf(),
             out,
-            hasher: sha2::Sha256::new(),
+            hasher: Some(sha2::Sha256::new()),
             bytes: 0,
             records: 0,
+            line: Vec::new(),
+            pending: Vec::new(),
         })
     }
 
@@ -335,40 +377,151 @@ impl JsonlSink {
             source,
         }
     }
+
+    /// Serialises `record` into the line buffer, with its newline.
+    fn serialise(&mut self, record: &Record) -> Result<(), SinkError> {
+        self.line.clear();
+        if let Err(e) = serde_json::to_writer(&mut self.line, record) {
+            return Err(self.err(io::Error::other(e.to_string())));
+        }
+        self.line.push(b'\n');
+        Ok(())
+    }
+
+    fn write_line(&mut self) -> Result<(), SinkError> {
+        if let Some(h) = &mut self.hasher {
+            h.update(&self.line);
+        }
+        self.bytes += self.line.len() as u64;
+        self.records += 1;
+        let r = self.out.write_all(&self.line);
+        r.map_err(|e| self.err(e))
+    }
+
+    /// Writes `record`, whose last provenance's source SHA-256 is not
+    /// known yet (it must be `Sha256::default()`): see
+    /// [`JsonlSink::fill_pending`].
+    pub fn write_record_pending(&mut self, record: &Record) -> Result<(), SinkError> {
+        self.serialise(record)?;
+        let provenances = record.header().provenance.len();
+        let known = record
+            .header()
+            .provenance
+            .last()
+            .is_some_and(|p| p.source.sha256 == Sha256::default());
+        let off = if known {
+            placeholder_offset(&self.line, provenances)
+        } else {
+            None
+        };
+        let Some(off) = off else {
+            return Err(self.err(io::Error::other(
+                "a pending record has no file hash placeholder",
+            )));
+        };
+        self.pending.push(self.bytes + off as u64);
+        // The bytes change when filled: the hash of the file is taken
+        // from the file at the end.
+        self.hasher = None;
+        self.write_line()
+    }
+
+    /// Writes `sha256` over every placeholder written since the last
+    /// fill, in place.
+    pub fn fill_pending(&mut self, sha256: &Sha256) -> Result<(), SinkError> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let hex = sha256.to_hex();
+        let pending = std::mem::take(&mut self.pending);
+        let r = self.out.get_ref().and_then(|file| {
+            for off in &pending {
+                write_at(file, hex.as_bytes(), *off)?;
+            }
+            Ok(())
+        });
+        r.map_err(|e| self.err(e))
+    }
+
+    /// Whether placeholders wait for their hash.
+    pub fn has_pending(&self) -> bool {
+        !self.pending.is_empty()
+    }
+
+    /// Leaves the placeholders written since the last fill as they are
+    /// (zeros: the file's hash could not be taken).
+    pub fn forget_pending(&mut self) {
+        self.pending.clear();
+    }
+
+    /// Flushes, syncs and renames the file into place; returns the records
+    /// written. (`RecordSink::finish` also hashes the file.)
+    pub fn finish_records(self) -> Result<u64, SinkError> {
+        let records = self.records;
+        self.out
+            .finish()
+            .map_err(|e| SinkError::Output(Box::new(e)))?;
+        Ok(records)
+    }
+}
+
+#[cfg(unix)]
+fn write_at(file: &File, bytes: &[u8], off: u64) -> io::Result<()> {
+    std::os::unix::fs::FileExt::write_all_at(file, bytes, off)
+}
+
+#[cfg(not(unix))]
+fn write_at(mut file: &File, bytes: &[u8], off: u64) -> io::Result<()> {
+    use std::io::{Seek, SeekFrom};
+    file.seek(SeekFrom::Start(off))?;
+    file.write_all(bytes)?;
+    file.seek(SeekFrom::End(0)).map(|_| ())
+}
+
+/// SHA-256 of a file's bytes.
+fn hash_of(path: &Path) -> io::Result<Sha256> {
+    let mut file = File::open(path)?;
+    let mut h = sha2::Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(Sha256(h.finalize().into()))
 }
 
 impl RecordSink for JsonlSink {
     fn write_record(&mut self, record: &Record) -> Result<(), SinkError> {
-        let line = record
-            .to_json_line()
-            .map_err(|e| self.err(io::Error::other(e.to_string())))?;
-        self.hasher.update(line.as_bytes());
-        self.hasher.update(b"\n");
-        self.bytes += line.len() as u64 + 1;
-        self.records += 1;
-        let r = self
-            .out
-            .write_all(line.as_bytes())
-            .and_then(|()| self.out.write_all(b"\n"));
-        r.map_err(|e| self.err(e))
+        self.serialise(record)?;
+        self.write_line()
     }
 
     fn finish(self: Box<Self>) -> Result<SinkSummary, SinkError> {
+        let mut this = *self;
+        let sha256 = match this.hasher.take() {
+            Some(h) => Sha256(h.finalize().into()),
+            None => {
+                let r = match this.out.get_ref() {
+                    Ok(_) => hash_of(this.out.temp_path()),
+                    Err(e) => Err(e),
+                };
+                r.map_err(|e| this.err(e))?
+            }
+        };
         let JsonlSink {
             path,
             out,
-            hasher,
             bytes,
             records,
-        } = *self;
+            ..
+        } = this;
         out.finish().map_err(|e| SinkError::Output(Box::new(e)))?;
         Ok(SinkSummary {
             records,
-            files: vec![(
-                path.display().to_string(),
-                Sha256(hasher.finalize().into()),
-                bytes,
-            )],
+            files: vec![(path.display().to_string(), sha256, bytes)],
         })
     }
 }
@@ -461,6 +614,61 @@ mod tests {
         let subjects = RecordKind::CaseNote.field_index("person").unwrap();
         let _ = subjects;
         assert!(matches!(&notes[0].2, Record::CaseNote(n) if n.subjects.len() == 2));
+    }
+
+    fn provenance(file: &str) -> casebridge_model::Provenance {
+        casebridge_model::Provenance {
+            run_id: String::new(),
+            source: casebridge_model::SourceRef {
+                system: "mosaic".into(),
+                file: file.into(),
+                sha256: Sha256::default(),
+            },
+            locator: Locator::File,
+            mapping: casebridge_model::MappingRef {
+                id: "m".into(),
+                version: "1".into(),
+                sha256: Sha256::default(),
+            },
+            content_sha256: Sha256::default(),
+        }
+    }
+
+    #[test]
+    fn pending_file_hashes_are_filled_in_place_and_only_there() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.jsonl");
+        let zeros = "0".repeat(64);
+        // Text that looks like the provenance the placeholder is in.
+        let tricky = format!("\"provenance\":[{{\"run_id\":\"\",\"sha256\":\"{zeros}\"");
+        let mut a = person("1");
+        a.header_mut().provenance = vec![provenance("a.csv"), provenance("b.csv")];
+        if let Record::Person(p) = &mut a {
+            p.first_name = Some(tricky.clone());
+        }
+        let mut b = person("2");
+        b.header_mut().provenance = vec![provenance(&tricky)];
+        let h1 = Sha256::digest(b"one");
+        let h2 = Sha256::digest(b"two");
+        let mut sink = Box::new(JsonlSink::create(&path).unwrap());
+        sink.write_record_pending(&a).unwrap();
+        sink.fill_pending(&h1).unwrap();
+        sink.write_record(&person("3")).unwrap();
+        sink.write_record_pending(&b).unwrap();
+        sink.fill_pending(&h2).unwrap();
+        let summary = sink.finish().unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        assert_eq!(summary.files[0].1, Sha256::digest(&bytes));
+        let lines: Vec<Record> = String::from_utf8(bytes)
+            .unwrap()
+            .lines()
+            .map(|l| Record::from_json_line(l).unwrap())
+            .collect();
+        let mut want_a = a.clone();
+        want_a.header_mut().provenance[1].source.sha256 = h1;
+        let mut want_b = b.clone();
+        want_b.header_mut().provenance[0].source.sha256 = h2;
+        assert_eq!(lines, vec![want_a, person("3"), want_b]);
     }
 
     #[test]
