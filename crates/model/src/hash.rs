@@ -201,6 +201,61 @@ pub fn content_sha256_of_json(map: &serde_json::Map<String, serde_json::Value>) 
     Sha256(h.finalize().into())
 }
 
+/// One top-level value of a record, borrowed, for
+/// [`content_sha256_of_fields`].
+#[derive(Debug, Clone, Copy)]
+pub enum ContentValue<'a> {
+    /// A string (text, a code, a date as its ISO text).
+    Str(&'a str),
+    /// Yes or no.
+    Bool(bool),
+    /// A list of strings.
+    Strs(&'a [String]),
+    /// Extras (or any object) by name.
+    Map(&'a std::collections::BTreeMap<String, serde_json::Value>),
+}
+
+/// [`content_sha256`] of a record given as its top-level fields (name,
+/// value), as a mapping holds them before the record is built: the same
+/// digest as of the record's JSON object (blank strings left out, keys
+/// sorted here). `fields` is sorted in place.
+pub fn content_sha256_of_fields(fields: &mut [(&str, ContentValue<'_>)]) -> Sha256 {
+    fields.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    let blank = |v: &ContentValue<'_>| matches!(v, ContentValue::Str(s) if s.trim().is_empty());
+    let n = fields.iter().filter(|(_, v)| !blank(v)).count();
+    let mut h = Hasher::new();
+    h.update([b'{']);
+    h.update((n as u64).to_le_bytes());
+    for (k, v) in fields.iter() {
+        if blank(v) {
+            continue;
+        }
+        write_tagged(&mut h, b'k', k.as_bytes());
+        match v {
+            ContentValue::Str(s) => write_folded(&mut h, s),
+            ContentValue::Bool(b) => h.update([b'b', u8::from(*b)]),
+            ContentValue::Strs(items) => {
+                h.update([b'[']);
+                h.update((items.len() as u64).to_le_bytes());
+                for s in *items {
+                    write_folded(&mut h, s);
+                }
+            }
+            ContentValue::Map(map) => {
+                // A BTreeMap's keys are in order already.
+                let keys: Vec<&String> = map.keys().filter(|k| !is_blank(&map[*k])).collect();
+                h.update([b'{']);
+                h.update((keys.len() as u64).to_le_bytes());
+                for k in keys {
+                    write_tagged(&mut h, b'k', k.as_bytes());
+                    write_value(&mut h, &map[k]);
+                }
+            }
+        }
+    }
+    Sha256(h.finalize().into())
+}
+
 fn write_tagged(h: &mut Hasher, tag: u8, bytes: &[u8]) {
     h.update([tag]);
     h.update((bytes.len() as u64).to_le_bytes());
