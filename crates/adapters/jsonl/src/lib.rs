@@ -309,6 +309,13 @@ impl RecordSource for JsonlSource {
 /// provenance, through the shared output helper (exclusive owner-only
 /// temporary file, renamed into place by `finish`).
 ///
+/// Lines are serialised on the caller's thread into blocks of about
+/// 1 MiB that a writer thread of the sink writes to the file, so that the
+/// copy into the page cache (as much work as the serialising) runs beside
+/// the reading; at most [`BLOCKS`] blocks are in flight. An error of the
+/// writer thread is returned by the next call that hands it work, or by
+/// `finish`.
+///
 /// A record whose source file's SHA-256 is not known yet (a stream: the
 /// hash is known when the file has been read to its end) is written with
 /// [`JsonlSink::write_record_pending`]: its last provenance's file hash
@@ -319,15 +326,56 @@ impl RecordSource for JsonlSource {
 /// record until the fill.
 pub struct JsonlSink {
     path: PathBuf,
-    out: OutputFile,
     /// SHA-256 of the bytes written, while no placeholder was written.
     hasher: Option<sha2::Sha256>,
     bytes: u64,
     records: u64,
-    /// The line being written (reused).
-    line: Vec<u8>,
+    /// The block being filled.
+    block: Vec<u8>,
     /// File offsets of the placeholders not filled yet.
     pending: Vec<u64>,
+    to_writer: Option<std::sync::mpsc::SyncSender<Work>>,
+    /// Blocks the writer is done with, for reuse.
+    spent: std::sync::mpsc::Receiver<Vec<u8>>,
+    writer: Option<std::thread::JoinHandle<io::Result<OutputFile>>>,
+}
+
+/// Blocks handed to the writer thread and not written yet, at most.
+const BLOCKS: usize = 4;
+/// A block is handed over once it holds this much.
+const BLOCK_BYTES: usize = 1 << 20;
+
+/// What the writer thread is asked to do, in order.
+enum Work {
+    /// Append these bytes.
+    Write(Vec<u8>),
+    /// Write the hex digits at each offset (all written before).
+    Fill(Vec<u64>, [u8; 64]),
+}
+
+/// The writer thread: appends blocks, fills placeholders; stops at the
+/// first error (returned when joined) or when the sink hangs up.
+fn run_writer(
+    mut out: OutputFile,
+    work: std::sync::mpsc::Receiver<Work>,
+    spent: std::sync::mpsc::SyncSender<Vec<u8>>,
+) -> io::Result<OutputFile> {
+    for w in work {
+        match w {
+            Work::Write(mut block) => {
+                out.write_all(&block)?;
+                block.clear();
+                let _ = spent.try_send(block);
+            }
+            Work::Fill(offsets, hex) => {
+                let file = out.get_ref()?;
+                for off in offsets {
+                    write_at(file, &hex, off)?;
+                }
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// The placeholder of a file hash not known yet: `Sha256::default()`.
@@ -360,14 +408,25 @@ impl JsonlSink {
     /// Creates the sink's temporary file beside `path`.
     pub fn create(path: &Path) -> Result<JsonlSink, SinkError> {
         let out = OutputFile::create(path).map_err(|e| SinkError::Output(Box::new(e)))?;
+        let (to_writer, work) = std::sync::mpsc::sync_channel(BLOCKS);
+        let (give_back, spent) = std::sync::mpsc::sync_channel(BLOCKS + 1);
+        let writer = std::thread::Builder::new()
+            .name("jsonl-writer".into())
+            .spawn(move || run_writer(out, work, give_back))
+            .map_err(|e| SinkError::Io {
+                target: path.display().to_string(),
+                source: e,
+            })?;
         Ok(JsonlSink {
             path: path.to_path_buf(),
-            out,
             hasher: Some(sha2::Sha256::new()),
             bytes: 0,
             records: 0,
-            line: Vec::new(),
+            block: Vec::with_capacity(BLOCK_BYTES + (64 << 10)),
             pending: Vec::new(),
+            to_writer: Some(to_writer),
+            spent,
+            writer: Some(writer),
         })
     }
 
@@ -378,43 +437,90 @@ impl JsonlSink {
         }
     }
 
-    /// Serialises `record` into the line buffer, with its newline.
-    fn serialise(&mut self, record: &Record) -> Result<(), SinkError> {
-        self.line.clear();
-        if let Err(e) = serde_json::to_writer(&mut self.line, record) {
-            return Err(self.err(io::Error::other(e.to_string())));
+    /// Hands work to the writer thread; its error if it has stopped.
+    fn send(&mut self, work: Work) -> Result<(), SinkError> {
+        let sent = self.to_writer.as_ref().map(|t| t.send(work).is_ok());
+        if sent == Some(true) {
+            return Ok(());
         }
-        self.line.push(b'\n');
-        Ok(())
+        // The writer stopped: its error says why.
+        match self.join() {
+            Err(e) => Err(e),
+            Ok(_) => Err(self.err(io::Error::other("the writer thread stopped"))),
+        }
     }
 
-    fn write_line(&mut self) -> Result<(), SinkError> {
-        if let Some(h) = &mut self.hasher {
-            h.update(&self.line);
+    /// Ends the writer thread, returning its file.
+    fn join(&mut self) -> Result<OutputFile, SinkError> {
+        self.to_writer = None;
+        let Some(writer) = self.writer.take() else {
+            return Err(self.err(io::Error::other("the writer thread stopped")));
+        };
+        match writer.join() {
+            Ok(Ok(out)) => Ok(out),
+            Ok(Err(e)) => Err(self.err(e)),
+            Err(_) => Err(self.err(io::Error::other("the writer thread panicked"))),
         }
-        self.bytes += self.line.len() as u64;
+    }
+
+    /// Hands the block to the writer, taking a spent one (or a new one).
+    fn hand_over(&mut self) -> Result<(), SinkError> {
+        if self.block.is_empty() {
+            return Ok(());
+        }
+        let next = self
+            .spent
+            .try_recv()
+            .unwrap_or_else(|_| Vec::with_capacity(BLOCK_BYTES + (64 << 10)));
+        let full = std::mem::replace(&mut self.block, next);
+        self.send(Work::Write(full))
+    }
+
+    /// Appends `record`'s line (with its newline) to the block; returns
+    /// where the line starts in the block.
+    fn serialise(&mut self, record: &Record) -> Result<usize, SinkError> {
+        let start = self.block.len();
+        if let Err(e) = serde_json::to_writer(&mut self.block, record) {
+            self.block.truncate(start);
+            return Err(self.err(io::Error::other(e.to_string())));
+        }
+        self.block.push(b'\n');
+        Ok(start)
+    }
+
+    /// Counts and hashes the line at `start` of the block; hands the block
+    /// over when full.
+    fn written(&mut self, start: usize) -> Result<(), SinkError> {
+        let line = &self.block[start..];
+        if let Some(h) = &mut self.hasher {
+            h.update(line);
+        }
+        self.bytes += line.len() as u64;
         self.records += 1;
-        let r = self.out.write_all(&self.line);
-        r.map_err(|e| self.err(e))
+        if self.block.len() >= BLOCK_BYTES {
+            self.hand_over()?;
+        }
+        Ok(())
     }
 
     /// Writes `record`, whose last provenance's source SHA-256 is not
     /// known yet (it must be `Sha256::default()`): see
     /// [`JsonlSink::fill_pending`].
     pub fn write_record_pending(&mut self, record: &Record) -> Result<(), SinkError> {
-        self.serialise(record)?;
+        let start = self.serialise(record)?;
         let provenances = record.header().provenance.len();
-        let known = record
+        let placeholder = record
             .header()
             .provenance
             .last()
             .is_some_and(|p| p.source.sha256 == Sha256::default());
-        let off = if known {
-            placeholder_offset(&self.line, provenances)
+        let off = if placeholder {
+            placeholder_offset(&self.block[start..], provenances)
         } else {
             None
         };
         let Some(off) = off else {
+            self.block.truncate(start);
             return Err(self.err(io::Error::other(
                 "a pending record has no file hash placeholder",
             )));
@@ -423,7 +529,7 @@ impl JsonlSink {
         // The bytes change when filled: the hash of the file is taken
         // from the file at the end.
         self.hasher = None;
-        self.write_line()
+        self.written(start)
     }
 
     /// Writes `sha256` over every placeholder written since the last
@@ -432,15 +538,11 @@ impl JsonlSink {
         if self.pending.is_empty() {
             return Ok(());
         }
-        let hex = sha256.to_hex();
+        let mut hex = [0u8; 64];
+        hex.copy_from_slice(sha256.to_hex().as_bytes());
+        self.hand_over()?;
         let pending = std::mem::take(&mut self.pending);
-        let r = self.out.get_ref().and_then(|file| {
-            for off in &pending {
-                write_at(file, hex.as_bytes(), *off)?;
-            }
-            Ok(())
-        });
-        r.map_err(|e| self.err(e))
+        self.send(Work::Fill(pending, hex))
     }
 
     /// Whether placeholders wait for their hash.
@@ -454,14 +556,29 @@ impl JsonlSink {
         self.pending.clear();
     }
 
+    /// Writes what is left and ends the writer thread.
+    fn close(&mut self) -> Result<OutputFile, SinkError> {
+        self.hand_over()?;
+        self.join()
+    }
+
     /// Flushes, syncs and renames the file into place; returns the records
     /// written. (`RecordSink::finish` also hashes the file.)
-    pub fn finish_records(self) -> Result<u64, SinkError> {
-        let records = self.records;
-        self.out
-            .finish()
-            .map_err(|e| SinkError::Output(Box::new(e)))?;
-        Ok(records)
+    pub fn finish_records(mut self) -> Result<u64, SinkError> {
+        let out = self.close()?;
+        out.finish().map_err(|e| SinkError::Output(Box::new(e)))?;
+        Ok(self.records)
+    }
+}
+
+impl Drop for JsonlSink {
+    fn drop(&mut self) {
+        // Not finished: the writer thread ends and drops (removes) the
+        // temporary file before the sink is gone.
+        self.to_writer = None;
+        if let Some(w) = self.writer.take() {
+            let _ = w.join();
+        }
     }
 }
 
@@ -495,33 +612,26 @@ fn hash_of(path: &Path) -> io::Result<Sha256> {
 
 impl RecordSink for JsonlSink {
     fn write_record(&mut self, record: &Record) -> Result<(), SinkError> {
-        self.serialise(record)?;
-        self.write_line()
+        let start = self.serialise(record)?;
+        self.written(start)
     }
 
-    fn finish(self: Box<Self>) -> Result<SinkSummary, SinkError> {
-        let mut this = *self;
-        let sha256 = match this.hasher.take() {
+    fn finish(mut self: Box<Self>) -> Result<SinkSummary, SinkError> {
+        let mut out = self.close()?;
+        let sha256 = match self.hasher.take() {
             Some(h) => Sha256(h.finalize().into()),
             None => {
-                let r = match this.out.get_ref() {
-                    Ok(_) => hash_of(this.out.temp_path()),
+                let r = match out.get_ref() {
+                    Ok(_) => hash_of(out.temp_path()),
                     Err(e) => Err(e),
                 };
-                r.map_err(|e| this.err(e))?
+                r.map_err(|e| self.err(e))?
             }
         };
-        let JsonlSink {
-            path,
-            out,
-            bytes,
-            records,
-            ..
-        } = this;
         out.finish().map_err(|e| SinkError::Output(Box::new(e)))?;
         Ok(SinkSummary {
-            records,
-            files: vec![(path.display().to_string(), sha256, bytes)],
+            records: self.records,
+            files: vec![(self.path.display().to_string(), sha256, self.bytes)],
         })
     }
 }
