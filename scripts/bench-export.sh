@@ -17,9 +17,10 @@ DIR=${2:-bench-data}
 RUNS=${RUNS:-3}
 
 cargo build --release --quiet --bin casebridge --bin casebridge-gen
+BIN="${CARGO_TARGET_DIR:-target}/release"
 mkdir -p "$DIR"
 if [ ! -f "$DIR/CASE_NOTES.csv" ] || [ "$(cat "$DIR/.rows" 2>/dev/null)" != "$ROWS" ]; then
-  target/release/casebridge-gen --out "$DIR" --only CASE_NOTES,DM_PERSONS \
+  "$BIN/casebridge-gen" --out "$DIR" --only CASE_NOTES,DM_PERSONS \
     --case-notes "$ROWS" --families 2000 --seed 1 --as-of 2026-11-01
   echo "$ROWS" > "$DIR/.rows"
 fi
@@ -31,7 +32,7 @@ cat "$FILE" > /dev/null # warm the page cache
 
 . scripts/bench-lib.sh
 
-CB=(target/release/casebridge --no-audit -q export "$FILE" "$DIR/DM_PERSONS.csv"
+CB=("$BIN/casebridge" --no-audit -q export "$FILE" "$DIR/DM_PERSONS.csv"
     --mapping mappings/mosaic --as-of 2026-11-01 --replace)
 
 read -r T_SSL RSS_SSL < <(measure openssl dgst -sha256 "$FILE")

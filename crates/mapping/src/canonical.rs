@@ -4,8 +4,9 @@
 use std::collections::BTreeMap;
 
 use casebridge_model::{
-    content_sha256, stable_id, Answer, AnswerValue, FieldType, Header, Provenance, Record,
-    RecordKind, Section, SectionRow, SourceKey, WorkbookForm,
+    content_sha256, content_sha256_of_fields, stable_id, Answer, AnswerValue, ContentValue,
+    FieldType, Header, Provenance, Record, RecordKind, Section, SectionRow, SourceKey,
+    WorkbookForm,
 };
 use chrono::NaiveDateTime;
 use serde_json::{Map, Value as Json};
@@ -31,10 +32,170 @@ impl Mapping {
     /// The canonical record of a mapped row, with its provenance (whose
     /// `content_sha256` is filled here). `None` for form answers, which are
     /// pivoted with [`FormPivot`], and for a row without a source key.
-    pub fn to_record(&self, rec: &MappedRecord, mut provenance: Provenance) -> Option<Record> {
+    pub fn to_record(&self, rec: &MappedRecord, provenance: Provenance) -> Option<Record> {
         if self.kind == RecordKind::FormAnswer {
             return None;
         }
+        match self.to_record_direct(rec) {
+            Direct::Built(mut record, content) => {
+                #[cfg(debug_assertions)]
+                {
+                    // The direct path makes the record the JSON map makes.
+                    let slow = self.to_record_by_json(rec, provenance.clone());
+                    let mut want = slow.clone();
+                    if let Some(w) = &mut want {
+                        w.header_mut().provenance.clear();
+                    }
+                    debug_assert_eq!(want.as_ref(), Some(&record), "{}", self.id);
+                    let slow_content = slow
+                        .as_ref()
+                        .and_then(|r| r.header().provenance.last())
+                        .map(|p| p.content_sha256);
+                    debug_assert_eq!(slow_content, Some(content), "{}", self.id);
+                }
+                let mut provenance = provenance;
+                provenance.content_sha256 = content;
+                record.header_mut().provenance.push(provenance);
+                Some(record)
+            }
+            Direct::NoKey => None,
+            Direct::Unusual => self.to_record_by_json(rec, provenance),
+        }
+    }
+
+    /// The record built from the slots, field by field, with its content
+    /// hash taken from the same slots (no JSON map in between); `Unusual`
+    /// for a slot whose value the record's field does not hold as it is
+    /// (left to [`Mapping::to_record_by_json`], which decides as before).
+    fn to_record_direct(&self, rec: &MappedRecord) -> Direct {
+        let fields = self.kind.fields();
+        if rec.slots.len() < fields.len() {
+            return Direct::Unusual;
+        }
+        let mut record = match self.kind {
+            RecordKind::Person => Record::Person(Default::default()),
+            RecordKind::PersonAddress => Record::PersonAddress(Default::default()),
+            RecordKind::Relationship => Record::Relationship(Default::default()),
+            RecordKind::Involvement => Record::Involvement(Default::default()),
+            RecordKind::CaseNote => Record::CaseNote(Default::default()),
+            RecordKind::ChronologyEntry => Record::ChronologyEntry(Default::default()),
+            RecordKind::FormAnswer | RecordKind::WorkbookForm => return Direct::Unusual,
+        };
+        let mut key = None;
+        for (def, slot) in fields.iter().zip(&rec.slots) {
+            if def.is_key {
+                key = slot.str();
+                continue;
+            }
+            let subjects = matches!(
+                self.kind,
+                RecordKind::CaseNote | RecordKind::ChronologyEntry
+            ) && def.name == "person";
+            let v = if subjects {
+                Typed::Subjects(slot.str().unwrap_or(""))
+            } else {
+                match (slot.value, def.ty) {
+                    (Value::Empty | Value::Invalid, _) => Typed::None,
+                    (
+                        Value::Text | Value::Code,
+                        FieldType::Text | FieldType::Code | FieldType::PersonRef,
+                    ) => Typed::Str(&slot.text),
+                    (Value::Date(d), FieldType::Date) => Typed::Date(d),
+                    (Value::DateTime(dt), FieldType::Date) => Typed::Date(dt.date()),
+                    (Value::DateTime(dt), FieldType::DateTime) => Typed::DateTime(dt),
+                    (Value::Boolean(b), FieldType::Boolean) => Typed::Bool(b),
+                    _ => return Direct::Unusual,
+                }
+            };
+            if !set_field(&mut record, def.name, v) {
+                return Direct::Unusual;
+            }
+        }
+        let mut extras = BTreeMap::new();
+        for (name, ty, slot) in rec.extra_slots() {
+            let v = slot_json(slot, ty);
+            if !v.is_null() {
+                extras.insert(name.to_string(), v);
+            }
+        }
+        // The content hash, of the fields as the record's JSON has them.
+        let content = {
+            let mut texts: Vec<String> = Vec::new();
+            let mut bools: Vec<(&'static str, bool)> = Vec::new();
+            let mut strs: Vec<(&'static str, usize)> = Vec::new();
+            let mut borrowed: Vec<(&'static str, &str)> = Vec::new();
+            for (def, slot) in fields.iter().zip(&rec.slots) {
+                if def.is_key {
+                    continue;
+                }
+                if matches!(
+                    self.kind,
+                    RecordKind::CaseNote | RecordKind::ChronologyEntry
+                ) && def.name == "person"
+                {
+                    continue;
+                }
+                match (slot.value, def.ty) {
+                    (Value::Boolean(b), _) => bools.push((def.name, b)),
+                    (_, FieldType::Boolean) => bools.push((def.name, false)),
+                    (Value::Empty | Value::Invalid, _) => {}
+                    (Value::Text | Value::Code, _) => borrowed.push((def.name, &slot.text)),
+                    (Value::Date(d), _) => {
+                        strs.push((def.name, texts.len()));
+                        texts.push(iso_date(d));
+                    }
+                    (Value::DateTime(dt), FieldType::Date) => {
+                        strs.push((def.name, texts.len()));
+                        texts.push(iso_date(dt.date()));
+                    }
+                    (Value::DateTime(dt), _) => {
+                        strs.push((def.name, texts.len()));
+                        texts.push(iso_datetime_text(dt));
+                    }
+                    _ => return Direct::Unusual,
+                }
+            }
+            let mut all: Vec<(&str, ContentValue<'_>)> = Vec::with_capacity(fields.len() + 2);
+            all.push(("kind", ContentValue::Str(self.kind.as_str())));
+            all.extend(borrowed.iter().map(|(k, v)| (*k, ContentValue::Str(v))));
+            all.extend(
+                strs.iter()
+                    .map(|(k, i)| (*k, ContentValue::Str(texts[*i].as_str()))),
+            );
+            all.extend(bools.iter().map(|(k, b)| (*k, ContentValue::Bool(*b))));
+            let subjects: &[String] = match &record {
+                Record::CaseNote(n) => &n.subjects,
+                Record::ChronologyEntry(c) => &c.subjects,
+                _ => &[],
+            };
+            if matches!(
+                self.kind,
+                RecordKind::CaseNote | RecordKind::ChronologyEntry
+            ) {
+                all.push(("subjects", ContentValue::Strs(subjects)));
+            }
+            if !extras.is_empty() {
+                all.push(("extras", ContentValue::Map(&extras)));
+            }
+            content_sha256_of_fields(&mut all)
+        };
+        let Some(key) = key else {
+            return Direct::NoKey;
+        };
+        let header = record.header_mut();
+        header.id = stable_id(self.kind, &self.system, key);
+        header.source_keys = vec![SourceKey {
+            system: self.system.clone(),
+            key: key.to_string(),
+        }];
+        header.extras = extras;
+        Direct::Built(record, content)
+    }
+
+    /// [`Mapping::to_record`] through the record's JSON map: the
+    /// reference the direct path is checked against, and the path taken
+    /// for slots it does not handle.
+    fn to_record_by_json(&self, rec: &MappedRecord, mut provenance: Provenance) -> Option<Record> {
         let mut map = Map::new();
         map.insert("kind".into(), Json::String(self.kind.as_str().into()));
         let mut key = None;
@@ -102,6 +263,174 @@ impl Mapping {
         provenance.content_sha256 = content;
         record.header_mut().provenance.push(provenance);
         Some(record)
+    }
+}
+
+/// What the direct path made of a mapped row.
+// Returned once and unpacked at once: boxing would cost an allocation a row.
+#[allow(clippy::large_enum_variant)]
+enum Direct {
+    /// The record (without provenance) and its content hash.
+    Built(Record, casebridge_model::Sha256),
+    /// No source key: no record.
+    NoKey,
+    /// A value the direct path leaves to the JSON path.
+    Unusual,
+}
+
+/// A field's value as the record holds it.
+enum Typed<'a> {
+    None,
+    Str(&'a str),
+    Date(chrono::NaiveDate),
+    DateTime(NaiveDateTime),
+    Bool(bool),
+    /// A case note's or chronology entry's subjects, as read.
+    Subjects(&'a str),
+}
+
+/// `yyyy-mm-dd`, as the record's JSON spells a date.
+fn iso_date(d: chrono::NaiveDate) -> String {
+    d.to_string()
+}
+
+/// `yyyy-mm-ddTHH:MM:SS[.fff]`, as the record's JSON spells a date-time.
+fn iso_datetime_text(dt: NaiveDateTime) -> String {
+    use std::fmt::Write;
+    let mut s = String::with_capacity(29);
+    let _ = write!(s, "{dt:?}");
+    s
+}
+
+/// Sets a field of `record` by its canonical name; `false` when the kind
+/// has no such field of that type.
+fn set_field(record: &mut Record, name: &str, v: Typed<'_>) -> bool {
+    fn text(v: &Typed<'_>) -> Option<Option<String>> {
+        match v {
+            Typed::None => Some(None),
+            Typed::Str(s) => Some(Some((*s).to_string())),
+            _ => None,
+        }
+    }
+    fn date(v: &Typed<'_>) -> Option<Option<chrono::NaiveDate>> {
+        match v {
+            Typed::None => Some(None),
+            Typed::Date(d) => Some(Some(*d)),
+            _ => None,
+        }
+    }
+    fn datetime(v: &Typed<'_>) -> Option<Option<NaiveDateTime>> {
+        match v {
+            Typed::None => Some(None),
+            Typed::DateTime(d) => Some(Some(*d)),
+            _ => None,
+        }
+    }
+    fn flag(v: &Typed<'_>) -> Option<bool> {
+        match v {
+            Typed::None => Some(false),
+            Typed::Bool(b) => Some(*b),
+            _ => None,
+        }
+    }
+    fn subjects(v: &Typed<'_>) -> Option<Vec<String>> {
+        match v {
+            Typed::Subjects(s) => Some(
+                s.split([',', ';'])
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_string)
+                    .collect(),
+            ),
+            _ => None,
+        }
+    }
+    macro_rules! set {
+        ($slot:expr, $how:ident) => {
+            match $how(&v) {
+                Some(x) => {
+                    $slot = x;
+                    true
+                }
+                None => false,
+            }
+        };
+    }
+    match record {
+        Record::Person(p) => match name {
+            "first_name" => set!(p.first_name, text),
+            "middle_names" => set!(p.middle_names, text),
+            "last_name" => set!(p.last_name, text),
+            "full_name" => set!(p.full_name, text),
+            "date_of_birth" => set!(p.date_of_birth, date),
+            "dob_estimated" => set!(p.dob_estimated, flag),
+            "date_of_death" => set!(p.date_of_death, date),
+            "gender" => set!(p.gender, text),
+            "ethnicity" => set!(p.ethnicity, text),
+            "nhs_number" => set!(p.nhs_number, text),
+            "upn" => set!(p.upn, text),
+            "postcode" => set!(p.postcode, text),
+            "role" => set!(p.role, text),
+            "address" => set!(p.address, text),
+            "locality" => set!(p.locality, text),
+            "other_id" => set!(p.other_id, text),
+            _ => false,
+        },
+        Record::PersonAddress(a) => match name {
+            "person" => set!(a.person, text),
+            "address" => set!(a.address, text),
+            "postcode" => set!(a.postcode, text),
+            "address_type" => set!(a.address_type, text),
+            "start_date" => set!(a.start_date, date),
+            "end_date" => set!(a.end_date, date),
+            _ => false,
+        },
+        Record::Relationship(r) => match name {
+            "person" => set!(r.person, text),
+            "other_person" => set!(r.other_person, text),
+            "relationship_type" => set!(r.relationship_type, text),
+            "start_date" => set!(r.start_date, date),
+            "end_date" => set!(r.end_date, date),
+            _ => false,
+        },
+        Record::Involvement(i) => match name {
+            "person" => set!(i.person, text),
+            "case_id" => set!(i.case_id, text),
+            "legal_status" => set!(i.legal_status, text),
+            "team" => set!(i.team, text),
+            "worker" => set!(i.worker, text),
+            "start_date" => set!(i.start_date, date),
+            "end_date" => set!(i.end_date, date),
+            "step_change" => set!(i.step_change, text),
+            _ => false,
+        },
+        Record::CaseNote(n) => match name {
+            "person" => set!(n.subjects, subjects),
+            "note_type" => set!(n.note_type, text),
+            "title" => set!(n.title, text),
+            "contact_date" => set!(n.contact_date, datetime),
+            "recorded_date" => set!(n.recorded_date, datetime),
+            "author" => set!(n.author, text),
+            "text" => set!(n.text, text),
+            "significant" => set!(n.significant, flag),
+            "status" => set!(n.status, text),
+            "confidentiality" => set!(n.confidentiality, text),
+            _ => false,
+        },
+        Record::ChronologyEntry(c) => match name {
+            "person" => set!(c.subjects, subjects),
+            "start_date" => set!(c.start_date, date),
+            "end_date" => set!(c.end_date, date),
+            "date_approximate" => set!(c.date_approximate, flag),
+            "category" => set!(c.category, text),
+            "source_agency" => set!(c.source_agency, text),
+            "description" => set!(c.description, text),
+            "analysis" => set!(c.analysis, text),
+            "significant" => set!(c.significant, flag),
+            "source_record" => set!(c.source_record, text),
+            _ => false,
+        },
+        Record::WorkbookForm(_) => false,
     }
 }
 

@@ -51,33 +51,55 @@ fn write_folded(h: &mut Hasher, s: &str) {
         write_tagged(h, b's', fold_slow(s).as_bytes());
         return;
     }
-    // Words copied into one reused buffer and hashed at once: many small
-    // hasher updates cost more than the copy.
+    // Most text is folded already (single spaces, no other white space):
+    // hashed as it is, without a copy.
+    if is_plainly_folded(s.as_bytes()) {
+        write_tagged(h, b's', s.as_bytes());
+        return;
+    }
+    // Otherwise folded into one reused buffer and hashed at once (many
+    // small hasher updates cost more than the copy).
     thread_local! {
         static BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
     }
     BUF.with(|buf| {
         let mut buf = buf.borrow_mut();
-        buf.clear();
-        for_each_word(s, |w| {
-            if !buf.is_empty() {
-                buf.push(b' ');
-            }
-            buf.extend_from_slice(w.as_bytes());
-        });
+        fold_into(s, &mut buf);
         write_tagged(h, b's', &buf);
     });
 }
 
-/// Calls `f` with each run of non-whitespace of `s` (as
-/// `str::split_whitespace`), scanning bytes: only ASCII whitespace and the
-/// lead bytes of Unicode's other white space (U+0085, U+00A0, U+1680,
-/// U+2000..U+3000) are decoded.
-fn for_each_word(s: &str, mut f: impl FnMut(&str)) {
+/// [`fold_text`] of NFC `s` into `buf`: runs without white space (but
+/// single spaces) copied whole, found by [`next_suspect`]; only the bytes
+/// it stops at are looked at one by one.
+fn fold_into(s: &str, buf: &mut Vec<u8>) {
+    buf.clear();
     let b = s.as_bytes();
-    let mut start: Option<usize> = None;
+    let mut pending = false;
     let mut i = 0;
     while i < b.len() {
+        let j = next_suspect(b, i);
+        if j > i {
+            let mut seg = &b[i..j];
+            if let Some(rest) = seg.strip_prefix(b" ") {
+                pending = true;
+                seg = rest;
+            }
+            let trail = seg.last() == Some(&b' ');
+            if trail {
+                seg = &seg[..seg.len() - 1];
+            }
+            if !seg.is_empty() {
+                if pending && !buf.is_empty() {
+                    buf.push(b' ');
+                }
+                buf.extend_from_slice(seg);
+                pending = false;
+            }
+            pending |= trail;
+            i = j;
+            continue;
+        }
         let c = b[i];
         let (ws, width) = match c {
             b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r' => (true, 1),
@@ -88,21 +110,63 @@ fn for_each_word(s: &str, mut f: impl FnMut(&str)) {
             }
             _ => (false, 1),
         };
+        let width = width.min(b.len() - i);
         if ws {
-            if let Some(st) = start.take() {
-                f(&s[st..i]);
-            }
-            i += width;
+            pending = true;
         } else {
-            if start.is_none() {
-                start = Some(i);
+            if pending && !buf.is_empty() {
+                buf.push(b' ');
             }
-            i += 1;
+            pending = false;
+            buf.extend_from_slice(&b[i..i + width]);
         }
+        i += width;
     }
-    if let Some(st) = start {
-        f(&s[st..]);
+}
+
+/// May `x` (followed by `next`) start white space other than one space
+/// between words: a control, two spaces, or the lead byte of U+0085,
+/// U+00A0, U+1680, U+2000..U+3000.
+#[inline(always)]
+fn suspect(x: u8, next: u8) -> bool {
+    x < 0x20 || x == 0xc2 || (0xe1..=0xe3).contains(&x) || (x == b' ' && next == b' ')
+}
+
+/// The first index from `i` at which [`suspect`] holds, or `b.len()`.
+/// Chunks are tested without early exit so that the test vectorises.
+fn next_suspect(b: &[u8], mut i: usize) -> usize {
+    const N: usize = 32;
+    while i + N < b.len() {
+        let c = &b[i..=i + N];
+        let mut bad = false;
+        for j in 0..N {
+            bad |= suspect(c[j], c[j + 1]);
+        }
+        if bad {
+            break;
+        }
+        i += N;
     }
+    while i < b.len() {
+        if suspect(b[i], b.get(i + 1).copied().unwrap_or(0)) {
+            return i;
+        }
+        i += 1;
+    }
+    b.len()
+}
+
+/// Whether `b` (UTF-8) is certainly its own [`fold_text`] when NFC: no
+/// leading or trailing space, no two spaces in a row, and no byte that
+/// may start other white space (controls, and the lead bytes of U+0085,
+/// U+00A0, U+1680, U+2000..U+3000). `false` is not certain: the caller
+/// folds then. Chunks are tested without early exit so that the test
+/// vectorises.
+fn is_plainly_folded(b: &[u8]) -> bool {
+    let (Some(&first), Some(&last)) = (b.first(), b.last()) else {
+        return true;
+    };
+    first != b' ' && last != b' ' && next_suspect(b, 0) == b.len()
 }
 
 fn fold_slow(s: &str) -> String {
@@ -153,6 +217,61 @@ pub fn content_sha256_of_json(map: &serde_json::Map<String, serde_json::Value>) 
     for k in keys {
         write_tagged(&mut h, b'k', k.as_bytes());
         write_value(&mut h, &map[k]);
+    }
+    Sha256(h.finalize().into())
+}
+
+/// One top-level value of a record, borrowed, for
+/// [`content_sha256_of_fields`].
+#[derive(Debug, Clone, Copy)]
+pub enum ContentValue<'a> {
+    /// A string (text, a code, a date as its ISO text).
+    Str(&'a str),
+    /// Yes or no.
+    Bool(bool),
+    /// A list of strings.
+    Strs(&'a [String]),
+    /// Extras (or any object) by name.
+    Map(&'a std::collections::BTreeMap<String, serde_json::Value>),
+}
+
+/// [`content_sha256`] of a record given as its top-level fields (name,
+/// value), as a mapping holds them before the record is built: the same
+/// digest as of the record's JSON object (blank strings left out, keys
+/// sorted here). `fields` is sorted in place.
+pub fn content_sha256_of_fields(fields: &mut [(&str, ContentValue<'_>)]) -> Sha256 {
+    fields.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    let blank = |v: &ContentValue<'_>| matches!(v, ContentValue::Str(s) if s.trim().is_empty());
+    let n = fields.iter().filter(|(_, v)| !blank(v)).count();
+    let mut h = Hasher::new();
+    h.update([b'{']);
+    h.update((n as u64).to_le_bytes());
+    for (k, v) in fields.iter() {
+        if blank(v) {
+            continue;
+        }
+        write_tagged(&mut h, b'k', k.as_bytes());
+        match v {
+            ContentValue::Str(s) => write_folded(&mut h, s),
+            ContentValue::Bool(b) => h.update([b'b', u8::from(*b)]),
+            ContentValue::Strs(items) => {
+                h.update([b'[']);
+                h.update((items.len() as u64).to_le_bytes());
+                for s in *items {
+                    write_folded(&mut h, s);
+                }
+            }
+            ContentValue::Map(map) => {
+                // A BTreeMap's keys are in order already.
+                let keys: Vec<&String> = map.keys().filter(|k| !is_blank(&map[*k])).collect();
+                h.update([b'{']);
+                h.update((keys.len() as u64).to_le_bytes());
+                for k in keys {
+                    write_tagged(&mut h, b'k', k.as_bytes());
+                    write_value(&mut h, &map[k]);
+                }
+            }
+        }
     }
     Sha256(h.finalize().into())
 }
@@ -215,7 +334,7 @@ mod fold_tests {
     use super::*;
 
     #[test]
-    fn words_are_split_as_split_whitespace_splits_them() {
+    fn text_folds_as_split_whitespace_splits_it() {
         for s in [
             "",
             " ",
@@ -227,9 +346,56 @@ mod fold_tests {
             "\r\n\u{2028}end\u{2029}",
         ] {
             let mut got = Vec::new();
-            for_each_word(s, |w| got.push(w.to_string()));
-            let want: Vec<String> = s.split_whitespace().map(String::from).collect();
-            assert_eq!(got, want, "{s:?}");
+            fold_into(s, &mut got);
+            let want: Vec<&str> = s.split_whitespace().collect();
+            assert_eq!(String::from_utf8(got).unwrap(), want.join(" "), "{s:?}");
+            if is_plainly_folded(s.as_bytes()) {
+                assert_eq!(want.join(" "), s, "{s:?}");
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod folded_tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Text said to be folded is its own fold, at any length (the
+        /// test runs in chunks) and with any white space.
+        #[test]
+        fn plainly_folded_text_is_its_own_fold(
+            s in "[a-c \t\n\u{a0}\u{85}\u{2003}\u{2019}\u{e9}]{0,80}"
+        ) {
+            if is_plainly_folded(s.as_bytes()) {
+                prop_assert_eq!(fold_slow(&s), s.clone());
+            }
+            let mut got = Vec::new();
+            fold_into(&s, &mut got);
+            prop_assert_eq!(String::from_utf8(got).unwrap(), fold_slow(&s));
+        }
+
+        /// Long text folds as `split_whitespace` splits it, whatever runs
+        /// of white space fall across the scan's chunks.
+        #[test]
+        fn long_text_folds_as_words_joined(
+            s in "[ab \r\n\t\u{a0}\u{85}\u{1680}\u{2003}\u{200b}\u{2019}\u{3000}\u{1}]{0,200}"
+        ) {
+            let mut got = Vec::new();
+            fold_into(&s, &mut got);
+            let want: Vec<&str> = s.split_whitespace().collect();
+            prop_assert_eq!(String::from_utf8(got).unwrap(), want.join(" "));
+        }
+    }
+
+    #[test]
+    fn a_double_space_past_the_first_chunk_is_seen() {
+        for at in [30, 31, 32, 33, 63, 64, 65] {
+            let s = format!("{}  b", "a".repeat(at));
+            assert!(!is_plainly_folded(s.as_bytes()), "{at}");
+            let s = format!("{} b", "a".repeat(at));
+            assert!(is_plainly_folded(s.as_bytes()), "{at}");
         }
     }
 }

@@ -24,7 +24,10 @@ mod source;
 pub use adapter::{ConfigProblem, FormatDescriptor};
 pub use events::{Disposition, Event, EventSink, FileId, FileOutcome, Tally};
 pub use finding::{escape_controls, Finding};
-pub use hash::{content_sha256, content_sha256_of_json, fold_text, stable_id};
+pub use hash::{
+    content_sha256, content_sha256_of_fields, content_sha256_of_json, fold_text, stable_id,
+    ContentValue,
+};
 pub use kind::{Check, FieldDef, FieldType, RecordKind, UnknownKind};
 pub use locator::Locator;
 pub use provenance::{MappingRef, Provenance, Sha256, SourceRef};

@@ -90,24 +90,16 @@ pub fn export(
     let plan = plan_outside(inputs, mappings, &opts.out_dir)?;
     let out = casebridge_io::OutputDir::create(&opts.out_dir, opts.replace)?;
     // Records written as JSON Lines carry their provenance, whose file
-    // SHA-256 the pipeline knows only at the end of the file: the inputs
-    // are hashed first (and checked against the reading pass's hash).
-    let mut hashes = BTreeMap::new();
-    if matches!(opts.target, ExportTarget::Jsonl) {
-        for f in &plan.files {
-            if !hashes.contains_key(&f.path) {
-                if let Ok(h) = hash_file(&f.path) {
-                    hashes.insert(f.path.clone(), h);
-                }
-            }
-        }
-    }
+    // SHA-256 the pipeline knows only at the end of the file: they are
+    // written with a placeholder of the hash's width, filled in place when
+    // the file closes (`JsonlSink::fill_pending`), so the inputs are read
+    // once.
     let popts = PipelineOptions::checked(opts.as_of, opts.show_values, opts.limits.clone());
     let mut stage = Export::new(
         &opts.target,
         out.path().to_path_buf(),
         opts.show_values,
-        hashes,
+        BTreeMap::new(),
     );
     let could_not_run;
     {
@@ -180,7 +172,9 @@ pub(crate) struct Export<'t> {
     places: BTreeMap<String, Vec<Locator>>,
     /// The run id written into the forms' provenance.
     pub(crate) run_id: String,
-    /// Each input's SHA-256, taken before the run, for provenance.
+    /// Each input's SHA-256 when known before the run (migrate hashes its
+    /// inputs first); otherwise JSON Lines records carry a placeholder
+    /// filled when the file closes.
     hashes: BTreeMap<PathBuf, Sha256>,
     cells: Vec<Cell>,
     /// The rows of a record written as several (a form's answers).
@@ -368,11 +362,15 @@ impl<'t> XmlDoc<'t> {
 }
 
 impl Writer<'_> {
+    fn has_pending(&self) -> bool {
+        matches!(self, Writer::Jsonl(s, _) if s.has_pending())
+    }
+
     fn finish(self) -> Result<u64, Error> {
         match self {
             Writer::Xml(d) => d.finish(),
             Writer::Jsonl(s, n) => {
-                Box::new(*s).finish()?;
+                s.finish_records()?;
                 Ok(n)
             }
             Writer::Table { sink, rows, .. } => {
@@ -520,7 +518,7 @@ impl<'t> Export<'t> {
         file: &FileCtx<'_>,
         record: &Record,
     ) -> Result<Verdict, Error> {
-        self.write(file, record, &Locator::File, None)
+        self.write(file, record, &Locator::File, None, false)
     }
 
     /// The writer for a record of `kind`; `None` (with the reason) when
@@ -643,13 +641,14 @@ impl<'t> Export<'t> {
         record: &Record,
         locator: &Locator,
         encoding: Option<Encoding>,
+        pending: bool,
     ) -> Result<Verdict, Error> {
         if let Some(gate) = &mut self.gate {
             if let Some(reason) = gate.admit(file, record)? {
                 return Ok(Verdict::Done(Disposition::Skipped { reason }));
             }
         }
-        let verdict = self.write_now(file, record, locator, encoding)?;
+        let verdict = self.write_now(file, record, locator, encoding, pending)?;
         if let (Some(gate), Verdict::Done(Disposition::Valid)) = (&mut self.gate, &verdict) {
             gate.written(file, record)?;
         }
@@ -662,6 +661,7 @@ impl<'t> Export<'t> {
         record: &Record,
         locator: &Locator,
         encoding: Option<Encoding>,
+        pending: bool,
     ) -> Result<Verdict, Error> {
         let show = self.show_values;
         let mut cells = std::mem::take(&mut self.cells);
@@ -684,7 +684,11 @@ impl<'t> Export<'t> {
                 Verdict::Done(Disposition::Skipped { reason })
             }
             Ok(Writer::Jsonl(s, n)) => {
-                s.write_record(record)?;
+                if pending {
+                    s.write_record_pending(record)?;
+                } else {
+                    s.write_record(record)?;
+                }
                 *n += 1;
                 Verdict::Done(Disposition::Valid)
             }
@@ -892,15 +896,17 @@ impl Stage for Export<'_> {
         }
         let (locator, encoding) = (item.locator, item.encoding);
         match item.record {
-            Some(mut r) => {
-                if let (Some(h), Some(p)) = (
-                    self.hashes.get(file.path),
-                    r.header_mut().provenance.last_mut(),
-                ) {
-                    p.source.sha256 = *h;
+            // Its file's hash: known before the run (migrate), or filled
+            // in when the file closes.
+            Some(mut r) => match self.hashes.get(file.path) {
+                Some(h) => {
+                    if let Some(p) = r.header_mut().provenance.last_mut() {
+                        p.source.sha256 = *h;
+                    }
+                    self.write(file, &r, locator, encoding, false)
                 }
-                self.write(file, &r, locator, encoding)
-            }
+                None => self.write(file, &r, locator, encoding, true),
+            },
             None => Ok(Verdict::Done(Disposition::Rejected {
                 rules: vec![rules::FIELD_REQUIRED.to_string()],
             })),
@@ -908,15 +914,23 @@ impl Stage for Export<'_> {
     }
 
     fn close(&mut self, file: &FileCtx<'_>, sha256: Option<&Sha256>) -> Result<(), Error> {
-        if let (Some(first), Some(read)) = (self.hashes.get(file.path), sha256) {
-            if first != read {
-                self.findings.push(Finding::new(
-                    rules::FILE_CHANGED,
-                    &file.name,
-                    None,
-                    None,
-                    "the file changed while it was exported: its records' provenance names the SHA-256 taken before; export it again",
-                ));
+        // The file's hash over the placeholders of its records. A file not
+        // read to its end has none: it is hashed as it is now.
+        let hashed;
+        let sha256 = match sha256 {
+            Some(h) => Some(h),
+            None if self.writers.values().any(Writer::has_pending) => {
+                hashed = hash_file(file.path).ok();
+                hashed.as_ref()
+            }
+            None => None,
+        };
+        for w in self.writers.values_mut() {
+            if let Writer::Jsonl(s, _) = w {
+                match sha256 {
+                    Some(h) => s.fill_pending(h)?,
+                    None => s.forget_pending(),
+                }
             }
         }
         if self.answers.is_empty() {
@@ -1029,7 +1043,7 @@ impl Stage for Export<'_> {
                     .collect();
             }
             let record = Record::WorkbookForm(form);
-            self.write(file, &record, &Locator::File, self.encoding)?;
+            self.write(file, &record, &Locator::File, self.encoding, false)?;
         }
         Ok(())
     }

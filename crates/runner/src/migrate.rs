@@ -224,6 +224,7 @@ pub fn migrate(
         files: BTreeMap::new(),
         hashes: hashes.clone(),
         shared: Some(Rc::clone(&shared)),
+        changed: Vec::new(),
     };
     stage.export.run_id.clone_from(&run_id);
     stage.export.gate = Some(Box::new(Versioning {
@@ -695,6 +696,9 @@ struct Migrate<'t> {
     hashes: BTreeMap<PathBuf, Sha256>,
     /// The run's shared state (the id of the record disposed of next).
     shared: Option<Rc<RefCell<Shared>>>,
+    /// `file.changed` findings: a file whose reading pass hashed otherwise
+    /// than the hash taken before the run.
+    changed: Vec<Finding>,
 }
 
 impl Stage for Migrate<'_> {
@@ -757,10 +761,22 @@ impl Stage for Migrate<'_> {
     }
 
     fn close(&mut self, file: &FileCtx<'_>, sha256: Option<&Sha256>) -> Result<(), Error> {
+        if let (Some(first), Some(read)) = (self.hashes.get(file.path), sha256) {
+            if first != read {
+                self.changed.push(Finding::new(
+                    rules::FILE_CHANGED,
+                    &file.name,
+                    None,
+                    None,
+                    "the file changed while it was migrated: its records' provenance names the SHA-256 taken first; run again",
+                ));
+            }
+        }
         self.export.close(file, sha256)
     }
 
     fn take_findings(&mut self, out: &mut Vec<Finding>) {
+        out.append(&mut self.changed);
         self.export.take_findings(out);
     }
 }

@@ -308,24 +308,125 @@ impl RecordSource for JsonlSource {
 /// Writes canonical records as JSON Lines, one record a line with its
 /// provenance, through the shared output helper (exclusive owner-only
 /// temporary file, renamed into place by `finish`).
+///
+/// Lines are serialised on the caller's thread into blocks of about
+/// 1 MiB that a writer thread of the sink writes to the file, so that the
+/// copy into the page cache (as much work as the serialising) runs beside
+/// the reading; at most [`BLOCKS`] blocks are in flight. An error of the
+/// writer thread is returned by the next call that hands it work, or by
+/// `finish`.
+///
+/// A record whose source file's SHA-256 is not known yet (a stream: the
+/// hash is known when the file has been read to its end) is written with
+/// [`JsonlSink::write_record_pending`]: its last provenance's file hash
+/// is written as 64 zeros, a placeholder of the hash's own width, and its
+/// offset kept; [`JsonlSink::fill_pending`] writes the hash over them in
+/// place. So the file is written in one pass and reads as if the hash had
+/// been known all along; what it costs is 8 bytes of memory per pending
+/// record until the fill.
 pub struct JsonlSink {
     path: PathBuf,
-    out: OutputFile,
-    hasher: sha2::Sha256,
+    /// SHA-256 of the bytes written, while no placeholder was written.
+    hasher: Option<sha2::Sha256>,
     bytes: u64,
     records: u64,
+    /// The block being filled.
+    block: Vec<u8>,
+    /// File offsets of the placeholders not filled yet.
+    pending: Vec<u64>,
+    to_writer: Option<std::sync::mpsc::SyncSender<Work>>,
+    /// Blocks the writer is done with, for reuse.
+    spent: std::sync::mpsc::Receiver<Vec<u8>>,
+    writer: Option<std::thread::JoinHandle<io::Result<OutputFile>>>,
+}
+
+/// Blocks handed to the writer thread and not written yet, at most.
+const BLOCKS: usize = 4;
+/// A block is handed over once it holds this much.
+const BLOCK_BYTES: usize = 1 << 20;
+
+/// What the writer thread is asked to do, in order.
+enum Work {
+    /// Append these bytes.
+    Write(Vec<u8>),
+    /// Write the hex digits at each offset (all written before).
+    Fill(Vec<u64>, [u8; 64]),
+}
+
+/// The writer thread: appends blocks, fills placeholders; stops at the
+/// first error (returned when joined) or when the sink hangs up.
+fn run_writer(
+    mut out: OutputFile,
+    work: std::sync::mpsc::Receiver<Work>,
+    spent: std::sync::mpsc::SyncSender<Vec<u8>>,
+) -> io::Result<OutputFile> {
+    for w in work {
+        match w {
+            Work::Write(mut block) => {
+                out.write_all(&block)?;
+                block.clear();
+                let _ = spent.try_send(block);
+            }
+            Work::Fill(offsets, hex) => {
+                let file = out.get_ref()?;
+                for off in offsets {
+                    write_at(file, &hex, off)?;
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The placeholder of a file hash not known yet: `Sha256::default()`.
+const PLACEHOLDER: [u8; 64] = [b'0'; 64];
+
+/// The offset, in a record's line, of the hex digits of its last
+/// provenance's source SHA-256. The line is `{"kind":..,"id":..,
+/// "source_keys":[..],"provenance":[{"run_id":..,"source":{"system":..,
+/// "file":..,"sha256":"..."},..},..],..`: JSON escapes every quote inside
+/// a string, so these keys are found only where the writer put them.
+fn placeholder_offset(line: &[u8], provenances: usize) -> Option<usize> {
+    fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+        hay.windows(needle.len()).position(|w| w == needle)
+    }
+    const PROV: &[u8] = b"\"provenance\":[";
+    const RUN: &[u8] = b"{\"run_id\":";
+    const SHA: &[u8] = b"\"sha256\":\"";
+    let mut at = find(line, PROV)? + PROV.len();
+    for i in 0..provenances {
+        at += find(line.get(at..)?, RUN)?;
+        if i + 1 < provenances {
+            at += RUN.len();
+        }
+    }
+    let off = at + find(line.get(at..)?, SHA)? + SHA.len();
+    (line.get(off..off + PLACEHOLDER.len())? == PLACEHOLDER).then_some(off)
 }
 
 impl JsonlSink {
     /// Creates the sink's temporary file beside `path`.
     pub fn create(path: &Path) -> Result<JsonlSink, SinkError> {
         let out = OutputFile::create(path).map_err(|e| SinkError::Output(Box::new(e)))?;
+        let (to_writer, work) = std::sync::mpsc::sync_channel(BLOCKS);
+        let (give_back, spent) = std::sync::mpsc::sync_channel(BLOCKS + 1);
+        let writer = std::thread::Builder::new()
+            .name("jsonl-writer".into())
+            .spawn(move || run_writer(out, work, give_back))
+            .map_err(|e| SinkError::Io {
+                target: path.display().to_string(),
+                source: e,
+            })?;
         Ok(JsonlSink {
             path: path.to_path_buf(),
-            out,
-            hasher: sha2::Sha256::new(),
+            hasher: Some(sha2::Sha256::new()),
             bytes: 0,
             records: 0,
+            block: Vec::with_capacity(BLOCK_BYTES + (64 << 10)),
+            pending: Vec::new(),
+            to_writer: Some(to_writer),
+            spent,
+            writer: Some(writer),
         })
     }
 
@@ -335,40 +436,202 @@ impl JsonlSink {
             source,
         }
     }
+
+    /// Hands work to the writer thread; its error if it has stopped.
+    fn send(&mut self, work: Work) -> Result<(), SinkError> {
+        let sent = self.to_writer.as_ref().map(|t| t.send(work).is_ok());
+        if sent == Some(true) {
+            return Ok(());
+        }
+        // The writer stopped: its error says why.
+        match self.join() {
+            Err(e) => Err(e),
+            Ok(_) => Err(self.err(io::Error::other("the writer thread stopped"))),
+        }
+    }
+
+    /// Ends the writer thread, returning its file.
+    fn join(&mut self) -> Result<OutputFile, SinkError> {
+        self.to_writer = None;
+        let Some(writer) = self.writer.take() else {
+            return Err(self.err(io::Error::other("the writer thread stopped")));
+        };
+        match writer.join() {
+            Ok(Ok(out)) => Ok(out),
+            Ok(Err(e)) => Err(self.err(e)),
+            Err(_) => Err(self.err(io::Error::other("the writer thread panicked"))),
+        }
+    }
+
+    /// Hands the block to the writer, taking a spent one (or a new one).
+    fn hand_over(&mut self) -> Result<(), SinkError> {
+        if self.block.is_empty() {
+            return Ok(());
+        }
+        let next = self
+            .spent
+            .try_recv()
+            .unwrap_or_else(|_| Vec::with_capacity(BLOCK_BYTES + (64 << 10)));
+        let full = std::mem::replace(&mut self.block, next);
+        self.send(Work::Write(full))
+    }
+
+    /// Appends `record`'s line (with its newline) to the block; returns
+    /// where the line starts in the block.
+    fn serialise(&mut self, record: &Record) -> Result<usize, SinkError> {
+        let start = self.block.len();
+        if let Err(e) = serde_json::to_writer(&mut self.block, record) {
+            self.block.truncate(start);
+            return Err(self.err(io::Error::other(e.to_string())));
+        }
+        self.block.push(b'\n');
+        Ok(start)
+    }
+
+    /// Counts and hashes the line at `start` of the block; hands the block
+    /// over when full.
+    fn written(&mut self, start: usize) -> Result<(), SinkError> {
+        let line = &self.block[start..];
+        if let Some(h) = &mut self.hasher {
+            h.update(line);
+        }
+        self.bytes += line.len() as u64;
+        self.records += 1;
+        if self.block.len() >= BLOCK_BYTES {
+            self.hand_over()?;
+        }
+        Ok(())
+    }
+
+    /// Writes `record`, whose last provenance's source SHA-256 is not
+    /// known yet (it must be `Sha256::default()`): see
+    /// [`JsonlSink::fill_pending`].
+    pub fn write_record_pending(&mut self, record: &Record) -> Result<(), SinkError> {
+        let start = self.serialise(record)?;
+        let provenances = record.header().provenance.len();
+        let placeholder = record
+            .header()
+            .provenance
+            .last()
+            .is_some_and(|p| p.source.sha256 == Sha256::default());
+        let off = if placeholder {
+            placeholder_offset(&self.block[start..], provenances)
+        } else {
+            None
+        };
+        let Some(off) = off else {
+            self.block.truncate(start);
+            return Err(self.err(io::Error::other(
+                "a pending record has no file hash placeholder",
+            )));
+        };
+        self.pending.push(self.bytes + off as u64);
+        // The bytes change when filled: the hash of the file is taken
+        // from the file at the end.
+        self.hasher = None;
+        self.written(start)
+    }
+
+    /// Writes `sha256` over every placeholder written since the last
+    /// fill, in place.
+    pub fn fill_pending(&mut self, sha256: &Sha256) -> Result<(), SinkError> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let mut hex = [0u8; 64];
+        hex.copy_from_slice(sha256.to_hex().as_bytes());
+        self.hand_over()?;
+        let pending = std::mem::take(&mut self.pending);
+        self.send(Work::Fill(pending, hex))
+    }
+
+    /// Whether placeholders wait for their hash.
+    pub fn has_pending(&self) -> bool {
+        !self.pending.is_empty()
+    }
+
+    /// Leaves the placeholders written since the last fill as they are
+    /// (zeros: the file's hash could not be taken).
+    pub fn forget_pending(&mut self) {
+        self.pending.clear();
+    }
+
+    /// Writes what is left and ends the writer thread.
+    fn close(&mut self) -> Result<OutputFile, SinkError> {
+        self.hand_over()?;
+        self.join()
+    }
+
+    /// Flushes, syncs and renames the file into place; returns the records
+    /// written. (`RecordSink::finish` also hashes the file.)
+    pub fn finish_records(mut self) -> Result<u64, SinkError> {
+        let out = self.close()?;
+        out.finish().map_err(|e| SinkError::Output(Box::new(e)))?;
+        Ok(self.records)
+    }
+}
+
+impl Drop for JsonlSink {
+    fn drop(&mut self) {
+        // Not finished: the writer thread ends and drops (removes) the
+        // temporary file before the sink is gone.
+        self.to_writer = None;
+        if let Some(w) = self.writer.take() {
+            let _ = w.join();
+        }
+    }
+}
+
+#[cfg(unix)]
+fn write_at(file: &File, bytes: &[u8], off: u64) -> io::Result<()> {
+    std::os::unix::fs::FileExt::write_all_at(file, bytes, off)
+}
+
+#[cfg(not(unix))]
+fn write_at(mut file: &File, bytes: &[u8], off: u64) -> io::Result<()> {
+    use std::io::{Seek, SeekFrom};
+    file.seek(SeekFrom::Start(off))?;
+    file.write_all(bytes)?;
+    file.seek(SeekFrom::End(0)).map(|_| ())
+}
+
+/// SHA-256 of a file's bytes.
+fn hash_of(path: &Path) -> io::Result<Sha256> {
+    let mut file = File::open(path)?;
+    let mut h = sha2::Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(Sha256(h.finalize().into()))
 }
 
 impl RecordSink for JsonlSink {
     fn write_record(&mut self, record: &Record) -> Result<(), SinkError> {
-        let line = record
-            .to_json_line()
-            .map_err(|e| self.err(io::Error::other(e.to_string())))?;
-        self.hasher.update(line.as_bytes());
-        self.hasher.update(b"\n");
-        self.bytes += line.len() as u64 + 1;
-        self.records += 1;
-        let r = self
-            .out
-            .write_all(line.as_bytes())
-            .and_then(|()| self.out.write_all(b"\n"));
-        r.map_err(|e| self.err(e))
+        let start = self.serialise(record)?;
+        self.written(start)
     }
 
-    fn finish(self: Box<Self>) -> Result<SinkSummary, SinkError> {
-        let JsonlSink {
-            path,
-            out,
-            hasher,
-            bytes,
-            records,
-        } = *self;
+    fn finish(mut self: Box<Self>) -> Result<SinkSummary, SinkError> {
+        let mut out = self.close()?;
+        let sha256 = match self.hasher.take() {
+            Some(h) => Sha256(h.finalize().into()),
+            None => {
+                let r = match out.get_ref() {
+                    Ok(_) => hash_of(out.temp_path()),
+                    Err(e) => Err(e),
+                };
+                r.map_err(|e| self.err(e))?
+            }
+        };
         out.finish().map_err(|e| SinkError::Output(Box::new(e)))?;
         Ok(SinkSummary {
-            records,
-            files: vec![(
-                path.display().to_string(),
-                Sha256(hasher.finalize().into()),
-                bytes,
-            )],
+            records: self.records,
+            files: vec![(self.path.display().to_string(), sha256, self.bytes)],
         })
     }
 }
@@ -461,6 +724,61 @@ mod tests {
         let subjects = RecordKind::CaseNote.field_index("person").unwrap();
         let _ = subjects;
         assert!(matches!(&notes[0].2, Record::CaseNote(n) if n.subjects.len() == 2));
+    }
+
+    fn provenance(file: &str) -> casebridge_model::Provenance {
+        casebridge_model::Provenance {
+            run_id: String::new(),
+            source: casebridge_model::SourceRef {
+                system: "mosaic".into(),
+                file: file.into(),
+                sha256: Sha256::default(),
+            },
+            locator: Locator::File,
+            mapping: casebridge_model::MappingRef {
+                id: "m".into(),
+                version: "1".into(),
+                sha256: Sha256::default(),
+            },
+            content_sha256: Sha256::default(),
+        }
+    }
+
+    #[test]
+    fn pending_file_hashes_are_filled_in_place_and_only_there() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.jsonl");
+        let zeros = "0".repeat(64);
+        // Text that looks like the provenance the placeholder is in.
+        let tricky = format!("\"provenance\":[{{\"run_id\":\"\",\"sha256\":\"{zeros}\"");
+        let mut a = person("1");
+        a.header_mut().provenance = vec![provenance("a.csv"), provenance("b.csv")];
+        if let Record::Person(p) = &mut a {
+            p.first_name = Some(tricky.clone());
+        }
+        let mut b = person("2");
+        b.header_mut().provenance = vec![provenance(&tricky)];
+        let h1 = Sha256::digest(b"one");
+        let h2 = Sha256::digest(b"two");
+        let mut sink = Box::new(JsonlSink::create(&path).unwrap());
+        sink.write_record_pending(&a).unwrap();
+        sink.fill_pending(&h1).unwrap();
+        sink.write_record(&person("3")).unwrap();
+        sink.write_record_pending(&b).unwrap();
+        sink.fill_pending(&h2).unwrap();
+        let summary = sink.finish().unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        assert_eq!(summary.files[0].1, Sha256::digest(&bytes));
+        let lines: Vec<Record> = String::from_utf8(bytes)
+            .unwrap()
+            .lines()
+            .map(|l| Record::from_json_line(l).unwrap())
+            .collect();
+        let mut want_a = a.clone();
+        want_a.header_mut().provenance[1].source.sha256 = h1;
+        let mut want_b = b.clone();
+        want_b.header_mut().provenance[0].source.sha256 = h2;
+        assert_eq!(lines, vec![want_a, person("3"), want_b]);
     }
 
     #[test]
