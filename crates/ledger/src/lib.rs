@@ -389,6 +389,18 @@ impl Ledger {
             start,
             prev,
             tables: CHAINED.iter().map(|_| Hasher::new()).collect(),
+            inserts: CHAINED
+                .iter()
+                .map(|(name, cols)| {
+                    let marks: Vec<String> =
+                        (2..=cols.len() + 1).map(|i| format!("?{i}")).collect();
+                    format!(
+                        "INSERT INTO {name} (run, {}) VALUES (?1, {})",
+                        cols.join(", "),
+                        marks.join(", ")
+                    )
+                })
+                .collect(),
         })
     }
 }
@@ -400,6 +412,8 @@ pub struct RunTxn {
     start: RunStart,
     prev: String,
     tables: Vec<Hasher>,
+    /// Each chained table's insert statement.
+    inserts: Vec<String>,
 }
 
 impl std::fmt::Debug for RunTxn {
@@ -420,22 +434,11 @@ impl RunTxn {
     }
 
     fn insert(&mut self, table: usize, values: Vec<Value>) -> Result<(), Error> {
-        let (name, cols) = CHAINED[table];
         feed(&mut self.tables[table], &values);
-        let mut sql = format!("INSERT INTO {name} (run");
-        for c in cols {
-            sql.push_str(", ");
-            sql.push_str(c);
-        }
-        sql.push_str(") VALUES (?1");
-        for i in 0..cols.len() {
-            sql.push_str(&format!(", ?{}", i + 2));
-        }
-        sql.push(')');
         let mut params = Vec::with_capacity(values.len() + 1);
         params.push(Value::Int(self.seq));
         params.extend(values);
-        self.ledger.db.execute(&sql, &params)?;
+        self.ledger.db.execute(&self.inserts[table], &params)?;
         Ok(())
     }
 

@@ -229,6 +229,7 @@ pub fn migrate(
     stage.export.run_id.clone_from(&run_id);
     stage.export.gate = Some(Box::new(Versioning {
         shared: Rc::clone(&shared),
+        last: None,
     }));
     let could_not_run;
     {
@@ -784,6 +785,8 @@ impl Stage for Migrate<'_> {
 /// The nightly versioning of records.
 struct Versioning {
     shared: Rc<RefCell<Shared>>,
+    /// The record admit last looked up, and what the store held of it.
+    last: Option<(String, Option<casebridge_ledger::Current>)>,
 }
 
 fn content_of(record: &Record) -> Sha256 {
@@ -808,6 +811,7 @@ impl Gate for Versioning {
         let mut s = self.shared.borrow_mut();
         let current = s.txn()?.current(id)?;
         s.pending = Some(id.clone());
+        self.last = Some((id.clone(), current.clone()));
         match current {
             Some(c) if !c.withdrawn && c.content_sha == sha => {
                 s.txn()?.seen(id)?;
@@ -833,7 +837,13 @@ impl Gate for Versioning {
         };
         let mut s = self.shared.borrow_mut();
         let t = s.txn()?;
-        let (change, version) = match t.current(&h.id)? {
+        // What admit found of it (a form or survivor written without
+        // admit is looked up).
+        let current = match self.last.take() {
+            Some((id, c)) if id == h.id => c,
+            _ => t.current(&h.id)?,
+        };
+        let (change, version) = match current {
             None => ("new", 1),
             Some(c) if c.withdrawn => ("restored", c.version + 1),
             Some(c) => ("changed", c.version + 1),
