@@ -582,3 +582,54 @@ fn with_dedup_copies_are_merged_into_survivors_with_their_evidence() {
     let (_, text) = site.migrate();
     assert!(text.contains("nothing changed"), "{text}");
 }
+
+#[test]
+fn a_ledger_among_the_inputs_is_refused_and_left_untouched() {
+    let site = Site::new("24", "\n[ledger]\npath = \"inputs/DM_PERSONS.csv\"\n");
+    let before = std::fs::read(site.path("inputs/DM_PERSONS.csv")).unwrap();
+    let (code, text) = site.migrate();
+    assert_eq!(code, 2, "{text}");
+    assert!(text.contains("the ledger is among the inputs"), "{text}");
+    assert_eq!(
+        std::fs::read(site.path("inputs/DM_PERSONS.csv")).unwrap(),
+        before
+    );
+}
+
+#[test]
+fn validate_takes_a_migration_run_file() {
+    let site = Site::new("25", "");
+    let out = site.run(&["-q", "validate", "--config", "run.toml"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        !site.path("out").exists(),
+        "validate writes no migration output"
+    );
+}
+
+#[test]
+fn messages_name_records_by_id_not_by_their_values() {
+    let site = Site::new("26", "");
+    assert_eq!(site.migrate().0, 0);
+    let persons = site.path("inputs/DM_PERSONS.csv");
+    let mut ls = lines(&persons);
+    let removed = String::from_utf8_lossy(&ls[2]).into_owned();
+    ls.remove(2);
+    write_lines(&persons, &ls);
+    let (_, text) = site.migrate();
+    assert!(text.contains("migrate.withdrawn"), "{text}");
+    // No field of the withdrawn person's row (names, dates) is printed.
+    for value in removed
+        .trim_end()
+        .split(',')
+        .skip(1)
+        .filter(|v| v.len() > 3)
+    {
+        assert!(!text.contains(value), "{value} printed: {text}");
+    }
+}
