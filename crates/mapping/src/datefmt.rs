@@ -143,7 +143,15 @@ impl DateFormat {
     /// [`DateFormat::parse_datetime`] for values it reads; day, month and
     /// time parts are written with two digits).
     pub fn format(&self, dt: NaiveDateTime) -> String {
+        let mut out = String::new();
+        self.format_into(dt, &mut out);
+        out
+    }
+
+    /// [`DateFormat::format`], appending to `out`.
+    pub fn format_into(&self, dt: NaiveDateTime, out: &mut String) {
         use chrono::{Datelike, Timelike};
+        use std::fmt::Write as _;
         match self {
             DateFormat::Excel => {
                 // As in parsing: serials before 60 (1900-03-01) count from
@@ -158,33 +166,35 @@ impl DateFormat {
                 let epoch =
                     NaiveDate::from_ymd_opt(1899, 12, day).and_then(|d| d.and_hms_opt(0, 0, 0));
                 let Some(epoch) = epoch else {
-                    return String::new();
+                    return;
                 };
                 let secs = (dt - epoch).num_seconds();
                 let (days, rest) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-                if rest == 0 {
-                    days.to_string()
+                let _ = if rest == 0 {
+                    write!(out, "{days}")
                 } else {
-                    format!("{}", days as f64 + rest as f64 / 86_400.0)
-                }
+                    write!(out, "{}", days as f64 + rest as f64 / 86_400.0)
+                };
             }
             DateFormat::Pattern { toks, .. } => {
-                let mut out = String::with_capacity(toks.len() * 2);
+                out.reserve(toks.len() * 2);
                 for t in toks {
                     match t.0 {
-                        Tok::Year => out.push_str(&format!("{:04}", dt.year())),
-                        Tok::Month => out.push_str(&format!("{:02}", dt.month())),
-                        Tok::Day => out.push_str(&format!("{:02}", dt.day())),
-                        Tok::Hour => out.push_str(&format!("{:02}", dt.hour())),
-                        Tok::Minute => out.push_str(&format!("{:02}", dt.minute())),
-                        Tok::Second => out.push_str(&format!("{:02}", dt.second())),
-                        Tok::Fraction => {
-                            out.push_str(&format!("{:03}", dt.nanosecond() / 1_000_000))
-                        }
+                        Tok::Year => match u32::try_from(dt.year()) {
+                            Ok(y) if y < 10_000 => push_digits(out, y, 4),
+                            _ => {
+                                let _ = write!(out, "{:04}", dt.year());
+                            }
+                        },
+                        Tok::Month => push_digits(out, dt.month(), 2),
+                        Tok::Day => push_digits(out, dt.day(), 2),
+                        Tok::Hour => push_digits(out, dt.hour(), 2),
+                        Tok::Minute => push_digits(out, dt.minute(), 2),
+                        Tok::Second => push_digits(out, dt.second(), 2),
+                        Tok::Fraction => push_digits(out, dt.nanosecond() / 1_000_000, 3),
                         Tok::Lit(c) => out.push(char::from(c)),
                     }
                 }
-                out
             }
         }
     }
@@ -333,6 +343,30 @@ impl DateFormats {
     }
 }
 
+/// Appends `n` zero-padded to `width` digits, as `{:0width$}` does (more
+/// digits where `n` needs them), without the formatting machinery.
+fn push_digits(out: &mut String, n: u32, width: usize) {
+    let mut buf = [b'0'; 10];
+    let mut i = buf.len();
+    let mut n = n;
+    loop {
+        i -= 1;
+        // `n % 10` is below 10: the cast keeps it.
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    let digits = buf.len() - i;
+    for _ in digits..width {
+        out.push('0');
+    }
+    for &b in &buf[i..] {
+        out.push(char::from(b));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -341,6 +375,39 @@ mod tests {
         DateFormats::default_list()
             .parse_datetime(s)
             .map(|d| d.to_string())
+    }
+
+    #[test]
+    fn digits_are_padded_as_format_pads_them() {
+        for (n, width) in [
+            (0, 2),
+            (7, 2),
+            (42, 2),
+            (123, 2),
+            (5, 3),
+            (999, 3),
+            (1000, 3),
+        ]
+        .into_iter()
+        .chain([(0, 4), (9, 4), (2024, 4), (99_999, 4), (u32::MAX, 4)])
+        {
+            let mut s = String::new();
+            push_digits(&mut s, n, width);
+            assert_eq!(s, format!("{n:0width$}"));
+        }
+    }
+
+    #[test]
+    fn written_dates_read_back() {
+        let f = DateFormat::parse("dd/mm/yyyy HH:MM:SS.fff").unwrap();
+        let t = NaiveDate::from_ymd_opt(987, 3, 4)
+            .and_then(|d| d.and_hms_milli_opt(5, 6, 7, 89))
+            .unwrap();
+        assert_eq!(f.format(t), "04/03/0987 05:06:07.089");
+        assert_eq!(f.parse_datetime(&f.format(t)), Some(t));
+        let mut s = String::from("x");
+        f.format_into(t, &mut s);
+        assert_eq!(s, "x04/03/0987 05:06:07.089");
     }
 
     #[test]

@@ -17,10 +17,13 @@
 //! tables (Mosaic's live `MO_*` layout) is a set of such plans, one per
 //! table, joined by key: see the note on [`RowWriter`].
 
-use chrono::{NaiveDate, NaiveDateTime, NaiveTime};
+use std::borrow::Cow;
+use std::fmt::Write as _;
+
+use chrono::{Datelike, NaiveDate, NaiveDateTime, NaiveTime, Timelike};
 use serde_json::Value as Json;
 
-use casebridge_model::{rules, Record, RecordKind};
+use casebridge_model::{rules, FieldRef, Record, RecordKind};
 
 use crate::datefmt::DateFormat;
 use crate::mapping::{FieldIssue, FieldMap, Input, Mapping, Parse};
@@ -333,8 +336,237 @@ impl RowWriter<'_> {
         issues: &mut Vec<FieldIssue>,
         show_values: bool,
     ) {
-        let json = serde_json::to_value(record).unwrap_or(Json::Null);
-        self.write_json(&json, record, out, issues, show_values);
+        if record.kind() != self.mapping.kind {
+            // A workbook form, or a record of a kind the mapping does not
+            // write: through the record's JSON, as before.
+            let json = serde_json::to_value(record).unwrap_or(Json::Null);
+            self.write_json(&json, record, out, issues, show_values);
+            return;
+        }
+        #[cfg(debug_assertions)]
+        let before = issues.len();
+        self.write_direct(record, out, issues, show_values);
+        #[cfg(debug_assertions)]
+        {
+            // The direct path writes the cells and issues the JSON path writes.
+            let json = serde_json::to_value(record).unwrap_or(Json::Null);
+            let (mut want, mut want_issues) = (Vec::new(), Vec::new());
+            self.write_json(&json, record, &mut want, &mut want_issues, show_values);
+            debug_assert_eq!(out, &want, "{}", self.mapping.id);
+            debug_assert_eq!(&issues[before..], &want_issues[..], "{}", self.mapping.id);
+        }
+    }
+
+    /// [`RowWriter::write`] from the record's typed fields: no JSON tree,
+    /// values borrowed until they are copied into their cell, and the
+    /// cells of `out` (and their text buffers) reused.
+    fn write_direct(
+        &self,
+        record: &Record,
+        out: &mut Vec<Cell>,
+        issues: &mut Vec<FieldIssue>,
+        show_values: bool,
+    ) {
+        let extras = &record.header().extras;
+        out.truncate(self.plan.len());
+        out.resize(self.plan.len(), Cell::Empty);
+        for (src, cell) in self.plan.iter().zip(out.iter_mut()) {
+            match src {
+                None => *cell = Cell::Empty,
+                Some(Source::Extra { field, name }) => match (extras.get(name), field) {
+                    (None | Some(Json::Null), _) => *cell = Cell::Empty,
+                    (Some(v), Some(i)) => {
+                        self.cell_into(
+                            &self.mapping.fields[*i],
+                            Val::Json(v),
+                            cell,
+                            issues,
+                            show_values,
+                        );
+                    }
+                    (Some(v), None) => set_text(cell, &plain_cow(v)),
+                },
+                Some(Source::Field { field, part }) => {
+                    let f = &self.mapping.fields[*field];
+                    match (self.direct_value(f, record), part) {
+                        (None, _) => *cell = Cell::Empty,
+                        (Some(v), None) => self.cell_into(f, v, cell, issues, show_values),
+                        (Some(v), Some((p, n))) => {
+                            let text = v.text();
+                            let sep = match &f.input {
+                                Input::Concat { separator, .. } => separator.as_str(),
+                                _ => " ",
+                            };
+                            match text.splitn(*n, sep).nth(*p) {
+                                Some(part) if text.splitn(*n, sep).count() == *n => {
+                                    set_text(cell, part)
+                                }
+                                _ => {
+                                    if *p == 0 {
+                                        issues.push(FieldIssue {
+                                            rule: rules::FIELD_TYPE,
+                                            field: f.def.name,
+                                            column: f.columns.clone(),
+                                            message: format!(
+                                                "{}: cannot be split into its {n} columns on {sep:?}",
+                                                f.label
+                                            ),
+                                            value: show_values.then(|| text.to_string()),
+                                        });
+                                    }
+                                    *cell = Cell::Empty;
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// A field's value in the record, as [`RowWriter::value_of`] finds it
+    /// in the record's JSON (the record being of the mapping's kind).
+    fn direct_value<'r>(&self, f: &FieldMap, record: &'r Record) -> Option<Val<'r>> {
+        if f.def.is_key {
+            let keys = &record.header().source_keys;
+            let key = keys
+                .iter()
+                .find(|k| k.system == self.mapping.system)
+                .or_else(|| keys.first())?;
+            return Some(Val::Str(&key.key));
+        }
+        let subjects = matches!(
+            self.mapping.kind,
+            RecordKind::CaseNote | RecordKind::ChronologyEntry
+        ) && f.def.name == "person";
+        if subjects {
+            return match record.field("subjects")? {
+                FieldRef::Strs([]) => None,
+                FieldRef::Strs([one]) => Some(Val::Str(one)),
+                FieldRef::Strs(ids) => Some(Val::Owned(ids.join(","))),
+                _ => None,
+            };
+        }
+        Some(match record.field(f.def.name)? {
+            FieldRef::Null => return None,
+            FieldRef::Str(s) => Val::Str(s),
+            FieldRef::Date(d) => Val::Date(d),
+            FieldRef::DateTime(dt) => Val::DateTime(dt),
+            FieldRef::Bool(b) => Val::Bool(b),
+            FieldRef::Strs(a) => Val::Strs(a),
+        })
+    }
+
+    /// [`RowWriter::cell`] of a typed value, into `cell` (its text buffer
+    /// reused).
+    fn cell_into(
+        &self,
+        f: &FieldMap,
+        v: Val<'_>,
+        cell: &mut Cell,
+        issues: &mut Vec<FieldIssue>,
+        show_values: bool,
+    ) {
+        let problem = |issues: &mut Vec<FieldIssue>, rule: &'static str, message: String| {
+            issues.push(FieldIssue {
+                rule,
+                field: f.def.name,
+                column: f.columns.clone(),
+                message,
+                value: show_values.then(|| v.text().into_owned()),
+            });
+        };
+        match &f.parse {
+            Parse::Text => set_text(cell, &v.text()),
+            Parse::Code(set) => match set.code_of(&v.text()) {
+                Some(code) => set_text(cell, code),
+                None => {
+                    problem(
+                        issues,
+                        rules::FIELD_CODE,
+                        format!(
+                            "{}: no code in code set `{}` to write the value as",
+                            f.label, set.id
+                        ),
+                    );
+                    *cell = Cell::Empty;
+                }
+            },
+            Parse::Boolean(set) => {
+                let b = match v {
+                    Val::Bool(b) | Val::Json(&Json::Bool(b)) => b,
+                    _ => crate::mapping::parse_bool(&v.text()).unwrap_or(false),
+                };
+                let word = if b { "true" } else { "false" };
+                match set {
+                    Some(set) => match set.code_of(word) {
+                        Some(code) => set_text(cell, code),
+                        None => {
+                            problem(
+                                issues,
+                                rules::FIELD_CODE,
+                                format!("{}: no code in code set `{}` for {word}", f.label, set.id),
+                            );
+                            *cell = Cell::Empty;
+                        }
+                    },
+                    None => set_text(cell, word),
+                }
+            }
+            Parse::Date(_) | Parse::DateTime(_) => {
+                // A typed value is taken as it is where its ISO text reads
+                // back as the same value (always, but for years outside
+                // 1..=9999 and leap seconds); otherwise the text is parsed.
+                let dt = match v {
+                    Val::Date(d) if (1..=9999).contains(&d.year()) => {
+                        Some(d.and_time(NaiveTime::MIN))
+                    }
+                    Val::DateTime(dt)
+                        if (1..=9999).contains(&dt.year()) && dt.nanosecond() < 1_000_000_000 =>
+                    {
+                        Some(dt)
+                    }
+                    _ => iso_datetime(&v.text()),
+                };
+                let Some(dt) = dt else {
+                    problem(
+                        issues,
+                        rules::FIELD_TYPE,
+                        format!("{}: not an ISO date or date and time", f.label),
+                    );
+                    *cell = Cell::Empty;
+                    return;
+                };
+                let has_time = dt.time() != NaiveTime::MIN || matches!(f.parse, Parse::DateTime(_));
+                let fmt = date_format_for(f, dt);
+                let mut text = take_text(cell);
+                match fmt {
+                    Some(w) => w.format_into(dt, &mut text),
+                    None if has_time => {
+                        let _ = write!(text, "{}", dt.format("%Y-%m-%dT%H:%M:%S"));
+                    }
+                    None => {
+                        let _ = write!(text, "{}", dt.date());
+                    }
+                }
+                *cell = Cell::Date {
+                    value: dt,
+                    time: has_time,
+                    text,
+                };
+            }
+            Parse::Integer | Parse::Decimal => match v {
+                Val::Json(j) => match j.as_f64() {
+                    Some(n) => {
+                        let mut text = take_text(cell);
+                        text.push_str(&plain_cow(j));
+                        *cell = Cell::Number { value: n, text };
+                    }
+                    None => set_text(cell, &plain_cow(j)),
+                },
+                other => set_text(cell, &other.text()),
+            },
+        }
     }
 
     /// Writes a workbook form back as one row per answer (a `form_answer`
@@ -562,17 +794,7 @@ impl RowWriter<'_> {
                     return Cell::Empty;
                 };
                 let has_time = dt.time() != NaiveTime::MIN || matches!(f.parse, Parse::DateTime(_));
-                let fmt = write_format(f);
-                // A date field holding a time the source gave keeps it:
-                // a format with a time is chosen if the field's has none.
-                let fmt = match (fmt, &f.parse) {
-                    (Some(w), Parse::Date(all) | Parse::DateTime(all))
-                        if dt.time() != NaiveTime::MIN && !w.has_time() =>
-                    {
-                        all.iter().find(|d| d.has_time()).or(Some(w))
-                    }
-                    (w, _) => w,
-                };
+                let fmt = date_format_for(f, dt);
                 let text = match fmt {
                     Some(w) => w.format(dt),
                     None if has_time => dt.format("%Y-%m-%dT%H:%M:%S").to_string(),
@@ -589,6 +811,74 @@ impl RowWriter<'_> {
                 None => Cell::Text(text),
             },
         }
+    }
+}
+
+/// The format a date-time is written in: the field's, but a date field
+/// holding a time the source gave keeps it (a format with a time is chosen
+/// if the field's has none).
+fn date_format_for(f: &FieldMap, dt: NaiveDateTime) -> Option<&DateFormat> {
+    match (write_format(f), &f.parse) {
+        (Some(w), Parse::Date(all) | Parse::DateTime(all))
+            if dt.time() != NaiveTime::MIN && !w.has_time() =>
+        {
+            all.iter().find(|d| d.has_time()).or(Some(w))
+        }
+        (w, _) => w,
+    }
+}
+
+/// A record value on the direct path, borrowed where it can be.
+#[derive(Debug, Clone)]
+enum Val<'a> {
+    Str(&'a str),
+    Owned(String),
+    Bool(bool),
+    Date(NaiveDate),
+    DateTime(NaiveDateTime),
+    Strs(&'a [String]),
+    Json(&'a Json),
+}
+
+impl Val<'_> {
+    /// The value as text: what [`plain`] gives for the record's JSON of it.
+    fn text(&self) -> Cow<'_, str> {
+        match self {
+            Val::Str(s) => Cow::Borrowed(s),
+            Val::Owned(s) => Cow::Borrowed(s),
+            Val::Bool(true) => Cow::Borrowed("true"),
+            Val::Bool(false) => Cow::Borrowed("false"),
+            // chrono serialises dates and date-times with `Debug`.
+            Val::Date(d) => Cow::Owned(format!("{d:?}")),
+            Val::DateTime(dt) => Cow::Owned(format!("{dt:?}")),
+            Val::Strs(a) => Cow::Owned(a.join(",")),
+            Val::Json(j) => plain_cow(j),
+        }
+    }
+}
+
+/// Empties `cell`, handing back its text buffer (cleared) for reuse.
+fn take_text(cell: &mut Cell) -> String {
+    let mut text = match std::mem::replace(cell, Cell::Empty) {
+        Cell::Text(t) | Cell::Date { text: t, .. } | Cell::Number { text: t, .. } => t,
+        Cell::Empty => String::new(),
+    };
+    text.clear();
+    text
+}
+
+/// Sets `cell` to the text `s`, reusing its buffer.
+fn set_text(cell: &mut Cell, s: &str) {
+    let mut text = take_text(cell);
+    text.push_str(s);
+    *cell = Cell::Text(text);
+}
+
+/// [`plain`], borrowing a string.
+fn plain_cow(v: &Json) -> Cow<'_, str> {
+    match v {
+        Json::String(s) => Cow::Borrowed(s),
+        other => Cow::Owned(plain(other)),
     }
 }
 

@@ -32,8 +32,8 @@ pub use kind::{Check, FieldDef, FieldType, RecordKind, UnknownKind};
 pub use locator::Locator;
 pub use provenance::{MappingRef, Provenance, Sha256, SourceRef};
 pub use records::{
-    Answer, AnswerValue, CaseNote, ChronologyEntry, Header, Involvement, Person, PersonAddress,
-    Record, Relationship, Section, SectionRow, SourceKey, WorkbookForm,
+    Answer, AnswerValue, CaseNote, ChronologyEntry, FieldRef, Header, Involvement, Person,
+    PersonAddress, Record, Relationship, Section, SectionRow, SourceKey, WorkbookForm,
 };
 pub use source::{
     Encoding, RecordSink, RecordSource, SinkError, SinkSummary, SourceError, SourceErrorKind,

@@ -239,6 +239,23 @@ pub enum Record {
     WorkbookForm(WorkbookForm),
 }
 
+/// A canonical field's value, borrowed from its record (see [`Record::field`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum FieldRef<'a> {
+    /// No value (the field is `None`; JSON `null`).
+    Null,
+    /// Text, a code or a person reference.
+    Str(&'a str),
+    /// A date.
+    Date(NaiveDate),
+    /// A date and time.
+    DateTime(NaiveDateTime),
+    /// Yes or no.
+    Bool(bool),
+    /// A list of persons (a note's or entry's `subjects`).
+    Strs(&'a [String]),
+}
+
 impl Record {
     /// The record's kind.
     pub fn kind(&self) -> RecordKind {
@@ -279,6 +296,102 @@ impl Record {
         }
     }
 
+    /// The value of the field `name` as the record's JSON names it (the
+    /// [`RecordKind::fields`] catalogue's names, but `subjects` where a case
+    /// note or chronology entry holds its `person`s), without building
+    /// the JSON: `None` for a name the record has no field of (its source
+    /// key, `id`, a workbook form's fields).
+    pub fn field(&self, name: &str) -> Option<FieldRef<'_>> {
+        fn s(v: &Option<String>) -> Option<FieldRef<'_>> {
+            Some(v.as_deref().map_or(FieldRef::Null, FieldRef::Str))
+        }
+        fn d(v: &Option<NaiveDate>) -> Option<FieldRef<'_>> {
+            Some(v.map_or(FieldRef::Null, FieldRef::Date))
+        }
+        fn dt(v: &Option<NaiveDateTime>) -> Option<FieldRef<'_>> {
+            Some(v.map_or(FieldRef::Null, FieldRef::DateTime))
+        }
+        fn b(v: bool) -> Option<FieldRef<'static>> {
+            Some(FieldRef::Bool(v))
+        }
+        match self {
+            Record::Person(p) => match name {
+                "first_name" => s(&p.first_name),
+                "middle_names" => s(&p.middle_names),
+                "last_name" => s(&p.last_name),
+                "full_name" => s(&p.full_name),
+                "date_of_birth" => d(&p.date_of_birth),
+                "dob_estimated" => b(p.dob_estimated),
+                "date_of_death" => d(&p.date_of_death),
+                "gender" => s(&p.gender),
+                "ethnicity" => s(&p.ethnicity),
+                "nhs_number" => s(&p.nhs_number),
+                "upn" => s(&p.upn),
+                "postcode" => s(&p.postcode),
+                "role" => s(&p.role),
+                "address" => s(&p.address),
+                "locality" => s(&p.locality),
+                "other_id" => s(&p.other_id),
+                _ => None,
+            },
+            Record::PersonAddress(a) => match name {
+                "person" => s(&a.person),
+                "address" => s(&a.address),
+                "postcode" => s(&a.postcode),
+                "address_type" => s(&a.address_type),
+                "start_date" => d(&a.start_date),
+                "end_date" => d(&a.end_date),
+                _ => None,
+            },
+            Record::Relationship(r) => match name {
+                "person" => s(&r.person),
+                "other_person" => s(&r.other_person),
+                "relationship_type" => s(&r.relationship_type),
+                "start_date" => d(&r.start_date),
+                "end_date" => d(&r.end_date),
+                _ => None,
+            },
+            Record::Involvement(i) => match name {
+                "person" => s(&i.person),
+                "case_id" => s(&i.case_id),
+                "legal_status" => s(&i.legal_status),
+                "team" => s(&i.team),
+                "worker" => s(&i.worker),
+                "start_date" => d(&i.start_date),
+                "end_date" => d(&i.end_date),
+                "step_change" => s(&i.step_change),
+                _ => None,
+            },
+            Record::CaseNote(n) => match name {
+                "subjects" => Some(FieldRef::Strs(&n.subjects)),
+                "note_type" => s(&n.note_type),
+                "title" => s(&n.title),
+                "contact_date" => dt(&n.contact_date),
+                "recorded_date" => dt(&n.recorded_date),
+                "author" => s(&n.author),
+                "text" => s(&n.text),
+                "significant" => b(n.significant),
+                "status" => s(&n.status),
+                "confidentiality" => s(&n.confidentiality),
+                _ => None,
+            },
+            Record::ChronologyEntry(c) => match name {
+                "subjects" => Some(FieldRef::Strs(&c.subjects)),
+                "start_date" => d(&c.start_date),
+                "end_date" => d(&c.end_date),
+                "date_approximate" => b(c.date_approximate),
+                "category" => s(&c.category),
+                "source_agency" => s(&c.source_agency),
+                "description" => s(&c.description),
+                "analysis" => s(&c.analysis),
+                "significant" => b(c.significant),
+                "source_record" => s(&c.source_record),
+                _ => None,
+            },
+            Record::WorkbookForm(_) => None,
+        }
+    }
+
     /// One JSON line (no trailing newline).
     pub fn to_json_line(&self) -> Result<String, crate::Error> {
         serde_json::to_string(self).map_err(crate::Error::Json)
@@ -287,5 +400,62 @@ impl Record {
     /// Parses one JSON line.
     pub fn from_json_line(line: &str) -> Result<Self, crate::Error> {
         serde_json::from_str(line).map_err(crate::Error::Json)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn empty(kind: RecordKind) -> Option<Record> {
+        Some(match kind {
+            RecordKind::Person => Record::Person(Person::default()),
+            RecordKind::PersonAddress => Record::PersonAddress(PersonAddress::default()),
+            RecordKind::Relationship => Record::Relationship(Relationship::default()),
+            RecordKind::Involvement => Record::Involvement(Involvement::default()),
+            RecordKind::CaseNote => Record::CaseNote(CaseNote::default()),
+            RecordKind::ChronologyEntry => Record::ChronologyEntry(ChronologyEntry::default()),
+            RecordKind::FormAnswer | RecordKind::WorkbookForm => return None,
+        })
+    }
+
+    #[test]
+    fn every_catalogue_field_is_read_as_the_json_has_it() {
+        for kind in RecordKind::ALL {
+            let Some(record) = empty(kind) else { continue };
+            let json = serde_json::to_value(&record).unwrap();
+            for def in kind.fields().iter().filter(|d| !d.is_key) {
+                let name = match (kind, def.name) {
+                    (RecordKind::CaseNote | RecordKind::ChronologyEntry, "person") => "subjects",
+                    (_, n) => n,
+                };
+                let got = record.field(name);
+                let want = match &json[name] {
+                    serde_json::Value::Null => Some(FieldRef::Null),
+                    serde_json::Value::Bool(b) => Some(FieldRef::Bool(*b)),
+                    serde_json::Value::Array(a) if a.is_empty() => Some(FieldRef::Strs(&[])),
+                    other => panic!("{kind}.{name}: {other}"),
+                };
+                assert_eq!(got, want, "{kind}.{name}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_set_field_is_borrowed_from_the_record() {
+        let note = Record::CaseNote(CaseNote {
+            text: Some("seen at home".into()),
+            subjects: vec!["1".into(), "2".into()],
+            significant: true,
+            ..CaseNote::default()
+        });
+        assert_eq!(note.field("text"), Some(FieldRef::Str("seen at home")));
+        assert_eq!(note.field("significant"), Some(FieldRef::Bool(true)));
+        assert_eq!(
+            note.field("subjects"),
+            Some(FieldRef::Strs(&["1".to_string(), "2".to_string()]))
+        );
+        assert_eq!(note.field("person"), None);
+        assert_eq!(note.field("source_key"), None);
     }
 }

@@ -182,6 +182,10 @@ pub(crate) struct Export<'t> {
     /// The encoding the form-answer file being read was found in.
     encoding: Option<Encoding>,
     issues: Vec<FieldIssue>,
+    /// The output file each kind's records go to, once it is open: the
+    /// name is worked out (mapping found, glob turned into a file name)
+    /// once, not for every record.
+    names: BTreeMap<RecordKind, String>,
 }
 
 /// One output file.
@@ -499,12 +503,14 @@ impl<'t> Export<'t> {
             rows: Vec::new(),
             encoding: None,
             issues: Vec::new(),
+            names: BTreeMap::new(),
         }
     }
 
     /// Closes every output file: each file's name and records, in name order.
     pub(crate) fn finish(&mut self) -> Result<Vec<(String, u64)>, Error> {
         let mut files = Vec::new();
+        self.names.clear();
         for (name, w) in std::mem::take(&mut self.writers) {
             files.push((name, w.finish()?));
         }
@@ -528,6 +534,12 @@ impl<'t> Export<'t> {
         kind: RecordKind,
         first: Option<&Record>,
     ) -> Result<Result<&mut Writer<'t>, String>, Error> {
+        if let Some(name) = self.names.get(&kind) {
+            return Ok(self
+                .writers
+                .get_mut(name)
+                .ok_or_else(|| "no writer".to_string()));
+        }
         let (name, make): (String, MakeWriter<'_, 't>) = match self.target {
             ExportTarget::Jsonl => (
                 format!("{kind}.jsonl"),
@@ -578,6 +590,7 @@ impl<'t> Export<'t> {
                         self.writers
                             .insert(name.clone(), Writer::Xml(Box::new(doc)));
                     }
+                    self.names.insert(kind, name.clone());
                     return Ok(self
                         .writers
                         .get_mut(&name)
@@ -628,6 +641,7 @@ impl<'t> Export<'t> {
             let w = make(&self.dir.join(&name))?;
             self.writers.insert(name.clone(), w);
         }
+        self.names.insert(kind, name.clone());
         Ok(self
             .writers
             .get_mut(&name)

@@ -36,6 +36,10 @@ pub struct CsvSink {
     writer: csv::Writer<OutputFile>,
     encoding: Encoding,
     rows: u64,
+    /// A Windows-1252 row's fields, encoded one after another (reused).
+    encoded: Vec<u8>,
+    /// Where each encoded field ends in `encoded`.
+    ends: Vec<usize>,
 }
 
 impl CsvSink {
@@ -56,6 +60,8 @@ impl CsvSink {
             writer,
             encoding: config.encoding,
             rows: 0,
+            encoded: Vec::new(),
+            ends: Vec::new(),
         };
         sink.write_row(header)?;
         sink.rows = 0;
@@ -64,18 +70,32 @@ impl CsvSink {
 
     /// Writes one row.
     pub fn write_row<S: AsRef<str>>(&mut self, fields: &[S]) -> Result<()> {
-        let path = &self.path;
-        match self.encoding {
+        let CsvSink {
+            path,
+            writer,
+            encoding,
+            encoded,
+            ends,
+            ..
+        } = self;
+        match encoding {
             Encoding::Windows1252 => {
-                let encoded: Vec<Vec<u8>> = fields
-                    .iter()
-                    .map(|f| encoding_rs::WINDOWS_1252.encode(f.as_ref()).0.into_owned())
-                    .collect();
-                self.writer.write_record(&encoded)
+                // Into one buffer kept from row to row: no allocation per
+                // field (ASCII, most fields, is copied as it is).
+                encoded.clear();
+                ends.clear();
+                for f in fields {
+                    encode_windows_1252_into(f.as_ref(), encoded);
+                    ends.push(encoded.len());
+                }
+                let mut start = 0;
+                writer.write_record(ends.iter().map(|&end| {
+                    let field = &encoded[start..end];
+                    start = end;
+                    field
+                }))
             }
-            _ => self
-                .writer
-                .write_record(fields.iter().map(|f| f.as_ref().as_bytes())),
+            _ => writer.write_record(fields.iter().map(|f| f.as_ref().as_bytes())),
         }
         .map_err(|e| Error::Csv {
             path: path.clone(),
@@ -104,11 +124,53 @@ impl CsvSink {
     }
 }
 
+/// Appends `s` encoded in Windows-1252 to `out`, byte for byte what
+/// `encoding_rs::WINDOWS_1252.encode(s)` gives (a character the encoding
+/// lacks becomes an HTML numeric character reference, `&#8364;`).
+fn encode_windows_1252_into(s: &str, out: &mut Vec<u8>) {
+    if s.is_ascii() {
+        out.extend_from_slice(s.as_bytes());
+        return;
+    }
+    let mut encoder = encoding_rs::WINDOWS_1252.new_encoder();
+    let mut rest = s;
+    loop {
+        // Room for the rest if every character maps, plus one numeric
+        // character reference (at most 10 bytes): each turn makes progress.
+        let need = encoder
+            .max_buffer_length_from_utf8_if_no_unmappables(rest.len())
+            .unwrap_or(rest.len())
+            .saturating_add(10);
+        out.reserve(need);
+        let (result, read, _) = encoder.encode_from_utf8_to_vec(rest, out, true);
+        rest = rest.get(read..).unwrap_or("");
+        if result == encoding_rs::CoderResult::InputEmpty {
+            return;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::{CsvSource, CsvSourceConfig};
     use casebridge_model::{RecordSource, TextRow, Want};
+
+    #[test]
+    fn windows_1252_is_encoded_as_encoding_rs_encodes_it() {
+        for s in [
+            "",
+            "plain",
+            "Zoë",
+            "O’Neill – “quoted”",
+            "€ and 😀 and ✓",
+            "ends é",
+        ] {
+            let mut out = b"x".to_vec();
+            encode_windows_1252_into(s, &mut out);
+            assert_eq!(&out[1..], &*encoding_rs::WINDOWS_1252.encode(s).0, "{s}");
+        }
+    }
 
     #[test]
     fn written_file_reads_back_with_newlines_and_windows_1252() {
