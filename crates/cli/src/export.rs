@@ -51,16 +51,16 @@ pub struct ExportArgs {
 }
 
 /// The folder of a shipped mapping set: `mappings/NAME` in the working
-/// directory, else beside the executable's checkout.
+/// directory, else in the shipped root `mapping init` uses
+/// (`$CASEBRIDGE_MAPPINGS`, beside the executable, the source checkout).
 pub(crate) fn shipped(name: &str) -> Option<PathBuf> {
     let here = Path::new("mappings").join(name);
     if here.is_dir() {
         return Some(here);
     }
-    let exe = std::env::current_exe().ok()?;
-    exe.ancestors()
-        .map(|a| a.join("mappings").join(name))
-        .find(|p| p.is_dir())
+    crate::mapping_cmd::shipped_root(None)
+        .map(|root| root.join(name))
+        .filter(|p| p.is_dir())
 }
 
 pub(crate) fn load(paths: &[PathBuf], what: &str) -> anyhow::Result<Result<MappingSet, u8>> {

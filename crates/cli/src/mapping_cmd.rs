@@ -174,7 +174,7 @@ pub fn run(cmd: MappingCommand, quiet: bool, facts: &mut crate::RunFacts) -> any
 /// The shipped mappings: `given`, else `$CASEBRIDGE_MAPPINGS`, else
 /// `./mappings`, else a `mappings/` folder beside an ancestor of the
 /// executable (a source checkout's `target/release/casebridge`).
-fn shipped_root(given: Option<&Path>) -> Option<PathBuf> {
+pub(crate) fn shipped_root(given: Option<&Path>) -> Option<PathBuf> {
     if let Some(p) = given {
         return Some(p.to_path_buf());
     }
