@@ -633,3 +633,29 @@ fn messages_name_records_by_id_not_by_their_values() {
         assert!(!text.contains(value), "{value} printed: {text}");
     }
 }
+
+#[test]
+fn the_ledgers_cache_is_a_size_in_the_run_file() {
+    let site = Site::new("27", "");
+    let text = std::fs::read_to_string(site.path("run.toml")).unwrap();
+    std::fs::write(
+        site.path("run.toml"),
+        format!("{text}\n[ledger]\ncache = \"2 MiB\"\n"),
+    )
+    .unwrap();
+    let (code, out) = site.migrate();
+    assert_eq!(code, 0, "{out}");
+    assert!(site.path("casebridge-ledger.sqlite").is_file());
+    assert_eq!(site.verify().0, 0);
+    std::fs::write(
+        site.path("run.toml"),
+        format!("{text}\n[ledger]\ncache = \"lots\"\n"),
+    )
+    .unwrap();
+    let (code, out) = site.migrate();
+    assert_eq!(code, 2, "{out}");
+    assert!(
+        out.contains("ledger.cache must be a positive size"),
+        "{out}"
+    );
+}

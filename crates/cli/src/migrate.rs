@@ -161,6 +161,9 @@ pub fn run(args: MigrateArgs, quiet: bool, facts: &mut crate::RunFacts) -> anyho
         out_dir: output.dir.clone(),
         target,
         ledger: config.ledger.clone(),
+        ledger_cache: config
+            .ledger_cache
+            .unwrap_or(casebridge_ledger::DEFAULT_CACHE),
         dry_run: args.dry_run,
         full_extract: config.full_extract,
         name: config.name.clone(),

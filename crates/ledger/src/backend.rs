@@ -97,6 +97,9 @@ pub trait Backend {
     fn rollback(&mut self) -> Result<(), Error>;
 }
 
+/// The page cache a run's connection keeps by default: 64 MiB.
+pub const DEFAULT_CACHE: u64 = 64 << 20;
+
 /// The embedded SQLite ledger file.
 pub struct Sqlite {
     conn: rusqlite::Connection,
@@ -105,6 +108,11 @@ pub struct Sqlite {
 impl Sqlite {
     /// Opens (creating) the file.
     pub fn open(path: &Path) -> Result<Sqlite, Error> {
+        Sqlite::open_with_cache(path, DEFAULT_CACHE)
+    }
+
+    /// Opens (creating) the file with a page cache of `cache_bytes`.
+    pub fn open_with_cache(path: &Path, cache_bytes: u64) -> Result<Sqlite, Error> {
         let conn = rusqlite::Connection::open(path).map_err(|e| Error::Db {
             path: path.to_path_buf(),
             source: e,
@@ -117,9 +125,12 @@ impl Sqlite {
             .map_err(Error::Sql)?;
         conn.pragma_update(None, "synchronous", "FULL")
             .map_err(Error::Sql)?;
-        // A run is one large transaction: keep its pages in memory (64 MiB)
-        // rather than spilling them to the WAL as it goes.
-        conn.pragma_update(None, "cache_size", -65536)
+        // A run is one large transaction: keep its pages in memory rather
+        // than spilling them to the WAL as it goes (a negative size is KiB).
+        let kib = i64::try_from(cache_bytes / 1024)
+            .unwrap_or(i64::MAX)
+            .max(1024);
+        conn.pragma_update(None, "cache_size", -kib)
             .map_err(Error::Sql)?;
         conn.set_prepared_statement_cache_capacity(64);
         Ok(Sqlite { conn })

@@ -30,7 +30,7 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256 as Hasher};
 
-pub use backend::{Backend, Sqlite, Value};
+pub use backend::{Backend, Sqlite, Value, DEFAULT_CACHE};
 pub use lock::{lock_path, Holder, Lock};
 pub use query::{
     hash_file, FileBalance, Lineage, LineageRead, LineageVersion, MergeRow, Problem,
@@ -302,7 +302,13 @@ pub struct FileRow {
 impl Ledger {
     /// Opens (creating) the ledger at `path`.
     pub fn open(path: &Path) -> Result<Ledger, Error> {
-        let mut db = Sqlite::open(path)?;
+        Ledger::open_with_cache(path, backend::DEFAULT_CACHE)
+    }
+
+    /// Opens (creating) the ledger with a page cache of `cache_bytes` (more
+    /// cache: fewer index pages written and read again in a large run).
+    pub fn open_with_cache(path: &Path, cache_bytes: u64) -> Result<Ledger, Error> {
+        let mut db = Sqlite::open_with_cache(path, cache_bytes)?;
         db.batch(SCHEMA)?;
         db.batch(&append_only())?;
         Ok(Ledger {

@@ -42,6 +42,7 @@
 //!
 //! [ledger]
 //! path = "casebridge-ledger.sqlite"   # the default, beside this file
+//! # cache = "256 MiB"         # page cache of a run (default 64 MiB): faster large runs, more memory
 //!
 //! [dedup]                       # optional
 //! config = "mappings/dedup.toml"
@@ -83,7 +84,8 @@ struct RawOutput {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawLedger {
-    path: String,
+    path: Option<String>,
+    cache: Option<Spanned<Size>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -176,6 +178,8 @@ pub struct RunConfig {
     /// `migrate`: the ledger file (default `casebridge-ledger.sqlite`
     /// beside the run file).
     pub ledger: PathBuf,
+    /// `migrate`: the ledger's page cache in bytes (default 64 MiB).
+    pub ledger_cache: Option<u64>,
     /// `migrate`: a dedup configuration file.
     pub dedup: Option<PathBuf>,
     /// `migrate`: the inputs are full extracts (default), so that a record
@@ -427,10 +431,15 @@ impl RunConfig {
                 format,
             })
         });
-        let ledger = raw.ledger.as_ref().map_or_else(
-            || base.join("casebridge-ledger.sqlite"),
-            |l| resolve(&l.path),
-        );
+        let ledger = raw
+            .ledger
+            .as_ref()
+            .and_then(|l| l.path.as_deref())
+            .map_or_else(|| base.join("casebridge-ledger.sqlite"), resolve);
+        let ledger_cache = raw
+            .ledger
+            .as_ref()
+            .and_then(|l| size(&l.cache, "ledger.cache", &mut diags));
         let dedup = raw.dedup.as_ref().map(|d| resolve(&d.config));
 
         if !diags.is_empty() {
@@ -439,6 +448,7 @@ impl RunConfig {
         Ok(RunConfig {
             output,
             ledger,
+            ledger_cache,
             dedup,
             full_extract,
             text: text.to_string(),

@@ -47,6 +47,8 @@ pub struct MigrateOptions {
     pub target: ExportTarget,
     /// The ledger file.
     pub ledger: PathBuf,
+    /// The ledger's page cache in bytes.
+    pub ledger_cache: u64,
     /// Report what would change; write nothing, record nothing.
     pub dry_run: bool,
     /// The inputs are full extracts: a record absent tonight is withdrawn.
@@ -121,7 +123,7 @@ pub fn migrate(
         })?;
     }
     let _lock = Lock::acquire(&opts.ledger, &holder)?;
-    let mut ledger = Ledger::open(&opts.ledger)?;
+    let mut ledger = Ledger::open_with_cache(&opts.ledger, opts.ledger_cache)?;
     std::fs::create_dir_all(&opts.out_dir).map_err(|source| {
         Error::Output(casebridge_io::Error::Create {
             path: opts.out_dir.clone(),
