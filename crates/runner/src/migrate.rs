@@ -475,6 +475,18 @@ fn write_survivors(
             continue;
         };
         let Some(mapping) = mappings.mappings.iter().find(|m| m.id == mapping_id) else {
+            // Cannot happen (the reads name files this run's mappings
+            // read), but no read may leave without a disposition.
+            for (file, locator, _) in &rs {
+                events.emit(Event::Record {
+                    file: *file,
+                    kind: r.kind(),
+                    locator,
+                    disposition: &Disposition::Skipped {
+                        reason: format!("its mapping `{mapping_id}` is not in the set"),
+                    },
+                })?;
+            }
             continue;
         };
         let name = r
@@ -726,18 +738,19 @@ impl Stage for Migrate<'_> {
     }
 
     fn record(&mut self, file: &FileCtx<'_>, mut item: Item<'_>) -> Result<Verdict, Error> {
-        let linked = self.deduper.is_some() && item.rejected.is_none();
-        if let (true, Some(mut r)) = (linked, item.record.take_if(|_| linked)) {
-            if let (Some(h), Some(p)) = (
-                self.hashes.get(file.path),
-                r.header_mut().provenance.last_mut(),
-            ) {
-                p.source.sha256 = *h;
+        // With dedup, a record that passed goes to the deduper (taken out
+        // of the item only then; form answers have none and go on).
+        if let (None, Some(deduper)) = (item.rejected, self.deduper.as_mut()) {
+            if let Some(mut r) = item.record.take() {
+                if let (Some(h), Some(p)) = (
+                    self.hashes.get(file.path),
+                    r.header_mut().provenance.last_mut(),
+                ) {
+                    p.source.sha256 = *h;
+                }
+                deduper.push(r);
+                return Ok(Verdict::Deferred);
             }
-            if let Some(d) = self.deduper.as_mut() {
-                d.push(r);
-            }
-            return Ok(Verdict::Deferred);
         }
         if let Some(broken) = item.rejected {
             if let Some(r) = &item.record {
