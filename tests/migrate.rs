@@ -659,3 +659,119 @@ fn the_ledgers_cache_is_a_size_in_the_run_file() {
         "{out}"
     );
 }
+
+#[test]
+fn a_killed_run_leaves_a_journal_that_readers_roll_back_and_the_journal_is_chosen_in_the_run_file()
+{
+    // A run file asking for a small cache, so that a run's pages spill to
+    // the file (and the rollback journal) early.
+    let site = Site::generated("31", &["--case-notes", "3000"], "");
+    let text = std::fs::read_to_string(site.path("run.toml")).unwrap();
+    std::fs::write(
+        site.path("run.toml"),
+        format!("{text}\n[ledger]\ncache = \"1 MiB\"\n"),
+    )
+    .unwrap();
+    let (code, out) = site.migrate();
+    assert_eq!(code, 0, "{out}");
+    let mode = |site: &Site| -> String {
+        let c = rusqlite::Connection::open(site.path("casebridge-ledger.sqlite")).unwrap();
+        c.query_row("PRAGMA journal_mode", [], |r| r.get(0))
+            .unwrap()
+    };
+    assert_eq!(mode(&site), "delete", "the default is a rollback journal");
+
+    // Tonight's extract is another one: every record new or withdrawn.
+    let other = tempfile::tempdir().unwrap();
+    let g = generator()
+        .arg("--out")
+        .arg(other.path())
+        .args(["--seed", "32", "--families", "4", "--case-notes", "3000"])
+        .args(["--as-of", "2026-11-01"])
+        .args(["--only", "DM_PERSONS,CASE_NOTES,DM_PERSONAL_RELATIONSHIPS"])
+        .output()
+        .unwrap();
+    assert!(g.status.success());
+    for name in [
+        "DM_PERSONS.csv",
+        "CASE_NOTES.csv",
+        "DM_PERSONAL_RELATIONSHIPS.csv",
+    ] {
+        std::fs::copy(
+            other.path().join(name),
+            site.path(&format!("inputs/{name}")),
+        )
+        .unwrap();
+    }
+    let journal = site.path("casebridge-ledger.sqlite-journal");
+    let ledger = site.path("casebridge-ledger.sqlite");
+    let size_before = std::fs::metadata(&ledger).unwrap().len();
+    let mut child = casebridge()
+        .current_dir(site.dir.path())
+        .args(["--no-audit", "-q", "migrate", "--config", "run.toml"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    // Killed once the run has written pages into the file itself: its
+    // journal is then hot (needed to undo them).
+    while !(journal.is_file() && std::fs::metadata(&ledger).unwrap().len() > size_before) {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the run ended before it spilled into the file: make the inputs larger"
+        );
+        assert!(start.elapsed().as_secs() < 120, "no journal after 120 s");
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(journal.is_file(), "the kill left the run's journal");
+    let read_only =
+        rusqlite::Connection::open_with_flags(&ledger, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .unwrap();
+    assert!(
+        read_only
+            .query_row("SELECT COUNT(*) FROM runs", [], |r| r.get::<_, i64>(0))
+            .is_err(),
+        "a hot journal, which a read-only connection cannot roll back"
+    );
+    drop(read_only);
+
+    // Readers roll the killed run back and see run 1 only.
+    let l = site.ledger_args();
+    let out = site.run(&["reconcile", &l[0], &l[1], "--format", "json"]);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    assert_eq!(out.status.code(), Some(0), "{json}");
+    assert_eq!(json["run"]["run_id"], "run-000001", "{json}");
+    assert!(!journal.exists(), "the reader rolled the journal back");
+    assert_eq!(std::fs::metadata(&ledger).unwrap().len(), size_before);
+    assert_eq!(site.verify().0, 0);
+    assert_eq!(site.count("SELECT COUNT(*) FROM runs"), 1);
+
+    // The next run is run 2, in WAL mode when the run file says so.
+    std::fs::write(
+        site.path("run.toml"),
+        format!("{text}\n[ledger]\njournal = \"wal\"\n"),
+    )
+    .unwrap();
+    let (code, out) = site.migrate();
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("run-000002"), "{out}");
+    assert_eq!(mode(&site), "wal");
+    assert_eq!(site.verify().0, 0);
+
+    // An unknown journal is refused with its line.
+    std::fs::write(
+        site.path("run.toml"),
+        format!("{text}\n[ledger]\njournal = \"memory\"\n"),
+    )
+    .unwrap();
+    let (code, out) = site.migrate();
+    assert_eq!(code, 2, "{out}");
+    assert!(
+        out.contains("unknown ledger journal `memory`: rollback or wal"),
+        "{out}"
+    );
+}

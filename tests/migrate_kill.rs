@@ -23,8 +23,8 @@
 //! and wrote its staging folder; 6-7 with the outputs complete as
 //! `OUT/.pending-run-000001` but the ledger not committed (rolled back:
 //! the rerun removes the folder and runs again); 2-3 after the ledger
-//! committed, the folder still pending (the ledger closing and
-//! checkpointing its WAL before the rename; the rerun puts the folder in
+//! committed, the folder still pending (the ledger closing before the
+//! rename; the rerun puts the folder in
 //! place and finds nothing changed); and 0-5 after the run had ended (a
 //! run faster than the clean one). Kills before the commit are asserted;
 //! kills after it are only reported, as their timing depends on the
@@ -349,9 +349,8 @@ fn a_run_killed_anywhere_and_run_again_ends_as_an_uninterrupted_run() {
         child.kill().unwrap();
         child.wait().unwrap();
 
-        // Unreadable only in the instant the new ledger file is set up
-        // (a hot journal a read-only connection cannot roll back): long
-        // before the commit.
+        // Unreadable while a hot journal is there (a read-only connection
+        // cannot roll it back): the killed run had not committed.
         let was_committed = committed(&b.join("ledger.sqlite")).unwrap_or(false);
         let ph = if ended_before {
             Phase::Done

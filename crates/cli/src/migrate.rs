@@ -164,6 +164,7 @@ pub fn run(args: MigrateArgs, quiet: bool, facts: &mut crate::RunFacts) -> anyho
         ledger_cache: config
             .ledger_cache
             .unwrap_or(casebridge_ledger::DEFAULT_CACHE),
+        ledger_journal: config.ledger_journal,
         dry_run: args.dry_run,
         full_extract: config.full_extract,
         name: config.name.clone(),

@@ -100,6 +100,39 @@ pub trait Backend {
 /// The page cache a run's connection keeps by default: 64 MiB.
 pub const DEFAULT_CACHE: u64 = 64 << 20;
 
+/// How a run's transaction is kept safe against a kill, SQLite's journal
+/// mode. Either way a killed run leaves nothing of itself at the next open.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Journal {
+    /// A rollback journal (the default): the pages a run changes are
+    /// saved first, pages it adds are written once. About a third faster
+    /// for large runs than [`Journal::Wal`], but a reader (reconcile,
+    /// provenance) waits while a large run holds the file.
+    #[default]
+    Rollback,
+    /// Write-ahead log: readers never wait for a run, and every page is
+    /// written twice (to the log, then to the file).
+    Wal,
+}
+
+impl Journal {
+    /// From its name in a run file (`rollback`, `wal`).
+    pub fn parse(s: &str) -> Option<Journal> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "rollback" => Some(Journal::Rollback),
+            "wal" => Some(Journal::Wal),
+            _ => None,
+        }
+    }
+
+    fn pragma(self) -> &'static str {
+        match self {
+            Journal::Rollback => "DELETE",
+            Journal::Wal => "WAL",
+        }
+    }
+}
+
 /// The embedded SQLite ledger file.
 pub struct Sqlite {
     conn: rusqlite::Connection,
@@ -113,15 +146,24 @@ impl Sqlite {
 
     /// Opens (creating) the file with a page cache of `cache_bytes`.
     pub fn open_with_cache(path: &Path, cache_bytes: u64) -> Result<Sqlite, Error> {
+        Sqlite::open_with(path, cache_bytes, Journal::default())
+    }
+
+    /// Opens (creating) the file with a page cache of `cache_bytes` and
+    /// `journal` (a ledger made with the other journal is switched: the
+    /// run holds the ledger's lock, so no other run has it open).
+    pub fn open_with(path: &Path, cache_bytes: u64, journal: Journal) -> Result<Sqlite, Error> {
         let conn = rusqlite::Connection::open(path).map_err(|e| Error::Db {
             path: path.to_path_buf(),
             source: e,
         })?;
         conn.busy_timeout(std::time::Duration::from_secs(30))
             .map_err(Error::Sql)?;
-        // WAL: readers (reconcile, provenance) never wait for a run, and a
-        // killed run's transaction is simply absent at the next open.
-        conn.pragma_update(None, "journal_mode", "WAL")
+        // A killed run's transaction is absent at the next open: rolled
+        // back from the journal, or never checkpointed from the log. (A
+        // reader still holding a WAL ledger open keeps it WAL: it answers
+        // with the mode it stays in, and either mode is safe.)
+        conn.pragma_update_and_check(None, "journal_mode", journal.pragma(), |_| Ok(()))
             .map_err(Error::Sql)?;
         conn.pragma_update(None, "synchronous", "FULL")
             .map_err(Error::Sql)?;
@@ -136,19 +178,34 @@ impl Sqlite {
         Ok(Sqlite { conn })
     }
 
-    /// Opens an existing file read-only.
+    /// Opens an existing file for reading only.
+    ///
+    /// Opened writable where it can be (statements still cannot write:
+    /// `query_only`), so that SQLite can roll back what a killed run left
+    /// in a rollback journal, which a read-only connection cannot; a file
+    /// that cannot be opened writable (read-only media) is opened
+    /// read-only.
     pub fn open_read_only(path: &Path) -> Result<Sqlite, Error> {
+        use rusqlite::OpenFlags;
         if !path.is_file() {
             return Err(Error::NoLedger(path.to_path_buf()));
         }
-        let conn = rusqlite::Connection::open_with_flags(
-            path,
-            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )
-        .map_err(|e| Error::Db {
+        let db_err = |e| Error::Db {
             path: path.to_path_buf(),
             source: e,
-        })?;
+        };
+        let conn = rusqlite::Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .and_then(|c| c.pragma_update(None, "query_only", true).map(|()| c))
+        .or_else(|_| {
+            rusqlite::Connection::open_with_flags(
+                path,
+                OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            )
+        })
+        .map_err(db_err)?;
         conn.busy_timeout(std::time::Duration::from_secs(30))
             .map_err(Error::Sql)?;
         Ok(Sqlite { conn })

@@ -30,7 +30,7 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256 as Hasher};
 
-pub use backend::{Backend, Sqlite, Value, DEFAULT_CACHE};
+pub use backend::{Backend, Journal, Sqlite, Value, DEFAULT_CACHE};
 pub use lock::{lock_path, Holder, Lock};
 pub use query::{
     hash_file, FileBalance, Lineage, LineageRead, LineageVersion, MergeRow, Problem,
@@ -308,7 +308,13 @@ impl Ledger {
     /// Opens (creating) the ledger with a page cache of `cache_bytes` (more
     /// cache: fewer index pages written and read again in a large run).
     pub fn open_with_cache(path: &Path, cache_bytes: u64) -> Result<Ledger, Error> {
-        let mut db = Sqlite::open_with_cache(path, cache_bytes)?;
+        Ledger::open_with(path, cache_bytes, Journal::default())
+    }
+
+    /// Opens (creating) the ledger with a page cache of `cache_bytes` and
+    /// the journal `journal`.
+    pub fn open_with(path: &Path, cache_bytes: u64, journal: Journal) -> Result<Ledger, Error> {
+        let mut db = Sqlite::open_with(path, cache_bytes, journal)?;
         db.batch(SCHEMA)?;
         db.batch(&append_only())?;
         Ok(Ledger {

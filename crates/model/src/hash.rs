@@ -21,8 +21,7 @@ pub fn fold_text(s: &str) -> String {
 /// [`fold_text`], borrowing text that is already folded (most of it: an
 /// export's values are NFC with single spaces), so hashing copies nothing.
 fn fold(s: &str) -> std::borrow::Cow<'_, str> {
-    let nfc = s.is_ascii() || matches!(is_nfc_quick(s.chars()), IsNormalized::Yes);
-    if nfc {
+    if is_nfc(s) {
         let mut prev_space = true;
         let mut folded = true;
         for c in s.chars() {
@@ -46,8 +45,7 @@ fn fold(s: &str) -> std::borrow::Cow<'_, str> {
 /// Hashes [`fold_text`] of `s` as a tagged string without building it
 /// when `s` is NFC: its words, one space between.
 fn write_folded(h: &mut Hasher, s: &str) {
-    let nfc = s.is_ascii() || matches!(is_nfc_quick(s.chars()), IsNormalized::Yes);
-    if !nfc {
+    if !is_nfc(s) {
         write_tagged(h, b's', fold_slow(s).as_bytes());
         return;
     }
@@ -171,7 +169,7 @@ fn is_plainly_folded(b: &[u8]) -> bool {
 
 fn fold_slow(s: &str) -> String {
     let nfc: String;
-    let s = if matches!(is_nfc_quick(s.chars()), IsNormalized::Yes) {
+    let s = if is_nfc(s) {
         s
     } else {
         nfc = s.nfc().collect();
@@ -326,7 +324,72 @@ pub fn stable_id(kind: RecordKind, system: &str, source_key: &str) -> String {
     write_tagged(&mut h, b's', system.as_bytes());
     write_tagged(&mut h, b'v', source_key.trim().as_bytes());
     let digest: [u8; 32] = h.finalize().into();
-    format!("{}:{}", kind.as_str(), hex::encode(&digest[..16]))
+    let mut buf = [0u8; 64];
+    let kind = kind.as_str();
+    let mut id = String::with_capacity(kind.len() + 33);
+    id.push_str(kind);
+    id.push(':');
+    id.push_str(hex_into(&digest[..16], &mut buf));
+    id
+}
+
+/// `bytes` as lowercase hex in the front of `buf` (at most 32 bytes), by
+/// table: the `hex` crate's `encode` builds its string a `char` at a time,
+/// which showed in profiles at a few hex digests per record.
+pub fn hex_into<'b>(bytes: &[u8], buf: &'b mut [u8; 64]) -> &'b str {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let n = bytes.len().min(32);
+    for (i, b) in bytes[..n].iter().enumerate() {
+        buf[2 * i] = DIGITS[usize::from(b >> 4)];
+        buf[2 * i + 1] = DIGITS[usize::from(b & 0x0f)];
+    }
+    // Hex digits are ASCII: this cannot fail.
+    std::str::from_utf8(&buf[..2 * n]).unwrap_or_default()
+}
+
+/// Whether `s` is certainly NFC from its bytes alone: ASCII, the Latin
+/// letters up to U+02FF, and the punctuation of Windows-1252 (U+2010 to
+/// U+203A, the euro sign, the trade mark sign). Each of those is its own
+/// NFC, has canonical combining class 0 and composes with nothing before
+/// it (a unit test checks every one against `unicode-normalization`), so
+/// any string of them is NFC; `false` is not certain, and the caller asks
+/// the full quick check. Most text of an ICS export is such a string, and
+/// this scan costs a fraction of the quick check's, which decodes and
+/// looks up every character.
+fn plainly_nfc(b: &[u8]) -> bool {
+    let mut i = 0;
+    while i < b.len() {
+        // Runs of ASCII 16 bytes at a time (the test vectorises).
+        if let Some(chunk) = b.get(i..i + 16) {
+            if chunk.iter().fold(0u8, |acc, &x| acc | x) < 0x80 {
+                i += 16;
+                continue;
+            }
+        }
+        match b[i] {
+            0x00..=0x7f => i += 1,
+            0xc2..=0xcb => i += 2,
+            0xe2 => {
+                let ok = matches!(
+                    (b.get(i + 1), b.get(i + 2)),
+                    (Some(0x80), Some(0x90..=0xba))
+                        | (Some(0x82), Some(0xac))
+                        | (Some(0x84), Some(0xa2))
+                );
+                if !ok {
+                    return false;
+                }
+                i += 3;
+            }
+            _ => return false,
+        }
+    }
+    true
+}
+
+/// Whether `s` is in Unicode NFC (quick check: `Maybe` counts as not).
+fn is_nfc(s: &str) -> bool {
+    plainly_nfc(s.as_bytes()) || matches!(is_nfc_quick(s.chars()), IsNormalized::Yes)
 }
 
 #[cfg(test)]
@@ -454,5 +517,54 @@ mod tests {
         assert_ne!(a, stable_id(RecordKind::CaseNote, "mosaic", "100"));
         assert_ne!(a, stable_id(RecordKind::Person, "lcs", "100"));
         assert!(a.starts_with("person:") && a.len() == "person:".len() + 32);
+    }
+
+    #[test]
+    fn every_character_the_byte_scan_takes_for_nfc_is_nfc_of_class_zero() {
+        use unicode_normalization::char::canonical_combining_class;
+        let mut taken = 0;
+        for c in (0u32..0x3000).filter_map(char::from_u32) {
+            let mut buf = [0u8; 4];
+            let bytes = c.encode_utf8(&mut buf).as_bytes();
+            if !plainly_nfc(bytes) {
+                continue;
+            }
+            taken += 1;
+            assert_eq!(
+                is_nfc_quick(std::iter::once(c)),
+                IsNormalized::Yes,
+                "U+{:04X}",
+                c as u32
+            );
+            assert_eq!(canonical_combining_class(c), 0, "U+{:04X}", c as u32);
+            // Nothing before it composes with it.
+            for base in ['a', 'e', 'A', 'z', '\u{e9}', '\u{2019}'] {
+                let pair: String = [base, c].iter().collect();
+                assert_eq!(pair.nfc().collect::<String>(), pair, "U+{:04X}", c as u32);
+            }
+        }
+        // ASCII, U+0080..U+02FF, U+2010..U+203A, the euro and trade mark.
+        assert_eq!(taken, 0x80 + (0x300 - 0x80) + (0x203b - 0x2010) + 2);
+        assert!(plainly_nfc(
+            "Mum said \u{201c}I never thought\u{201d} \u{2013} caf\u{e9}".as_bytes()
+        ));
+        assert!(!plainly_nfc("cafe\u{301}".as_bytes()));
+        assert!(!plainly_nfc("\u{2000}".as_bytes()));
+        assert!(!plainly_nfc("\u{3042}".as_bytes()));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn the_byte_scan_never_takes_text_that_is_not_nfc(s in "\\PC{0,40}") {
+            if plainly_nfc(s.as_bytes()) {
+                proptest::prop_assert_eq!(s.nfc().collect::<String>(), s);
+            }
+        }
+
+        #[test]
+        fn hex_is_the_hex_crates(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..33)) {
+            let mut buf = [0u8; 64];
+            proptest::prop_assert_eq!(hex_into(&bytes, &mut buf), hex::encode(&bytes));
+        }
     }
 }

@@ -12,7 +12,13 @@ pub struct Sha256(pub [u8; 32]);
 impl Sha256 {
     /// Lowercase hex.
     pub fn to_hex(&self) -> String {
-        hex::encode(self.0)
+        self.hex_str(&mut [0; 64]).to_string()
+    }
+
+    /// Lowercase hex into `buf`, borrowed (no allocation: every record's
+    /// provenance serialises two or three of these).
+    pub fn hex_str<'b>(&self, buf: &'b mut [u8; 64]) -> &'b str {
+        crate::hash::hex_into(&self.0, buf)
     }
 
     /// Parses 64 hex digits.
@@ -31,19 +37,19 @@ impl Sha256 {
 
 impl std::fmt::Debug for Sha256 {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Sha256({})", self.to_hex())
+        write!(f, "Sha256({})", self.hex_str(&mut [0; 64]))
     }
 }
 
 impl std::fmt::Display for Sha256 {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.to_hex())
+        f.write_str(self.hex_str(&mut [0; 64]))
     }
 }
 
 impl Serialize for Sha256 {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.to_hex())
+        s.serialize_str(self.hex_str(&mut [0; 64]))
     }
 }
 

@@ -43,6 +43,7 @@
 //! [ledger]
 //! path = "casebridge-ledger.sqlite"   # the default, beside this file
 //! # cache = "256 MiB"         # page cache of a run (default 64 MiB): faster large runs, more memory
+//! # journal = "wal"           # rollback (default, faster) | wal (readers never wait for a run)
 //!
 //! [dedup]                       # optional
 //! config = "mappings/dedup.toml"
@@ -86,6 +87,7 @@ struct RawOutput {
 struct RawLedger {
     path: Option<String>,
     cache: Option<Spanned<Size>>,
+    journal: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -180,6 +182,8 @@ pub struct RunConfig {
     pub ledger: PathBuf,
     /// `migrate`: the ledger's page cache in bytes (default 64 MiB).
     pub ledger_cache: Option<u64>,
+    /// `migrate`: the ledger's journal (default a rollback journal).
+    pub ledger_journal: casebridge_ledger::Journal,
     /// `migrate`: a dedup configuration file.
     pub dedup: Option<PathBuf>,
     /// `migrate`: the inputs are full extracts (default), so that a record
@@ -440,6 +444,20 @@ impl RunConfig {
             .ledger
             .as_ref()
             .and_then(|l| size(&l.cache, "ledger.cache", &mut diags));
+        let ledger_journal = match raw.ledger.as_ref().and_then(|l| l.journal.as_ref()) {
+            None => casebridge_ledger::Journal::default(),
+            Some(j) => casebridge_ledger::Journal::parse(j.get_ref()).unwrap_or_else(|| {
+                diags.push(
+                    Diagnostic::new(
+                        path,
+                        at(j.span().start),
+                        format!("unknown ledger journal `{}`: rollback or wal", j.get_ref()),
+                    )
+                    .suggest(j.get_ref(), ["rollback", "wal"]),
+                );
+                casebridge_ledger::Journal::default()
+            }),
+        };
         let dedup = raw.dedup.as_ref().map(|d| resolve(&d.config));
 
         if !diags.is_empty() {
@@ -449,6 +467,7 @@ impl RunConfig {
             output,
             ledger,
             ledger_cache,
+            ledger_journal,
             dedup,
             full_extract,
             text: text.to_string(),

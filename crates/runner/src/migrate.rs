@@ -49,6 +49,8 @@ pub struct MigrateOptions {
     pub ledger: PathBuf,
     /// The ledger's page cache in bytes.
     pub ledger_cache: u64,
+    /// The ledger's journal.
+    pub ledger_journal: casebridge_ledger::Journal,
     /// Report what would change; write nothing, record nothing.
     pub dry_run: bool,
     /// The inputs are full extracts: a record absent tonight is withdrawn.
@@ -123,7 +125,7 @@ pub fn migrate(
         })?;
     }
     let _lock = Lock::acquire(&opts.ledger, &holder)?;
-    let mut ledger = Ledger::open_with_cache(&opts.ledger, opts.ledger_cache)?;
+    let mut ledger = Ledger::open_with(&opts.ledger, opts.ledger_cache, opts.ledger_journal)?;
     std::fs::create_dir_all(&opts.out_dir).map_err(|source| {
         Error::Output(casebridge_io::Error::Create {
             path: opts.out_dir.clone(),
