@@ -669,6 +669,38 @@ impl<'t> Export<'t> {
         Ok(verdict)
     }
 
+    /// [`Export::write`] of a record the stage owns: to a JSON Lines
+    /// sink it is handed over whole, to be serialised (and dropped) on the
+    /// sink's writer thread.
+    fn write_owned(
+        &mut self,
+        file: &FileCtx<'_>,
+        record: Record,
+        locator: &Locator,
+        encoding: Option<Encoding>,
+        pending: bool,
+    ) -> Result<Verdict, Error> {
+        if !matches!(
+            self.writer(record.kind(), Some(&record))?,
+            Ok(Writer::Jsonl(..))
+        ) {
+            return self.write(file, &record, locator, encoding, pending);
+        }
+        if let Some(gate) = &mut self.gate {
+            if let Some(reason) = gate.admit(file, &record)? {
+                return Ok(Verdict::Done(Disposition::Skipped { reason }));
+            }
+            // A JSON Lines line is always written: the gate hears of it
+            // before the record is handed over.
+            gate.written(file, &record)?;
+        }
+        if let Ok(Writer::Jsonl(s, n)) = self.writer(record.kind(), None)? {
+            s.write_owned(record, pending)?;
+            *n += 1;
+        }
+        Ok(Verdict::Done(Disposition::Valid))
+    }
+
     fn write_now(
         &mut self,
         file: &FileCtx<'_>,
@@ -917,9 +949,9 @@ impl Stage for Export<'_> {
                     if let Some(p) = r.header_mut().provenance.last_mut() {
                         p.source.sha256 = *h;
                     }
-                    self.write(file, &r, locator, encoding, false)
+                    self.write_owned(file, r, locator, encoding, false)
                 }
-                None => self.write(file, &r, locator, encoding, true),
+                None => self.write_owned(file, r, locator, encoding, true),
             },
             None => Ok(Verdict::Done(Disposition::Rejected {
                 rules: vec![rules::FIELD_REQUIRED.to_string()],
@@ -943,7 +975,7 @@ impl Stage for Export<'_> {
             if let Writer::Jsonl(s, _) = w {
                 match sha256 {
                     Some(h) => s.fill_pending(h)?,
-                    None => s.forget_pending(),
+                    None => s.forget_pending()?,
                 }
             }
         }

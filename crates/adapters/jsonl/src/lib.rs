@@ -309,73 +309,136 @@ impl RecordSource for JsonlSource {
 /// provenance, through the shared output helper (exclusive owner-only
 /// temporary file, renamed into place by `finish`).
 ///
-/// Lines are serialised on the caller's thread into blocks of about
-/// 1 MiB that a writer thread of the sink writes to the file, so that the
-/// copy into the page cache (as much work as the serialising) runs beside
-/// the reading; at most [`BLOCKS`] blocks are in flight. An error of the
-/// writer thread is returned by the next call that hands it work, or by
-/// `finish`.
+/// A writer thread of the sink writes the file. Records handed over with
+/// [`JsonlSink::write_owned`] are serialised there too, in batches, so
+/// that the JSON (its string escaping the largest part) and the copy into
+/// the page cache run beside the reading; records lent with
+/// `write_record` are serialised on the caller's thread into blocks of
+/// about 1 MiB that the writer writes. Either way lines are written in
+/// the order they were given, and at most [`BLOCKS`] blocks or batches
+/// are in flight. An error of the writer thread is returned by the next
+/// call that hands it work, or by `finish`.
 ///
 /// A record whose source file's SHA-256 is not known yet (a stream: the
-/// hash is known when the file has been read to its end) is written with
-/// [`JsonlSink::write_record_pending`]: its last provenance's file hash
-/// is written as 64 zeros, a placeholder of the hash's own width, and its
-/// offset kept; [`JsonlSink::fill_pending`] writes the hash over them in
-/// place. So the file is written in one pass and reads as if the hash had
-/// been known all along; what it costs is 8 bytes of memory per pending
-/// record until the fill.
+/// hash is known when the file has been read to its end) is written
+/// pending ([`JsonlSink::write_record_pending`], or `write_owned` with
+/// `pending`): its last provenance's file hash is written as 64 zeros, a
+/// placeholder of the hash's own width, and its offset kept;
+/// [`JsonlSink::fill_pending`] writes the hash over them in place. So the
+/// file is written in one pass and reads as if the hash had been known
+/// all along; what it costs is 8 bytes of memory per pending record until
+/// the fill.
 pub struct JsonlSink {
     path: PathBuf,
-    /// SHA-256 of the bytes written, while no placeholder was written.
-    hasher: Option<sha2::Sha256>,
-    bytes: u64,
     records: u64,
-    /// The block being filled.
+    /// The block being filled on this thread.
     block: Vec<u8>,
-    /// File offsets of the placeholders not filled yet.
-    pending: Vec<u64>,
+    /// Offsets in `block` of the placeholders of its pending records.
+    block_pending: Vec<usize>,
+    /// Owned records waiting to be handed over, each with whether it is
+    /// pending.
+    batch: Vec<(Record, bool)>,
+    /// Whether placeholders were written since the last fill.
+    unfilled: bool,
     to_writer: Option<std::sync::mpsc::SyncSender<Work>>,
     /// Blocks the writer is done with, for reuse.
     spent: std::sync::mpsc::Receiver<Vec<u8>>,
-    writer: Option<std::thread::JoinHandle<io::Result<OutputFile>>>,
+    writer: Option<std::thread::JoinHandle<io::Result<Written>>>,
 }
 
-/// Blocks handed to the writer thread and not written yet, at most.
+/// Blocks or batches handed to the writer thread and not written yet, at most.
 const BLOCKS: usize = 4;
 /// A block is handed over once it holds this much.
 const BLOCK_BYTES: usize = 1 << 20;
+/// Owned records are handed over this many at a time.
+const BATCH: usize = 256;
 
 /// What the writer thread is asked to do, in order.
 enum Work {
-    /// Append these bytes.
-    Write(Vec<u8>),
-    /// Write the hex digits at each offset (all written before).
-    Fill(Vec<u64>, [u8; 64]),
+    /// Append these bytes; the offsets (in the block) of placeholders.
+    Write(Vec<u8>, Vec<usize>),
+    /// Serialise and append these records (those `true` pending).
+    Records(Vec<(Record, bool)>),
+    /// Write the hex digits over every placeholder written so far.
+    Fill([u8; 64]),
+    /// Leave the placeholders written so far as they are.
+    Forget,
 }
 
-/// The writer thread: appends blocks, fills placeholders; stops at the
-/// first error (returned when joined) or when the sink hangs up.
+/// What the writer thread wrote.
+struct Written {
+    out: OutputFile,
+    bytes: u64,
+    /// SHA-256 of the bytes, when no placeholder was written (the bytes
+    /// change when one is filled: the file is hashed at the end then).
+    sha256: Option<Sha256>,
+}
+
+/// The writer thread: serialises records, appends blocks, fills
+/// placeholders; stops at the first error (returned when joined) or when
+/// the sink hangs up.
 fn run_writer(
     mut out: OutputFile,
     work: std::sync::mpsc::Receiver<Work>,
     spent: std::sync::mpsc::SyncSender<Vec<u8>>,
-) -> io::Result<OutputFile> {
+) -> io::Result<Written> {
+    let mut hasher = Some(sha2::Sha256::new());
+    let mut bytes = 0u64;
+    let mut pending: Vec<u64> = Vec::new();
+    let mut own = Vec::with_capacity(BLOCK_BYTES + (64 << 10));
     for w in work {
         match w {
-            Work::Write(mut block) => {
+            Work::Write(mut block, offsets) => {
+                if !offsets.is_empty() {
+                    hasher = None;
+                    pending.extend(offsets.iter().map(|&o| bytes + o as u64));
+                }
+                if let Some(h) = &mut hasher {
+                    h.update(&block);
+                }
                 out.write_all(&block)?;
+                bytes += block.len() as u64;
                 block.clear();
                 let _ = spent.try_send(block);
             }
-            Work::Fill(offsets, hex) => {
+            Work::Records(records) => {
+                own.clear();
+                for (record, is_pending) in &records {
+                    let start = own.len();
+                    serde_json::to_writer(&mut own, record).map_err(io::Error::other)?;
+                    own.push(b'\n');
+                    if *is_pending {
+                        let provenances = record.header().provenance.len();
+                        let off =
+                            placeholder_offset(&own[start..], provenances).ok_or_else(|| {
+                                io::Error::other("a pending record has no file hash placeholder")
+                            })?;
+                        pending.push(bytes + (start + off) as u64);
+                        hasher = None;
+                    }
+                }
+                if let Some(h) = &mut hasher {
+                    h.update(&own);
+                }
+                out.write_all(&own)?;
+                bytes += own.len() as u64;
+                // The records are dropped here, off the reading thread.
+                drop(records);
+            }
+            Work::Fill(hex) => {
                 let file = out.get_ref()?;
-                for off in offsets {
+                for off in pending.drain(..) {
                     write_at(file, &hex, off)?;
                 }
             }
+            Work::Forget => pending.clear(),
         }
     }
-    Ok(out)
+    Ok(Written {
+        out,
+        bytes,
+        sha256: hasher.map(|h| Sha256(h.finalize().into())),
+    })
 }
 
 /// The placeholder of a file hash not known yet: `Sha256::default()`.
@@ -388,7 +451,7 @@ const PLACEHOLDER: [u8; 64] = [b'0'; 64];
 /// a string, so these keys are found only where the writer put them.
 fn placeholder_offset(line: &[u8], provenances: usize) -> Option<usize> {
     fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-        hay.windows(needle.len()).position(|w| w == needle)
+        memchr::memmem::find(hay, needle)
     }
     const PROV: &[u8] = b"\"provenance\":[";
     const RUN: &[u8] = b"{\"run_id\":";
@@ -402,6 +465,14 @@ fn placeholder_offset(line: &[u8], provenances: usize) -> Option<usize> {
     }
     let off = at + find(line.get(at..)?, SHA)? + SHA.len();
     (line.get(off..off + PLACEHOLDER.len())? == PLACEHOLDER).then_some(off)
+}
+
+fn has_placeholder(record: &Record) -> bool {
+    record
+        .header()
+        .provenance
+        .last()
+        .is_some_and(|p| p.source.sha256 == Sha256::default())
 }
 
 impl JsonlSink {
@@ -419,11 +490,11 @@ impl JsonlSink {
             })?;
         Ok(JsonlSink {
             path: path.to_path_buf(),
-            hasher: Some(sha2::Sha256::new()),
-            bytes: 0,
             records: 0,
             block: Vec::with_capacity(BLOCK_BYTES + (64 << 10)),
-            pending: Vec::new(),
+            block_pending: Vec::new(),
+            batch: Vec::with_capacity(BATCH),
+            unfilled: false,
             to_writer: Some(to_writer),
             spent,
             writer: Some(writer),
@@ -450,14 +521,14 @@ impl JsonlSink {
         }
     }
 
-    /// Ends the writer thread, returning its file.
-    fn join(&mut self) -> Result<OutputFile, SinkError> {
+    /// Ends the writer thread, returning what it wrote.
+    fn join(&mut self) -> Result<Written, SinkError> {
         self.to_writer = None;
         let Some(writer) = self.writer.take() else {
             return Err(self.err(io::Error::other("the writer thread stopped")));
         };
         match writer.join() {
-            Ok(Ok(out)) => Ok(out),
+            Ok(Ok(w)) => Ok(w),
             Ok(Err(e)) => Err(self.err(e)),
             Err(_) => Err(self.err(io::Error::other("the writer thread panicked"))),
         }
@@ -473,12 +544,30 @@ impl JsonlSink {
             .try_recv()
             .unwrap_or_else(|_| Vec::with_capacity(BLOCK_BYTES + (64 << 10)));
         let full = std::mem::replace(&mut self.block, next);
-        self.send(Work::Write(full))
+        let offsets = std::mem::take(&mut self.block_pending);
+        self.send(Work::Write(full, offsets))
+    }
+
+    /// Hands the owned records waiting to the writer.
+    fn hand_over_batch(&mut self) -> Result<(), SinkError> {
+        if self.batch.is_empty() {
+            return Ok(());
+        }
+        let batch = std::mem::replace(&mut self.batch, Vec::with_capacity(BATCH));
+        self.send(Work::Records(batch))
+    }
+
+    /// Hands everything waiting to the writer, in order.
+    fn hand_over_all(&mut self) -> Result<(), SinkError> {
+        self.hand_over_batch()?;
+        self.hand_over()
     }
 
     /// Appends `record`'s line (with its newline) to the block; returns
     /// where the line starts in the block.
     fn serialise(&mut self, record: &Record) -> Result<usize, SinkError> {
+        // Lines are written in the order given: owned records first.
+        self.hand_over_batch()?;
         let start = self.block.len();
         if let Err(e) = serde_json::to_writer(&mut self.block, record) {
             self.block.truncate(start);
@@ -488,14 +577,8 @@ impl JsonlSink {
         Ok(start)
     }
 
-    /// Counts and hashes the line at `start` of the block; hands the block
-    /// over when full.
-    fn written(&mut self, start: usize) -> Result<(), SinkError> {
-        let line = &self.block[start..];
-        if let Some(h) = &mut self.hasher {
-            h.update(line);
-        }
-        self.bytes += line.len() as u64;
+    /// Counts the line; hands the block over when full.
+    fn written(&mut self) -> Result<(), SinkError> {
         self.records += 1;
         if self.block.len() >= BLOCK_BYTES {
             self.hand_over()?;
@@ -509,12 +592,7 @@ impl JsonlSink {
     pub fn write_record_pending(&mut self, record: &Record) -> Result<(), SinkError> {
         let start = self.serialise(record)?;
         let provenances = record.header().provenance.len();
-        let placeholder = record
-            .header()
-            .provenance
-            .last()
-            .is_some_and(|p| p.source.sha256 == Sha256::default());
-        let off = if placeholder {
+        let off = if has_placeholder(record) {
             placeholder_offset(&self.block[start..], provenances)
         } else {
             None
@@ -525,48 +603,71 @@ impl JsonlSink {
                 "a pending record has no file hash placeholder",
             )));
         };
-        self.pending.push(self.bytes + off as u64);
-        // The bytes change when filled: the hash of the file is taken
-        // from the file at the end.
-        self.hasher = None;
-        self.written(start)
+        self.block_pending.push(start + off);
+        self.unfilled = true;
+        self.written()
+    }
+
+    /// Writes `record`, serialised on the writer thread (the record is
+    /// dropped there too). `pending` as for
+    /// [`JsonlSink::write_record_pending`].
+    pub fn write_owned(&mut self, record: Record, pending: bool) -> Result<(), SinkError> {
+        if pending && !has_placeholder(&record) {
+            return Err(self.err(io::Error::other(
+                "a pending record has no file hash placeholder",
+            )));
+        }
+        // Lines are written in the order given: the block first.
+        self.hand_over()?;
+        self.unfilled |= pending;
+        self.batch.push((record, pending));
+        self.records += 1;
+        if self.batch.len() >= BATCH {
+            self.hand_over_batch()?;
+        }
+        Ok(())
     }
 
     /// Writes `sha256` over every placeholder written since the last
     /// fill, in place.
     pub fn fill_pending(&mut self, sha256: &Sha256) -> Result<(), SinkError> {
-        if self.pending.is_empty() {
+        if !self.unfilled {
             return Ok(());
         }
         let mut hex = [0u8; 64];
         hex.copy_from_slice(sha256.to_hex().as_bytes());
-        self.hand_over()?;
-        let pending = std::mem::take(&mut self.pending);
-        self.send(Work::Fill(pending, hex))
+        self.hand_over_all()?;
+        self.unfilled = false;
+        self.send(Work::Fill(hex))
     }
 
     /// Whether placeholders wait for their hash.
     pub fn has_pending(&self) -> bool {
-        !self.pending.is_empty()
+        self.unfilled
     }
 
     /// Leaves the placeholders written since the last fill as they are
     /// (zeros: the file's hash could not be taken).
-    pub fn forget_pending(&mut self) {
-        self.pending.clear();
+    pub fn forget_pending(&mut self) -> Result<(), SinkError> {
+        if !self.unfilled {
+            return Ok(());
+        }
+        self.hand_over_all()?;
+        self.unfilled = false;
+        self.send(Work::Forget)
     }
 
     /// Writes what is left and ends the writer thread.
-    fn close(&mut self) -> Result<OutputFile, SinkError> {
-        self.hand_over()?;
+    fn close(&mut self) -> Result<Written, SinkError> {
+        self.hand_over_all()?;
         self.join()
     }
 
     /// Flushes, syncs and renames the file into place; returns the records
     /// written. (`RecordSink::finish` also hashes the file.)
     pub fn finish_records(mut self) -> Result<u64, SinkError> {
-        let out = self.close()?;
-        out.finish().map_err(|e| SinkError::Output(Box::new(e)))?;
+        let w = self.close()?;
+        w.out.finish().map_err(|e| SinkError::Output(Box::new(e)))?;
         Ok(self.records)
     }
 }
@@ -612,26 +713,26 @@ fn hash_of(path: &Path) -> io::Result<Sha256> {
 
 impl RecordSink for JsonlSink {
     fn write_record(&mut self, record: &Record) -> Result<(), SinkError> {
-        let start = self.serialise(record)?;
-        self.written(start)
+        self.serialise(record)?;
+        self.written()
     }
 
     fn finish(mut self: Box<Self>) -> Result<SinkSummary, SinkError> {
-        let mut out = self.close()?;
-        let sha256 = match self.hasher.take() {
-            Some(h) => Sha256(h.finalize().into()),
+        let mut w = self.close()?;
+        let sha256 = match w.sha256 {
+            Some(h) => h,
             None => {
-                let r = match out.get_ref() {
-                    Ok(_) => hash_of(out.temp_path()),
+                let r = match w.out.get_ref() {
+                    Ok(_) => hash_of(w.out.temp_path()),
                     Err(e) => Err(e),
                 };
                 r.map_err(|e| self.err(e))?
             }
         };
-        out.finish().map_err(|e| SinkError::Output(Box::new(e)))?;
+        w.out.finish().map_err(|e| SinkError::Output(Box::new(e)))?;
         Ok(SinkSummary {
             records: self.records,
-            files: vec![(self.path.display().to_string(), sha256, self.bytes)],
+            files: vec![(self.path.display().to_string(), sha256, w.bytes)],
         })
     }
 }
@@ -789,5 +890,70 @@ mod tests {
         sink.write_record(&person("1")).unwrap();
         drop(sink);
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn owned_and_lent_records_are_written_in_the_order_given_and_filled_alike() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.jsonl");
+        let pending = |key: &str| {
+            let mut r = person(key);
+            r.header_mut().provenance = vec![provenance("a.csv")];
+            r
+        };
+        let h1 = Sha256::digest(b"one");
+        let h2 = Sha256::digest(b"two");
+        let mut sink = Box::new(JsonlSink::create(&path).unwrap());
+        let mut want = Vec::new();
+        // Over several batches, owned and lent, pending and not, with a
+        // fill between.
+        for i in 0..(3 * BATCH + 7) {
+            let key = i.to_string();
+            let (r, is_pending) = if i % 3 == 0 {
+                (person(&key), false)
+            } else {
+                (pending(&key), true)
+            };
+            let mut w = r.clone();
+            if is_pending {
+                w.header_mut().provenance[0].source.sha256 = if i < BATCH + 10 { h1 } else { h2 };
+            }
+            want.push(w);
+            match (i % 5 == 0, is_pending) {
+                (true, true) => sink.write_record_pending(&r).unwrap(),
+                (true, false) => sink.write_record(&r).unwrap(),
+                (false, p) => sink.write_owned(r, p).unwrap(),
+            }
+            if i + 1 == BATCH + 10 {
+                assert!(sink.has_pending());
+                sink.fill_pending(&h1).unwrap();
+                assert!(!sink.has_pending());
+            }
+        }
+        sink.fill_pending(&h2).unwrap();
+        // A pending record must carry the placeholder.
+        assert!(sink.write_owned(person("x"), true).is_err());
+        let summary = sink.finish().unwrap();
+        assert_eq!(summary.records, want.len() as u64);
+        let bytes = std::fs::read(&path).unwrap();
+        assert_eq!(summary.files[0].1, Sha256::digest(&bytes));
+        assert_eq!(summary.files[0].2, bytes.len() as u64);
+        let got: Vec<Record> = String::from_utf8(bytes)
+            .unwrap()
+            .lines()
+            .map(|l| Record::from_json_line(l).unwrap())
+            .collect();
+        assert_eq!(got, want);
+
+        // With nothing pending, the hash is taken as the lines are written.
+        let path = dir.path().join("plain.jsonl");
+        let mut sink = Box::new(JsonlSink::create(&path).unwrap());
+        sink.write_owned(person("1"), false).unwrap();
+        sink.write_record(&person("2")).unwrap();
+        sink.write_owned(person("3"), false).unwrap();
+        let summary = sink.finish().unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        assert_eq!(summary.files[0].1, Sha256::digest(&bytes));
+        assert_eq!(bytes.iter().filter(|&&b| b == b'\n').count(), 3);
     }
 }
