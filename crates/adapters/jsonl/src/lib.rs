@@ -343,6 +343,9 @@ pub struct JsonlSink {
     to_writer: Option<std::sync::mpsc::SyncSender<Work>>,
     /// Blocks the writer is done with, for reuse.
     spent: std::sync::mpsc::Receiver<Vec<u8>>,
+    /// Batches the writer is done with, dropped on this thread (freeing
+    /// on the thread that allocated costs less than across threads).
+    done: std::sync::mpsc::Receiver<Vec<(Record, bool)>>,
     writer: Option<std::thread::JoinHandle<io::Result<Written>>>,
 }
 
@@ -381,6 +384,7 @@ fn run_writer(
     mut out: OutputFile,
     work: std::sync::mpsc::Receiver<Work>,
     spent: std::sync::mpsc::SyncSender<Vec<u8>>,
+    done: std::sync::mpsc::SyncSender<Vec<(Record, bool)>>,
 ) -> io::Result<Written> {
     let mut hasher = Some(sha2::Sha256::new());
     let mut bytes = 0u64;
@@ -422,8 +426,9 @@ fn run_writer(
                 }
                 out.write_all(&own)?;
                 bytes += own.len() as u64;
-                // The records are dropped here, off the reading thread.
-                drop(records);
+                // Back to the sink's thread, which dropped them (or here,
+                // when it is not taking them).
+                let _ = done.try_send(records);
             }
             Work::Fill(hex) => {
                 let file = out.get_ref()?;
@@ -481,9 +486,10 @@ impl JsonlSink {
         let out = OutputFile::create(path).map_err(|e| SinkError::Output(Box::new(e)))?;
         let (to_writer, work) = std::sync::mpsc::sync_channel(BLOCKS);
         let (give_back, spent) = std::sync::mpsc::sync_channel(BLOCKS + 1);
+        let (batch_done, done) = std::sync::mpsc::sync_channel(BLOCKS + 1);
         let writer = std::thread::Builder::new()
             .name("jsonl-writer".into())
-            .spawn(move || run_writer(out, work, give_back))
+            .spawn(move || run_writer(out, work, give_back, batch_done))
             .map_err(|e| SinkError::Io {
                 target: path.display().to_string(),
                 source: e,
@@ -497,6 +503,7 @@ impl JsonlSink {
             unfilled: false,
             to_writer: Some(to_writer),
             spent,
+            done,
             writer: Some(writer),
         })
     }
@@ -553,7 +560,14 @@ impl JsonlSink {
         if self.batch.is_empty() {
             return Ok(());
         }
-        let batch = std::mem::replace(&mut self.batch, Vec::with_capacity(BATCH));
+        let next = match self.done.try_recv() {
+            Ok(mut spent) => {
+                spent.clear();
+                spent
+            }
+            Err(_) => Vec::with_capacity(BATCH),
+        };
+        let batch = std::mem::replace(&mut self.batch, next);
         self.send(Work::Records(batch))
     }
 
