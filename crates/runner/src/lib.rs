@@ -14,6 +14,7 @@ pub mod dedup;
 pub mod draft;
 pub mod export;
 pub mod input;
+mod keyset;
 pub mod migrate;
 pub mod pipeline;
 /// The pseudonymisation policy and primitives (a crate of their own).

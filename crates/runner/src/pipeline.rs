@@ -176,7 +176,7 @@ pub struct Pipeline<'r> {
     names: Vec<String>,
 }
 
-type KeySet = rustc_hash::FxHashMap<Box<str>, (FileId, u64)>;
+use crate::keyset::KeySet;
 
 /// What one file's read came to.
 struct FileRun {
@@ -753,9 +753,8 @@ impl<'r> Pipeline<'r> {
             if let Some(checker) = &checker {
                 checker.check(&rec, &self.persons, &mut issues);
                 if let Some(key) = key_slot.and_then(|s| rec.slots[s].str()) {
-                    let here = (file.id, line.unwrap_or(0));
                     let set = &mut self.keys[key_set].2;
-                    if let Some(&(f, l)) = set.get(key) {
+                    if let Some((f, l)) = set.first_or_insert(key, file.id, line.unwrap_or(0)) {
                         let first = self.names.get(f as usize).map_or("-", String::as_str);
                         issues.push(Issue {
                             rule: rules::KEY_DUPLICATE,
@@ -765,8 +764,6 @@ impl<'r> Pipeline<'r> {
                             ),
                             value: show_values.then(|| key.to_string()),
                         });
-                    } else {
-                        set.insert(key.into(), here);
                     }
                 }
                 let found = field_issues
