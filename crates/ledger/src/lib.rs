@@ -26,7 +26,10 @@ mod backend;
 mod lock;
 mod query;
 
+use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use sha2::{Digest, Sha256 as Hasher};
 
@@ -82,6 +85,9 @@ pub enum Error {
     /// No such run.
     #[error("the ledger has no run {0}")]
     NoRun(i64),
+    /// The run's writer thread stopped without saying why (it panicked).
+    #[error("the ledger's writer thread stopped")]
+    Writer,
 }
 
 /// The tables of the hash chain and their columns (besides `run`), in the
@@ -219,7 +225,7 @@ pub const GENESIS: &str = "00000000000000000000000000000000000000000000000000000
 
 /// The ledger file.
 pub struct Ledger {
-    db: Box<dyn Backend>,
+    db: Box<dyn Backend + Send>,
     path: PathBuf,
 }
 
@@ -333,7 +339,7 @@ impl Ledger {
     }
 
     /// A ledger over another backend.
-    pub fn with_backend(db: Box<dyn Backend>, path: PathBuf) -> Ledger {
+    pub fn with_backend(db: Box<dyn Backend + Send>, path: PathBuf) -> Ledger {
         Ledger { db, path }
     }
 
@@ -395,8 +401,15 @@ impl Ledger {
         let seq = self.next_seq()?;
         let prev = self.last_digest()?;
         self.db.begin()?;
+        let Ledger { db, path } = self;
+        let db = Arc::new(Mutex::new(db));
+        let writer = Writer::start(Arc::clone(&db))?;
         Ok(RunTxn {
-            ledger: self,
+            db,
+            path,
+            writer,
+            sent: 0,
+            inflight: VecDeque::new(),
             seq,
             start,
             prev,
@@ -406,26 +419,146 @@ impl Ledger {
                 .map(|(name, cols)| {
                     let marks: Vec<String> =
                         (2..=cols.len() + 1).map(|i| format!("?{i}")).collect();
-                    format!(
+                    Arc::from(format!(
                         "INSERT INTO {name} (run, {}) VALUES (?1, {})",
                         cols.join(", "),
                         marks.join(", ")
-                    )
+                    ))
                 })
                 .collect(),
+            upsert: Arc::from(
+                "INSERT OR REPLACE INTO current (record_id, kind, scope, file, key, version, content_sha, run, withdrawn, seen, record) \
+                 VALUES (?1, ?2, ?3, ?4, ?9, ?5, ?6, ?7, 0, ?7, ?8)",
+            ),
+            see: Arc::from("UPDATE current SET seen = ?1 WHERE record_id = ?2"),
         })
     }
 }
 
+/// A statement for the run's writer thread.
+struct Statement {
+    sql: Arc<str>,
+    params: Vec<Value>,
+}
+
+/// The run's writer thread: it runs the statements that add rows, in the
+/// order they were given, on the run's one connection (and so in its one
+/// transaction), while the run goes on reading. A statement that fails
+/// stops it; the error is returned by the run's next call.
+struct Writer {
+    to: Option<std::sync::mpsc::SyncSender<Statement>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    /// Statements run so far.
+    done: Arc<AtomicU64>,
+    /// The first statement's error.
+    failed: Arc<Mutex<Option<Error>>>,
+}
+
+/// Statements waiting for the writer, at most (the run waits beyond).
+const QUEUE: usize = 4096;
+
+impl Writer {
+    fn start(db: Arc<Mutex<Box<dyn Backend + Send>>>) -> Result<Writer, Error> {
+        let (to, from) = std::sync::mpsc::sync_channel::<Statement>(QUEUE);
+        let done = Arc::new(AtomicU64::new(0));
+        let failed = Arc::new(Mutex::new(None));
+        let (d, f) = (Arc::clone(&done), Arc::clone(&failed));
+        let thread = std::thread::Builder::new()
+            .name("ledger-writer".into())
+            .spawn(move || {
+                for st in from {
+                    let stopped = f.lock().map_or(true, |e| e.is_some());
+                    if !stopped {
+                        let r = match db.lock() {
+                            Ok(mut db) => db.execute(&st.sql, &st.params).map(|_| ()),
+                            Err(_) => Err(Error::Writer),
+                        };
+                        if let (Err(e), Ok(mut slot)) = (r, f.lock()) {
+                            slot.get_or_insert(e);
+                        }
+                    }
+                    d.fetch_add(1, Ordering::Release);
+                }
+            })
+            .map_err(|_| Error::Writer)?;
+        Ok(Writer {
+            to: Some(to),
+            thread: Some(thread),
+            done,
+            failed,
+        })
+    }
+
+    /// The writer's error, if it stopped.
+    fn error(&self) -> Result<(), Error> {
+        match self.failed.lock() {
+            Ok(mut e) => e.take().map_or(Ok(()), Err),
+            Err(_) => Err(Error::Writer),
+        }
+    }
+
+    fn done(&self) -> u64 {
+        self.done.load(Ordering::Acquire)
+    }
+
+    /// Waits until `n` statements have run.
+    fn wait_for(&self, n: u64) -> Result<(), Error> {
+        let mut spins = 0u32;
+        while self.done() < n {
+            if self.thread.as_ref().is_none_or(|t| t.is_finished()) {
+                return Err(Error::Writer);
+            }
+            spins += 1;
+            if spins < 64 {
+                std::thread::yield_now();
+            } else {
+                std::thread::sleep(std::time::Duration::from_micros(50));
+            }
+        }
+        self.error()
+    }
+
+    /// Ends the thread once every statement has run.
+    fn stop(&mut self) -> Result<(), Error> {
+        self.to = None;
+        if let Some(t) = self.thread.take() {
+            t.join().map_err(|_| Error::Writer)?;
+        }
+        self.error()
+    }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        let _ = self.stop();
+    }
+}
+
 /// A run's transaction: rows added as the run goes, all committed at once.
+///
+/// Rows are added by a writer thread of the run (see [`Writer`]), so that
+/// SQLite's B-tree work runs beside the reading; whatever reads the store
+/// first waits for the statements that could change its answer (a
+/// record's own, for [`RunTxn::current`]; all of them, for the rest), so
+/// every answer is the one the statements in order give.
 pub struct RunTxn {
-    ledger: Ledger,
+    db: Arc<Mutex<Box<dyn Backend + Send>>>,
+    path: PathBuf,
+    writer: Writer,
+    /// Statements handed to the writer.
+    sent: u64,
+    /// Records whose store row a statement not yet run changes: the
+    /// statement's number (1-based) and the record's id, oldest first.
+    inflight: VecDeque<(u64, String)>,
     seq: i64,
     start: RunStart,
     prev: String,
     tables: Vec<Hasher>,
     /// Each chained table's insert statement.
-    inserts: Vec<String>,
+    inserts: Vec<Arc<str>>,
+    /// The store's insert, and its seen mark.
+    upsert: Arc<str>,
+    see: Arc<str>,
 }
 
 impl std::fmt::Debug for RunTxn {
@@ -445,12 +578,36 @@ impl RunTxn {
         run_id(self.seq)
     }
 
+    /// Hands a statement to the writer; its number.
+    fn queue(&mut self, sql: Arc<str>, params: Vec<Value>) -> Result<u64, Error> {
+        self.writer.error()?;
+        let sent = self
+            .writer
+            .to
+            .as_ref()
+            .is_some_and(|to| to.send(Statement { sql, params }).is_ok());
+        if !sent {
+            self.writer.stop()?;
+            return Err(Error::Writer);
+        }
+        self.sent += 1;
+        Ok(self.sent)
+    }
+
+    /// Waits for every statement handed over; then the connection.
+    fn db(&mut self) -> Result<std::sync::MutexGuard<'_, Box<dyn Backend + Send>>, Error> {
+        self.writer.wait_for(self.sent)?;
+        self.inflight.clear();
+        self.db.lock().map_err(|_| Error::Writer)
+    }
+
     fn insert(&mut self, table: usize, values: Vec<Value>) -> Result<(), Error> {
         feed(&mut self.tables[table], &values);
         let mut params = Vec::with_capacity(values.len() + 1);
         params.push(Value::Int(self.seq));
         params.extend(values);
-        self.ledger.db.execute(&self.inserts[table], &params)?;
+        let sql = Arc::clone(&self.inserts[table]);
+        self.queue(sql, params)?;
         Ok(())
     }
 
@@ -498,8 +655,23 @@ impl RunTxn {
 
     /// What the store holds of `id`.
     pub fn current(&mut self, id: &str) -> Result<Option<Current>, Error> {
+        // Only the statements that change this record's row are waited for.
+        let done = self.writer.done();
+        while self.inflight.front().is_some_and(|(n, _)| *n <= done) {
+            self.inflight.pop_front();
+        }
+        if let Some(n) = self
+            .inflight
+            .iter()
+            .rev()
+            .find_map(|(n, i)| (i == id).then_some(*n))
+        {
+            self.writer.wait_for(n)?;
+        }
+        self.writer.error()?;
         let mut out = None;
-        self.ledger.db.query(
+        let mut db = self.db.lock().map_err(|_| Error::Writer)?;
+        db.query(
             "SELECT version, content_sha, run, withdrawn FROM current WHERE record_id = ?1",
             &[id.into()],
             &mut |r| {
@@ -518,10 +690,8 @@ impl RunTxn {
     /// Notes that tonight's extract holds `id` (unchanged).
     pub fn seen(&mut self, id: &str) -> Result<(), Error> {
         let seq = self.seq;
-        self.ledger.db.execute(
-            "UPDATE current SET seen = ?1 WHERE record_id = ?2",
-            &[seq.into(), id.into()],
-        )?;
+        let sql = Arc::clone(&self.see);
+        self.queue(sql, vec![seq.into(), id.into()])?;
         Ok(())
     }
 
@@ -529,7 +699,7 @@ impl RunTxn {
     /// still there (the file is unchanged and was not read).
     pub fn seen_file(&mut self, scope: &str, file: &str) -> Result<u64, Error> {
         let seq = self.seq;
-        let n = self.ledger.db.execute(
+        let n = self.db()?.execute(
             "UPDATE current SET seen = ?1 WHERE scope = ?2 AND file = ?3 AND withdrawn = 0",
             &[seq.into(), scope.into(), file.into()],
         )?;
@@ -564,10 +734,10 @@ impl RunTxn {
             ],
         )?;
         let seq = self.seq;
-        self.ledger.db.execute(
-            "INSERT OR REPLACE INTO current (record_id, kind, scope, file, key, version, content_sha, run, withdrawn, seen, record) \
-             VALUES (?1, ?2, ?3, ?4, ?9, ?5, ?6, ?7, 0, ?7, ?8)",
-            &[
+        let sql = Arc::clone(&self.upsert);
+        let n = self.queue(
+            sql,
+            vec![
                 id.into(),
                 kind.into(),
                 scope.into(),
@@ -579,6 +749,7 @@ impl RunTxn {
                 key.into(),
             ],
         )?;
+        self.inflight.push_back((n, id.to_string()));
         Ok(())
     }
 
@@ -587,7 +758,7 @@ impl RunTxn {
     /// reference checks).
     pub fn keys_of_file(&mut self, scope: &str, file: &str) -> Result<Vec<String>, Error> {
         let mut out = Vec::new();
-        self.ledger.db.query(
+        self.db()?.query(
             "SELECT key FROM current WHERE scope = ?1 AND file = ?2 AND withdrawn = 0",
             &[scope.into(), file.into()],
             &mut |r| {
@@ -602,7 +773,7 @@ impl RunTxn {
     pub fn absent(&mut self, scope: &str) -> Result<Vec<Absent>, Error> {
         let seq = self.seq;
         let mut out = Vec::new();
-        self.ledger.db.query(
+        self.db()?.query(
             "SELECT record_id, kind, record, content_sha, file FROM current \
              WHERE scope = ?1 AND seen < ?2 AND withdrawn = 0 ORDER BY record_id",
             &[scope.into(), seq.into()],
@@ -636,7 +807,7 @@ impl RunTxn {
             ],
         )?;
         let seq = self.seq;
-        self.ledger.db.execute(
+        self.db()?.execute(
             "UPDATE current SET withdrawn = 1, version = ?1, run = ?2, seen = ?2 WHERE record_id = ?3",
             &[version.into(), seq.into(), a.id.as_str().into()],
         )?;
@@ -689,8 +860,9 @@ impl RunTxn {
         let mut params = vec![Value::Int(self.seq)];
         params.extend(fields);
         params.push(digest.as_str().into());
-        self.ledger.db.execute(&sql, &params)?;
-        self.ledger.db.commit()?;
+        let mut ledger = self.finish_writing()?;
+        ledger.db.execute(&sql, &params)?;
+        ledger.db.commit()?;
         let info = RunInfo {
             seq: self.seq,
             run_id: run_id(self.seq),
@@ -702,13 +874,35 @@ impl RunTxn {
             out_dir: self.start.out_dir.clone(),
             digest,
         };
-        Ok((self.ledger, info))
+        Ok((ledger, info))
     }
 
     /// Abandons the run: nothing it added stays.
     pub fn rollback(mut self) -> Result<Ledger, Error> {
-        self.ledger.db.rollback()?;
-        Ok(self.ledger)
+        // The writer's error, if any, is dropped: the run is abandoned.
+        let _ = self.writer.stop();
+        let mut ledger = self.into_ledger()?;
+        ledger.db.rollback()?;
+        Ok(ledger)
+    }
+
+    /// Runs every statement handed over, ends the writer and gives the
+    /// connection back.
+    fn finish_writing(&mut self) -> Result<Ledger, Error> {
+        self.writer.stop()?;
+        self.into_ledger()
+    }
+
+    fn into_ledger(&mut self) -> Result<Ledger, Error> {
+        let db = std::mem::replace(&mut self.db, Arc::new(Mutex::new(Box::new(Closed))));
+        let db = Arc::try_unwrap(db)
+            .map_err(|_| Error::Writer)?
+            .into_inner()
+            .map_err(|_| Error::Writer)?;
+        Ok(Ledger {
+            db,
+            path: self.path.clone(),
+        })
     }
 
     fn fields(&self, ended: &str, outcome: &str, summary: &str) -> Vec<Value> {
@@ -727,6 +921,35 @@ impl RunTxn {
             summary.into(),
             self.prev.as_str().into(),
         ]
+    }
+}
+
+/// The backend of a run once its connection has been given back.
+struct Closed;
+
+impl Backend for Closed {
+    fn batch(&mut self, _: &str) -> Result<(), Error> {
+        Err(Error::Writer)
+    }
+    fn execute(&mut self, _: &str, _: &[Value]) -> Result<usize, Error> {
+        Err(Error::Writer)
+    }
+    fn query(
+        &mut self,
+        _: &str,
+        _: &[Value],
+        _: &mut dyn FnMut(&[Value]) -> Result<(), Error>,
+    ) -> Result<(), Error> {
+        Err(Error::Writer)
+    }
+    fn begin(&mut self) -> Result<(), Error> {
+        Err(Error::Writer)
+    }
+    fn commit(&mut self) -> Result<(), Error> {
+        Err(Error::Writer)
+    }
+    fn rollback(&mut self) -> Result<(), Error> {
+        Err(Error::Writer)
     }
 }
 
