@@ -413,7 +413,6 @@ impl Ledger {
             seq,
             start,
             prev,
-            tables: CHAINED.iter().map(|_| Hasher::new()).collect(),
             inserts: CHAINED
                 .iter()
                 .map(|(name, cols)| {
@@ -439,15 +438,21 @@ impl Ledger {
 struct Statement {
     sql: Arc<str>,
     params: Vec<Value>,
+    /// The chained table whose row it adds (its values after the first,
+    /// the run's number, go into that table's digest).
+    chained: Option<usize>,
 }
 
 /// The run's writer thread: it runs the statements that add rows, in the
 /// order they were given, on the run's one connection (and so in its one
-/// transaction), while the run goes on reading. A statement that fails
-/// stops it; the error is returned by the run's next call.
+/// transaction), and takes each chained table's digest of the rows it
+/// adds, while the run goes on reading. A statement that fails stops it;
+/// the error is returned by the run's next call.
 struct Writer {
     to: Option<std::sync::mpsc::SyncSender<Statement>>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    thread: Option<std::thread::JoinHandle<Vec<Hasher>>>,
+    /// The tables' digests, once the thread has ended.
+    tables: Option<Vec<Hasher>>,
     /// Statements run so far.
     done: Arc<AtomicU64>,
     /// The first statement's error.
@@ -466,7 +471,11 @@ impl Writer {
         let thread = std::thread::Builder::new()
             .name("ledger-writer".into())
             .spawn(move || {
+                let mut tables: Vec<Hasher> = CHAINED.iter().map(|_| Hasher::new()).collect();
                 for st in from {
+                    if let Some(t) = st.chained.and_then(|t| tables.get_mut(t)) {
+                        feed(t, st.params.get(1..).unwrap_or_default());
+                    }
                     let stopped = f.lock().map_or(true, |e| e.is_some());
                     if !stopped {
                         let r = match db.lock() {
@@ -479,11 +488,13 @@ impl Writer {
                     }
                     d.fetch_add(1, Ordering::Release);
                 }
+                tables
             })
             .map_err(|_| Error::Writer)?;
         Ok(Writer {
             to: Some(to),
             thread: Some(thread),
+            tables: None,
             done,
             failed,
         })
@@ -522,7 +533,7 @@ impl Writer {
     fn stop(&mut self) -> Result<(), Error> {
         self.to = None;
         if let Some(t) = self.thread.take() {
-            t.join().map_err(|_| Error::Writer)?;
+            self.tables = Some(t.join().map_err(|_| Error::Writer)?);
         }
         self.error()
     }
@@ -553,7 +564,6 @@ pub struct RunTxn {
     seq: i64,
     start: RunStart,
     prev: String,
-    tables: Vec<Hasher>,
     /// Each chained table's insert statement.
     inserts: Vec<Arc<str>>,
     /// The store's insert, and its seen mark.
@@ -579,13 +589,23 @@ impl RunTxn {
     }
 
     /// Hands a statement to the writer; its number.
-    fn queue(&mut self, sql: Arc<str>, params: Vec<Value>) -> Result<u64, Error> {
+    fn queue(
+        &mut self,
+        sql: Arc<str>,
+        params: Vec<Value>,
+        chained: Option<usize>,
+    ) -> Result<u64, Error> {
         self.writer.error()?;
+        let st = Statement {
+            sql,
+            params,
+            chained,
+        };
         let sent = self
             .writer
             .to
             .as_ref()
-            .is_some_and(|to| to.send(Statement { sql, params }).is_ok());
+            .is_some_and(|to| to.send(st).is_ok());
         if !sent {
             self.writer.stop()?;
             return Err(Error::Writer);
@@ -602,12 +622,11 @@ impl RunTxn {
     }
 
     fn insert(&mut self, table: usize, values: Vec<Value>) -> Result<(), Error> {
-        feed(&mut self.tables[table], &values);
         let mut params = Vec::with_capacity(values.len() + 1);
         params.push(Value::Int(self.seq));
         params.extend(values);
         let sql = Arc::clone(&self.inserts[table]);
-        self.queue(sql, params)?;
+        self.queue(sql, params, Some(table))?;
         Ok(())
     }
 
@@ -691,7 +710,7 @@ impl RunTxn {
     pub fn seen(&mut self, id: &str) -> Result<(), Error> {
         let seq = self.seq;
         let sql = Arc::clone(&self.see);
-        self.queue(sql, vec![seq.into(), id.into()])?;
+        self.queue(sql, vec![seq.into(), id.into()], None)?;
         Ok(())
     }
 
@@ -748,6 +767,7 @@ impl RunTxn {
                 record.into(),
                 key.into(),
             ],
+            None,
         )?;
         self.inflight.push_back((n, id.to_string()));
         Ok(())
@@ -841,10 +861,14 @@ impl RunTxn {
         summary: &str,
     ) -> Result<(Ledger, RunInfo), Error> {
         let fields = self.fields(ended, outcome, summary);
+        let mut ledger = self.finish_writing()?;
         let tables: Vec<[u8; 32]> = self
+            .writer
             .tables
-            .iter()
-            .map(|h| h.clone().finalize().into())
+            .take()
+            .ok_or(Error::Writer)?
+            .into_iter()
+            .map(|h| h.finalize().into())
             .collect();
         let digest = run_digest(&fields, &tables);
         let mut sql = String::from("INSERT INTO runs (seq");
@@ -860,7 +884,6 @@ impl RunTxn {
         let mut params = vec![Value::Int(self.seq)];
         params.extend(fields);
         params.push(digest.as_str().into());
-        let mut ledger = self.finish_writing()?;
         ledger.db.execute(&sql, &params)?;
         ledger.db.commit()?;
         let info = RunInfo {
