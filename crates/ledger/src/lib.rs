@@ -26,10 +26,7 @@ mod backend;
 mod lock;
 mod query;
 
-use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 
 use sha2::{Digest, Sha256 as Hasher};
 
@@ -85,9 +82,6 @@ pub enum Error {
     /// No such run.
     #[error("the ledger has no run {0}")]
     NoRun(i64),
-    /// The run's writer thread stopped without saying why (it panicked).
-    #[error("the ledger's writer thread stopped")]
-    Writer,
 }
 
 /// The tables of the hash chain and their columns (besides `run`), in the
@@ -225,7 +219,7 @@ pub const GENESIS: &str = "00000000000000000000000000000000000000000000000000000
 
 /// The ledger file.
 pub struct Ledger {
-    db: Box<dyn Backend + Send>,
+    db: Box<dyn Backend>,
     path: PathBuf,
 }
 
@@ -339,7 +333,7 @@ impl Ledger {
     }
 
     /// A ledger over another backend.
-    pub fn with_backend(db: Box<dyn Backend + Send>, path: PathBuf) -> Ledger {
+    pub fn with_backend(db: Box<dyn Backend>, path: PathBuf) -> Ledger {
         Ledger { db, path }
     }
 
@@ -401,174 +395,37 @@ impl Ledger {
         let seq = self.next_seq()?;
         let prev = self.last_digest()?;
         self.db.begin()?;
-        let Ledger { db, path } = self;
-        let db = Arc::new(Mutex::new(db));
-        let writer = Writer::start(Arc::clone(&db))?;
         Ok(RunTxn {
-            db,
-            path,
-            writer,
-            sent: 0,
-            inflight: VecDeque::new(),
+            ledger: self,
             seq,
             start,
             prev,
+            tables: CHAINED.iter().map(|_| Hasher::new()).collect(),
             inserts: CHAINED
                 .iter()
                 .map(|(name, cols)| {
                     let marks: Vec<String> =
                         (2..=cols.len() + 1).map(|i| format!("?{i}")).collect();
-                    Arc::from(format!(
+                    format!(
                         "INSERT INTO {name} (run, {}) VALUES (?1, {})",
                         cols.join(", "),
                         marks.join(", ")
-                    ))
+                    )
                 })
                 .collect(),
-            upsert: Arc::from(
-                "INSERT OR REPLACE INTO current (record_id, kind, scope, file, key, version, content_sha, run, withdrawn, seen, record) \
-                 VALUES (?1, ?2, ?3, ?4, ?9, ?5, ?6, ?7, 0, ?7, ?8)",
-            ),
-            see: Arc::from("UPDATE current SET seen = ?1 WHERE record_id = ?2"),
         })
-    }
-}
-
-/// A statement for the run's writer thread.
-struct Statement {
-    sql: Arc<str>,
-    params: Vec<Value>,
-    /// The chained table whose row it adds (its values after the first,
-    /// the run's number, go into that table's digest).
-    chained: Option<usize>,
-}
-
-/// The run's writer thread: it runs the statements that add rows, in the
-/// order they were given, on the run's one connection (and so in its one
-/// transaction), and takes each chained table's digest of the rows it
-/// adds, while the run goes on reading. A statement that fails stops it;
-/// the error is returned by the run's next call.
-struct Writer {
-    to: Option<std::sync::mpsc::SyncSender<Statement>>,
-    thread: Option<std::thread::JoinHandle<Vec<Hasher>>>,
-    /// The tables' digests, once the thread has ended.
-    tables: Option<Vec<Hasher>>,
-    /// Statements run so far.
-    done: Arc<AtomicU64>,
-    /// The first statement's error.
-    failed: Arc<Mutex<Option<Error>>>,
-}
-
-/// Statements waiting for the writer, at most (the run waits beyond).
-const QUEUE: usize = 4096;
-
-impl Writer {
-    fn start(db: Arc<Mutex<Box<dyn Backend + Send>>>) -> Result<Writer, Error> {
-        let (to, from) = std::sync::mpsc::sync_channel::<Statement>(QUEUE);
-        let done = Arc::new(AtomicU64::new(0));
-        let failed = Arc::new(Mutex::new(None));
-        let (d, f) = (Arc::clone(&done), Arc::clone(&failed));
-        let thread = std::thread::Builder::new()
-            .name("ledger-writer".into())
-            .spawn(move || {
-                let mut tables: Vec<Hasher> = CHAINED.iter().map(|_| Hasher::new()).collect();
-                for st in from {
-                    if let Some(t) = st.chained.and_then(|t| tables.get_mut(t)) {
-                        feed(t, st.params.get(1..).unwrap_or_default());
-                    }
-                    let stopped = f.lock().map_or(true, |e| e.is_some());
-                    if !stopped {
-                        let r = match db.lock() {
-                            Ok(mut db) => db.execute(&st.sql, &st.params).map(|_| ()),
-                            Err(_) => Err(Error::Writer),
-                        };
-                        if let (Err(e), Ok(mut slot)) = (r, f.lock()) {
-                            slot.get_or_insert(e);
-                        }
-                    }
-                    d.fetch_add(1, Ordering::Release);
-                }
-                tables
-            })
-            .map_err(|_| Error::Writer)?;
-        Ok(Writer {
-            to: Some(to),
-            thread: Some(thread),
-            tables: None,
-            done,
-            failed,
-        })
-    }
-
-    /// The writer's error, if it stopped.
-    fn error(&self) -> Result<(), Error> {
-        match self.failed.lock() {
-            Ok(mut e) => e.take().map_or(Ok(()), Err),
-            Err(_) => Err(Error::Writer),
-        }
-    }
-
-    fn done(&self) -> u64 {
-        self.done.load(Ordering::Acquire)
-    }
-
-    /// Waits until `n` statements have run.
-    fn wait_for(&self, n: u64) -> Result<(), Error> {
-        let mut spins = 0u32;
-        while self.done() < n {
-            if self.thread.as_ref().is_none_or(|t| t.is_finished()) {
-                return Err(Error::Writer);
-            }
-            spins += 1;
-            if spins < 64 {
-                std::thread::yield_now();
-            } else {
-                std::thread::sleep(std::time::Duration::from_micros(50));
-            }
-        }
-        self.error()
-    }
-
-    /// Ends the thread once every statement has run.
-    fn stop(&mut self) -> Result<(), Error> {
-        self.to = None;
-        if let Some(t) = self.thread.take() {
-            self.tables = Some(t.join().map_err(|_| Error::Writer)?);
-        }
-        self.error()
-    }
-}
-
-impl Drop for Writer {
-    fn drop(&mut self) {
-        let _ = self.stop();
     }
 }
 
 /// A run's transaction: rows added as the run goes, all committed at once.
-///
-/// Rows are added by a writer thread of the run (see [`Writer`]), so that
-/// SQLite's B-tree work runs beside the reading; whatever reads the store
-/// first waits for the statements that could change its answer (a
-/// record's own, for [`RunTxn::current`]; all of them, for the rest), so
-/// every answer is the one the statements in order give.
 pub struct RunTxn {
-    db: Arc<Mutex<Box<dyn Backend + Send>>>,
-    path: PathBuf,
-    writer: Writer,
-    /// Statements handed to the writer.
-    sent: u64,
-    /// Records whose store row a statement not yet run changes: the
-    /// statement's number (1-based) and the record's id, oldest first.
-    inflight: VecDeque<(u64, String)>,
+    ledger: Ledger,
     seq: i64,
     start: RunStart,
     prev: String,
+    tables: Vec<Hasher>,
     /// Each chained table's insert statement.
-    inserts: Vec<Arc<str>>,
-    /// The store's insert, and its seen mark.
-    upsert: Arc<str>,
-    see: Arc<str>,
+    inserts: Vec<String>,
 }
 
 impl std::fmt::Debug for RunTxn {
@@ -588,45 +445,12 @@ impl RunTxn {
         run_id(self.seq)
     }
 
-    /// Hands a statement to the writer; its number.
-    fn queue(
-        &mut self,
-        sql: Arc<str>,
-        params: Vec<Value>,
-        chained: Option<usize>,
-    ) -> Result<u64, Error> {
-        self.writer.error()?;
-        let st = Statement {
-            sql,
-            params,
-            chained,
-        };
-        let sent = self
-            .writer
-            .to
-            .as_ref()
-            .is_some_and(|to| to.send(st).is_ok());
-        if !sent {
-            self.writer.stop()?;
-            return Err(Error::Writer);
-        }
-        self.sent += 1;
-        Ok(self.sent)
-    }
-
-    /// Waits for every statement handed over; then the connection.
-    fn db(&mut self) -> Result<std::sync::MutexGuard<'_, Box<dyn Backend + Send>>, Error> {
-        self.writer.wait_for(self.sent)?;
-        self.inflight.clear();
-        self.db.lock().map_err(|_| Error::Writer)
-    }
-
     fn insert(&mut self, table: usize, values: Vec<Value>) -> Result<(), Error> {
+        feed(&mut self.tables[table], &values);
         let mut params = Vec::with_capacity(values.len() + 1);
         params.push(Value::Int(self.seq));
         params.extend(values);
-        let sql = Arc::clone(&self.inserts[table]);
-        self.queue(sql, params, Some(table))?;
+        self.ledger.db.execute(&self.inserts[table], &params)?;
         Ok(())
     }
 
@@ -674,23 +498,8 @@ impl RunTxn {
 
     /// What the store holds of `id`.
     pub fn current(&mut self, id: &str) -> Result<Option<Current>, Error> {
-        // Only the statements that change this record's row are waited for.
-        let done = self.writer.done();
-        while self.inflight.front().is_some_and(|(n, _)| *n <= done) {
-            self.inflight.pop_front();
-        }
-        if let Some(n) = self
-            .inflight
-            .iter()
-            .rev()
-            .find_map(|(n, i)| (i == id).then_some(*n))
-        {
-            self.writer.wait_for(n)?;
-        }
-        self.writer.error()?;
         let mut out = None;
-        let mut db = self.db.lock().map_err(|_| Error::Writer)?;
-        db.query(
+        self.ledger.db.query(
             "SELECT version, content_sha, run, withdrawn FROM current WHERE record_id = ?1",
             &[id.into()],
             &mut |r| {
@@ -709,8 +518,10 @@ impl RunTxn {
     /// Notes that tonight's extract holds `id` (unchanged).
     pub fn seen(&mut self, id: &str) -> Result<(), Error> {
         let seq = self.seq;
-        let sql = Arc::clone(&self.see);
-        self.queue(sql, vec![seq.into(), id.into()], None)?;
+        self.ledger.db.execute(
+            "UPDATE current SET seen = ?1 WHERE record_id = ?2",
+            &[seq.into(), id.into()],
+        )?;
         Ok(())
     }
 
@@ -718,7 +529,7 @@ impl RunTxn {
     /// still there (the file is unchanged and was not read).
     pub fn seen_file(&mut self, scope: &str, file: &str) -> Result<u64, Error> {
         let seq = self.seq;
-        let n = self.db()?.execute(
+        let n = self.ledger.db.execute(
             "UPDATE current SET seen = ?1 WHERE scope = ?2 AND file = ?3 AND withdrawn = 0",
             &[seq.into(), scope.into(), file.into()],
         )?;
@@ -753,10 +564,10 @@ impl RunTxn {
             ],
         )?;
         let seq = self.seq;
-        let sql = Arc::clone(&self.upsert);
-        let n = self.queue(
-            sql,
-            vec![
+        self.ledger.db.execute(
+            "INSERT OR REPLACE INTO current (record_id, kind, scope, file, key, version, content_sha, run, withdrawn, seen, record) \
+             VALUES (?1, ?2, ?3, ?4, ?9, ?5, ?6, ?7, 0, ?7, ?8)",
+            &[
                 id.into(),
                 kind.into(),
                 scope.into(),
@@ -767,9 +578,7 @@ impl RunTxn {
                 record.into(),
                 key.into(),
             ],
-            None,
         )?;
-        self.inflight.push_back((n, id.to_string()));
         Ok(())
     }
 
@@ -778,7 +587,7 @@ impl RunTxn {
     /// reference checks).
     pub fn keys_of_file(&mut self, scope: &str, file: &str) -> Result<Vec<String>, Error> {
         let mut out = Vec::new();
-        self.db()?.query(
+        self.ledger.db.query(
             "SELECT key FROM current WHERE scope = ?1 AND file = ?2 AND withdrawn = 0",
             &[scope.into(), file.into()],
             &mut |r| {
@@ -793,7 +602,7 @@ impl RunTxn {
     pub fn absent(&mut self, scope: &str) -> Result<Vec<Absent>, Error> {
         let seq = self.seq;
         let mut out = Vec::new();
-        self.db()?.query(
+        self.ledger.db.query(
             "SELECT record_id, kind, record, content_sha, file FROM current \
              WHERE scope = ?1 AND seen < ?2 AND withdrawn = 0 ORDER BY record_id",
             &[scope.into(), seq.into()],
@@ -827,7 +636,7 @@ impl RunTxn {
             ],
         )?;
         let seq = self.seq;
-        self.db()?.execute(
+        self.ledger.db.execute(
             "UPDATE current SET withdrawn = 1, version = ?1, run = ?2, seen = ?2 WHERE record_id = ?3",
             &[version.into(), seq.into(), a.id.as_str().into()],
         )?;
@@ -861,14 +670,10 @@ impl RunTxn {
         summary: &str,
     ) -> Result<(Ledger, RunInfo), Error> {
         let fields = self.fields(ended, outcome, summary);
-        let mut ledger = self.finish_writing()?;
         let tables: Vec<[u8; 32]> = self
-            .writer
             .tables
-            .take()
-            .ok_or(Error::Writer)?
-            .into_iter()
-            .map(|h| h.finalize().into())
+            .iter()
+            .map(|h| h.clone().finalize().into())
             .collect();
         let digest = run_digest(&fields, &tables);
         let mut sql = String::from("INSERT INTO runs (seq");
@@ -884,8 +689,8 @@ impl RunTxn {
         let mut params = vec![Value::Int(self.seq)];
         params.extend(fields);
         params.push(digest.as_str().into());
-        ledger.db.execute(&sql, &params)?;
-        ledger.db.commit()?;
+        self.ledger.db.execute(&sql, &params)?;
+        self.ledger.db.commit()?;
         let info = RunInfo {
             seq: self.seq,
             run_id: run_id(self.seq),
@@ -897,35 +702,13 @@ impl RunTxn {
             out_dir: self.start.out_dir.clone(),
             digest,
         };
-        Ok((ledger, info))
+        Ok((self.ledger, info))
     }
 
     /// Abandons the run: nothing it added stays.
     pub fn rollback(mut self) -> Result<Ledger, Error> {
-        // The writer's error, if any, is dropped: the run is abandoned.
-        let _ = self.writer.stop();
-        let mut ledger = self.into_ledger()?;
-        ledger.db.rollback()?;
-        Ok(ledger)
-    }
-
-    /// Runs every statement handed over, ends the writer and gives the
-    /// connection back.
-    fn finish_writing(&mut self) -> Result<Ledger, Error> {
-        self.writer.stop()?;
-        self.into_ledger()
-    }
-
-    fn into_ledger(&mut self) -> Result<Ledger, Error> {
-        let db = std::mem::replace(&mut self.db, Arc::new(Mutex::new(Box::new(Closed))));
-        let db = Arc::try_unwrap(db)
-            .map_err(|_| Error::Writer)?
-            .into_inner()
-            .map_err(|_| Error::Writer)?;
-        Ok(Ledger {
-            db,
-            path: self.path.clone(),
-        })
+        self.ledger.db.rollback()?;
+        Ok(self.ledger)
     }
 
     fn fields(&self, ended: &str, outcome: &str, summary: &str) -> Vec<Value> {
@@ -944,35 +727,6 @@ impl RunTxn {
             summary.into(),
             self.prev.as_str().into(),
         ]
-    }
-}
-
-/// The backend of a run once its connection has been given back.
-struct Closed;
-
-impl Backend for Closed {
-    fn batch(&mut self, _: &str) -> Result<(), Error> {
-        Err(Error::Writer)
-    }
-    fn execute(&mut self, _: &str, _: &[Value]) -> Result<usize, Error> {
-        Err(Error::Writer)
-    }
-    fn query(
-        &mut self,
-        _: &str,
-        _: &[Value],
-        _: &mut dyn FnMut(&[Value]) -> Result<(), Error>,
-    ) -> Result<(), Error> {
-        Err(Error::Writer)
-    }
-    fn begin(&mut self) -> Result<(), Error> {
-        Err(Error::Writer)
-    }
-    fn commit(&mut self) -> Result<(), Error> {
-        Err(Error::Writer)
-    }
-    fn rollback(&mut self) -> Result<(), Error> {
-        Err(Error::Writer)
     }
 }
 
