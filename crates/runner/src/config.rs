@@ -247,6 +247,27 @@ impl RunConfig {
         let raw: Raw = toml::from_str(text).map_err(|e| vec![toml_error(path, text, &e)])?;
         let lines = LineIndex::new(text);
         let at = |start: usize| Some(lines.line(start));
+        // A value that must be one of `choices` (trimmed, in any case):
+        // the choice, or a diagnostic at its line naming them.
+        let one_of = |v: &Spanned<String>,
+                      what: &str,
+                      choices: &[&'static str],
+                      diags: &mut Vec<Diagnostic>|
+         -> Option<&'static str> {
+            let got = v.get_ref().trim().to_ascii_lowercase();
+            let found = choices.iter().copied().find(|c| *c == got);
+            if found.is_none() {
+                diags.push(
+                    Diagnostic::new(
+                        path,
+                        at(v.span().start),
+                        format!("unknown {what} `{}`: {}", v.get_ref(), choices.join(" or ")),
+                    )
+                    .suggest(v.get_ref(), choices.iter().copied()),
+                );
+            }
+            found
+        };
         let base = path.parent().unwrap_or(Path::new("."));
         let resolve = |p: &str| {
             let p = Path::new(p);
@@ -344,20 +365,7 @@ impl RunConfig {
 
         let r = &raw.report;
         let format = r.format.as_ref().and_then(|f| {
-            let v = f.get_ref().to_ascii_lowercase();
-            if matches!(v.as_str(), "human" | "json") {
-                Some(v)
-            } else {
-                diags.push(
-                    Diagnostic::new(
-                        path,
-                        at(f.span().start),
-                        format!("unknown report format `{}`", f.get_ref()),
-                    )
-                    .suggest(f.get_ref(), ["human", "json"]),
-                );
-                None
-            }
+            one_of(f, "report format", &["human", "json"], &mut diags).map(str::to_string)
         });
         let examples = r.examples.as_ref().and_then(|e| {
             usize::try_from(*e.get_ref())
@@ -371,40 +379,15 @@ impl RunConfig {
                 .ok()
         });
 
-        let full_extract = match raw.inputs.extract.as_ref() {
-            None => true,
-            Some(e) => match e.get_ref().trim().to_ascii_lowercase().as_str() {
-                "full" => true,
-                "delta" => false,
-                _ => {
-                    diags.push(
-                        Diagnostic::new(
-                            path,
-                            at(e.span().start),
-                            format!("unknown extract `{}`: full or delta", e.get_ref()),
-                        )
-                        .suggest(e.get_ref(), ["full", "delta"]),
-                    );
-                    true
-                }
-            },
-        };
+        let full_extract = raw
+            .inputs
+            .extract
+            .as_ref()
+            .and_then(|e| one_of(e, "extract", &["full", "delta"], &mut diags))
+            != Some("delta");
         let output = raw.output.as_ref().and_then(|o| {
             let format = o.format.as_ref().and_then(|f| {
-                let v = f.get_ref().trim().to_ascii_lowercase();
-                if matches!(v.as_str(), "csv" | "xlsx") {
-                    Some(v)
-                } else {
-                    diags.push(
-                        Diagnostic::new(
-                            path,
-                            at(f.span().start),
-                            format!("unknown output format `{}`: csv or xlsx", f.get_ref()),
-                        )
-                        .suggest(f.get_ref(), ["csv", "xlsx"]),
-                    );
-                    None
-                }
+                one_of(f, "output format", &["csv", "xlsx"], &mut diags).map(str::to_string)
             });
             if o.dir.get_ref().trim().is_empty() {
                 diags.push(Diagnostic::new(
@@ -444,20 +427,13 @@ impl RunConfig {
             .ledger
             .as_ref()
             .and_then(|l| size(&l.cache, "ledger.cache", &mut diags));
-        let ledger_journal = match raw.ledger.as_ref().and_then(|l| l.journal.as_ref()) {
-            None => casebridge_ledger::Journal::default(),
-            Some(j) => casebridge_ledger::Journal::parse(j.get_ref()).unwrap_or_else(|| {
-                diags.push(
-                    Diagnostic::new(
-                        path,
-                        at(j.span().start),
-                        format!("unknown ledger journal `{}`: rollback or wal", j.get_ref()),
-                    )
-                    .suggest(j.get_ref(), ["rollback", "wal"]),
-                );
-                casebridge_ledger::Journal::default()
-            }),
-        };
+        let ledger_journal = raw
+            .ledger
+            .as_ref()
+            .and_then(|l| l.journal.as_ref())
+            .and_then(|j| one_of(j, "ledger journal", &["rollback", "wal"], &mut diags))
+            .and_then(casebridge_ledger::Journal::parse)
+            .unwrap_or_default();
         let dedup = raw.dedup.as_ref().map(|d| resolve(&d.config));
 
         if !diags.is_empty() {
