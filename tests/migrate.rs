@@ -55,6 +55,16 @@ impl Site {
         self.dir.path().join(p)
     }
 
+    /// `run.toml` as `base` (its text as written first) with a `[ledger]`
+    /// section of `lines`.
+    fn with_ledger(&self, base: &str, lines: &str) {
+        std::fs::write(
+            self.path("run.toml"),
+            format!("{base}\n[ledger]\n{lines}\n"),
+        )
+        .unwrap();
+    }
+
     fn run(&self, args: &[&str]) -> Output {
         let mut c = casebridge();
         c.current_dir(self.dir.path()).arg("--no-audit").args(args);
@@ -638,20 +648,12 @@ fn messages_name_records_by_id_not_by_their_values() {
 fn the_ledgers_cache_is_a_size_in_the_run_file() {
     let site = Site::new("27", "");
     let text = std::fs::read_to_string(site.path("run.toml")).unwrap();
-    std::fs::write(
-        site.path("run.toml"),
-        format!("{text}\n[ledger]\ncache = \"2 MiB\"\n"),
-    )
-    .unwrap();
+    site.with_ledger(&text, "cache = \"2 MiB\"");
     let (code, out) = site.migrate();
     assert_eq!(code, 0, "{out}");
     assert!(site.path("casebridge-ledger.sqlite").is_file());
     assert_eq!(site.verify().0, 0);
-    std::fs::write(
-        site.path("run.toml"),
-        format!("{text}\n[ledger]\ncache = \"lots\"\n"),
-    )
-    .unwrap();
+    site.with_ledger(&text, "cache = \"lots\"");
     let (code, out) = site.migrate();
     assert_eq!(code, 2, "{out}");
     assert!(
@@ -667,11 +669,7 @@ fn a_killed_run_leaves_a_journal_that_readers_roll_back_and_the_journal_is_chose
     // the file (and the rollback journal) early.
     let site = Site::generated("31", &["--case-notes", "3000"], "");
     let text = std::fs::read_to_string(site.path("run.toml")).unwrap();
-    std::fs::write(
-        site.path("run.toml"),
-        format!("{text}\n[ledger]\ncache = \"1 MiB\"\n"),
-    )
-    .unwrap();
+    site.with_ledger(&text, "cache = \"1 MiB\"");
     let (code, out) = site.migrate();
     assert_eq!(code, 0, "{out}");
     let mode = |site: &Site| -> String {
@@ -751,11 +749,7 @@ fn a_killed_run_leaves_a_journal_that_readers_roll_back_and_the_journal_is_chose
     assert_eq!(site.count("SELECT COUNT(*) FROM runs"), 1);
 
     // The next run is run 2, in WAL mode when the run file says so.
-    std::fs::write(
-        site.path("run.toml"),
-        format!("{text}\n[ledger]\njournal = \"wal\"\n"),
-    )
-    .unwrap();
+    site.with_ledger(&text, "journal = \"wal\"");
     let (code, out) = site.migrate();
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("run-000002"), "{out}");
@@ -763,11 +757,7 @@ fn a_killed_run_leaves_a_journal_that_readers_roll_back_and_the_journal_is_chose
     assert_eq!(site.verify().0, 0);
 
     // An unknown journal is refused with its line.
-    std::fs::write(
-        site.path("run.toml"),
-        format!("{text}\n[ledger]\njournal = \"memory\"\n"),
-    )
-    .unwrap();
+    site.with_ledger(&text, "journal = \"memory\"");
     let (code, out) = site.migrate();
     assert_eq!(code, 2, "{out}");
     assert!(
