@@ -1,31 +1,46 @@
 //! The first place of every source key, for `key.duplicate`: the one set
 //! of the pipeline that grows with the records read.
 //!
-//! Keys are kept end to end in one byte arena and the table holds only
-//! their place in it and where the key was first seen, 24 bytes a key.
-//! A map of boxed strings took about twice that, a small heap allocation
-//! per key with its allocator overhead included (about 70 bytes a key
-//! against about 37 here, measured as peak memory over a million keys).
+//! Keys are kept end to end in one byte arena; a list holds where each
+//! starts and where it was first seen (16 bytes and a file number), and
+//! the hash table only the key's number in that list (4 bytes and its
+//! control byte). A map of boxed strings took about 70 bytes a key, its
+//! small heap allocation per key and the table's doubling included; this
+//! takes about 30 with the key's own bytes, and a resize of the table
+//! copies 4 bytes a key, not 24.
 
 use std::hash::{BuildHasher, BuildHasherDefault};
 
 use rustc_hash::FxHasher;
 
-/// A key's place in the arena and its first place in the inputs.
+/// Where a key starts in the arena, and its first place in the inputs.
 #[derive(Debug, Clone, Copy)]
 struct Entry {
     off: u64,
-    len: u32,
-    file: u32,
     line: u64,
+    file: u32,
 }
 
 /// Source keys seen, each with the file and line it was first seen at.
 #[derive(Default)]
 pub(crate) struct KeySet {
-    table: hashbrown::HashTable<Entry>,
+    /// Numbers of keys in `entries`.
+    table: hashbrown::HashTable<u32>,
+    entries: Vec<Entry>,
     arena: Vec<u8>,
     hasher: BuildHasherDefault<FxHasher>,
+}
+
+/// Key `i`'s bytes: from its start to the next key's (or the arena's end).
+fn key_of<'a>(entries: &[Entry], arena: &'a [u8], i: u32) -> &'a [u8] {
+    let i = i as usize;
+    let start = entries.get(i).map_or(arena.len() as u64, |e| e.off);
+    let end = entries.get(i + 1).map_or(arena.len() as u64, |e| e.off);
+    let (start, end) = (
+        usize::try_from(start).unwrap_or(usize::MAX),
+        usize::try_from(end).unwrap_or(usize::MAX),
+    );
+    arena.get(start..end).unwrap_or_default()
 }
 
 impl KeySet {
@@ -38,41 +53,26 @@ impl KeySet {
         line: u64,
     ) -> Option<(u32, u64)> {
         let hash = self.hasher.hash_one(key.as_bytes());
-        let arena = &self.arena;
-        let at = |e: &Entry| -> &[u8] {
-            let start = usize::try_from(e.off).unwrap_or(usize::MAX);
-            arena
-                .get(start..start.saturating_add(e.len as usize))
-                .unwrap_or_default()
-        };
-        if let Some(e) = self.table.find(hash, |e| at(e) == key.as_bytes()) {
+        let (entries, arena) = (&self.entries, &self.arena);
+        if let Some(&i) = self
+            .table
+            .find(hash, |&i| key_of(entries, arena, i) == key.as_bytes())
+        {
+            let e = entries.get(i as usize)?;
             return Some((e.file, e.line));
         }
-        let (Ok(len), off) = (u32::try_from(key.len()), self.arena.len() as u64) else {
-            // A key of 4 GiB: not remembered (the reader refuses records
-            // that large long before).
-            return None;
-        };
-        let hasher = self.hasher.clone();
-        let arena = &self.arena;
-        self.table.insert_unique(
-            hash,
-            Entry {
-                off,
-                len,
-                file,
-                line,
-            },
-            |e| {
-                let start = usize::try_from(e.off).unwrap_or(usize::MAX);
-                hasher.hash_one(
-                    arena
-                        .get(start..start.saturating_add(e.len as usize))
-                        .unwrap_or_default(),
-                )
-            },
-        );
+        // Four thousand million keys: the rest are not remembered (no
+        // export comes near).
+        let i = u32::try_from(self.entries.len()).ok()?;
+        self.entries.push(Entry {
+            off: self.arena.len() as u64,
+            line,
+            file,
+        });
         self.arena.extend_from_slice(key.as_bytes());
+        let (hasher, entries, arena) = (&self.hasher, &self.entries, &self.arena);
+        self.table
+            .insert_unique(hash, i, |&j| hasher.hash_one(key_of(entries, arena, j)));
         None
     }
 
