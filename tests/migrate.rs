@@ -765,3 +765,38 @@ fn a_killed_run_leaves_a_journal_that_readers_roll_back_and_the_journal_is_chose
         "{out}"
     );
 }
+
+#[test]
+fn a_file_changed_with_no_record_changed_writes_no_output_of_that_kind() {
+    let site = Site::new("33", "");
+    assert_eq!(site.migrate().0, 0);
+    // A second space where a last name's value is read: the file's bytes
+    // change, no record's content does (white space is folded).
+    let persons = site.path("inputs/DM_PERSONS.csv");
+    let mut ls = lines(&persons);
+    let header: Vec<String> = String::from_utf8_lossy(&ls[0])
+        .trim_end()
+        .split(',')
+        .map(str::to_string)
+        .collect();
+    let col = header.iter().position(|h| h == "LAST_NAME").unwrap();
+    let mut fields: Vec<Vec<u8>> = ls[2].split(|b| *b == b',').map(<[u8]>::to_vec).collect();
+    fields[col].push(b' ');
+    ls[2] = fields.join(&b","[..]);
+    write_lines(&persons, &ls);
+
+    let (code, text) = site.migrate();
+    assert_eq!(code, 0, "{text}");
+    assert!(site.changes("run-000002").is_empty(), "{text}");
+    assert!(
+        !site.path("out/run-000002/person.jsonl").exists(),
+        "no person changed, so no person file: {:?}",
+        std::fs::read_dir(site.path("out/run-000002"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect::<Vec<_>>()
+    );
+    let (code, rec) = site.reconcile("2");
+    assert_eq!(code, 0, "{rec}");
+    assert_eq!(site.verify().0, 0);
+}

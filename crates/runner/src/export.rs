@@ -680,10 +680,9 @@ impl<'t> Export<'t> {
         encoding: Option<Encoding>,
         pending: bool,
     ) -> Result<Verdict, Error> {
-        if !matches!(
-            self.writer(record.kind(), Some(&record))?,
-            Ok(Writer::Jsonl(..))
-        ) {
+        // Known from the target, before any writer (and its file) is made:
+        // the gate decides first, as for every other target.
+        if !matches!(self.target, ExportTarget::Jsonl) {
             return self.write(file, &record, locator, encoding, pending);
         }
         if let Some(gate) = &mut self.gate {
@@ -694,11 +693,17 @@ impl<'t> Export<'t> {
             // before the record is handed over.
             gate.written(file, &record)?;
         }
-        if let Ok(Writer::Jsonl(s, n)) = self.writer(record.kind(), None)? {
-            s.write_owned(record, pending)?;
-            *n += 1;
+        match self.writer(record.kind(), Some(&record))? {
+            Ok(Writer::Jsonl(s, n)) => {
+                s.write_owned(record, pending)?;
+                *n += 1;
+                Ok(Verdict::Done(Disposition::Valid))
+            }
+            // A JSON Lines target has a writer for every kind.
+            _ => Err(Error::Sink(casebridge_model::SinkError::Output(Box::new(
+                std::io::Error::other(format!("no JSON Lines writer for {}", record.kind())),
+            )))),
         }
-        Ok(Verdict::Done(Disposition::Valid))
     }
 
     fn write_now(
