@@ -137,6 +137,22 @@ fn lines(path: &Path) -> Vec<Vec<u8>> {
         .collect()
 }
 
+/// Edits one field of data line `row` (0 is the header) of a CSV whose
+/// fields hold no commas (the persons table), by its column name.
+fn edit_field(path: &Path, row: usize, column: &str, edit: impl FnOnce(&mut Vec<u8>)) {
+    let mut ls = lines(path);
+    let header: Vec<String> = String::from_utf8_lossy(&ls[0])
+        .trim_end()
+        .split(',')
+        .map(str::to_string)
+        .collect();
+    let col = header.iter().position(|h| h == column).unwrap();
+    let mut fields: Vec<Vec<u8>> = ls[row].split(|b| *b == b',').map(<[u8]>::to_vec).collect();
+    edit(&mut fields[col]);
+    ls[row] = fields.join(&b","[..]);
+    write_lines(path, &ls);
+}
+
 fn write_lines(path: &Path, lines: &[Vec<u8>]) {
     std::fs::write(path, lines.concat()).unwrap();
 }
@@ -175,21 +191,8 @@ fn one_changed_row_is_written_as_changed_and_nothing_else() {
     let site = Site::new("12", "");
     assert_eq!(site.migrate().0, 0);
     let persons = site.path("inputs/DM_PERSONS.csv");
-    let mut ls = lines(&persons);
-    // Change one person's last name (the fourth column is LAST_NAME or
-    // another text field; any field the mapping reads will do): append a
-    // letter to the first field after the key.
-    let row = 3;
-    let mut fields: Vec<Vec<u8>> = ls[row].split(|b| *b == b',').map(<[u8]>::to_vec).collect();
-    let header: Vec<String> = String::from_utf8_lossy(&ls[0])
-        .trim_end()
-        .split(',')
-        .map(str::to_string)
-        .collect();
-    let col = header.iter().position(|h| h == "LAST_NAME").unwrap();
-    fields[col].extend_from_slice(b"x");
-    ls[row] = fields.join(&b","[..]);
-    write_lines(&persons, &ls);
+    // Change one person's last name: a letter appended.
+    edit_field(&persons, 3, "LAST_NAME", |v| v.extend_from_slice(b"x"));
 
     let (code, text) = site.migrate();
     assert_eq!(code, 0, "{text}");
@@ -298,17 +301,9 @@ fn a_record_faulty_tonight_is_rejected_not_withdrawn() {
     let site = Site::new("15", "");
     assert_eq!(site.migrate().0, 0);
     let persons = site.path("inputs/DM_PERSONS.csv");
-    let mut ls = lines(&persons);
-    let header: Vec<String> = String::from_utf8_lossy(&ls[0])
-        .trim_end()
-        .split(',')
-        .map(str::to_string)
-        .collect();
-    let col = header.iter().position(|h| h == "DATE_OF_BIRTH").unwrap();
-    let mut fields: Vec<Vec<u8>> = ls[2].split(|b| *b == b',').map(<[u8]>::to_vec).collect();
-    fields[col] = b"31/02/2019".to_vec();
-    ls[2] = fields.join(&b","[..]);
-    write_lines(&persons, &ls);
+    edit_field(&persons, 2, "DATE_OF_BIRTH", |v| {
+        *v = b"31/02/2019".to_vec()
+    });
     let (code, text) = site.migrate();
     assert_eq!(code, 1, "{text}");
     assert!(!text.contains("migrate.withdrawn"), "{text}");
@@ -773,17 +768,7 @@ fn a_file_changed_with_no_record_changed_writes_no_output_of_that_kind() {
     // A second space where a last name's value is read: the file's bytes
     // change, no record's content does (white space is folded).
     let persons = site.path("inputs/DM_PERSONS.csv");
-    let mut ls = lines(&persons);
-    let header: Vec<String> = String::from_utf8_lossy(&ls[0])
-        .trim_end()
-        .split(',')
-        .map(str::to_string)
-        .collect();
-    let col = header.iter().position(|h| h == "LAST_NAME").unwrap();
-    let mut fields: Vec<Vec<u8>> = ls[2].split(|b| *b == b',').map(<[u8]>::to_vec).collect();
-    fields[col].push(b' ');
-    ls[2] = fields.join(&b","[..]);
-    write_lines(&persons, &ls);
+    edit_field(&persons, 2, "LAST_NAME", |v| v.push(b' '));
 
     let (code, text) = site.migrate();
     assert_eq!(code, 0, "{text}");

@@ -72,14 +72,8 @@ impl Mapping {
         if rec.slots.len() < fields.len() {
             return Direct::Unusual;
         }
-        let mut record = match self.kind {
-            RecordKind::Person => Record::Person(Default::default()),
-            RecordKind::PersonAddress => Record::PersonAddress(Default::default()),
-            RecordKind::Relationship => Record::Relationship(Default::default()),
-            RecordKind::Involvement => Record::Involvement(Default::default()),
-            RecordKind::CaseNote => Record::CaseNote(Default::default()),
-            RecordKind::ChronologyEntry => Record::ChronologyEntry(Default::default()),
-            RecordKind::FormAnswer | RecordKind::WorkbookForm => return Direct::Unusual,
+        let Some(mut record) = Record::empty_of(self.kind) else {
+            return Direct::Unusual;
         };
         let mut key = None;
         for (def, slot) in fields.iter().zip(&rec.slots) {

@@ -346,25 +346,12 @@ impl DateFormats {
 /// Appends `n` zero-padded to `width` digits, as `{:0width$}` does (more
 /// digits where `n` needs them), without the formatting machinery.
 fn push_digits(out: &mut String, n: u32, width: usize) {
-    let mut buf = [b'0'; 10];
-    let mut i = buf.len();
-    let mut n = n;
-    loop {
-        i -= 1;
-        // `n % 10` is below 10: the cast keeps it.
-        buf[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    let digits = buf.len() - i;
-    for _ in digits..width {
+    let mut buf = itoa::Buffer::new();
+    let digits = buf.format(n);
+    for _ in digits.len()..width {
         out.push('0');
     }
-    for &b in &buf[i..] {
-        out.push(char::from(b));
-    }
+    out.push_str(digits);
 }
 
 #[cfg(test)]

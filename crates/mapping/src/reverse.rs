@@ -392,30 +392,9 @@ impl RowWriter<'_> {
                         (None, _) => *cell = Cell::Empty,
                         (Some(v), None) => self.cell_into(f, v, cell, issues, show_values),
                         (Some(v), Some((p, n))) => {
-                            let text = v.text();
-                            let sep = match &f.input {
-                                Input::Concat { separator, .. } => separator.as_str(),
-                                _ => " ",
-                            };
-                            match text.splitn(*n, sep).nth(*p) {
-                                Some(part) if text.splitn(*n, sep).count() == *n => {
-                                    set_text(cell, part)
-                                }
-                                _ => {
-                                    if *p == 0 {
-                                        issues.push(FieldIssue {
-                                            rule: rules::FIELD_TYPE,
-                                            field: f.def.name,
-                                            column: f.columns.clone(),
-                                            message: format!(
-                                                "{}: cannot be split into its {n} columns on {sep:?}",
-                                                f.label
-                                            ),
-                                            value: show_values.then(|| text.to_string()),
-                                        });
-                                    }
-                                    *cell = Cell::Empty;
-                                }
+                            match split_part(f, &v.text(), *p, *n, issues, show_values) {
+                                Some(part) => set_text(cell, part),
+                                None => *cell = Cell::Empty,
                             }
                         }
                     }
@@ -669,28 +648,9 @@ impl RowWriter<'_> {
                         (None, _) => Cell::Empty,
                         (Some(v), None) => self.cell(f, &v, issues, show_values),
                         (Some(v), Some((p, n))) => {
-                            let text = plain(&v);
-                            let sep = match &f.input {
-                                Input::Concat { separator, .. } => separator.as_str(),
-                                _ => " ",
-                            };
-                            let parts: Vec<&str> = text.splitn(*n, sep).collect();
-                            if parts.len() != *n {
-                                if *p == 0 {
-                                    issues.push(FieldIssue {
-                                        rule: rules::FIELD_TYPE,
-                                        field: f.def.name,
-                                        column: f.columns.clone(),
-                                        message: format!(
-                                            "{}: cannot be split into its {n} columns on {sep:?}",
-                                            f.label
-                                        ),
-                                        value: show_values.then(|| text.clone()),
-                                    });
-                                }
-                                Cell::Empty
-                            } else {
-                                Cell::Text(parts[*p].to_string())
+                            match split_part(f, &plain(&v), *p, *n, issues, show_values) {
+                                Some(part) => Cell::Text(part.to_string()),
+                                None => Cell::Empty,
                             }
                         }
                     }
@@ -899,6 +859,47 @@ pub fn iso_datetime(s: &str) -> Option<NaiveDateTime> {
         .map(|d| d.and_time(NaiveTime::MIN))
         .or_else(|| NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f").ok())
         .or_else(|| NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S%.f").ok())
+}
+
+/// Part `p` of the `n` columns a joined field is split into (on its
+/// concatenation's separator, else a space), in one pass; `None` when the
+/// text does not split into `n` parts, with one issue for the field (at
+/// its first part).
+fn split_part<'t>(
+    f: &FieldMap,
+    text: &'t str,
+    p: usize,
+    n: usize,
+    issues: &mut Vec<FieldIssue>,
+    show_values: bool,
+) -> Option<&'t str> {
+    let sep = match &f.input {
+        Input::Concat { separator, .. } => separator.as_str(),
+        _ => " ",
+    };
+    let (mut part, mut count) = (None, 0);
+    for (i, s) in text.splitn(n, sep).enumerate() {
+        if i == p {
+            part = Some(s);
+        }
+        count = i + 1;
+    }
+    if count == n {
+        return part;
+    }
+    if p == 0 {
+        issues.push(FieldIssue {
+            rule: rules::FIELD_TYPE,
+            field: f.def.name,
+            column: f.columns.clone(),
+            message: format!(
+                "{}: cannot be split into its {n} columns on {sep:?}",
+                f.label
+            ),
+            value: show_values.then(|| text.to_string()),
+        });
+    }
+    None
 }
 
 #[cfg(test)]

@@ -296,6 +296,20 @@ impl Record {
         }
     }
 
+    /// An empty record of a kind built field by field from a row (`None`
+    /// for form answers and workbook forms, which are assembled).
+    pub fn empty_of(kind: RecordKind) -> Option<Record> {
+        Some(match kind {
+            RecordKind::Person => Record::Person(Person::default()),
+            RecordKind::PersonAddress => Record::PersonAddress(PersonAddress::default()),
+            RecordKind::Relationship => Record::Relationship(Relationship::default()),
+            RecordKind::Involvement => Record::Involvement(Involvement::default()),
+            RecordKind::CaseNote => Record::CaseNote(CaseNote::default()),
+            RecordKind::ChronologyEntry => Record::ChronologyEntry(ChronologyEntry::default()),
+            RecordKind::FormAnswer | RecordKind::WorkbookForm => return None,
+        })
+    }
+
     /// The value of the field `name` as the record's JSON names it (the
     /// [`RecordKind::fields`] catalogue's names, but `subjects` where a case
     /// note or chronology entry holds its `person`s), without building
@@ -408,15 +422,7 @@ mod tests {
     use super::*;
 
     fn empty(kind: RecordKind) -> Option<Record> {
-        Some(match kind {
-            RecordKind::Person => Record::Person(Person::default()),
-            RecordKind::PersonAddress => Record::PersonAddress(PersonAddress::default()),
-            RecordKind::Relationship => Record::Relationship(Relationship::default()),
-            RecordKind::Involvement => Record::Involvement(Involvement::default()),
-            RecordKind::CaseNote => Record::CaseNote(CaseNote::default()),
-            RecordKind::ChronologyEntry => Record::ChronologyEntry(ChronologyEntry::default()),
-            RecordKind::FormAnswer | RecordKind::WorkbookForm => return None,
-        })
+        Record::empty_of(kind)
     }
 
     #[test]
