@@ -283,6 +283,70 @@ fn a_row_removed_from_a_full_extract_is_withdrawn_and_restored_when_back() {
 }
 
 #[test]
+fn an_unchanged_file_keeps_its_records_while_a_changed_file_of_its_source_withdraws_one() {
+    // One source (the persons mapping) in two files: tonight the first is
+    // unchanged (not read again), the second lost a row.
+    let site = Site::new("16", "");
+    let persons = site.path("inputs/DM_PERSONS.csv");
+    let all = lines(&persons);
+    let half = all.len() / 2;
+    assert!(
+        half >= 3,
+        "the generator made too few persons: {}",
+        all.len()
+    );
+    let second: Vec<Vec<u8>> = std::iter::once(all[0].clone())
+        .chain(all[half..].iter().cloned())
+        .collect();
+    write_lines(&persons, &all[..half]);
+    write_lines(&site.path("inputs/DM_PERSONS_B.csv"), &second);
+    let (code, text) = site.migrate();
+    assert_eq!(code, 0, "{text}");
+    let stored = site.count("SELECT COUNT(*) FROM current WHERE kind = 'person' AND withdrawn = 0");
+    assert_eq!(stored as usize, all.len() - 1, "every person in the store");
+
+    let mut fewer = second.clone();
+    let gone = fewer.remove(1);
+    write_lines(&site.path("inputs/DM_PERSONS_B.csv"), &fewer);
+    let (code, text) = site.migrate();
+    assert!(code <= 1, "{text}");
+    assert!(text.contains("unchanged since run 1"), "{text}");
+    let changes = site.changes("run-000002");
+    assert_eq!(
+        changes.iter().map(|c| c.2.as_str()).collect::<Vec<_>>(),
+        ["withdrawn"],
+        "only the removed row is withdrawn: {changes:?}"
+    );
+    let withdrawn = jsonl(&site.path("out/run-000002/withdrawn/person.jsonl"));
+    let key = String::from_utf8_lossy(&gone)
+        .split(',')
+        .next()
+        .unwrap()
+        .to_string();
+    assert_eq!(withdrawn.len(), 1);
+    assert!(
+        withdrawn[0].to_string().contains(&format!("\"{key}\"")),
+        "the removed row's person ({key}) is the one withdrawn: {}",
+        withdrawn[0]
+    );
+    // The unchanged records are not rewritten in the store: still the
+    // first run's rows.
+    assert_eq!(
+        site.count("SELECT COUNT(*) FROM current WHERE kind = 'person' AND run = 1"),
+        stored - 1
+    );
+    let (code, _) = site.reconcile("2");
+    assert_eq!(code, 0, "balances");
+    assert_eq!(site.verify().0, 0);
+
+    // The next night, nothing changed: nothing more is withdrawn.
+    let (code, text) = site.migrate();
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("nothing changed"), "{text}");
+    assert!(!site.path("out/run-000003").exists());
+}
+
+#[test]
 fn a_delta_extract_withdraws_nothing() {
     let site = Site::new("14", "extract = \"delta\"");
     assert_eq!(site.migrate().0, 0);

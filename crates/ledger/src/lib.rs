@@ -135,6 +135,13 @@ pub(crate) const RUN_FIELDS: &[&str] = &[
     "prev_digest",
 ];
 
+/// The tables. In `current` (the canonical store), `seen` is the run that
+/// last wrote or withdrew the row: absence is found from the run's
+/// dispositions (see [`RunTxn::absent`]), not by marking every record
+/// read. Dispositions are indexed by run first, so that a run adds to
+/// its own part of the index, however long the ledger's history; a
+/// record's lineage looks it up run by run. Indexes an earlier version
+/// made are replaced.
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS runs (
     seq INTEGER PRIMARY KEY, run_id TEXT NOT NULL, name TEXT, started TEXT NOT NULL,
@@ -149,7 +156,8 @@ CREATE TABLE IF NOT EXISTS dispositions (
     run INTEGER NOT NULL, file INTEGER NOT NULL, kind TEXT NOT NULL, locator TEXT NOT NULL,
     record_id TEXT, disposition TEXT NOT NULL, detail TEXT);
 CREATE INDEX IF NOT EXISTS dispositions_run ON dispositions (run, file);
-CREATE INDEX IF NOT EXISTS dispositions_record ON dispositions (record_id);
+DROP INDEX IF EXISTS dispositions_record;
+CREATE INDEX IF NOT EXISTS dispositions_run_record ON dispositions (run, record_id);
 CREATE TABLE IF NOT EXISTS versions (
     run INTEGER NOT NULL, record_id TEXT NOT NULL, kind TEXT NOT NULL, version INTEGER NOT NULL,
     change TEXT NOT NULL, content_sha TEXT NOT NULL, provenance TEXT NOT NULL);
@@ -165,7 +173,8 @@ CREATE TABLE IF NOT EXISTS current (
     key TEXT NOT NULL,
     version INTEGER NOT NULL, content_sha TEXT NOT NULL, run INTEGER NOT NULL,
     withdrawn INTEGER NOT NULL, seen INTEGER NOT NULL, record TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS current_scope ON current (scope, seen);
+DROP INDEX IF EXISTS current_scope;
+CREATE INDEX IF NOT EXISTS current_present ON current (scope, withdrawn, run);
 ";
 
 /// Triggers that make the chained tables append-only.
@@ -515,27 +524,6 @@ impl RunTxn {
         Ok(out)
     }
 
-    /// Notes that tonight's extract holds `id` (unchanged).
-    pub fn seen(&mut self, id: &str) -> Result<(), Error> {
-        let seq = self.seq;
-        self.ledger.db.execute(
-            "UPDATE current SET seen = ?1 WHERE record_id = ?2",
-            &[seq.into(), id.into()],
-        )?;
-        Ok(())
-    }
-
-    /// Notes that every record last read from `file` through `scope` is
-    /// still there (the file is unchanged and was not read).
-    pub fn seen_file(&mut self, scope: &str, file: &str) -> Result<u64, Error> {
-        let seq = self.seq;
-        let n = self.ledger.db.execute(
-            "UPDATE current SET seen = ?1 WHERE scope = ?2 AND file = ?3 AND withdrawn = 0",
-            &[seq.into(), scope.into(), file.into()],
-        )?;
-        Ok(n as u64)
-    }
-
     /// A new version of a record (`change`: `new`, `changed`, `restored`),
     /// written to the output and the store.
     #[allow(clippy::too_many_arguments)]
@@ -598,16 +586,43 @@ impl RunTxn {
         Ok(out)
     }
 
-    /// The records of `scope` that tonight's extract did not hold, in id order.
-    pub fn absent(&mut self, scope: &str) -> Result<Vec<Absent>, Error> {
+    /// The records of `scope` that tonight's extract did not hold, in id
+    /// order: in the store, not withdrawn, not written by this run, named
+    /// by none of this run's dispositions (an unchanged, rejected or
+    /// unwritable record is still there), and last read from none of
+    /// `skipped` (tonight's files of the scope that were not read again,
+    /// being unchanged). Nothing is written for the records that are there:
+    /// a nightly run of a large extract updates no row per unchanged record.
+    pub fn absent(&mut self, scope: &str, skipped: &[String]) -> Result<Vec<String>, Error> {
         let seq = self.seq;
+        let mut sql = String::from(
+            "SELECT record_id FROM current c WHERE scope = ?1 AND withdrawn = 0 AND run < ?2 \
+             AND NOT EXISTS (SELECT 1 FROM dispositions d WHERE d.run = ?2 AND d.record_id = c.record_id)",
+        );
+        let mut params: Vec<Value> = vec![scope.into(), seq.into()];
+        if !skipped.is_empty() {
+            let marks: Vec<String> = (0..skipped.len()).map(|i| format!("?{}", i + 3)).collect();
+            sql.push_str(&format!(" AND file NOT IN ({})", marks.join(", ")));
+            params.extend(skipped.iter().map(|f| Value::from(f.as_str())));
+        }
+        sql.push_str(" ORDER BY record_id");
         let mut out = Vec::new();
+        self.ledger.db.query(&sql, &params, &mut |r| {
+            out.push(r[0].str().to_string());
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    /// What the store holds of `id` that a withdrawal writes: its last
+    /// version, kind, content hash and file.
+    pub fn stored(&mut self, id: &str) -> Result<Option<Absent>, Error> {
+        let mut out = None;
         self.ledger.db.query(
-            "SELECT record_id, kind, record, content_sha, file FROM current \
-             WHERE scope = ?1 AND seen < ?2 AND withdrawn = 0 ORDER BY record_id",
-            &[scope.into(), seq.into()],
+            "SELECT record_id, kind, record, content_sha, file FROM current WHERE record_id = ?1",
+            &[id.into()],
             &mut |r| {
-                out.push(Absent {
+                out = Some(Absent {
                     id: r[0].str().to_string(),
                     kind: r[1].str().to_string(),
                     record: r[2].str().to_string(),

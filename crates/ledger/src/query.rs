@@ -296,7 +296,7 @@ impl Ledger {
         self.db().query(
             "SELECT d.run, f.name, f.sha256, f.mapping, d.locator, d.disposition, d.detail, d.kind \
              FROM dispositions d LEFT JOIN files f ON f.run = d.run AND f.file = d.file \
-             WHERE d.record_id = ?1 OR (d.disposition = 'merged' AND d.detail = ?1) ORDER BY d.run, d.rowid",
+             WHERE d.run IN (SELECT seq FROM runs) AND d.record_id = ?1 ORDER BY d.run, d.rowid",
             &[id.into()],
             &mut |r| {
                 if kind.is_empty() {

@@ -178,3 +178,69 @@ fn a_second_lock_says_who_holds_it() {
     drop(held);
     Lock::acquire(&path, "pid 2").unwrap();
 }
+
+fn indexes(path: &Path) -> Vec<String> {
+    let c = rusqlite::Connection::open(path).unwrap();
+    let mut s = c
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND name NOT LIKE 'sqlite_%' ORDER BY name")
+        .unwrap();
+    s.query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+#[test]
+fn absence_is_found_from_the_runs_dispositions_and_skipped_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = two_runs(dir.path());
+    let mut ledger = Ledger::open(&path).unwrap();
+    let mut t = ledger.begin(start()).unwrap();
+    // p0 is named by a disposition tonight (unchanged); p1 is not.
+    t.disposition(
+        0,
+        "person",
+        "{\"line\":2}",
+        Some("p0"),
+        "skipped",
+        Some("unchanged since run 2"),
+    )
+    .unwrap();
+    assert_eq!(t.absent("m", &[]).unwrap(), ["p1"]);
+    // Its file was not read again: nothing of it is absent.
+    assert!(t.absent("m", &["f0.csv".into()]).unwrap().is_empty());
+    assert!(t.absent("other", &[]).unwrap().is_empty());
+    let p1 = t.stored("p1").unwrap().unwrap();
+    assert_eq!((p1.kind.as_str(), p1.file.as_str()), ("person", "f0.csv"));
+    t.withdraw(&p1, "absent").unwrap();
+    // Withdrawn: no longer absent, and its row is the run's.
+    assert!(t.absent("m", &[]).unwrap().is_empty());
+    assert!(t.current("p1").unwrap().unwrap().withdrawn);
+}
+
+#[test]
+fn a_ledger_of_an_earlier_version_gets_the_indexes_absence_needs() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = two_runs(dir.path());
+    raw(
+        &path,
+        "DROP INDEX dispositions_run_record; DROP INDEX current_present;
+         CREATE INDEX dispositions_record ON dispositions (record_id);
+         CREATE INDEX current_scope ON current (scope, seen);",
+    );
+    drop(Ledger::open(&path).unwrap());
+    let names = indexes(&path);
+    assert!(
+        names.contains(&"dispositions_present".to_string()),
+        "{names:?}"
+    );
+    assert!(names.contains(&"current_present".to_string()), "{names:?}");
+    assert!(
+        !names.contains(&"dispositions_record".to_string()),
+        "{names:?}"
+    );
+    assert!(!names.contains(&"current_scope".to_string()), "{names:?}");
+    let mut l = Ledger::open_read_only(&path).unwrap();
+    assert_eq!(l.verify().unwrap(), vec![]);
+    assert_eq!(l.lineage("p1").unwrap().unwrap().versions.len(), 2);
+}

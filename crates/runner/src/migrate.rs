@@ -250,9 +250,10 @@ pub fn migrate(
             let scope = f.mapping.id.clone();
             let keys = {
                 let mut s = shared.borrow_mut();
-                s.scope(&scope).whole = true;
+                let state = s.scope(&scope);
+                state.whole = true;
+                state.skipped.push(name.clone());
                 let t = s.txn()?;
-                t.seen_file(&scope, &name)?;
                 if f.mapping.kind == RecordKind::Person {
                     t.keys_of_file(&scope, &name)?
                 } else {
@@ -308,7 +309,7 @@ pub fn migrate(
         .borrow()
         .scopes
         .iter()
-        .map(|(k, v)| (k.clone(), *v))
+        .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     let mut withdrawn_export = Export::new(
         &opts.target,
@@ -334,8 +335,11 @@ pub fn migrate(
             ))?;
             continue;
         }
-        let absent = shared.borrow_mut().txn()?.absent(&scope)?;
-        for a in absent {
+        let absent = shared.borrow_mut().txn()?.absent(&scope, &state.skipped)?;
+        for id in absent {
+            let Some(a) = shared.borrow_mut().txn()?.stored(&id)? else {
+                continue;
+            };
             if !withdrawn_any {
                 std::fs::create_dir_all(out.path().join("withdrawn")).map_err(|source| {
                     Error::Output(casebridge_io::Error::Create {
@@ -660,12 +664,15 @@ struct Shared {
 }
 
 /// A source (mapping) in tonight's run.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 struct ScopeState {
     /// A file of it was read to the end (or is unchanged).
     whole: bool,
     /// A file of it failed.
     failed: bool,
+    /// Its files that were not read again, being unchanged: their records
+    /// are all still there.
+    skipped: Vec<String>,
 }
 
 impl Shared {
@@ -831,7 +838,6 @@ impl Gate for Versioning {
         self.last = Some((id.clone(), current.clone()));
         match current {
             Some(c) if !c.withdrawn && c.content_sha == sha => {
-                s.txn()?.seen(id)?;
                 *s.changes.entry("unchanged".into()).or_default() += 1;
                 Ok(Some(format!("unchanged since run {}", c.run)))
             }
@@ -883,10 +889,8 @@ impl Gate for Versioning {
     }
 
     fn present(&mut self, record: &Record) -> Result<(), Error> {
-        let mut s = self.shared.borrow_mut();
-        let id = record.header().id.clone();
-        s.txn()?.seen(&id)?;
-        s.pending = Some(id);
+        // Its disposition names it: the record is there tonight.
+        self.shared.borrow_mut().pending = Some(record.header().id.clone());
         Ok(())
     }
 }
