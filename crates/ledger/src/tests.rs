@@ -194,7 +194,7 @@ fn indexes(path: &Path) -> Vec<String> {
 fn absence_is_found_from_the_runs_dispositions_and_skipped_files() {
     let dir = tempfile::tempdir().unwrap();
     let path = two_runs(dir.path());
-    let mut ledger = Ledger::open(&path).unwrap();
+    let ledger = Ledger::open(&path).unwrap();
     let mut t = ledger.begin(start()).unwrap();
     // p0 is named by a disposition tonight (unchanged); p1 is not.
     t.disposition(
