@@ -525,7 +525,10 @@ impl RunTxn {
     }
 
     /// A new version of a record (`change`: `new`, `changed`, `restored`),
-    /// written to the output and the store.
+    /// written to the output and the store. A `new` version of a record
+    /// the store already holds is refused: `Ok(false)`, nothing added (the
+    /// caller asks the store what it holds and writes the version that
+    /// follows).
     #[allow(clippy::too_many_arguments)]
     pub fn version(
         &mut self,
@@ -539,22 +542,21 @@ impl RunTxn {
         key: &str,
         record: &str,
         version: i64,
-    ) -> Result<(), Error> {
-        self.insert(
-            2,
-            vec![
-                id.into(),
-                kind.into(),
-                version.into(),
-                change.into(),
-                content_sha.into(),
-                provenance.into(),
-            ],
-        )?;
+    ) -> Result<bool, Error> {
+        macro_rules! into_store {
+            ($verb:literal) => {
+                concat!(
+                    $verb,
+                    " INTO current (record_id, kind, scope, file, key, version, content_sha, run, withdrawn, seen, record) \
+                     VALUES (?1, ?2, ?3, ?4, ?9, ?5, ?6, ?7, 0, ?7, ?8)"
+                )
+            };
+        }
+        const NEW: &str = into_store!("INSERT OR IGNORE");
+        const NEXT: &str = into_store!("INSERT OR REPLACE");
         let seq = self.seq;
-        self.ledger.db.execute(
-            "INSERT OR REPLACE INTO current (record_id, kind, scope, file, key, version, content_sha, run, withdrawn, seen, record) \
-             VALUES (?1, ?2, ?3, ?4, ?9, ?5, ?6, ?7, 0, ?7, ?8)",
+        let added = self.ledger.db.execute(
+            if change == "new" { NEW } else { NEXT },
             &[
                 id.into(),
                 kind.into(),
@@ -567,7 +569,55 @@ impl RunTxn {
                 key.into(),
             ],
         )?;
-        Ok(())
+        if added == 0 {
+            return Ok(false);
+        }
+        self.insert(
+            2,
+            vec![
+                id.into(),
+                kind.into(),
+                version.into(),
+                change.into(),
+                content_sha.into(),
+                provenance.into(),
+            ],
+        )?;
+        Ok(true)
+    }
+
+    /// How many records the store holds.
+    pub fn store_len(&mut self) -> Result<u64, Error> {
+        let mut n = 0u64;
+        self.ledger
+            .db
+            .query("SELECT COUNT(*) FROM current", &[], &mut |r| {
+                n = u64::try_from(r[0].int().unwrap_or(0)).unwrap_or(0);
+                Ok(())
+            })?;
+        Ok(n)
+    }
+
+    /// Every record of the store, in one pass in storage order: its id,
+    /// content hash (hex), the run of its latest version and whether it is
+    /// withdrawn.
+    pub fn each_stored(
+        &mut self,
+        each: &mut dyn FnMut(&str, &str, i64, bool),
+    ) -> Result<(), Error> {
+        self.ledger.db.query(
+            "SELECT record_id, content_sha, run, withdrawn FROM current",
+            &[],
+            &mut |r| {
+                each(
+                    r[0].str(),
+                    r[1].str(),
+                    r[2].int().unwrap_or(0),
+                    r[3].int().unwrap_or(0) != 0,
+                );
+                Ok(())
+            },
+        )
     }
 
     /// The source keys of the records last read from `file` through

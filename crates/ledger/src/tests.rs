@@ -231,7 +231,7 @@ fn a_ledger_of_an_earlier_version_gets_the_indexes_absence_needs() {
     drop(Ledger::open(&path).unwrap());
     let names = indexes(&path);
     assert!(
-        names.contains(&"dispositions_present".to_string()),
+        names.contains(&"dispositions_run_record".to_string()),
         "{names:?}"
     );
     assert!(names.contains(&"current_present".to_string()), "{names:?}");
@@ -243,4 +243,28 @@ fn a_ledger_of_an_earlier_version_gets_the_indexes_absence_needs() {
     let mut l = Ledger::open_read_only(&path).unwrap();
     assert_eq!(l.verify().unwrap(), vec![]);
     assert_eq!(l.lineage("p1").unwrap().unwrap().versions.len(), 2);
+}
+
+#[test]
+fn a_new_version_of_a_record_the_store_holds_is_refused_and_adds_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = two_runs(dir.path());
+    let mut t = Ledger::open(&path).unwrap().begin(start()).unwrap();
+    let new = |t: &mut RunTxn, id: &str| {
+        t.version(id, "person", "new", "cd", "[]", "m", "f0.csv", id, "{}", 1)
+            .unwrap()
+    };
+    assert!(!new(&mut t, "p0"), "p0 is in the store");
+    assert!(new(&mut t, "p9"));
+    assert!(!new(&mut t, "p9"), "written once tonight");
+    let (_, _) = t.commit("2026-12-01T00:00:02Z", "clean", "{}").unwrap();
+    let c = rusqlite::Connection::open(&path).unwrap();
+    let n: i64 = c
+        .query_row("SELECT COUNT(*) FROM versions WHERE run = 3", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(n, 1, "one version added");
+    let mut l = Ledger::open_read_only(&path).unwrap();
+    assert_eq!(l.verify().unwrap(), vec![]);
 }

@@ -15,6 +15,7 @@ pub mod draft;
 pub mod export;
 pub mod input;
 mod keyset;
+mod known;
 pub mod migrate;
 pub mod pipeline;
 /// The pseudonymisation policy and primitives (a crate of their own).

@@ -35,6 +35,7 @@ use casebridge_validate::Report;
 use chrono::NaiveDate;
 
 use crate::export::{Export, ExportTarget, Gate};
+use crate::known::{Answer, Known};
 use crate::pipeline::{FileCtx, Item, Needs, Pipeline, PipelineOptions, Stage, Verdict};
 use crate::{check_balance, Error, Limits, Outcome, PlannedFile, Progress};
 
@@ -234,6 +235,7 @@ pub fn migrate(
     stage.export.gate = Some(Box::new(Versioning {
         shared: Rc::clone(&shared),
         last: None,
+        known: None,
     }));
     let could_not_run;
     {
@@ -811,6 +813,9 @@ struct Versioning {
     shared: Rc<RefCell<Shared>>,
     /// The record admit last looked up, and what the store held of it.
     last: Option<(String, Option<casebridge_ledger::Current>)>,
+    /// The store as the run began, read at the first record decided
+    /// (`None` inside: too large to hold, ask the store).
+    known: Option<Option<Known>>,
 }
 
 fn content_of(record: &Record) -> Sha256 {
@@ -831,10 +836,31 @@ fn first_key(record: &Record) -> &str {
 impl Gate for Versioning {
     fn admit(&mut self, _file: &FileCtx<'_>, record: &Record) -> Result<Option<String>, Error> {
         let id = &record.header().id;
-        let sha = content_of(record).to_hex();
+        let content = content_of(record);
         let mut s = self.shared.borrow_mut();
-        let current = s.txn()?.current(id)?;
         s.pending = Some(id.clone());
+        if self.known.is_none() {
+            self.known = Some(Known::load(s.txn()?, Known::MAX)?);
+        }
+        match self
+            .known
+            .as_ref()
+            .and_then(Option::as_ref)
+            .map(|k| k.answer(id, &content))
+        {
+            Some(Answer::Unchanged { run }) => {
+                self.last = None;
+                *s.changes.entry("unchanged".into()).or_default() += 1;
+                return Ok(Some(format!("unchanged since run {run}")));
+            }
+            Some(Answer::New) => {
+                self.last = Some((id.clone(), None));
+                return Ok(None);
+            }
+            Some(Answer::Ask) | None => {}
+        }
+        let sha = content.to_hex();
+        let current = s.txn()?.current(id)?;
         self.last = Some((id.clone(), current.clone()));
         match current {
             Some(c) if !c.withdrawn && c.content_sha == sha => {
@@ -866,23 +892,36 @@ impl Gate for Versioning {
             Some((id, c)) if id == h.id => c,
             _ => t.current(&h.id)?,
         };
-        let (change, version) = match current {
+        let next = |current: Option<casebridge_ledger::Current>| match current {
             None => ("new", 1),
             Some(c) if c.withdrawn => ("restored", c.version + 1),
             Some(c) => ("changed", c.version + 1),
         };
-        t.version(
-            &h.id,
-            kind,
-            change,
-            &sha,
-            &provenance,
-            &file.mapping.id,
-            &file.name,
-            first_key(record),
-            json.trim_end(),
-            version,
-        )?;
+        let written = |t: &mut RunTxn, (change, version): (&'static str, i64)| {
+            t.version(
+                &h.id,
+                kind,
+                change,
+                &sha,
+                &provenance,
+                &file.mapping.id,
+                &file.name,
+                first_key(record),
+                json.trim_end(),
+                version,
+            )
+        };
+        let mut change = next(current);
+        if !written(t, change)? {
+            // The store holds it after all (written earlier tonight): the
+            // version that follows its.
+            change = next(t.current(&h.id)?);
+            written(t, change)?;
+        }
+        let (change, version) = change;
+        if let Some(Some(known)) = self.known.as_mut() {
+            known.written(&h.id);
+        }
         s.pending = Some(h.id.clone());
         s.change(&h.id, kind, change, version, &sha)?;
         Ok(())
