@@ -251,6 +251,23 @@ pub struct Current {
     pub withdrawn: bool,
 }
 
+/// A record of the store as [`RunTxn::each_stored`] reads it.
+#[derive(Debug, Clone, Copy)]
+pub struct Stored<'a> {
+    /// Its id.
+    pub id: &'a str,
+    /// Its content hash, hex.
+    pub content_sha: &'a str,
+    /// The run of its latest version.
+    pub run: i64,
+    /// Whether it was withdrawn.
+    pub withdrawn: bool,
+    /// The mapping (source) that read it.
+    pub scope: &'a str,
+    /// The file it was last read from.
+    pub file: &'a str,
+}
+
 /// A record in the store that tonight's full extract did not hold.
 #[derive(Debug, Clone)]
 pub struct Absent {
@@ -598,26 +615,47 @@ impl RunTxn {
         Ok(n)
     }
 
-    /// Every record of the store, in one pass in storage order: its id,
-    /// content hash (hex), the run of its latest version and whether it is
-    /// withdrawn.
-    pub fn each_stored(
-        &mut self,
-        each: &mut dyn FnMut(&str, &str, i64, bool),
-    ) -> Result<(), Error> {
+    /// Every record of the store, in one pass in storage order.
+    pub fn each_stored(&mut self, each: &mut dyn FnMut(Stored<'_>)) -> Result<(), Error> {
         self.ledger.db.query(
-            "SELECT record_id, content_sha, run, withdrawn FROM current",
+            "SELECT record_id, content_sha, run, withdrawn, scope, file FROM current",
             &[],
             &mut |r| {
-                each(
-                    r[0].str(),
-                    r[1].str(),
-                    r[2].int().unwrap_or(0),
-                    r[3].int().unwrap_or(0) != 0,
-                );
+                each(Stored {
+                    id: r[0].str(),
+                    content_sha: r[1].str(),
+                    run: r[2].int().unwrap_or(0),
+                    withdrawn: r[3].int().unwrap_or(0) != 0,
+                    scope: r[4].str(),
+                    file: r[5].str(),
+                });
                 Ok(())
             },
         )
+    }
+
+    /// Of `ids`, those [`RunTxn::absent`] would name (`skipped` files
+    /// aside: the caller leaves out the records of those), in the order
+    /// given: a search by id for each, where a few may be absent of many.
+    pub fn absent_among(&mut self, scope: &str, ids: &[String]) -> Result<Vec<String>, Error> {
+        let seq = self.seq;
+        let mut out = Vec::new();
+        for id in ids {
+            let mut hit = false;
+            self.ledger.db.query(
+                "SELECT 1 FROM current c WHERE record_id = ?3 AND scope = ?1 AND withdrawn = 0 AND run < ?2 \
+                 AND NOT EXISTS (SELECT 1 FROM dispositions d WHERE d.run = ?2 AND d.record_id = c.record_id)",
+                &[scope.into(), seq.into(), id.as_str().into()],
+                &mut |_| {
+                    hit = true;
+                    Ok(())
+                },
+            )?;
+            if hit {
+                out.push(id.clone());
+            }
+        }
+        Ok(out)
     }
 
     /// The source keys of the records last read from `file` through

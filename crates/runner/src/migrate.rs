@@ -214,6 +214,7 @@ pub fn migrate(
         log: Some(changes_log),
         scopes: BTreeMap::new(),
         error: None,
+        known: None,
     }));
 
     let mut popts = PipelineOptions::checked(opts.as_of, opts.show_values, opts.limits.clone());
@@ -235,7 +236,6 @@ pub fn migrate(
     stage.export.gate = Some(Box::new(Versioning {
         shared: Rc::clone(&shared),
         last: None,
-        known: None,
     }));
     let could_not_run;
     {
@@ -280,6 +280,10 @@ pub fn migrate(
             globs: plan.globs.clone(),
             unused: plan.unused.clone(),
         };
+        if !reduced.files.is_empty() {
+            let mut s = shared.borrow_mut();
+            s.known = Known::load(s.txn()?, Known::MAX)?;
+        }
         pipeline.run(&reduced, "", &mut stage)?;
         pipeline.end()?;
         could_not_run = pipeline.could_not_run();
@@ -337,7 +341,19 @@ pub fn migrate(
             ))?;
             continue;
         }
-        let absent = shared.borrow_mut().txn()?.absent(&scope, &state.skipped)?;
+        let absent = {
+            let mut s = shared.borrow_mut();
+            // Memory names the few candidates and the store confirms them;
+            // else the store is searched whole.
+            let candidates = s
+                .known
+                .as_ref()
+                .and_then(|k| k.absent_candidates(&scope, &state.skipped));
+            match candidates {
+                Some(ids) => s.txn()?.absent_among(&scope, &ids)?,
+                None => s.txn()?.absent(&scope, &state.skipped)?,
+            }
+        };
         for id in absent {
             let Some(a) = shared.borrow_mut().txn()?.stored(&id)? else {
                 continue;
@@ -663,6 +679,9 @@ struct Shared {
     log: Option<CsvSink>,
     scopes: BTreeMap<String, ScopeState>,
     error: Option<casebridge_ledger::Error>,
+    /// The store as the run began, when a file is read and it fits in
+    /// memory: which records are unchanged, and which were named tonight.
+    known: Option<Known>,
 }
 
 /// A source (mapping) in tonight's run.
@@ -813,9 +832,6 @@ struct Versioning {
     shared: Rc<RefCell<Shared>>,
     /// The record admit last looked up, and what the store held of it.
     last: Option<(String, Option<casebridge_ledger::Current>)>,
-    /// The store as the run began, read at the first record decided
-    /// (`None` inside: too large to hold, ask the store).
-    known: Option<Option<Known>>,
 }
 
 fn content_of(record: &Record) -> Sha256 {
@@ -839,15 +855,7 @@ impl Gate for Versioning {
         let content = content_of(record);
         let mut s = self.shared.borrow_mut();
         s.pending = Some(id.clone());
-        if self.known.is_none() {
-            self.known = Some(Known::load(s.txn()?, Known::MAX)?);
-        }
-        match self
-            .known
-            .as_ref()
-            .and_then(Option::as_ref)
-            .map(|k| k.answer(id, &content))
-        {
+        match s.known.as_mut().map(|k| k.answer(id, &content)) {
             Some(Answer::Unchanged { run }) => {
                 self.last = None;
                 *s.changes.entry("unchanged".into()).or_default() += 1;
@@ -919,7 +927,7 @@ impl Gate for Versioning {
             written(t, change)?;
         }
         let (change, version) = change;
-        if let Some(Some(known)) = self.known.as_mut() {
+        if let Some(known) = s.known.as_mut() {
             known.written(&h.id);
         }
         s.pending = Some(h.id.clone());
@@ -974,6 +982,9 @@ fn to_ledger(s: &mut Shared, event: &Event<'_>) -> Result<(), casebridge_ledger:
             disposition,
         } => {
             let id = s.pending.take();
+            if let (Some(id), Some(known)) = (&id, s.known.as_mut()) {
+                known.seen(id);
+            }
             let loc = serde_json::to_string(locator).unwrap_or_default();
             let detail = match disposition {
                 Disposition::Valid => None,
