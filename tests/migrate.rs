@@ -650,6 +650,47 @@ fn with_dedup_copies_are_merged_into_survivors_with_their_evidence() {
     // And the same inputs again: nothing twice.
     let (_, text) = site.migrate();
     assert!(text.contains("nothing changed"), "{text}");
+
+    // A night on which the first copy of a merged person changed (its last
+    // name longer: the survivor's, most complete): the survivor is written
+    // as changed, though its last copy read is as it was; nothing is
+    // withdrawn (the copies' dispositions name the survivor).
+    let (survivor, line): (String, i64) = {
+        let c = rusqlite::Connection::open(site.path("casebridge-ledger.sqlite")).unwrap();
+        c.query_row(
+            "SELECT v.record_id, json_extract(v.locator, '$.line') FROM dispositions v \
+             WHERE v.run = 1 AND v.disposition = 'valid' AND v.kind = 'person' AND EXISTS \
+             (SELECT 1 FROM dispositions m WHERE m.run = 1 AND m.disposition = 'merged' AND m.record_id = v.record_id) \
+             ORDER BY v.rowid LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap()
+    };
+    let stored = site.count("SELECT COUNT(*) FROM current WHERE withdrawn = 0");
+    edit_field(
+        &site.path("inputs/DM_PERSONS.csv"),
+        usize::try_from(line - 1).unwrap(),
+        "LAST_NAME",
+        |v| v.extend_from_slice(b"xx"),
+    );
+    let (code, text) = site.migrate();
+    assert!(code <= 1, "{text}");
+    assert!(!text.contains("migrate.withdrawn"), "{text}");
+    let changes = site.changes("run-000002");
+    assert_eq!(
+        changes,
+        [(survivor, "person".to_string(), "changed".to_string())],
+        "{text}"
+    );
+    assert_eq!(
+        site.count("SELECT COUNT(*) FROM current WHERE withdrawn = 0"),
+        stored,
+        "nothing left the store"
+    );
+    let (code, rec) = site.reconcile("2");
+    assert_eq!(code, 0, "{rec}");
+    assert_eq!(site.verify().0, 0);
 }
 
 #[test]

@@ -215,6 +215,7 @@ pub fn migrate(
         scopes: BTreeMap::new(),
         error: None,
         known: None,
+        survivors: false,
     }));
 
     let mut popts = PipelineOptions::checked(opts.as_of, opts.show_values, opts.limits.clone());
@@ -485,6 +486,7 @@ fn write_survivors(
         return Ok(());
     }
     let outcome = deduper.run(&casebridge_dedup::RunOptions::default())?;
+    shared.borrow_mut().survivors = true;
     {
         let mut s = shared.borrow_mut();
         let t = s.txn()?;
@@ -682,6 +684,9 @@ struct Shared {
     /// The store as the run began, when a file is read and it fits in
     /// memory: which records are unchanged, and which were named tonight.
     known: Option<Known>,
+    /// Dedup survivors are being written (their content hashes are their
+    /// own, not a read's).
+    survivors: bool,
 }
 
 /// A source (mapping) in tonight's run.
@@ -834,9 +839,13 @@ struct Versioning {
     last: Option<(String, Option<casebridge_ledger::Current>)>,
 }
 
-fn content_of(record: &Record) -> Sha256 {
+/// A record's content hash: its read's, taken as it was read, unless it is
+/// a dedup survivor (`merged`), whose content is its copies' merged: a
+/// read's hash is one copy's content, and a change to another copy would
+/// pass for unchanged.
+fn content_of(record: &Record, merged: bool) -> Sha256 {
     match record.header().provenance.last() {
-        Some(p) if p.content_sha256 != Sha256::default() => p.content_sha256,
+        Some(p) if !merged && p.content_sha256 != Sha256::default() => p.content_sha256,
         _ => casebridge_model::content_sha256(record),
     }
 }
@@ -852,7 +861,7 @@ fn first_key(record: &Record) -> &str {
 impl Gate for Versioning {
     fn admit(&mut self, _file: &FileCtx<'_>, record: &Record) -> Result<Option<String>, Error> {
         let id = &record.header().id;
-        let content = content_of(record);
+        let content = content_of(record, self.shared.borrow().survivors);
         let mut s = self.shared.borrow_mut();
         s.pending = Some(id.clone());
         match s.known.as_mut().map(|k| k.answer(id, &content)) {
@@ -881,7 +890,7 @@ impl Gate for Versioning {
 
     fn written(&mut self, file: &FileCtx<'_>, record: &Record) -> Result<(), Error> {
         let h = record.header();
-        let sha = content_of(record).to_hex();
+        let sha = content_of(record, self.shared.borrow().survivors).to_hex();
         let kind = record.kind().as_str();
         // The store keeps the record without its provenance, which the
         // version row holds.
