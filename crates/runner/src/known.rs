@@ -322,7 +322,7 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
 
     use super::*;
-    use casebridge_ledger::{Ledger, RunStart};
+    use casebridge_ledger::{Ledger, RunStart, RunTxn};
 
     fn start() -> RunStart {
         RunStart {
@@ -344,22 +344,15 @@ mod tests {
         format!("person:{}", format!("{n:02x}").repeat(16))
     }
 
-    /// A ledger whose store holds persons 1 (content 1, from a.csv),
-    /// 2 (withdrawn), 3 (from a.csv), 4 (from b.csv) and `odd` (an id of
-    /// another form), all of run 1.
-    fn ledger(dir: &std::path::Path) -> Ledger {
-        let mut t = Ledger::open(&dir.join("l.sqlite"))
-            .unwrap()
-            .begin(start())
-            .unwrap();
-        let rows = [
-            (id(1), 1, "a.csv"),
-            (id(2), 2, "a.csv"),
-            (id(3), 3, "a.csv"),
-            (id(4), 4, "b.csv"),
-            ("odd".to_string(), 5, "a.csv"),
-        ];
-        for (id, n, file) in &rows {
+    /// The second run of a ledger at `path` whose first run wrote `rows`
+    /// (id, content, file) as new records, then withdrew `withdrawn`.
+    fn night_after(
+        path: &std::path::Path,
+        rows: &[(String, u8, &str)],
+        withdrawn: &[String],
+    ) -> RunTxn {
+        let mut t = Ledger::open(path).unwrap().begin(start()).unwrap();
+        for (id, n, file) in rows {
             let added = t
                 .version(
                     id,
@@ -376,15 +369,34 @@ mod tests {
                 .unwrap();
             assert!(added);
         }
-        let b = t.stored(&id(2)).unwrap().unwrap();
-        t.withdraw(&b, "gone").unwrap();
-        t.commit("2026-12-01T00:00:01Z", "clean", "{}").unwrap().0
+        for id in withdrawn {
+            let a = t.stored(id).unwrap().unwrap();
+            t.withdraw(&a, "gone").unwrap();
+        }
+        t.commit("2026-12-01T00:00:01Z", "clean", "{}")
+            .unwrap()
+            .0
+            .begin(start())
+            .unwrap()
+    }
+
+    /// Persons 1 (content 1, from a.csv), 2 (withdrawn), 3 (from a.csv),
+    /// 4 (from b.csv) and `odd` (an id of another form), all of run 1.
+    fn ledger(dir: &std::path::Path) -> RunTxn {
+        let rows = [
+            (id(1), 1, "a.csv"),
+            (id(2), 2, "a.csv"),
+            (id(3), 3, "a.csv"),
+            (id(4), 4, "b.csv"),
+            ("odd".to_string(), 5, "a.csv"),
+        ];
+        night_after(&dir.join("l.sqlite"), &rows, &[id(2)])
     }
 
     #[test]
     fn memory_answers_unchanged_and_new_and_asks_the_store_for_the_rest() {
         let dir = tempfile::tempdir().unwrap();
-        let mut t = ledger(dir.path()).begin(start()).unwrap();
+        let mut t = ledger(dir.path());
         let mut k = Known::load(&mut t, Known::MAX).unwrap().unwrap();
         assert_eq!(k.answer(&id(1), &sha(1)), Answer::Unchanged { run: 1 });
         assert_eq!(k.answer(&id(1), &sha(9)), Answer::Ask, "changed content");
@@ -407,7 +419,7 @@ mod tests {
     #[test]
     fn absence_candidates_are_the_stored_records_no_disposition_named() {
         let dir = tempfile::tempdir().unwrap();
-        let mut t = ledger(dir.path()).begin(start()).unwrap();
+        let mut t = ledger(dir.path());
         let mut k = Known::load(&mut t, Known::MAX).unwrap().unwrap();
         // An id of another form cannot be told from memory.
         assert_eq!(k.absent_candidates("m", &[]), None);
@@ -417,29 +429,9 @@ mod tests {
             Some(vec![id(4)])
         );
         let none: &[String] = &[];
-        let t2 = dir.path().join("other.sqlite");
-        let mut t2 = Ledger::open(&t2).unwrap().begin(start()).unwrap();
-        for n in [1u8, 3, 4] {
-            t2.version(
-                &id(n),
-                "person",
-                "new",
-                &sha(n).to_hex(),
-                "[]",
-                "m",
-                "a.csv",
-                "k",
-                "{}",
-                1,
-            )
-            .unwrap();
-        }
-        let mut t2 = t2
-            .commit("2026-12-01T00:00:01Z", "clean", "{}")
-            .unwrap()
-            .0
-            .begin(start())
-            .unwrap();
+        let rows: Vec<(String, u8, &str)> =
+            [1u8, 3, 4].iter().map(|&n| (id(n), n, "a.csv")).collect();
+        let mut t2 = night_after(&dir.path().join("other.sqlite"), &rows, &[]);
         let mut k2 = Known::load(&mut t2, Known::MAX).unwrap().unwrap();
         k2.seen(&id(1));
         k2.written(&id(4));
@@ -457,7 +449,7 @@ mod tests {
     #[test]
     fn a_record_written_tonight_before_the_store_is_read_is_asked_for() {
         let dir = tempfile::tempdir().unwrap();
-        let mut t = ledger(dir.path()).begin(start()).unwrap();
+        let mut t = ledger(dir.path());
         let added = t
             .version(
                 &id(1),
@@ -480,29 +472,7 @@ mod tests {
     #[test]
     fn two_entries_of_one_id_are_asked_for_and_ids_read_back_exactly() {
         let dir = tempfile::tempdir().unwrap();
-        let mut t = Ledger::open(&dir.path().join("l.sqlite"))
-            .unwrap()
-            .begin(start())
-            .unwrap();
-        t.version(
-            &id(1),
-            "person",
-            "new",
-            &sha(1).to_hex(),
-            "[]",
-            "m",
-            "a.csv",
-            "k",
-            "{}",
-            1,
-        )
-        .unwrap();
-        let mut t = t
-            .commit("2026-12-01T00:00:01Z", "clean", "{}")
-            .unwrap()
-            .0
-            .begin(start())
-            .unwrap();
+        let mut t = night_after(&dir.path().join("l.sqlite"), &[(id(1), 1, "a.csv")], &[]);
         let mut k = Known::load(&mut t, Known::MAX).unwrap().unwrap();
         let twin = k.entries[0];
         k.entries.push(twin);
@@ -527,39 +497,17 @@ mod tests {
     #[test]
     fn the_bucket_index_finds_every_entry_of_many() {
         let dir = tempfile::tempdir().unwrap();
-        let mut t = Ledger::open(&dir.path().join("l.sqlite"))
-            .unwrap()
-            .begin(start())
-            .unwrap();
         let ids: Vec<String> = (0..500u32)
             .map(|n| {
-                let h = casebridge_model::stable_id(
+                casebridge_model::stable_id(
                     casebridge_model::RecordKind::Person,
                     "s",
                     &n.to_string(),
-                );
-                t.version(
-                    &h,
-                    "person",
-                    "new",
-                    &sha(1).to_hex(),
-                    "[]",
-                    "m",
-                    "a.csv",
-                    "k",
-                    "{}",
-                    1,
                 )
-                .unwrap();
-                h
             })
             .collect();
-        let mut t = t
-            .commit("2026-12-01T00:00:01Z", "clean", "{}")
-            .unwrap()
-            .0
-            .begin(start())
-            .unwrap();
+        let rows: Vec<(String, u8, &str)> = ids.iter().map(|h| (h.clone(), 1, "a.csv")).collect();
+        let mut t = night_after(&dir.path().join("l.sqlite"), &rows, &[]);
         let mut k = Known::load(&mut t, Known::MAX).unwrap().unwrap();
         for h in &ids {
             assert_eq!(k.answer(h, &sha(1)), Answer::Unchanged { run: 1 }, "{h}");
