@@ -346,6 +346,94 @@ fn an_unchanged_file_keeps_its_records_while_a_changed_file_of_its_source_withdr
     assert!(!site.path("out/run-000003").exists());
 }
 
+/// Rows of a ledger's tables that the store's answers decide, in order.
+fn decided(site: &Site) -> Vec<Vec<String>> {
+    let c = rusqlite::Connection::open(site.path("casebridge-ledger.sqlite")).unwrap();
+    let mut out = Vec::new();
+    for sql in [
+        "SELECT run, file, locator, COALESCE(record_id, ''), disposition, COALESCE(detail, '') FROM dispositions ORDER BY rowid",
+        "SELECT run, record_id, version, change, content_sha FROM versions ORDER BY rowid",
+        "SELECT record_id, version, content_sha, run, withdrawn FROM current ORDER BY record_id",
+    ] {
+        let mut st = c.prepare(sql).unwrap();
+        let n = st.column_count();
+        let rows = st
+            .query_map([], |r| {
+                (0..n)
+                    .map(|i| r.get::<_, rusqlite::types::Value>(i).map(|v| format!("{v:?}")))
+                    .collect::<Result<Vec<String>, _>>()
+            })
+            .unwrap();
+        out.extend(rows.map(Result::unwrap));
+    }
+    out
+}
+
+#[test]
+fn nights_end_alike_whether_the_store_is_held_in_memory_or_asked_record_by_record() {
+    // The same nights on two sites of one seed: one with the store held in
+    // memory (the default), one with `[ledger] memory = 0`.
+    let held = Site::new("17", "");
+    let asked = Site::new("17", "");
+    let base = std::fs::read_to_string(asked.path("run.toml")).unwrap();
+    asked.with_ledger(&base, "memory = 0");
+    let persons = |s: &Site| s.path("inputs/DM_PERSONS.csv");
+    let original = lines(&persons(&held));
+    let nights: [&dyn Fn(&Site); 4] = [
+        &|_| {},
+        &|s| edit_field(&persons(s), 3, "LAST_NAME", |v| v.extend_from_slice(b"x")),
+        &|s| {
+            let mut ls = lines(&persons(s));
+            ls.remove(2);
+            write_lines(&persons(s), &ls);
+        },
+        &|s| {
+            write_lines(&persons(s), &original);
+            edit_field(&persons(s), 4, "DATE_OF_BIRTH", |v| {
+                *v = b"31/02/2019".to_vec()
+            });
+        },
+    ];
+    for (n, night) in nights.iter().enumerate() {
+        let run = format!("run-{:06}", n + 1);
+        for s in [&held, &asked] {
+            night(s);
+            let (code, text) = s.migrate();
+            assert!(code <= 1, "night {n}: {text}");
+        }
+        assert_eq!(held.changes(&run), asked.changes(&run), "night {n}");
+        assert!(
+            !held.changes(&run).is_empty(),
+            "night {n} changed something"
+        );
+        // The run files differ (and so the runs' digests): the accounts
+        // do not.
+        let (h, a) = (held.reconcile(&run), asked.reconcile(&run));
+        assert_eq!(
+            (h.0, &h.1["files"], &h.1["changes"]),
+            (a.0, &a.1["files"], &a.1["changes"]),
+            "night {n}"
+        );
+    }
+    let changes: Vec<String> = (2..=4)
+        .flat_map(|n| held.changes(&format!("run-{n:06}")))
+        .map(|c| c.2)
+        .collect();
+    assert_eq!(
+        changes,
+        ["changed", "withdrawn", "restored", "changed"],
+        "{changes:?}"
+    );
+    assert_eq!(decided(&held), decided(&asked));
+    assert_eq!(held.verify().0, 0);
+    assert_eq!(asked.verify().0, 0);
+    // A budget that is not a size is refused with its line.
+    asked.with_ledger(&base, "memory = \"lots\"");
+    let (code, text) = asked.migrate();
+    assert_eq!(code, 2, "{text}");
+    assert!(text.contains("ledger.memory must be a size"), "{text}");
+}
+
 #[test]
 fn a_delta_extract_withdraws_nothing() {
     let site = Site::new("14", "extract = \"delta\"");

@@ -165,6 +165,9 @@ pub fn run(args: MigrateArgs, quiet: bool, facts: &mut crate::RunFacts) -> anyho
             .ledger_cache
             .unwrap_or(casebridge_ledger::DEFAULT_CACHE),
         ledger_journal: config.ledger_journal,
+        store_memory: config
+            .ledger_memory
+            .unwrap_or(casebridge_runner::migrate::STORE_MEMORY),
         dry_run: args.dry_run,
         full_extract: config.full_extract,
         name: config.name.clone(),

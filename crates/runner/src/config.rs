@@ -88,6 +88,7 @@ struct RawLedger {
     path: Option<String>,
     cache: Option<Spanned<Size>>,
     journal: Option<Spanned<String>>,
+    memory: Option<Spanned<Size>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -184,6 +185,9 @@ pub struct RunConfig {
     pub ledger_cache: Option<u64>,
     /// `migrate`: the ledger's journal (default a rollback journal).
     pub ledger_journal: casebridge_ledger::Journal,
+    /// `migrate`: the most memory the store may take when held in memory
+    /// for a run, in bytes (default 72 MiB; 0: never held).
+    pub ledger_memory: Option<u64>,
     /// `migrate`: a dedup configuration file.
     pub dedup: Option<PathBuf>,
     /// `migrate`: the inputs are full extracts (default), so that a record
@@ -308,25 +312,29 @@ impl RunConfig {
 
         let mut limits = Limits::default();
         let l = &raw.limits;
-        let size = |v: &Option<Spanned<Size>>, key: &str, diags: &mut Vec<Diagnostic>| {
-            let v = v.as_ref()?;
-            let n = match v.get_ref() {
-                Size::Bytes(n) => u64::try_from(*n).ok(),
-                Size::Text(s) => parse_size(s),
-            };
-            match n {
-                Some(n) if n > 0 => Some(n),
-                _ => {
-                    diags.push(Diagnostic::new(
-                        path,
-                        at(v.span().start),
-                        format!(
-                            "{key} must be a positive size: bytes, or a number with k, MiB or GiB"
-                        ),
-                    ));
-                    None
+        // A size in bytes; `zero`: 0 is allowed (it means "none").
+        let sized =
+            |v: &Option<Spanned<Size>>, key: &str, zero: bool, diags: &mut Vec<Diagnostic>| {
+                let v = v.as_ref()?;
+                let n = match v.get_ref() {
+                    Size::Bytes(n) => u64::try_from(*n).ok(),
+                    Size::Text(s) => parse_size(s),
+                };
+                match n {
+                    Some(n) if n > 0 || zero => Some(n),
+                    _ => {
+                        let what = if zero { "a size" } else { "a positive size" };
+                        diags.push(Diagnostic::new(
+                            path,
+                            at(v.span().start),
+                            format!("{key} must be {what}: bytes, or a number with k, MiB or GiB"),
+                        ));
+                        None
+                    }
                 }
-            }
+            };
+        let size = |v: &Option<Spanned<Size>>, key: &str, diags: &mut Vec<Diagnostic>| {
+            sized(v, key, false, diags)
         };
         let count = |v: &Option<Spanned<i64>>, key: &str, diags: &mut Vec<Diagnostic>| {
             let v = v.as_ref()?;
@@ -427,6 +435,10 @@ impl RunConfig {
             .ledger
             .as_ref()
             .and_then(|l| size(&l.cache, "ledger.cache", &mut diags));
+        let ledger_memory = raw
+            .ledger
+            .as_ref()
+            .and_then(|l| sized(&l.memory, "ledger.memory", true, &mut diags));
         let ledger_journal = raw
             .ledger
             .as_ref()
@@ -444,6 +456,7 @@ impl RunConfig {
             ledger,
             ledger_cache,
             ledger_journal,
+            ledger_memory,
             dedup,
             full_extract,
             text: text.to_string(),

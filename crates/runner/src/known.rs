@@ -6,8 +6,9 @@
 //! nightly run of one changed row in a million; finding the records absent
 //! tonight was a second pass over the whole store. Read once in storage
 //! order (one sequential scan) and sorted, the same answers cost a lookup
-//! in memory: 40 bytes a record, and only up to [`Known::MAX`] records
-//! (above that the run asks the store, as before, in flat memory).
+//! in memory: 40 bytes a record and the index, within a budget (`[ledger]
+//! memory`, 80 MiB by default: about 1.75M records; above that the run asks
+//! the store, as before, in flat memory).
 //!
 //! Memory only ever answers what it can answer exactly enough to stand
 //! for the store:
@@ -90,16 +91,22 @@ struct IdKey {
 }
 
 impl Known {
-    /// The most records held in memory (40 bytes each, and the bucket
-    /// index: under 80 MiB).
-    pub(crate) const MAX: u64 = 1_800_000;
+    /// The memory an entry takes at most: 40 bytes, and its share of the
+    /// bucket index (4 to 8 bytes).
+    pub(crate) const BYTES: u64 = 48;
+    /// The most records held in memory by default.
+    #[cfg(test)]
+    pub(crate) const MAX: u64 = crate::migrate::STORE_MEMORY / Known::BYTES;
 
     /// Reads the store in one pass; `None` when it holds more than `max`
-    /// records (the run then asks the store).
+    /// records (the run then asks the store), or `max` is 0.
     pub(crate) fn load(
         t: &mut RunTxn,
         max: u64,
     ) -> Result<Option<Known>, casebridge_ledger::Error> {
+        if max == 0 {
+            return Ok(None);
+        }
         let n = t.store_len()?;
         if n > max {
             return Ok(None);

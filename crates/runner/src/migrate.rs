@@ -52,6 +52,9 @@ pub struct MigrateOptions {
     pub ledger_cache: u64,
     /// The ledger's journal.
     pub ledger_journal: casebridge_ledger::Journal,
+    /// The most memory the store may take when held in memory for the run
+    /// (bytes; 0: never held, the store is asked record by record).
+    pub store_memory: u64,
     /// Report what would change; write nothing, record nothing.
     pub dry_run: bool,
     /// The inputs are full extracts: a record absent tonight is withdrawn.
@@ -98,6 +101,10 @@ pub fn run_folder(seq: i64) -> String {
 }
 
 const PENDING: &str = ".pending-";
+
+/// The most memory the store takes when held in memory for a run, by
+/// default (`[ledger] memory`): 80 MiB, about 1.75M records.
+pub const STORE_MEMORY: u64 = 80 << 20;
 
 /// Migrates `inputs` read through `mappings` with the ledger.
 pub fn migrate(
@@ -283,7 +290,7 @@ pub fn migrate(
         };
         if !reduced.files.is_empty() {
             let mut s = shared.borrow_mut();
-            s.known = Known::load(s.txn()?, Known::MAX)?;
+            s.known = Known::load(s.txn()?, opts.store_memory / Known::BYTES)?;
         }
         pipeline.run(&reduced, "", &mut stage)?;
         pipeline.end()?;
