@@ -177,6 +177,21 @@ DROP INDEX IF EXISTS current_scope;
 CREATE INDEX IF NOT EXISTS current_present ON current (scope, withdrawn, run);
 ";
 
+/// A record of `current c` that source `?1` no longer holds in run `?2`:
+/// in the store, not withdrawn, not written by the run, named by none of
+/// its dispositions. For [`RunTxn::absent`] and [`RunTxn::absent_among`].
+macro_rules! absent_where {
+    () => {
+        "scope = ?1 AND withdrawn = 0 AND run < ?2 \
+         AND NOT EXISTS (SELECT 1 FROM dispositions d WHERE d.run = ?2 AND d.record_id = c.record_id)"
+    };
+}
+const ABSENT: &str = absent_where!();
+const ABSENT_ONE: &str = concat!(
+    "SELECT 1 FROM current c WHERE record_id = ?3 AND ",
+    absent_where!()
+);
+
 /// Triggers that make the chained tables append-only.
 fn append_only() -> String {
     let mut sql = String::new();
@@ -643,8 +658,7 @@ impl RunTxn {
         for id in ids {
             let mut hit = false;
             self.ledger.db.query(
-                "SELECT 1 FROM current c WHERE record_id = ?3 AND scope = ?1 AND withdrawn = 0 AND run < ?2 \
-                 AND NOT EXISTS (SELECT 1 FROM dispositions d WHERE d.run = ?2 AND d.record_id = c.record_id)",
+                ABSENT_ONE,
                 &[scope.into(), seq.into(), id.as_str().into()],
                 &mut |_| {
                     hit = true;
@@ -683,10 +697,7 @@ impl RunTxn {
     /// a nightly run of a large extract updates no row per unchanged record.
     pub fn absent(&mut self, scope: &str, skipped: &[String]) -> Result<Vec<String>, Error> {
         let seq = self.seq;
-        let mut sql = String::from(
-            "SELECT record_id FROM current c WHERE scope = ?1 AND withdrawn = 0 AND run < ?2 \
-             AND NOT EXISTS (SELECT 1 FROM dispositions d WHERE d.run = ?2 AND d.record_id = c.record_id)",
-        );
+        let mut sql = format!("SELECT record_id FROM current c WHERE {ABSENT}");
         let mut params: Vec<Value> = vec![scope.into(), seq.into()];
         if !skipped.is_empty() {
             let marks: Vec<String> = (0..skipped.len()).map(|i| format!("?{}", i + 3)).collect();

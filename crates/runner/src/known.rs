@@ -121,21 +121,23 @@ impl Known {
             hasher: std::collections::hash_map::RandomState::new(),
         };
         let mut too_many = false;
+        let mut last_origin = 0usize;
         t.each_stored(&mut |row| {
-            let id = known.key_of(row.id, true);
-            let origin = match known
-                .origins
-                .iter()
-                .position(|(s, f)| s == row.scope && f == row.file)
-            {
-                Some(i) => i,
-                None => {
-                    known
-                        .origins
-                        .push((row.scope.to_string(), row.file.to_string()));
-                    known.origins.len() - 1
-                }
+            known.intern_kind(row.id);
+            let id = known.key_of(row.id);
+            // Rows come mostly file by file: the last origin first.
+            let same = |(s, f): &(String, String)| s == row.scope && f == row.file;
+            let origin = if known.origins.get(last_origin).is_some_and(same) {
+                last_origin
+            } else if let Some(i) = known.origins.iter().position(same) {
+                i
+            } else {
+                known
+                    .origins
+                    .push((row.scope.to_string(), row.file.to_string()));
+                known.origins.len() - 1
             };
+            last_origin = origin;
             let (Some(kind), Ok(origin)) = (id.kind, u16::try_from(origin)) else {
                 too_many = true;
                 return;
@@ -199,18 +201,27 @@ impl Known {
             .push(u32::try_from(self.entries.len()).unwrap_or(u32::MAX));
     }
 
-    /// An id's key; `intern` adds a kind not seen before.
-    fn key_of(&mut self, id: &str, intern: bool) -> IdKey {
+    /// Adds the kind of a stored id of the exact form, if new.
+    fn intern_kind(&mut self, id: &str) {
+        if let Some((kind, hex)) = id.split_once(':') {
+            if key_of_hex(hex).is_some() && !self.kinds.iter().any(|k| k == kind) {
+                self.kinds.push(kind.to_string());
+            }
+        }
+    }
+
+    /// An id's key. Its kind is `None` when an id of the exact form has a
+    /// kind the store holds no record of (or too many kinds to number);
+    /// `u8::MAX` stands for the ids of another form.
+    fn key_of(&self, id: &str) -> IdKey {
         if let Some((kind, hex)) = id.split_once(':') {
             if let Some(key) = key_of_hex(hex) {
-                let k = match self.kinds.iter().position(|k| k == kind) {
-                    Some(i) => u8::try_from(i).ok(),
-                    None if intern => {
-                        self.kinds.push(kind.to_string());
-                        u8::try_from(self.kinds.len() - 1).ok()
-                    }
-                    None => None,
-                };
+                let k = self
+                    .kinds
+                    .iter()
+                    .position(|k| k == kind)
+                    .and_then(|i| u8::try_from(i).ok())
+                    .filter(|&k| k < u8::MAX);
                 return IdKey {
                     key,
                     kind: k,
@@ -225,8 +236,8 @@ impl Known {
         }
     }
 
-    fn find(&mut self, id: &str) -> Option<usize> {
-        let k = self.key_of(id, false);
+    fn find(&self, id: &str) -> Option<usize> {
+        let k = self.key_of(id);
         let kind = k.kind?;
         let b = (k.key[0] >> self.shift) as usize;
         let lo = *self.starts.get(b)? as usize;
@@ -235,7 +246,7 @@ impl Known {
     }
 
     /// What memory says of record `id` with content `sha`.
-    pub(crate) fn answer(&mut self, id: &str, sha: &Sha256) -> Answer {
+    pub(crate) fn answer(&self, id: &str, sha: &Sha256) -> Answer {
         match self.find(id) {
             None => Answer::New,
             Some(i) => {
@@ -472,7 +483,7 @@ mod tests {
             )
             .unwrap();
         assert!(added);
-        let mut k = Known::load(&mut t, Known::MAX).unwrap().unwrap();
+        let k = Known::load(&mut t, Known::MAX).unwrap().unwrap();
         assert_eq!(k.answer(&id(1), &sha(5)), Answer::Ask);
     }
 
@@ -515,7 +526,7 @@ mod tests {
             .collect();
         let rows: Vec<(String, u8, &str)> = ids.iter().map(|h| (h.clone(), 1, "a.csv")).collect();
         let mut t = night_after(&dir.path().join("l.sqlite"), &rows, &[]);
-        let mut k = Known::load(&mut t, Known::MAX).unwrap().unwrap();
+        let k = Known::load(&mut t, Known::MAX).unwrap().unwrap();
         for h in &ids {
             assert_eq!(k.answer(h, &sha(1)), Answer::Unchanged { run: 1 }, "{h}");
         }

@@ -363,8 +363,9 @@ pub fn migrate(
             }
         };
         for id in absent {
+            // Named by the store in this transaction, so it is there.
             let Some(a) = shared.borrow_mut().txn()?.stored(&id)? else {
-                continue;
+                return Err(Error::LedgerState);
             };
             if !withdrawn_any {
                 std::fs::create_dir_all(out.path().join("withdrawn")).map_err(|source| {
@@ -842,8 +843,9 @@ impl Stage for Migrate<'_> {
 /// The nightly versioning of records.
 struct Versioning {
     shared: Rc<RefCell<Shared>>,
-    /// The record admit last looked up, and what the store held of it.
-    last: Option<(String, Option<casebridge_ledger::Current>)>,
+    /// The record admit last decided: its id, content hash, and what the
+    /// store held of it.
+    last: Option<(String, Sha256, Option<casebridge_ledger::Current>)>,
 }
 
 /// A record's content hash: its read's, taken as it was read, unless it is
@@ -871,21 +873,21 @@ impl Gate for Versioning {
         let content = content_of(record, self.shared.borrow().survivors);
         let mut s = self.shared.borrow_mut();
         s.pending = Some(id.clone());
-        match s.known.as_mut().map(|k| k.answer(id, &content)) {
+        match s.known.as_ref().map(|k| k.answer(id, &content)) {
             Some(Answer::Unchanged { run }) => {
                 self.last = None;
                 *s.changes.entry("unchanged".into()).or_default() += 1;
                 return Ok(Some(format!("unchanged since run {run}")));
             }
             Some(Answer::New) => {
-                self.last = Some((id.clone(), None));
+                self.last = Some((id.clone(), content, None));
                 return Ok(None);
             }
             Some(Answer::Ask) | None => {}
         }
         let sha = content.to_hex();
         let current = s.txn()?.current(id)?;
-        self.last = Some((id.clone(), current.clone()));
+        self.last = Some((id.clone(), content, current.clone()));
         match current {
             Some(c) if !c.withdrawn && c.content_sha == sha => {
                 *s.changes.entry("unchanged".into()).or_default() += 1;
@@ -897,7 +899,19 @@ impl Gate for Versioning {
 
     fn written(&mut self, file: &FileCtx<'_>, record: &Record) -> Result<(), Error> {
         let h = record.header();
-        let sha = content_of(record, self.shared.borrow().survivors).to_hex();
+        // What admit found of it (a form or survivor written without
+        // admit is hashed and looked up).
+        let last = match self.last.take() {
+            Some((id, content, current)) if id == h.id => Some((content, current)),
+            _ => None,
+        };
+        let sha = last
+            .as_ref()
+            .map_or_else(
+                || content_of(record, self.shared.borrow().survivors),
+                |l| l.0,
+            )
+            .to_hex();
         let kind = record.kind().as_str();
         // The store keeps the record without its provenance, which the
         // version row holds.
@@ -910,11 +924,9 @@ impl Gate for Versioning {
         };
         let mut s = self.shared.borrow_mut();
         let t = s.txn()?;
-        // What admit found of it (a form or survivor written without
-        // admit is looked up).
-        let current = match self.last.take() {
-            Some((id, c)) if id == h.id => c,
-            _ => t.current(&h.id)?,
+        let current = match last {
+            Some((_, current)) => current,
+            None => t.current(&h.id)?,
         };
         let next = |current: Option<casebridge_ledger::Current>| match current {
             None => ("new", 1),
