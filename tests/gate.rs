@@ -178,3 +178,74 @@ fn the_same_key_twice_in_one_system_names_both_places() {
     );
     assert_eq!(v["summary"]["files"][0]["rejected"], 1);
 }
+
+/// Duplicated person rows: every copy found, at its line, naming the first.
+#[test]
+fn keys_used_twice_are_found_alike_when_the_keys_are_moved_out_of_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let st = Command::new(env!("CARGO_BIN_EXE_casebridge-gen"))
+        .args(["--seed", "41", "--families", "80", "--error-rate", "0.03"])
+        .args([
+            "--as-of",
+            "2026-11-01",
+            "--only",
+            "DM_PERSONS,CASE_NOTES",
+            "--out",
+        ])
+        .arg(&data)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    // Every fifth person again, at the end of the file and in a second file.
+    let persons = data.join("DM_PERSONS.csv");
+    let bytes = std::fs::read(&persons).unwrap();
+    let lines: Vec<&[u8]> = bytes.split_inclusive(|&b| b == b'\n').collect();
+    let again: Vec<&[u8]> = lines[1..].iter().step_by(5).copied().collect();
+    let half = again.len() / 2;
+    let mut more = bytes.clone();
+    for l in &again[..half] {
+        more.extend_from_slice(l);
+    }
+    std::fs::write(&persons, &more).unwrap();
+    let mut second = lines[0].to_vec();
+    for l in &again[half..] {
+        second.extend_from_slice(l);
+    }
+    std::fs::write(data.join("DM_PERSONS_2.csv"), &second).unwrap();
+    let m = root().join("mappings/mosaic");
+    let run = |memory: &str| {
+        let (code, v, err) =
+            validate(&[os(&data), os("-m"), os(&m), os("--key-memory"), os(memory)]);
+        assert_eq!(code, 1, "{err}");
+        let mut all: Vec<String> = v["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        all.sort();
+        (v, all)
+    };
+    let (held, held_all) = run("64MiB");
+    let dup = findings(&held, "key.duplicate");
+    assert_eq!(dup.len(), again.len(), "{held}");
+    let first_line = lines.len() + 1;
+    let in_first: Vec<_> = dup
+        .iter()
+        .filter(|f| f["file"].as_str().unwrap().ends_with("DM_PERSONS.csv"))
+        .collect();
+    assert_eq!(in_first.len(), half);
+    assert_eq!(in_first[0]["line"], first_line, "{:?}", in_first[0]);
+    assert!(
+        dup.iter()
+            .all(|f| f["message"].as_str().unwrap().contains("DM_PERSONS.csv:")),
+        "{:?}",
+        dup[0]
+    );
+    // A budget of a few hundred keys, and none: the same findings.
+    for memory in ["4k", "0"] {
+        let (_, all) = run(memory);
+        assert_eq!(all, held_all, "--key-memory {memory}");
+    }
+}

@@ -48,6 +48,11 @@ pub struct ExportArgs {
     /// Largest record, in bytes, held in memory.
     #[arg(long, default_value_t = 64 << 20)]
     pub max_record_bytes: usize,
+    /// Memory the source keys of `key.duplicate` may hold; beyond it they
+    /// move to a temporary database (slower, memory flat): bytes, or e.g.
+    /// "64MiB"; 0: always there.
+    #[arg(long, value_parser = crate::validate::parse_size_or_zero, default_value = "64MiB")]
+    pub key_memory: u64,
 }
 
 /// The folder of a shipped mapping set: `mappings/NAME` in the working
@@ -143,6 +148,7 @@ pub fn run(args: ExportArgs, quiet: bool, facts: &mut crate::RunFacts) -> anyhow
         show_values: args.show_values,
         limits: casebridge_runner::Limits {
             max_record_bytes: args.max_record_bytes,
+            key_memory: args.key_memory,
             ..casebridge_runner::Limits::default()
         },
     };

@@ -69,10 +69,20 @@ pub struct ValidateArgs {
     /// Most bytes an XLSX workbook may inflate to per byte of file [default: 200].
     #[arg(long)]
     pub max_xlsx_ratio: Option<u64>,
+    /// Memory the source keys of `key.duplicate` may hold; beyond it they
+    /// move to a temporary database (slower, memory flat): bytes, or e.g.
+    /// "64MiB"; 0: always there [default: 64MiB].
+    #[arg(long, value_parser = parse_size_or_zero)]
+    pub key_memory: Option<u64>,
 }
 
 fn parse_date(s: &str) -> Result<NaiveDate, String> {
     NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| "expected yyyy-mm-dd".to_string())
+}
+
+pub(crate) fn parse_size_or_zero(s: &str) -> Result<u64, String> {
+    casebridge_runner::config::parse_size(s)
+        .ok_or_else(|| "expected a number of bytes, or e.g. 64MiB".to_string())
 }
 
 fn parse_size(s: &str) -> Result<u64, String> {
@@ -135,6 +145,9 @@ pub fn run(args: ValidateArgs, quiet: bool, facts: &mut crate::RunFacts) -> anyh
     }
     if let Some(n) = args.max_xlsx_bytes {
         limits.archive.max_total_bytes = n;
+    }
+    if let Some(n) = args.key_memory {
+        limits.key_memory = n;
     }
     if let Some(n) = args.max_xlsx_ratio {
         limits.archive.max_ratio = n;

@@ -26,6 +26,7 @@
 //! max_xlsx_bytes = "512 MiB"
 //! max_xlsx_ratio = 200
 //! max_xlsx_entries = 10000
+//! key_memory = "64 MiB"         # source keys held for key.duplicate; beyond: a temporary database (0: always)
 //!
 //! [report]
 //! format = "json"               # human | json
@@ -129,6 +130,7 @@ struct RawLimits {
     max_xlsx_bytes: Option<Spanned<Size>>,
     max_xlsx_ratio: Option<Spanned<i64>>,
     max_xlsx_entries: Option<Spanned<i64>>,
+    key_memory: Option<Spanned<Size>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -369,6 +371,9 @@ impl RunConfig {
         if let Some(n) = count(&l.max_xlsx_entries, "max_xlsx_entries", &mut diags) {
             limits.archive.max_entries = usize_of(n);
         }
+        if let Some(n) = sized(&l.key_memory, "key_memory", true, &mut diags) {
+            limits.key_memory = n;
+        }
         let max_findings = count(&l.max_findings, "max_findings", &mut diags);
 
         let r = &raw.report;
@@ -510,6 +515,7 @@ max_findings = 500
 max_xml_depth = 32
 max_xlsx_bytes = 1048576
 max_xlsx_ratio = 50
+key_memory = 0
 [report]
 format = "JSON"
 output = "out/report.json"
@@ -528,6 +534,7 @@ output = "out/report.json"
         assert_eq!(c.mappings, PathBuf::from("/srv/cb/../mappings/mosaic"));
         assert_eq!(c.limits.max_record_bytes, 1 << 20);
         assert_eq!(c.limits.max_xml_depth, 32);
+        assert_eq!(c.limits.key_memory, 0, "0: every key in the database");
         assert_eq!(c.limits.archive.max_total_bytes, 1 << 20);
         assert_eq!(c.limits.archive.max_ratio, 50);
         assert_eq!(c.max_findings, Some(500));

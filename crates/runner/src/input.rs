@@ -25,7 +25,13 @@ pub struct Limits {
     pub max_xml_token_bytes: usize,
     /// What a spreadsheet archive may inflate to.
     pub archive: ArchiveLimits,
+    /// Memory the source keys of `key.duplicate` may hold; beyond it they
+    /// move to a temporary database (0: always there).
+    pub key_memory: u64,
 }
+
+/// The default of [`Limits::key_memory`]: about two million keys.
+pub const KEY_MEMORY: u64 = 64 << 20;
 
 impl Default for Limits {
     fn default() -> Self {
@@ -35,6 +41,7 @@ impl Default for Limits {
             max_xml_depth: xml.max_depth,
             max_xml_token_bytes: xml.max_token_bytes,
             archive: ArchiveLimits::default(),
+            key_memory: KEY_MEMORY,
         }
     }
 }

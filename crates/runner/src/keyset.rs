@@ -1,5 +1,6 @@
 //! The first place of every source key, for `key.duplicate`: the one set
-//! of the pipeline that grows with the records read.
+//! of the pipeline that grows with the records read, held within a memory
+//! budget (`[limits] key_memory`).
 //!
 //! Keys are kept end to end in one byte arena; a list holds where each
 //! starts and where it was first seen (16 bytes and a file number), and
@@ -8,10 +9,22 @@
 //! small heap allocation per key and the table's doubling included; this
 //! takes about 30 with the key's own bytes, and a resize of the table
 //! copies 4 bytes a key, not 24.
+//!
+//! When the keys held pass the budget, every key held is moved to a
+//! private temporary SQLite database (SQLite's own temporary file, removed
+//! when the run ends, or by the system at once when the run is killed: it
+//! is unlinked as soon as it is made) and memory starts again; a key not
+//! held is then looked for there too. A fixed-size Bloom filter of the
+//! spilled keys, made at the first spill, answers "not there" for most new
+//! keys without a lookup. So memory is flat in the number of records: the
+//! budget, the filter (a quarter of the budget) and SQLite's page cache.
 
 use std::hash::{BuildHasher, BuildHasherDefault};
 
+use rusqlite::{params, Connection, OptionalExtension};
 use rustc_hash::FxHasher;
+
+use crate::Error;
 
 /// Where a key starts in the arena, and its first place in the inputs.
 #[derive(Debug, Clone, Copy)]
@@ -21,14 +34,14 @@ struct Entry {
     file: u32,
 }
 
-/// Source keys seen, each with the file and line it was first seen at.
+/// Source keys of one kind and system held in memory, each with the file
+/// and line it was first seen at.
 #[derive(Default)]
-pub(crate) struct KeySet {
+struct KeySet {
     /// Numbers of keys in `entries`.
     table: hashbrown::HashTable<u32>,
     entries: Vec<Entry>,
     arena: Vec<u8>,
-    hasher: BuildHasherDefault<FxHasher>,
 }
 
 /// Key `i`'s bytes: from its start to the next key's (or the arena's end).
@@ -43,44 +56,285 @@ fn key_of<'a>(entries: &[Entry], arena: &'a [u8], i: u32) -> &'a [u8] {
     arena.get(start..end).unwrap_or_default()
 }
 
+type Hasher = BuildHasherDefault<FxHasher>;
+
 impl KeySet {
-    /// Where `key` was first seen; otherwise notes it as seen at
-    /// (`file`, `line`) and returns `None`.
-    pub(crate) fn first_or_insert(
-        &mut self,
-        key: &str,
-        file: u32,
-        line: u64,
-    ) -> Option<(u32, u64)> {
-        let hash = self.hasher.hash_one(key.as_bytes());
+    /// Where `key` (of hash `hash`) was first seen, if it is held.
+    fn find(&self, hash: u64, key: &[u8]) -> Option<(u32, u64)> {
         let (entries, arena) = (&self.entries, &self.arena);
-        if let Some(&i) = self
+        let &i = self
             .table
-            .find(hash, |&i| key_of(entries, arena, i) == key.as_bytes())
-        {
-            let e = entries.get(i as usize)?;
-            return Some((e.file, e.line));
-        }
-        // Four thousand million keys: the rest are not remembered (no
-        // export comes near).
-        let i = u32::try_from(self.entries.len()).ok()?;
+            .find(hash, |&i| key_of(entries, arena, i) == key)?;
+        let e = entries.get(i as usize)?;
+        Some((e.file, e.line))
+    }
+
+    /// Holds `key` as first seen at (`file`, `line`). False when the set
+    /// holds four thousand million keys already (it must be spilled).
+    fn insert(&mut self, hasher: &Hasher, hash: u64, key: &[u8], file: u32, line: u64) -> bool {
+        let Ok(i) = u32::try_from(self.entries.len()) else {
+            return false;
+        };
         self.entries.push(Entry {
             off: self.arena.len() as u64,
             line,
             file,
         });
-        self.arena.extend_from_slice(key.as_bytes());
-        let (hasher, entries, arena) = (&self.hasher, &self.entries, &self.arena);
+        self.arena.extend_from_slice(key);
+        let (entries, arena) = (&self.entries, &self.arena);
         self.table
             .insert_unique(hash, i, |&j| hasher.hash_one(key_of(entries, arena, j)));
-        None
+        true
     }
 
-    /// Keys held.
-    #[cfg(test)]
-    pub(crate) fn len(&self) -> usize {
-        self.table.len()
+    /// Bytes of memory held (capacities: what the allocator gave).
+    fn bytes(&self) -> u64 {
+        let table = self.table.capacity() * (std::mem::size_of::<u32>() + 1);
+        let entries = self.entries.capacity() * std::mem::size_of::<Entry>();
+        (table + entries + self.arena.capacity()) as u64
     }
+
+    /// The keys held, with their first places.
+    fn iter(&self) -> impl Iterator<Item = (&[u8], Entry)> + '_ {
+        (0..self.entries.len()).filter_map(|i| {
+            let i32 = u32::try_from(i).ok()?;
+            Some((
+                key_of(&self.entries, &self.arena, i32),
+                *self.entries.get(i)?,
+            ))
+        })
+    }
+}
+
+/// A Bloom filter of fixed size (hand-written: a bit array and four
+/// probes from two hashes, not worth a dependency).
+struct Bloom {
+    bits: Vec<u64>,
+}
+
+impl Bloom {
+    const PROBES: u64 = 4;
+
+    fn new(bytes: u64) -> Bloom {
+        let words = usize::try_from(bytes / 8).unwrap_or(usize::MAX).max(1);
+        Bloom {
+            bits: vec![0; words],
+        }
+    }
+
+    /// The probes' bit numbers of a hash.
+    fn probes(&self, hash: u64) -> impl Iterator<Item = (usize, u64)> {
+        let n = self.bits.len() as u64 * 64;
+        let (a, b) = (mix(hash), mix(hash ^ 0x9e37_79b9_7f4a_7c15) | 1);
+        (0..Self::PROBES).map(move |i| {
+            let bit = a.wrapping_add(i.wrapping_mul(b)) % n;
+            ((bit / 64) as usize, 1u64 << (bit % 64))
+        })
+    }
+
+    fn add(&mut self, hash: u64) {
+        let probes: Vec<_> = self.probes(hash).collect();
+        for (w, m) in probes {
+            if let Some(word) = self.bits.get_mut(w) {
+                *word |= m;
+            }
+        }
+    }
+
+    fn may_hold(&self, hash: u64) -> bool {
+        self.probes(hash)
+            .all(|(w, m)| self.bits.get(w).is_some_and(|word| word & m != 0))
+    }
+}
+
+/// SplitMix64's finaliser: FxHash's bits spread for the filter's probes.
+fn mix(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// The keys moved out of memory.
+struct Spill {
+    db: Connection,
+    filter: Bloom,
+    /// Keys in the database.
+    keys: u64,
+}
+
+/// The database's key of a set's key: the set's number, then the key.
+fn spilled_key(set: usize, key: &[u8]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(4 + key.len());
+    k.extend_from_slice(&u32::try_from(set).unwrap_or(u32::MAX).to_be_bytes());
+    k.extend_from_slice(key);
+    k
+}
+
+fn spill_error(e: rusqlite::Error) -> Error {
+    Error::KeySpill(e)
+}
+
+/// The source keys of every kind and system of a run, within a budget.
+pub(crate) struct KeySets {
+    sets: Vec<KeySet>,
+    hasher: Hasher,
+    /// Bytes the sets may hold before their keys are spilled.
+    budget: u64,
+    spill: Option<Spill>,
+}
+
+impl KeySets {
+    /// Page cache of the spill database.
+    const SPILL_CACHE_KIB: i64 = 16 << 10;
+
+    /// Sets holding at most about `budget` bytes in memory (0: every key
+    /// goes to the temporary database).
+    pub(crate) fn new(budget: u64) -> KeySets {
+        KeySets {
+            sets: Vec::new(),
+            hasher: Hasher::default(),
+            budget,
+            spill: None,
+        }
+    }
+
+    /// A new set; its number for [`KeySets::first_or_insert`].
+    pub(crate) fn add(&mut self) -> usize {
+        self.sets.push(KeySet::default());
+        self.sets.len() - 1
+    }
+
+    /// Where `key` was first seen in set `set`; otherwise notes it as seen
+    /// at (`file`, `line`) and returns `None`.
+    pub(crate) fn first_or_insert(
+        &mut self,
+        set: usize,
+        key: &str,
+        file: u32,
+        line: u64,
+    ) -> Result<Option<(u32, u64)>, Error> {
+        let key = key.as_bytes();
+        let hash = self.hasher.hash_one(key);
+        let Some(held) = self.sets.get(set) else {
+            return Ok(None);
+        };
+        if let Some(first) = held.find(hash, key) {
+            return Ok(Some(first));
+        }
+        if let Some(spill) = &self.spill {
+            let sh = spilled_hash(set, hash);
+            if spill.filter.may_hold(sh) {
+                let first = spill
+                    .db
+                    .prepare_cached("SELECT file, line FROM keys WHERE k = ?1")
+                    .and_then(|mut q| {
+                        q.query_row([spilled_key(set, key)], |r| {
+                            Ok((r.get::<_, u32>(0)?, r.get::<_, i64>(1)?))
+                        })
+                        .optional()
+                    })
+                    .map_err(spill_error)?;
+                if let Some((f, l)) = first {
+                    return Ok(Some((f, u64::try_from(l).unwrap_or(0))));
+                }
+            }
+        }
+        let room = self.spill.as_ref().map_or(self.budget, |s| {
+            self.budget.saturating_sub(s.filter.bits.len() as u64 * 8)
+        });
+        let fits = match self.sets.get_mut(set) {
+            Some(s) => s.insert(&self.hasher, hash, key, file, line),
+            None => return Ok(None),
+        };
+        if !fits {
+            self.spill_all()?;
+            if let Some(s) = self.sets.get_mut(set) {
+                s.insert(&self.hasher, hash, key, file, line);
+            }
+        }
+        if self.sets.iter().map(KeySet::bytes).sum::<u64>() > room {
+            self.spill_all()?;
+        }
+        Ok(None)
+    }
+
+    /// Moves every key held to the database, and frees the memory.
+    fn spill_all(&mut self) -> Result<(), Error> {
+        if self.spill.is_none() {
+            // "": a private temporary database on disk, deleted when closed.
+            let db = Connection::open("").map_err(spill_error)?;
+            db.execute_batch(&format!(
+                "PRAGMA cache_size = -{};\
+                 PRAGMA journal_mode = OFF;\
+                 PRAGMA synchronous = OFF;\
+                 CREATE TABLE keys (k BLOB PRIMARY KEY, file INTEGER NOT NULL, line INTEGER NOT NULL) WITHOUT ROWID;",
+                Self::SPILL_CACHE_KIB
+            ))
+            .map_err(spill_error)?;
+            self.spill = Some(Spill {
+                db,
+                filter: Bloom::new(self.budget / 4),
+                keys: 0,
+            });
+        }
+        let Some(spill) = self.spill.as_mut() else {
+            return Ok(());
+        };
+        let mut rows: Vec<(Vec<u8>, Entry, u64)> = Vec::new();
+        for (n, set) in self.sets.iter().enumerate() {
+            rows.extend(set.iter().map(|(k, e)| {
+                (
+                    spilled_key(n, k),
+                    e,
+                    spilled_hash(n, self.hasher.hash_one(k)),
+                )
+            }));
+        }
+        // In key order: each insert lands beside the last.
+        rows.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        let tx = spill.db.transaction().map_err(spill_error)?;
+        {
+            let mut ins = tx
+                .prepare_cached("INSERT INTO keys (k, file, line) VALUES (?1, ?2, ?3)")
+                .map_err(spill_error)?;
+            for (k, e, h) in &rows {
+                ins.execute(params![
+                    k,
+                    e.file,
+                    i64::try_from(e.line).unwrap_or(i64::MAX)
+                ])
+                .map_err(spill_error)?;
+                spill.filter.add(*h);
+            }
+        }
+        tx.commit().map_err(spill_error)?;
+        spill.keys += rows.len() as u64;
+        tracing::debug!(
+            keys = spill.keys,
+            "source keys moved to their temporary database"
+        );
+        for set in &mut self.sets {
+            *set = KeySet::default();
+        }
+        Ok(())
+    }
+
+    /// Keys held in memory.
+    #[cfg(test)]
+    fn held(&self) -> usize {
+        self.sets.iter().map(|s| s.table.len()).sum()
+    }
+
+    /// Keys moved to the database.
+    #[cfg(test)]
+    fn spilled(&self) -> u64 {
+        self.spill.as_ref().map_or(0, |s| s.keys)
+    }
+}
+
+/// The filter's hash of a set's key.
+fn spilled_hash(set: usize, hash: u64) -> u64 {
+    hash ^ (set as u64).wrapping_mul(0xa076_1d64_78bd_642f)
 }
 
 #[cfg(test)]
@@ -89,31 +343,76 @@ mod tests {
 
     #[test]
     fn a_key_seen_again_names_its_first_place_and_only_then() {
-        let mut set = KeySet::default();
-        assert_eq!(set.first_or_insert("3000001", 0, 2), None);
-        assert_eq!(set.first_or_insert("3000002", 0, 3), None);
-        assert_eq!(set.first_or_insert("", 1, 9), None);
-        assert_eq!(set.first_or_insert("3000001", 1, 7), Some((0, 2)));
-        assert_eq!(set.first_or_insert("", 2, 1), Some((1, 9)));
+        let mut keys = KeySets::new(64 << 20);
+        let (a, b) = (keys.add(), keys.add());
+        let mut f = |set, k, file, line| keys.first_or_insert(set, k, file, line).unwrap();
+        assert_eq!(f(a, "3000001", 0, 2), None);
+        assert_eq!(f(a, "3000002", 0, 3), None);
+        assert_eq!(f(a, "", 1, 9), None);
+        assert_eq!(f(a, "3000001", 1, 7), Some((0, 2)));
+        assert_eq!(f(a, "", 2, 1), Some((1, 9)));
         // A prefix or an extension of a key is another key.
-        assert_eq!(set.first_or_insert("300000", 0, 4), None);
-        assert_eq!(set.first_or_insert("30000011", 0, 5), None);
-        assert_eq!(set.len(), 5);
+        assert_eq!(f(a, "300000", 0, 4), None);
+        assert_eq!(f(a, "30000011", 0, 5), None);
+        // Another set (kind or system) is another key space.
+        assert_eq!(f(b, "3000001", 3, 1), None);
+        assert_eq!(keys.held(), 6);
+        assert_eq!(keys.spilled(), 0);
+    }
+
+    #[test]
+    fn past_its_budget_the_set_moves_its_keys_out_and_still_finds_them() {
+        // Room for a few hundred keys: 20,000 keys spill many times.
+        let mut keys = KeySets::new(16 << 10);
+        let (a, b) = (keys.add(), keys.add());
+        for i in 0..20_000u64 {
+            let k = format!("{:07}", 3_000_000 + i);
+            assert_eq!(keys.first_or_insert(a, &k, 0, i + 2).unwrap(), None);
+        }
+        assert!(keys.spilled() > 19_000, "spilled {}", keys.spilled());
+        assert!(keys.held() < 1_000, "held {}", keys.held());
+        for i in (0..20_000u64).step_by(997) {
+            let k = format!("{:07}", 3_000_000 + i);
+            assert_eq!(
+                keys.first_or_insert(a, &k, 1, 1).unwrap(),
+                Some((0, i + 2)),
+                "{k}"
+            );
+            assert_eq!(keys.first_or_insert(b, &k, 1, 1).unwrap(), None, "{k}");
+        }
+        // Memory stays within the budget (and the filter's quarter).
+        let held: u64 = keys.sets.iter().map(KeySet::bytes).sum();
+        assert!(held <= 16 << 10, "{held} bytes held");
+    }
+
+    #[test]
+    fn with_no_budget_every_key_is_kept_in_the_database() {
+        let mut keys = KeySets::new(0);
+        let a = keys.add();
+        assert_eq!(keys.first_or_insert(a, "x", 0, 1).unwrap(), None);
+        assert_eq!(keys.first_or_insert(a, "y", 0, 2).unwrap(), None);
+        assert_eq!(keys.held(), 0);
+        assert_eq!(keys.first_or_insert(a, "x", 1, 5).unwrap(), Some((0, 1)));
     }
 
     proptest::proptest! {
         #[test]
-        fn it_answers_as_a_map_of_strings(keys in proptest::collection::vec("[a-c]{0,3}", 0..200)) {
-            let mut set = KeySet::default();
+        fn it_answers_as_a_map_of_strings(
+            keys in proptest::collection::vec(("[a-c]{0,3}", 0usize..2), 0..300),
+            budget in proptest::sample::select(vec![0u64, 64, 512, 4096, 64 << 20]),
+        ) {
+            let mut set = KeySets::new(budget);
+            let sets = [set.add(), set.add()];
             let mut map = std::collections::HashMap::new();
-            for (i, k) in keys.iter().enumerate() {
-                let want = map.get(k.as_str()).copied();
+            for (i, (k, s)) in keys.iter().enumerate() {
+                let want = map.get(&(k.as_str(), *s)).copied();
                 if want.is_none() {
-                    map.insert(k.clone(), (i as u32 % 3, i as u64));
+                    map.insert((k.as_str(), *s), (i as u32 % 3, i as u64));
                 }
-                proptest::prop_assert_eq!(set.first_or_insert(k, i as u32 % 3, i as u64), want);
+                let got = set.first_or_insert(sets[*s], k, i as u32 % 3, i as u64).unwrap();
+                proptest::prop_assert_eq!(got, want);
             }
-            proptest::prop_assert_eq!(set.len(), map.len());
+            proptest::prop_assert_eq!(set.held() as u64 + set.spilled(), map.len() as u64);
         }
     }
 }

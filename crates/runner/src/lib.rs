@@ -24,7 +24,7 @@ mod pseudonymise;
 
 pub use config::RunConfig;
 pub use input::{
-    open_source, output_over_input, plan_inputs, Limits, Plan, PlannedFile, Unmatched,
+    open_source, output_over_input, plan_inputs, Limits, Plan, PlannedFile, Unmatched, KEY_MEMORY,
 };
 pub use pipeline::{CheckOnly, FileCtx, Item, Needs, Pipeline, PipelineOptions, Stage, Verdict};
 pub use pseudonymise::{pseudonymise, PseudonymiseOptions};
@@ -69,6 +69,10 @@ pub enum Error {
     /// The ledger failed (its error names the file).
     #[error(transparent)]
     Ledger(#[from] casebridge_ledger::Error),
+    /// The temporary database of source keys past `[limits] key_memory`
+    /// failed.
+    #[error("cannot keep the source keys in their temporary database")]
+    KeySpill(#[source] rusqlite::Error),
     /// The ledger file is among the inputs.
     #[error("{}: the ledger is among the inputs; keep it outside the input folders", .0.display())]
     LedgerIsInput(PathBuf),

@@ -171,12 +171,14 @@ pub struct Pipeline<'r> {
     sole_part: bool,
     /// First place (file, line) of each source key, per kind and system,
     /// for `key.duplicate`: the one set that grows with the records.
-    keys: Vec<(RecordKind, String, KeySet)>,
+    keys: Vec<(RecordKind, String, usize)>,
+    /// The sets of `keys`, within `[limits] key_memory`.
+    key_sets: KeySets,
     /// File names by id.
     names: Vec<String>,
 }
 
-use crate::keyset::KeySet;
+use crate::keyset::KeySets;
 
 /// What one file's read came to.
 struct FileRun {
@@ -196,6 +198,7 @@ impl<'r> Pipeline<'r> {
         events: &'r mut dyn EventSink,
         progress: &'r dyn Progress,
     ) -> Pipeline<'r> {
+        let key_sets = KeySets::new(opts.limits.key_memory);
         Pipeline {
             opts,
             events,
@@ -208,6 +211,7 @@ impl<'r> Pipeline<'r> {
             globs: Vec::new(),
             sole_part: true,
             keys: Vec::new(),
+            key_sets,
             names: Vec::new(),
         }
     }
@@ -678,13 +682,13 @@ impl<'r> Pipeline<'r> {
         let key_set = match self
             .keys
             .iter()
-            .position(|(k, sys, _)| *k == mapping.kind && *sys == mapping.system)
+            .find(|(k, sys, _)| *k == mapping.kind && *sys == mapping.system)
         {
-            Some(i) => i,
+            Some(&(_, _, i)) => i,
             None => {
-                self.keys
-                    .push((mapping.kind, mapping.system.clone(), KeySet::default()));
-                self.keys.len() - 1
+                let i = self.key_sets.add();
+                self.keys.push((mapping.kind, mapping.system.clone(), i));
+                i
             }
         };
         let all_text;
@@ -753,8 +757,10 @@ impl<'r> Pipeline<'r> {
             if let Some(checker) = &checker {
                 checker.check(&rec, &self.persons, &mut issues);
                 if let Some(key) = key_slot.and_then(|s| rec.slots[s].str()) {
-                    let set = &mut self.keys[key_set].2;
-                    if let Some((f, l)) = set.first_or_insert(key, file.id, line.unwrap_or(0)) {
+                    if let Some((f, l)) =
+                        self.key_sets
+                            .first_or_insert(key_set, key, file.id, line.unwrap_or(0))?
+                    {
                         let first = self.names.get(f as usize).map_or("-", String::as_str);
                         issues.push(Issue {
                             rule: rules::KEY_DUPLICATE,

@@ -326,8 +326,9 @@ impl RecordSource for JsonlSource {
 /// placeholder of the hash's own width, and its offset kept;
 /// [`JsonlSink::fill_pending`] writes the hash over them in place. So the
 /// file is written in one pass and reads as if the hash had been known
-/// all along; what it costs is 8 bytes of memory per pending record until
-/// the fill.
+/// all along; the offsets are kept as differences of a few bytes each,
+/// and past [`Placeholders::HELD`] bytes in a temporary file, so memory
+/// stays flat however many records are pending.
 pub struct JsonlSink {
     path: PathBuf,
     records: u64,
@@ -388,14 +389,16 @@ fn run_writer(
 ) -> io::Result<Written> {
     let mut hasher = Some(sha2::Sha256::new());
     let mut bytes = 0u64;
-    let mut pending: Vec<u64> = Vec::new();
+    let mut pending = Placeholders::default();
     let mut own = Vec::with_capacity(BLOCK_BYTES + (64 << 10));
     for w in work {
         match w {
             Work::Write(mut block, offsets) => {
                 if !offsets.is_empty() {
                     hasher = None;
-                    pending.extend(offsets.iter().map(|&o| bytes + o as u64));
+                    for &o in &offsets {
+                        pending.push(bytes + o as u64)?;
+                    }
                 }
                 if let Some(h) = &mut hasher {
                     h.update(&block);
@@ -417,7 +420,7 @@ fn run_writer(
                             placeholder_offset(&own[start..], provenances).ok_or_else(|| {
                                 io::Error::other("a pending record has no file hash placeholder")
                             })?;
-                        pending.push(bytes + (start + off) as u64);
+                        pending.push(bytes + (start + off) as u64)?;
                         hasher = None;
                     }
                 }
@@ -432,11 +435,9 @@ fn run_writer(
             }
             Work::Fill(hex) => {
                 let file = out.get_ref()?;
-                for off in pending.drain(..) {
-                    write_at(file, &hex, off)?;
-                }
+                pending.drain(|off| write_at(file, &hex, off))?;
             }
-            Work::Forget => pending.clear(),
+            Work::Forget => pending.clear()?,
         }
     }
     Ok(Written {
@@ -444,6 +445,88 @@ fn run_writer(
         bytes,
         sha256: hasher.map(|h| Sha256(h.finalize().into())),
     })
+}
+
+/// The offsets of the placeholders written since the last fill, in
+/// ascending order: each as its difference from the one before, in LEB128
+/// (two bytes for a record of a few KB), the first [`Placeholders::HELD`]
+/// bytes in memory and the rest in an unnamed temporary file. (Ten lines
+/// of varint code, not a dependency.)
+#[derive(Default)]
+struct Placeholders {
+    held: Vec<u8>,
+    spilled: Option<std::fs::File>,
+    last: u64,
+}
+
+impl Placeholders {
+    /// Bytes of differences held in memory before they go to the file.
+    const HELD: usize = 256 << 10;
+
+    fn push(&mut self, off: u64) -> io::Result<()> {
+        let mut d = off.wrapping_sub(self.last);
+        self.last = off;
+        loop {
+            let more = d >= 0x80;
+            self.held
+                .push((d as u8 & 0x7f) | if more { 0x80 } else { 0 });
+            d >>= 7;
+            if !more {
+                break;
+            }
+        }
+        if self.held.len() >= Self::HELD {
+            if self.spilled.is_none() {
+                self.spilled = Some(tempfile::tempfile()?);
+            }
+            if let Some(f) = &mut self.spilled {
+                f.write_all(&self.held)?;
+            }
+            self.held.clear();
+        }
+        Ok(())
+    }
+
+    /// Calls `each` with every offset in order, then forgets them.
+    fn drain(&mut self, mut each: impl FnMut(u64) -> io::Result<()>) -> io::Result<()> {
+        let (mut off, mut d, mut shift) = (0u64, 0u64, 0u32);
+        let mut take = |b: u8| -> io::Result<()> {
+            d |= u64::from(b & 0x7f).checked_shl(shift).unwrap_or(0);
+            shift += 7;
+            if b & 0x80 == 0 {
+                off = off.wrapping_add(d);
+                (d, shift) = (0, 0);
+                each(off)?;
+            }
+            Ok(())
+        };
+        if let Some(mut f) = self.spilled.take() {
+            use std::io::{Read, Seek};
+            f.seek(io::SeekFrom::Start(0))?;
+            let mut r = io::BufReader::new(f);
+            let mut buf = [0u8; 64 << 10];
+            loop {
+                let n = r.read(&mut buf)?;
+                if n == 0 {
+                    break;
+                }
+                for &b in &buf[..n] {
+                    take(b)?;
+                }
+            }
+        }
+        for &b in &self.held {
+            take(b)?;
+        }
+        self.clear()
+    }
+
+    fn clear(&mut self) -> io::Result<()> {
+        self.held.clear();
+        self.spilled = None;
+        self.last = 0;
+        Ok(())
+    }
 }
 
 /// The placeholder of a file hash not known yet: `Sha256::default()`.
@@ -755,6 +838,37 @@ impl RecordSink for JsonlSink {
 mod tests {
     use super::*;
     use casebridge_model::{CaseNote, Header, Person, SourceKey};
+
+    #[test]
+    fn placeholder_offsets_come_back_in_order_from_memory_and_from_their_file() {
+        let mut p = Placeholders::default();
+        // Gaps of every varint width; enough to pass the memory part.
+        let mut want = Vec::new();
+        let mut off = 0u64;
+        for i in 0..400_000u64 {
+            off += [1, 127, 128, 1_000, 16_384, 3_000_000, 1 << 40][(i % 7) as usize];
+            want.push(off);
+            p.push(off).unwrap();
+        }
+        assert!(p.spilled.is_some(), "past HELD the offsets go to a file");
+        assert!(p.held.len() < Placeholders::HELD);
+        let mut got = Vec::new();
+        p.drain(|o| {
+            got.push(o);
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(got, want);
+        // Drained: the next fill starts afresh.
+        p.push(7).unwrap();
+        let mut again = Vec::new();
+        p.drain(|o| {
+            again.push(o);
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(again, [7]);
+    }
 
     fn person(key: &str) -> Record {
         Record::Person(Person {
