@@ -6,6 +6,8 @@
 # usage: scripts/bench-export.sh [ROWS] [DIR]
 #   ROWS  case notes to generate (default 1000000, about 1 GB)
 #   DIR   where to put the export (default bench-data/, git-ignored)
+#   KEY_MEMORY  (env) `--key-memory` of the runs, e.g. 8MiB (default: the
+#         tool's, 64 MiB): memory's ceiling, for the peak-memory figures
 #
 # Prints the best of RUNS (default 3) runs of each: seconds, MB/s of input,
 # the throughput ratio (openssl time / export time) and peak memory. Run it
@@ -33,7 +35,8 @@ cat "$FILE" > /dev/null # warm the page cache
 . scripts/bench-lib.sh
 
 CB=("$BIN/casebridge" --no-audit -q export "$FILE" "$DIR/DM_PERSONS.csv"
-    --mapping mappings/mosaic --as-of 2026-11-01 --replace)
+    --mapping mappings/mosaic --as-of 2026-11-01 --replace
+    ${KEY_MEMORY:+--key-memory "$KEY_MEMORY"})
 
 read -r T_SSL RSS_SSL < <(measure openssl dgst -sha256 "$FILE")
 read -r T_J RSS_J < <(measure "${CB[@]}" --to jsonl --out "$OUT/jsonl")

@@ -10,6 +10,8 @@
 #   FAMILIES  (env) families to generate (default 25000: about 100k persons)
 #   RUNS      (env) runs of the no-change re-run and of openssl (default 3);
 #             the first run is timed once, on a fresh ledger.
+#   KEY_MEMORY (env) `[limits] key_memory` of the run, e.g. "8 MiB"
+#             (default: the tool's, 64 MiB), for the peak-memory figures
 #
 # Then a nightly run whose notes file changed in one record (one letter of
 # one note's text), on a copy of the notes in the work folder.
@@ -46,6 +48,8 @@ as_of = "2026-11-01"
 [inputs]
 paths = ["$PERSONS_FILE", "$NOTES_FILE"]
 mappings = "$(realpath mappings/mosaic)"
+[limits]
+key_memory = "${KEY_MEMORY:-64 MiB}"
 [output]
 dir = "out"
 to = "jsonl"

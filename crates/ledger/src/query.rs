@@ -472,40 +472,29 @@ impl Ledger {
                 }
             }
         }
-        // The store against the versions.
-        let mut latest: BTreeMap<String, (i64, String)> = BTreeMap::new();
-        self.db().query(
-            "SELECT record_id, version, content_sha FROM versions ORDER BY run, rowid",
-            &[],
-            &mut |r| {
-                latest.insert(
-                    r[0].str().to_string(),
-                    (r[1].int().unwrap_or(0), r[2].str().to_string()),
-                );
+        // The store against the versions, in SQL: each store row against
+        // its record's last version (both walked in record id order
+        // through their indexes), in the page cache's memory however
+        // large the ledger.
+        let mut count = |sql: &str| -> Result<u64, Error> {
+            let mut n = 0u64;
+            self.db().query(sql, &[], &mut |r| {
+                n = u64::try_from(r[0].int().unwrap_or(0)).unwrap_or(0);
                 Ok(())
-            },
+            })?;
+            Ok(n)
+        };
+        let stray = count(
+            "SELECT count(*) FROM current c WHERE NOT EXISTS (
+                 SELECT 1 FROM (SELECT version, content_sha FROM versions v
+                                WHERE v.record_id = c.record_id
+                                ORDER BY v.run DESC, v.rowid DESC LIMIT 1) l
+                 WHERE l.version = c.version AND l.content_sha = c.content_sha)",
         )?;
-        let mut stray = 0u64;
-        let mut store: Vec<(String, i64, String)> = Vec::new();
-        self.db().query(
-            "SELECT record_id, version, content_sha FROM current ORDER BY record_id",
-            &[],
-            &mut |r| {
-                store.push((
-                    r[0].str().to_string(),
-                    r[1].int().unwrap_or(0),
-                    r[2].str().to_string(),
-                ));
-                Ok(())
-            },
+        let missing = count(
+            "SELECT count(*) FROM (SELECT DISTINCT record_id FROM versions) v
+             WHERE NOT EXISTS (SELECT 1 FROM current c WHERE c.record_id = v.record_id)",
         )?;
-        for (id, version, sha) in &store {
-            match latest.remove(id) {
-                Some((v, s)) if v == *version && &s == sha => {}
-                _ => stray += 1,
-            }
-        }
-        let missing = latest.len() as u64;
         if stray > 0 || missing > 0 {
             problems.push(Problem {
                 run: None,

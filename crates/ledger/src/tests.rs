@@ -138,6 +138,45 @@ fn reordered_rows_break_their_run() {
     assert_eq!(p.iter().map(|p| p.run).collect::<Vec<_>>(), vec![Some(1)]);
 }
 
+/// The canonical store is checked against each record's last version.
+#[test]
+fn a_store_out_of_step_with_the_versions_is_found() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = two_runs(dir.path());
+    let store = |p: &[Problem]| -> Vec<String> {
+        p.iter()
+            .filter(|p| p.what.contains("canonical store"))
+            .map(|p| p.what.clone())
+            .collect()
+    };
+    // p0 set back to its first version: a version, but not the last.
+    raw(
+        &path,
+        "UPDATE current SET version = 1, content_sha = '10' WHERE record_id = 'p0';",
+    );
+    let p = Ledger::open_read_only(&path).unwrap().verify().unwrap();
+    assert_eq!(
+        store(&p),
+        ["the canonical store is out of step with the ledger: 1 record(s) differ from their latest version, 0 version(s) have no record in the store"],
+        "{p:?}"
+    );
+    // p1's row gone, and a row no version made.
+    raw(
+        &path,
+        "DELETE FROM current WHERE record_id = 'p1';
+         INSERT INTO current SELECT 'p9', kind, scope, file, 'p9', 1, 'ff', run, 0, run, record FROM current WHERE record_id = 'p0';",
+    );
+    let p = Ledger::open_read_only(&path).unwrap().verify().unwrap();
+    let s = store(&p);
+    assert_eq!(s.len(), 1, "{p:?}");
+    assert!(s[0].contains(": 2 record(s) differ"), "{s:?}");
+    assert!(s[0].contains(", 1 version(s) have no record"), "{s:?}");
+    assert!(
+        p.iter().all(|p| p.run.is_none()),
+        "the chain is intact: {p:?}"
+    );
+}
+
 #[test]
 fn a_rolled_back_run_leaves_nothing() {
     let dir = tempfile::tempdir().unwrap();
