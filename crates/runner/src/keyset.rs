@@ -19,7 +19,10 @@
 //! keys without a lookup. So memory is flat in the number of records: the
 //! budget, the filter (a quarter of the budget) and SQLite's page cache.
 
+use std::cell::RefCell;
 use std::hash::{BuildHasher, BuildHasherDefault};
+
+use casebridge_validate::Persons;
 
 use rusqlite::{params, Connection, OptionalExtension};
 use rustc_hash::FxHasher;
@@ -226,23 +229,8 @@ impl KeySets {
         if let Some(first) = held.find(hash, key) {
             return Ok(Some(first));
         }
-        if let Some(spill) = &self.spill {
-            let sh = spilled_hash(set, hash);
-            if spill.filter.may_hold(sh) {
-                let first = spill
-                    .db
-                    .prepare_cached("SELECT file, line FROM keys WHERE k = ?1")
-                    .and_then(|mut q| {
-                        q.query_row([spilled_key(set, key)], |r| {
-                            Ok((r.get::<_, u32>(0)?, r.get::<_, i64>(1)?))
-                        })
-                        .optional()
-                    })
-                    .map_err(spill_error)?;
-                if let Some((f, l)) = first {
-                    return Ok(Some((f, u64::try_from(l).unwrap_or(0))));
-                }
-            }
+        if let Some(first) = self.spilled_first(set, hash, key)? {
+            return Ok(Some(first));
         }
         let room = self.spill.as_ref().map_or(self.budget, |s| {
             self.budget.saturating_sub(s.filter.bits.len() as u64 * 8)
@@ -267,6 +255,42 @@ impl KeySets {
             }
         }
         Ok(None)
+    }
+
+    /// Whether set `set` holds `key`.
+    pub(crate) fn contains(&self, set: usize, key: &str) -> Result<bool, Error> {
+        let key = key.as_bytes();
+        let hash = self.hasher.hash_one(key);
+        if self.sets.get(set).and_then(|s| s.find(hash, key)).is_some() {
+            return Ok(true);
+        }
+        Ok(self.spilled_first(set, hash, key)?.is_some())
+    }
+
+    /// Where a key not held was first seen, if it was spilled.
+    fn spilled_first(
+        &self,
+        set: usize,
+        hash: u64,
+        key: &[u8],
+    ) -> Result<Option<(u32, u64)>, Error> {
+        let Some(spill) = &self.spill else {
+            return Ok(None);
+        };
+        if !spill.filter.may_hold(spilled_hash(set, hash)) {
+            return Ok(None);
+        }
+        let first = spill
+            .db
+            .prepare_cached("SELECT file, line FROM keys WHERE k = ?1")
+            .and_then(|mut q| {
+                q.query_row([spilled_key(set, key)], |r| {
+                    Ok((r.get::<_, u32>(0)?, r.get::<_, i64>(1)?))
+                })
+                .optional()
+            })
+            .map_err(spill_error)?;
+        Ok(first.map(|(f, l)| (f, u64::try_from(l).unwrap_or(0))))
     }
 
     /// Moves every key held to the database, and frees the memory.
@@ -357,6 +381,63 @@ impl KeySets {
     }
 }
 
+/// The persons of the reference checks (their source keys, trimmed),
+/// within a budget of their own as the source keys are: past it they move
+/// to a temporary database, and a reference is looked for there.
+pub(crate) struct PersonKeys {
+    keys: KeySets,
+    set: usize,
+    /// Whether any person source was read.
+    pub(crate) loaded: bool,
+    /// The first failure of a lookup (the checks cannot return one): the
+    /// pipeline takes it after each record's checks.
+    failed: RefCell<Option<Error>>,
+}
+
+impl PersonKeys {
+    pub(crate) fn new(budget: u64) -> PersonKeys {
+        let mut keys = KeySets::new(budget);
+        let set = keys.add();
+        PersonKeys {
+            keys,
+            set,
+            loaded: false,
+            failed: RefCell::new(None),
+        }
+    }
+
+    /// Adds a person's source key.
+    pub(crate) fn insert(&mut self, key: &str) -> Result<(), Error> {
+        let key = key.trim();
+        if key.is_empty() {
+            return Ok(());
+        }
+        self.keys.first_or_insert(self.set, key, 0, 0).map(|_| ())
+    }
+
+    /// A lookup's failure since the last call.
+    pub(crate) fn take_failure(&self) -> Option<Error> {
+        self.failed.borrow_mut().take()
+    }
+}
+
+impl Persons for PersonKeys {
+    fn loaded(&self) -> bool {
+        self.loaded
+    }
+
+    fn contains(&self, key: &str) -> bool {
+        match self.keys.contains(self.set, key.trim()) {
+            Ok(known) => known,
+            Err(e) => {
+                // Known, so that no false finding is made; the run fails.
+                self.failed.borrow_mut().get_or_insert(e);
+                true
+            }
+        }
+    }
+}
+
 /// The filter's hash of a set's key.
 fn spilled_hash(set: usize, hash: u64) -> u64 {
     hash ^ (set as u64).wrapping_mul(0xa076_1d64_78bd_642f)
@@ -424,6 +505,24 @@ mod tests {
         assert_eq!(keys.spilled(), 1);
         assert_eq!(keys.first_or_insert(a, "x", 1, 5).unwrap(), Some((0, 1)));
         assert_eq!(keys.first_or_insert(a, "y", 1, 6).unwrap(), Some((0, 2)));
+    }
+
+    #[test]
+    fn persons_are_found_in_memory_and_past_their_budget() {
+        for budget in [64 << 20, 0] {
+            let mut p = PersonKeys::new(budget);
+            for i in 0..500 {
+                p.insert(&format!(" {} ", 100_000 + i)).unwrap();
+            }
+            p.insert("   ").unwrap();
+            assert!(p.contains("100000") && p.contains(" 100499"), "{budget}");
+            assert!(!p.contains("100500") && !p.contains(""), "{budget}");
+            assert!(p.take_failure().is_none());
+            assert_eq!(p.keys.held() as u64 + p.keys.spilled(), 500);
+            if budget == 0 {
+                assert!(p.keys.spilled() >= 499);
+            }
+        }
     }
 
     proptest::proptest! {

@@ -270,7 +270,7 @@ pub fn migrate(
                     Vec::new()
                 }
             };
-            pipeline.known_persons(keys.iter().map(String::as_str));
+            pipeline.known_persons(keys.iter().map(String::as_str))?;
             pipeline.skipped_file(
                 &name,
                 f.mapping,

@@ -21,7 +21,7 @@ use casebridge_model::{
     MappingRef, Provenance, Record, RecordKind, Sha256, SourceError, SourceErrorKind, SourceRef,
     TextRow,
 };
-use casebridge_validate::{CheckOptions, Checker, Issue, PersonIndex};
+use casebridge_validate::{CheckOptions, Checker, Issue};
 
 use crate::input::{open_source, Limits, Plan, Unmatched};
 use crate::{display, Error, Progress};
@@ -158,7 +158,7 @@ pub struct Pipeline<'r> {
     opts: PipelineOptions,
     events: &'r mut dyn EventSink,
     progress: &'r dyn Progress,
-    persons: PersonIndex,
+    persons: PersonKeys,
     next_file: FileId,
     could_not_run: bool,
     /// Files opened and records read, for the nothing-checked gate.
@@ -178,7 +178,7 @@ pub struct Pipeline<'r> {
     names: Vec<String>,
 }
 
-use crate::keyset::KeySets;
+use crate::keyset::{KeySets, PersonKeys};
 
 /// What one file's read came to.
 struct FileRun {
@@ -199,11 +199,12 @@ impl<'r> Pipeline<'r> {
         progress: &'r dyn Progress,
     ) -> Pipeline<'r> {
         let key_sets = KeySets::new(opts.limits.key_memory);
+        let persons = PersonKeys::new(opts.limits.key_memory);
         Pipeline {
             opts,
             events,
             progress,
-            persons: PersonIndex::default(),
+            persons,
             next_file: 0,
             could_not_run: false,
             files_read: 0,
@@ -238,11 +239,12 @@ impl<'r> Pipeline<'r> {
 
     /// Persons known without reading their file (a migration's person file
     /// unchanged since the last run), for the reference checks.
-    pub fn known_persons<'k>(&mut self, keys: impl Iterator<Item = &'k str>) {
+    pub fn known_persons<'k>(&mut self, keys: impl Iterator<Item = &'k str>) -> Result<(), Error> {
         self.persons.loaded = true;
         for k in keys {
-            self.persons.insert(k);
+            self.persons.insert(k)?;
         }
+        Ok(())
     }
 
     /// Reports a planned file that is not read, on purpose, with why (a
@@ -749,13 +751,16 @@ impl<'r> Pipeline<'r> {
             bound.apply(&mut row, &mut rec, &mut field_issues, show_values);
             if is_person {
                 if let Some(k) = key_slot.and_then(|s| rec.slots[s].str()) {
-                    self.persons.insert(k);
+                    self.persons.insert(k)?;
                 }
             }
             let locator: &Locator = row.locator.as_ref().unwrap_or(&WHOLE_FILE);
             let line = locator.line();
             if let Some(checker) = &checker {
                 checker.check(&rec, &self.persons, &mut issues);
+                if let Some(e) = self.persons.take_failure() {
+                    return Err(e);
+                }
                 if let Some(key) = key_slot.and_then(|s| rec.slots[s].str()) {
                     if let Some((f, l)) =
                         self.key_sets

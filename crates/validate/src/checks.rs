@@ -31,6 +31,24 @@ pub struct PersonIndex {
     pub loaded: bool,
 }
 
+/// The persons the reference checks look keys up in.
+pub trait Persons {
+    /// Whether any person source was read (if not, references go unchecked).
+    fn loaded(&self) -> bool;
+    /// Whether a person's source key is known.
+    fn contains(&self, key: &str) -> bool;
+}
+
+impl Persons for PersonIndex {
+    fn loaded(&self) -> bool {
+        self.loaded
+    }
+
+    fn contains(&self, key: &str) -> bool {
+        PersonIndex::contains(self, key)
+    }
+}
+
 impl PersonIndex {
     /// Adds a person's source key.
     pub fn insert(&mut self, key: &str) {
@@ -119,7 +137,7 @@ impl<'m> Checker<'m> {
 
     /// Checks one mapped record, pushing an [`Issue`] per problem. Fields the
     /// mapping already found invalid are not checked again.
-    pub fn check(&self, rec: &MappedRecord, persons: &PersonIndex, out: &mut Vec<Issue>) {
+    pub fn check(&self, rec: &MappedRecord, persons: &dyn Persons, out: &mut Vec<Issue>) {
         let kind = rec.kind;
         for (slot, checks, column) in &self.plan {
             let s = &rec.slots[*slot];
@@ -179,7 +197,7 @@ impl<'m> Checker<'m> {
                 }
             }
         }
-        if persons.loaded {
+        if persons.loaded() {
             for (slot, column) in &self.refs {
                 let s = &rec.slots[*slot];
                 if !s.is_present() {
