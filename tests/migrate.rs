@@ -346,6 +346,33 @@ fn an_unchanged_file_keeps_its_records_while_a_changed_file_of_its_source_withdr
     assert!(!site.path("out/run-000003").exists());
 }
 
+/// A person file unchanged since the last run is not read again, yet its
+/// persons are known to the reference checks (streamed from the store, and
+/// here past a key budget of 0, so from the temporary database).
+#[test]
+fn references_are_checked_against_the_persons_of_an_unchanged_file() {
+    let site = Site::new("23", "\n[limits]\nkey_memory = 0");
+    let (code, text) = site.migrate();
+    assert_eq!(code, 0, "{text}");
+    let rels = site.path("inputs/DM_PERSONAL_RELATIONSHIPS.csv");
+    let rows = lines(&rels).len() - 1;
+    assert!(rows >= 3, "too few relationships: {rows}");
+    edit_field(&rels, 1, "OTHER_PERSON_ID", |v| *v = b"999999999".to_vec());
+    let (code, text) = site.migrate();
+    assert_eq!(code, 1, "{text}");
+    assert!(text.contains("unchanged since run 1"), "{text}");
+    assert!(!text.contains("ref.not-checked"), "{text}");
+    let missing = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("ref.person-missing"))
+        .unwrap_or_else(|| panic!("no ref.person-missing: {text}"));
+    assert_eq!(
+        missing.split_whitespace().nth(1),
+        Some("1"),
+        "exactly the edited row, of {rows}: {missing}"
+    );
+}
+
 /// Rows of a ledger's tables that the store's answers decide, in order.
 fn decided(site: &Site) -> Vec<Vec<String>> {
     let c = rusqlite::Connection::open(site.path("casebridge-ledger.sqlite")).unwrap();

@@ -675,17 +675,20 @@ impl RunTxn {
     /// The source keys of the records last read from `file` through
     /// `scope` and not withdrawn (a skipped person file's persons, for
     /// reference checks).
-    pub fn keys_of_file(&mut self, scope: &str, file: &str) -> Result<Vec<String>, Error> {
-        let mut out = Vec::new();
+    pub fn each_key_of_file(
+        &mut self,
+        scope: &str,
+        file: &str,
+        each: &mut dyn FnMut(&str),
+    ) -> Result<(), Error> {
         self.ledger.db.query(
             "SELECT key FROM current WHERE scope = ?1 AND file = ?2 AND withdrawn = 0",
             &[scope.into(), file.into()],
             &mut |r| {
-                out.push(r[0].str().to_string());
+                each(r[0].str());
                 Ok(())
             },
-        )?;
-        Ok(out)
+        )
     }
 
     /// The records of `scope` that tonight's extract did not hold, in id

@@ -258,19 +258,26 @@ pub fn migrate(
         for (f, run, sha) in &unchanged {
             let name = crate::display(&f.path);
             let scope = f.mapping.id.clone();
-            let keys = {
+            {
                 let mut s = shared.borrow_mut();
                 let state = s.scope(&scope);
                 state.whole = true;
                 state.skipped.push(name.clone());
                 let t = s.txn()?;
                 if f.mapping.kind == RecordKind::Person {
-                    t.keys_of_file(&scope, &name)?
-                } else {
-                    Vec::new()
+                    // Streamed from the store into the (bounded) index.
+                    pipeline.known_person_file();
+                    let mut failed = None;
+                    t.each_key_of_file(&scope, &name, &mut |k| {
+                        if failed.is_none() {
+                            failed = pipeline.known_person(k).err();
+                        }
+                    })?;
+                    if let Some(e) = failed {
+                        return Err(e);
+                    }
                 }
-            };
-            pipeline.known_persons(keys.iter().map(String::as_str))?;
+            }
             pipeline.skipped_file(
                 &name,
                 f.mapping,

@@ -237,14 +237,16 @@ impl<'r> Pipeline<'r> {
             .map_err(Error::Report)
     }
 
-    /// Persons known without reading their file (a migration's person file
-    /// unchanged since the last run), for the reference checks.
-    pub fn known_persons<'k>(&mut self, keys: impl Iterator<Item = &'k str>) -> Result<(), Error> {
+    /// A person file whose persons are known without reading it (a
+    /// migration's person file unchanged since the last run): references
+    /// are checked, against them among others.
+    pub fn known_person_file(&mut self) {
         self.persons.loaded = true;
-        for k in keys {
-            self.persons.insert(k)?;
-        }
-        Ok(())
+    }
+
+    /// A person of such a file, for the reference checks.
+    pub fn known_person(&mut self, key: &str) -> Result<(), Error> {
+        self.persons.insert(key)
     }
 
     /// Reports a planned file that is not read, on purpose, with why (a
