@@ -988,6 +988,14 @@ mod tests {
             bound.apply(&mut row, &mut rec, &mut issues, false);
             prop_assert!(issues.is_empty(), "{issues:?}");
             let record = m.to_record(&rec, provenance()).unwrap();
+            // Unhashed: the same record, its content hash left zeros.
+            let unhashed = m.to_record_with(&rec, provenance(), false).unwrap();
+            let content = |r: &Record| r.header().provenance[0].content_sha256;
+            prop_assert_ne!(content(&record), Sha256::default());
+            prop_assert_eq!(content(&unhashed), Sha256::default());
+            let mut same = unhashed.clone();
+            same.header_mut().provenance[0].content_sha256 = content(&record);
+            prop_assert_eq!(&same, &record);
             let mut out = Vec::new();
             rw.write(&record, &mut out, &mut issues, false);
             prop_assert!(issues.is_empty(), "{issues:?}");

@@ -68,6 +68,8 @@ impl Stage for Collect {
             rejected: true,
             text: true,
             raw: false,
+            // Exact copies are found by their content hashes.
+            unhashed: false,
         }
     }
 

@@ -923,6 +923,9 @@ impl Stage for Export<'_> {
         Needs {
             records: true,
             text: true,
+            // Only JSON Lines write the provenance, and only a migration
+            // compares content with its last version.
+            unhashed: self.gate.is_none() && !matches!(self.target, ExportTarget::Jsonl),
             ..Needs::default()
         }
     }

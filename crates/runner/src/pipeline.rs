@@ -41,6 +41,10 @@ pub struct Needs {
     /// Every mapped column decoded: off, columns that no rule reads are
     /// only tested for presence (validation skips decoding note bodies).
     pub text: bool,
+    /// The records' content hashes are neither written nor compared (a
+    /// reverse mapping's tables, canonical tables): they are not taken,
+    /// and the provenance's `content_sha256` stays zeros.
+    pub unhashed: bool,
 }
 
 /// One planned file, as the stages see it.
@@ -824,12 +828,14 @@ impl<'r> Pipeline<'r> {
                 // A canonical record read back: ids, keys and provenance
                 // kept; this read is added to its lineage.
                 let mut p = prov();
-                p.content_sha256 = casebridge_model::content_sha256(&r);
+                if !needs.unhashed {
+                    p.content_sha256 = casebridge_model::content_sha256(&r);
+                }
                 r.header_mut().provenance.push(p);
                 Some(r)
             } else if needs.records && mapping.kind != RecordKind::FormAnswer {
                 let prov = prov();
-                match mapping.to_record(&rec, prov) {
+                match mapping.to_record_with(&rec, prov, !needs.unhashed) {
                     Some(r) => Some(r),
                     None => {
                         self.file_finding(

@@ -357,6 +357,7 @@ impl Stage for Rewrite<'_> {
             text: true,
             rejected: true,
             records: false,
+            unhashed: false,
         }
     }
 
