@@ -5,7 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 fn root() -> PathBuf {
@@ -24,20 +24,34 @@ fn validate(args: &[&std::ffi::OsStr]) -> (i32, serde_json::Value, String) {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    // Both pipes are read while the child runs (a report larger than a
+    // pipe's buffer would otherwise block it).
+    let drain = |mut r: Box<dyn std::io::Read + Send>| {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            r.read_to_end(&mut buf).map(|_| buf)
+        })
+    };
+    let stdout = drain(Box::new(child.stdout.take().unwrap()));
+    let stderr = drain(Box::new(child.stderr.take().unwrap()));
     let start = Instant::now();
-    while child.try_wait().unwrap().is_none() {
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
         if start.elapsed() > Duration::from_secs(60) {
             let _ = child.kill();
             panic!("validate did not finish in 60 s (blocked on an input?)");
         }
         std::thread::sleep(Duration::from_millis(20));
-    }
-    let out: Output = child.wait_with_output().unwrap();
-    let v = serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null);
+    };
+    let out = stdout.join().unwrap().unwrap();
+    let err = stderr.join().unwrap().unwrap();
+    let v = serde_json::from_slice(&out).unwrap_or(serde_json::Value::Null);
     (
-        out.status.code().unwrap(),
+        status.code().unwrap(),
         v,
-        String::from_utf8_lossy(&out.stderr).into_owned(),
+        String::from_utf8_lossy(&err).into_owned(),
     )
 }
 
