@@ -189,6 +189,8 @@ pub(crate) struct KeySets {
     /// Bytes the sets may hold before their keys are spilled.
     budget: u64,
     spill: Option<Spill>,
+    /// Times the keys were moved out.
+    spills: u64,
 }
 
 impl KeySets {
@@ -203,6 +205,7 @@ impl KeySets {
             hasher: Hasher::default(),
             budget,
             spill: None,
+            spills: 0,
         }
     }
 
@@ -355,15 +358,27 @@ impl KeySets {
         }
         tx.commit().map_err(spill_error)?;
         spill.keys += order.len() as u64;
+        self.spills += 1;
         tracing::debug!(
             keys = spill.keys,
+            spills = self.spills,
             "source keys moved to their temporary database"
         );
-        // Emptied, their memory kept for the keys to come.
+        // Emptied, their memory kept for the keys to come; unless it is
+        // more than the room left beside the filter (the first spill made
+        // it), which would make every key spill: then it is given back.
+        let room = self
+            .budget
+            .saturating_sub(spill.filter.bits.len() as u64 * 8);
+        let keep = self.sets.iter().map(KeySet::bytes).sum::<u64>() <= room;
         for set in &mut self.sets {
-            set.table.clear();
-            set.entries.clear();
-            set.arena.clear();
+            if keep {
+                set.table.clear();
+                set.entries.clear();
+                set.arena.clear();
+            } else {
+                *set = KeySet::default();
+            }
         }
         Ok(())
     }
@@ -476,6 +491,8 @@ mod tests {
             assert_eq!(keys.first_or_insert(a, &k, 0, i + 2).unwrap(), None);
         }
         assert!(keys.spilled() > 19_000, "spilled {}", keys.spilled());
+        // Each spill moves many keys, never one at a time.
+        assert!(keys.spills * 20 < keys.spilled(), "{} spills", keys.spills);
         assert!(keys.held() < 1_000, "held {}", keys.held());
         for i in (0..20_000u64).step_by(997) {
             let k = format!("{:07}", 3_000_000 + i);
@@ -493,6 +510,26 @@ mod tests {
             .as_ref()
             .map_or(0, |s| s.filter.bits.len() as u64 * 8);
         assert!(held + filter <= 16 << 10, "{held} + {filter} bytes held");
+    }
+
+    #[test]
+    fn whatever_the_budget_each_spill_moves_many_keys() {
+        // The memory kept after the first spill is within the room the
+        // filter leaves, whichever size the set had doubled to.
+        for kib in (8..=96).step_by(4) {
+            let mut keys = KeySets::new(kib << 10);
+            let a = keys.add();
+            for i in 0..6_000u64 {
+                keys.first_or_insert(a, &format!("{:07}", 3_000_000 + i), 0, i)
+                    .unwrap();
+            }
+            assert!(
+                keys.spills * 20 < keys.spilled().max(20),
+                "{kib} KiB: {} spills of {} keys",
+                keys.spills,
+                keys.spilled()
+            );
+        }
     }
 
     #[test]
