@@ -130,9 +130,9 @@ impl Bloom {
         }
     }
 
-    /// The probes' bit numbers of a hash.
-    fn probes(&self, hash: u64) -> impl Iterator<Item = (usize, u64)> {
-        let n = self.bits.len() as u64 * 64;
+    /// The probes' words and bits of a hash, in a filter of `words` words.
+    fn probes(words: usize, hash: u64) -> impl Iterator<Item = (usize, u64)> {
+        let n = words as u64 * 64;
         let (a, b) = (mix(hash), mix(hash ^ 0x9e37_79b9_7f4a_7c15) | 1);
         (0..Self::PROBES).map(move |i| {
             let bit = a.wrapping_add(i.wrapping_mul(b)) % n;
@@ -141,8 +141,7 @@ impl Bloom {
     }
 
     fn add(&mut self, hash: u64) {
-        let probes: Vec<_> = self.probes(hash).collect();
-        for (w, m) in probes {
+        for (w, m) in Self::probes(self.bits.len(), hash) {
             if let Some(word) = self.bits.get_mut(w) {
                 *word |= m;
             }
@@ -150,8 +149,12 @@ impl Bloom {
     }
 
     fn may_hold(&self, hash: u64) -> bool {
-        self.probes(hash)
+        Self::probes(self.bits.len(), hash)
             .all(|(w, m)| self.bits.get(w).is_some_and(|word| word & m != 0))
+    }
+
+    fn bytes(&self) -> u64 {
+        self.bits.len() as u64 * 8
     }
 }
 
@@ -170,12 +173,12 @@ struct Spill {
     keys: u64,
 }
 
-/// The database's key of a set's key: the set's number, then the key.
-fn spilled_key(set: usize, key: &[u8]) -> Vec<u8> {
-    let mut k = Vec::with_capacity(4 + key.len());
+/// The database's key of a set's key, into `k`: the set's number, then
+/// the key.
+fn spilled_key(k: &mut Vec<u8>, set: usize, key: &[u8]) {
+    k.clear();
     k.extend_from_slice(&u32::try_from(set).unwrap_or(u32::MAX).to_be_bytes());
     k.extend_from_slice(key);
-    k
 }
 
 fn spill_error(e: rusqlite::Error) -> Error {
@@ -235,9 +238,7 @@ impl KeySets {
         if let Some(first) = self.spilled_first(set, hash, key)? {
             return Ok(Some(first));
         }
-        let room = self.spill.as_ref().map_or(self.budget, |s| {
-            self.budget.saturating_sub(s.filter.bits.len() as u64 * 8)
-        });
+        let room = self.room();
         let held: u64 = self.sets.iter().map(KeySet::bytes).sum();
         let grows = self.sets.get(set).map_or(0, |s| s.growth(key.len()));
         // A key that would make the sets grow past their room first sends
@@ -258,6 +259,12 @@ impl KeySets {
             }
         }
         Ok(None)
+    }
+
+    /// Bytes the sets may hold: the budget, less the filter's once made.
+    fn room(&self) -> u64 {
+        let filter = self.spill.as_ref().map_or(0, |s| s.filter.bytes());
+        self.budget.saturating_sub(filter)
     }
 
     /// Whether set `set` holds `key`.
@@ -283,14 +290,14 @@ impl KeySets {
         if !spill.filter.may_hold(spilled_hash(set, hash)) {
             return Ok(None);
         }
+        let mut k = Vec::with_capacity(4 + key.len());
+        spilled_key(&mut k, set, key);
         let first = spill
             .db
             .prepare_cached("SELECT file, line FROM keys WHERE k = ?1")
             .and_then(|mut q| {
-                q.query_row([spilled_key(set, key)], |r| {
-                    Ok((r.get::<_, u32>(0)?, r.get::<_, i64>(1)?))
-                })
-                .optional()
+                q.query_row([k], |r| Ok((r.get::<_, u32>(0)?, r.get::<_, i64>(1)?)))
+                    .optional()
             })
             .map_err(spill_error)?;
         Ok(first.map(|(f, l)| (f, u64::try_from(l).unwrap_or(0))))
@@ -342,9 +349,7 @@ impl KeySets {
                 let (bytes, Some(e)) = (key(at), sets.get(n).and_then(|s| s.entries.get(i))) else {
                     continue;
                 };
-                k.clear();
-                k.extend_from_slice(&at.0.to_be_bytes());
-                k.extend_from_slice(bytes);
+                spilled_key(&mut k, n, bytes);
                 ins.execute(params![
                     k,
                     e.file,
@@ -367,10 +372,7 @@ impl KeySets {
         // Emptied, their memory kept for the keys to come; unless it is
         // more than the room left beside the filter (the first spill made
         // it), which would make every key spill: then it is given back.
-        let room = self
-            .budget
-            .saturating_sub(spill.filter.bits.len() as u64 * 8);
-        let keep = self.sets.iter().map(KeySet::bytes).sum::<u64>() <= room;
+        let keep = self.sets.iter().map(KeySet::bytes).sum::<u64>() <= self.room();
         for set in &mut self.sets {
             if keep {
                 set.table.clear();

@@ -2,6 +2,7 @@
 //! them: identifiers, postcodes, dates, references to persons, and workbook
 //! answers against their template.
 
+#[cfg(test)]
 use rustc_hash::FxHashSet;
 
 use casebridge_mapping::mapping::{parse_bool, parse_decimal};
@@ -23,7 +24,9 @@ pub struct Issue {
     pub value: Option<String>,
 }
 
-/// The persons known to a run, by source key, for reference checks.
+/// The persons known to a run, by source key, in memory: the checks'
+/// tests' [`Persons`] (a run's is the runner's, held within a budget).
+#[cfg(test)]
 #[derive(Debug, Default)]
 pub struct PersonIndex {
     keys: FxHashSet<Box<str>>,
@@ -39,6 +42,7 @@ pub trait Persons {
     fn contains(&self, key: &str) -> bool;
 }
 
+#[cfg(test)]
 impl Persons for PersonIndex {
     fn loaded(&self) -> bool {
         self.loaded
@@ -49,6 +53,7 @@ impl Persons for PersonIndex {
     }
 }
 
+#[cfg(test)]
 impl PersonIndex {
     /// Adds a person's source key.
     pub fn insert(&mut self, key: &str) {
@@ -61,16 +66,6 @@ impl PersonIndex {
     /// Whether a key is known.
     pub fn contains(&self, key: &str) -> bool {
         self.keys.contains(key.trim())
-    }
-
-    /// Number of persons.
-    pub fn len(&self) -> usize {
-        self.keys.len()
-    }
-
-    /// Whether there are none.
-    pub fn is_empty(&self) -> bool {
-        self.keys.is_empty()
     }
 }
 

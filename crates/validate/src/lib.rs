@@ -14,7 +14,7 @@ mod checks;
 mod report;
 
 pub use casebridge_model::Finding;
-pub use checks::{CheckOptions, Checker, Issue, PersonIndex, Persons};
+pub use checks::{CheckOptions, Checker, Issue, Persons};
 pub use report::{FileSummary, Report, Summary};
 
 /// An error of the validate crate: the report could not keep or write its

@@ -437,7 +437,7 @@ fn run_writer(
                 let file = out.get_ref()?;
                 pending.drain(|off| write_at(file, &hex, off))?;
             }
-            Work::Forget => pending.clear()?,
+            Work::Forget => pending.clear(),
         }
     }
     Ok(Written {
@@ -518,14 +518,14 @@ impl Placeholders {
         for &b in &self.held {
             take(b)?;
         }
-        self.clear()
+        self.clear();
+        Ok(())
     }
 
-    fn clear(&mut self) -> io::Result<()> {
+    fn clear(&mut self) {
         self.held.clear();
         self.spilled = None;
         self.last = 0;
-        Ok(())
     }
 }
 
