@@ -208,7 +208,10 @@ fn check(seed: u64, families: u32, error_rate: f64, duplicate_rate: f64) {
                     String::from_utf8_lossy(text)
                 );
             }
-            if provs.len() == 1 {
+            // A form is assembled from its answer rows, which `migrated`
+            // above leaves out (each names the form it went into), so a form
+            // of a single answer is not counted as a record of one row.
+            if provs.len() == 1 && v["kind"] != "workbook_form" {
                 let name = provs[0]["source"]["file"].as_str().unwrap().to_string();
                 *made_from.entry(name).or_default() += 1;
             }
@@ -264,4 +267,12 @@ proptest! {
     ) {
         check(seed, families, error_rate, duplicate_rate);
     }
+}
+
+/// Found by the property (CI, 2026-12-02): this seed makes a workbook form
+/// of one answer row, whose single provenance entry was counted as a
+/// record made from the answers file.
+#[test]
+fn a_form_of_one_answer_is_not_counted_as_a_record_of_the_answers_file() {
+    check(619_714, 2, 0.187, 0.245);
 }
