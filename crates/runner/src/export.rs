@@ -212,7 +212,8 @@ enum Columns<'t> {
     Mapping(RowWriter<'t>),
 }
 
-fn sink_err(e: impl std::error::Error + Send + Sync + 'static) -> Error {
+/// A sink's error, its chain of causes kept (each said once).
+pub(crate) fn sink_err(e: impl std::error::Error + Send + Sync + 'static) -> Error {
     Error::Sink(SinkError::Output(Box::new(e)))
 }
 
@@ -803,7 +804,7 @@ impl<'t> Export<'t> {
                         (&mut *sink, &*how, encoding)
                     {
                         if rw.mapping().id == file.mapping.id {
-                            s.set_encoding(Encoding::Windows1252);
+                            s.set_encoding(Encoding::Windows1252).map_err(sink_err)?;
                         }
                     }
                     for cells in &many {

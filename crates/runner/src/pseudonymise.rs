@@ -23,6 +23,7 @@ use casebridge_xml::{rewrite_file, RewriteConfig, Value, XmlLimits};
 use chrono::Duration;
 use rustc_hash::FxHashMap;
 
+use crate::export::sink_err;
 use crate::pipeline::{FileCtx, Item, Needs, Pipeline, PipelineOptions, Stage, Verdict};
 use crate::{display, plan_inputs, source_finding, Error, Limits, NoProgress, Outcome, Progress};
 use casebridge_pseudonymise::{scrub, Dictionary, Pseudonymiser, Treatment};
@@ -262,23 +263,18 @@ enum Sink {
     Sheet(Box<SheetSink>),
 }
 
-/// A sink's error, its chain of causes kept (each said once).
-fn other(e: impl std::error::Error + Send + Sync + 'static) -> Error {
-    Error::Sink(casebridge_model::SinkError::Output(Box::new(e)))
-}
-
 impl Sink {
     fn write_row(&mut self, cells: &[String]) -> Result<(), Error> {
         match self {
-            Sink::Csv(s) => s.write_row(cells).map_err(other),
-            Sink::Sheet(s) => s.write_row(cells).map_err(other),
+            Sink::Csv(s) => s.write_row(cells).map_err(sink_err),
+            Sink::Sheet(s) => s.write_row(cells).map_err(sink_err),
         }
     }
 
     fn finish(self) -> Result<(), Error> {
         match self {
-            Sink::Csv(s) => s.finish().map(|_| ()).map_err(other),
-            Sink::Sheet(s) => s.finish().map_err(other),
+            Sink::Csv(s) => s.finish().map(|_| ()).map_err(sink_err),
+            Sink::Sheet(s) => s.finish().map_err(sink_err),
         }
     }
 }
@@ -426,7 +422,7 @@ impl Stage for Rewrite<'_> {
         if let (Sink::Csv(s), Some(Encoding::Windows1252)) = (&mut f.sink, item.encoding) {
             // The input held a field that is not UTF-8: the copy keeps
             // the input's encoding.
-            s.set_encoding(Encoding::Windows1252);
+            s.set_encoding(Encoding::Windows1252).map_err(sink_err)?;
         }
         let rec = item.mapped;
         let people = people(rec, self.index);

@@ -42,15 +42,6 @@ pub enum Error {
     /// The output file could not be created, synced or renamed into place.
     #[error(transparent)]
     Output(#[from] casebridge_io::Error),
-    /// A CSV-level error while writing.
-    #[error("{}: cannot write the CSV", path.display())]
-    Csv {
-        /// The file.
-        path: PathBuf,
-        /// Why.
-        #[source]
-        source: csv::Error,
-    },
 }
 
 /// A `Result` with this crate's [`Error`].

@@ -1,10 +1,16 @@
 //! Writes CSV files atomically: rows go to an [`OutputFile`] (an exclusive,
 //! owner-only temporary file in the target directory), renamed into place by
 //! [`CsvSink::finish`]. Dropped without `finish`, the sink leaves no output.
+//!
+//! The rows' text is copied into blocks handed to a [`Worker`] thread,
+//! which quotes, encodes and writes them: the CSV work of an export
+//! overlaps the reading and mapping of its records.
 
+use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 
-use casebridge_io::OutputFile;
+use casebridge_io::{OutputFile, Worker};
 use casebridge_model::Encoding;
 
 use crate::{Error, Result};
@@ -33,13 +39,85 @@ impl Default for CsvSinkConfig {
 /// A CSV file being written.
 pub struct CsvSink {
     path: PathBuf,
-    writer: csv::Writer<OutputFile>,
+    worker: Worker<Rows, csv::Writer<OutputFile>>,
     encoding: Encoding,
     rows: u64,
+    /// The rows being gathered on this thread.
+    block: Rows,
+    /// Blocks the writer is done with, for reuse.
+    spent: Receiver<Rows>,
+}
+
+/// Rows handed to the writer at a time: their fields' UTF-8 text, one
+/// after another.
+#[derive(Default)]
+struct Rows {
+    text: String,
+    /// Where each field ends in `text`.
+    ends: Vec<usize>,
+    /// Where each row ends in `ends`.
+    rows: Vec<usize>,
+    /// How the rows are encoded (one encoding a block).
+    encoding: Encoding,
+}
+
+/// A block is handed over once its text is this long.
+const BLOCK_BYTES: usize = 1 << 20;
+/// Blocks handed over and not written yet, at most.
+const BLOCKS: usize = 4;
+
+/// What the writer thread keeps from block to block.
+struct Writing {
+    writer: csv::Writer<OutputFile>,
     /// A Windows-1252 row's fields, encoded one after another (reused).
     encoded: Vec<u8>,
     /// Where each encoded field ends in `encoded`.
     ends: Vec<usize>,
+    give_back: SyncSender<Rows>,
+}
+
+impl Writing {
+    fn write(&mut self, mut block: Rows) -> io::Result<()> {
+        let (mut field, mut at) = (0, 0);
+        for &row_end in &block.rows {
+            let fields = &block.ends[field..row_end];
+            field = row_end;
+            match block.encoding {
+                Encoding::Windows1252 => {
+                    // Into one buffer kept from row to row: no allocation
+                    // per field (ASCII, most fields, is copied as it is).
+                    self.encoded.clear();
+                    self.ends.clear();
+                    for &end in fields {
+                        let text = block.text.get(at..end).unwrap_or_default();
+                        encode_windows_1252_into(text, &mut self.encoded);
+                        self.ends.push(self.encoded.len());
+                        at = end;
+                    }
+                    let mut start = 0;
+                    let encoded = &self.encoded;
+                    self.writer.write_record(self.ends.iter().map(|&end| {
+                        let f = &encoded[start..end];
+                        start = end;
+                        f
+                    }))?;
+                }
+                _ => {
+                    let text = block.text.as_bytes();
+                    self.writer.write_record(fields.iter().map(|&end| {
+                        let f = text.get(at..end).unwrap_or_default();
+                        at = end;
+                        f
+                    }))?;
+                }
+            }
+        }
+        block.text.clear();
+        block.ends.clear();
+        block.rows.clear();
+        let _ = self.give_back.try_send(block);
+        Ok(())
+    }
 }
 
 impl CsvSink {
@@ -55,72 +133,92 @@ impl CsvSink {
             })
             .buffer_capacity(64 * 1024)
             .from_writer(file);
-        let mut sink = CsvSink {
-            path: path.to_path_buf(),
+        let (give_back, spent) = sync_channel(BLOCKS + 1);
+        let writing = Writing {
             writer,
-            encoding: config.encoding,
-            rows: 0,
             encoded: Vec::new(),
             ends: Vec::new(),
+            give_back,
+        };
+        let worker = Worker::spawn("csv-writer", BLOCKS, writing, Writing::write, |w| {
+            Ok(w.writer)
+        })
+        .map_err(|source| Error::Write {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let mut sink = CsvSink {
+            path: path.to_path_buf(),
+            worker,
+            encoding: config.encoding,
+            rows: 0,
+            block: Rows::default(),
+            spent,
         };
         sink.write_row(header)?;
         sink.rows = 0;
         Ok(sink)
     }
 
+    fn err(&self, source: io::Error) -> Error {
+        Error::Write {
+            path: self.path.clone(),
+            source,
+        }
+    }
+
     /// Writes one row.
     pub fn write_row<S: AsRef<str>>(&mut self, fields: &[S]) -> Result<()> {
-        let CsvSink {
-            path,
-            writer,
-            encoding,
-            encoded,
-            ends,
-            ..
-        } = self;
-        match encoding {
-            Encoding::Windows1252 => {
-                // Into one buffer kept from row to row: no allocation per
-                // field (ASCII, most fields, is copied as it is).
-                encoded.clear();
-                ends.clear();
-                for f in fields {
-                    encode_windows_1252_into(f.as_ref(), encoded);
-                    ends.push(encoded.len());
-                }
-                let mut start = 0;
-                writer.write_record(ends.iter().map(|&end| {
-                    let field = &encoded[start..end];
-                    start = end;
-                    field
-                }))
-            }
-            _ => writer.write_record(fields.iter().map(|f| f.as_ref().as_bytes())),
+        let block = &mut self.block;
+        for f in fields {
+            block.text.push_str(f.as_ref());
+            block.ends.push(block.text.len());
         }
-        .map_err(|e| Error::Csv {
-            path: path.clone(),
-            source: e,
-        })?;
+        block.rows.push(block.ends.len());
         self.rows += 1;
+        if block.text.len() >= BLOCK_BYTES {
+            self.hand_over()?;
+        }
         Ok(())
+    }
+
+    /// Hands the rows gathered to the writer, taking a spent block.
+    fn hand_over(&mut self) -> Result<()> {
+        if self.block.rows.is_empty() {
+            return Ok(());
+        }
+        let next = self.spent.try_recv().unwrap_or_default();
+        let mut full = std::mem::replace(&mut self.block, next);
+        full.encoding = self.encoding;
+        self.worker.send(full).map_err(|e| self.err(e))
     }
 
     /// Encodes the rows written from now on in `encoding`: a source read
     /// with `auto` that turns out to be Windows-1252 is written back so.
     /// (The rows before were valid UTF-8 in the input, in practice ASCII,
     /// which both encodings spell alike.)
-    pub fn set_encoding(&mut self, encoding: Encoding) {
-        self.encoding = encoding;
+    pub fn set_encoding(&mut self, encoding: Encoding) -> Result<()> {
+        if encoding != self.encoding {
+            self.hand_over()?;
+            self.encoding = encoding;
+        }
+        Ok(())
     }
 
     /// Flushes, syncs and renames the file into place; returns the rows written.
-    pub fn finish(self) -> Result<u64> {
-        let file = self.writer.into_inner().map_err(|e| Error::Write {
-            path: self.path.clone(),
-            source: e.into_error(),
-        })?;
+    pub fn finish(mut self) -> Result<u64> {
+        self.hand_over()?;
+        let CsvSink {
+            path, worker, rows, ..
+        } = self;
+        let err = |source| Error::Write {
+            path: path.clone(),
+            source,
+        };
+        let writer = worker.finish().map_err(err)?;
+        let file = writer.into_inner().map_err(|e| err(e.into_error()))?;
         file.finish()?;
-        Ok(self.rows)
+        Ok(rows)
     }
 }
 
@@ -198,11 +296,38 @@ mod tests {
     }
 
     #[test]
+    fn rows_over_many_blocks_keep_their_order_and_each_its_encoding() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.csv");
+        let mut sink = CsvSink::create(&path, &["N", "TEXT"], &CsvSinkConfig::default()).unwrap();
+        let text = |i: usize| format!("{i} Zoë, \"{}\"", "x".repeat(i % 700));
+        let mut want = b"N,TEXT\r\n".to_vec();
+        for i in 0..6000 {
+            if i == 3000 {
+                sink.set_encoding(Encoding::Windows1252).unwrap();
+            }
+            let t = text(i);
+            sink.write_row(&[i.to_string(), t.clone()]).unwrap();
+            let quoted = format!("{i},\"{}\"\r\n", t.replace('"', "\"\""));
+            if i < 3000 {
+                want.extend_from_slice(quoted.as_bytes());
+            } else {
+                want.extend_from_slice(&encoding_rs::WINDOWS_1252.encode(&quoted).0);
+            }
+        }
+        assert!(want.len() > 2 * BLOCK_BYTES, "several blocks");
+        assert_eq!(sink.finish().unwrap(), 6000);
+        assert!(std::fs::read(&path).unwrap() == want);
+    }
+
+    #[test]
     fn dropped_sink_leaves_nothing() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("out.csv");
         let mut sink = CsvSink::create(&path, &["A"], &CsvSinkConfig::default()).unwrap();
-        sink.write_row(&["1"]).unwrap();
+        for i in 0..20_000 {
+            sink.write_row(&[format!("{i:0>100}")]).unwrap();
+        }
         drop(sink);
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
     }

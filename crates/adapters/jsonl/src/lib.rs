@@ -25,7 +25,7 @@ pub use table::CanonicalTableSource;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read, Write};
 
-use casebridge_io::OutputFile;
+use casebridge_io::{OutputFile, Worker};
 use std::path::{Path, PathBuf};
 
 use casebridge_model::{
@@ -341,13 +341,13 @@ pub struct JsonlSink {
     batch: Vec<(Record, bool)>,
     /// Whether placeholders were written since the last fill.
     unfilled: bool,
-    to_writer: Option<std::sync::mpsc::SyncSender<Work>>,
+    /// The writer thread; `None` once it is ended.
+    worker: Option<Worker<Work, Written>>,
     /// Blocks the writer is done with, for reuse.
     spent: std::sync::mpsc::Receiver<Vec<u8>>,
     /// Batches the writer is done with, dropped on this thread (freeing
     /// on the thread that allocated costs less than across threads).
     done: std::sync::mpsc::Receiver<Vec<(Record, bool)>>,
-    writer: Option<std::thread::JoinHandle<io::Result<Written>>>,
 }
 
 /// Blocks or batches handed to the writer thread and not written yet, at most.
@@ -378,33 +378,43 @@ struct Written {
     sha256: Option<Sha256>,
 }
 
-/// The writer thread: serialises records, appends blocks, fills
-/// placeholders; stops at the first error (returned when joined) or when
-/// the sink hangs up.
-fn run_writer(
-    mut out: OutputFile,
-    work: std::sync::mpsc::Receiver<Work>,
+/// The writer thread's state: serialises records, appends blocks, fills
+/// placeholders.
+struct Writing {
+    out: OutputFile,
+    hasher: Option<sha2::Sha256>,
+    bytes: u64,
+    pending: Placeholders,
+    /// The lines of owned records, serialised here (reused).
+    own: Vec<u8>,
     spent: std::sync::mpsc::SyncSender<Vec<u8>>,
     done: std::sync::mpsc::SyncSender<Vec<(Record, bool)>>,
-) -> io::Result<Written> {
-    let mut hasher = Some(sha2::Sha256::new());
-    let mut bytes = 0u64;
-    let mut pending = Placeholders::default();
-    let mut own = Vec::with_capacity(BLOCK_BYTES + (64 << 10));
-    for w in work {
+}
+
+impl Writing {
+    fn step(&mut self, w: Work) -> io::Result<()> {
+        let Writing {
+            out,
+            hasher,
+            bytes,
+            pending,
+            own,
+            spent,
+            done,
+        } = self;
         match w {
             Work::Write(mut block, offsets) => {
                 if !offsets.is_empty() {
-                    hasher = None;
+                    *hasher = None;
                     for &o in &offsets {
-                        pending.push(bytes + o as u64)?;
+                        pending.push(*bytes + o as u64)?;
                     }
                 }
-                if let Some(h) = &mut hasher {
+                if let Some(h) = hasher {
                     h.update(&block);
                 }
                 out.write_all(&block)?;
-                bytes += block.len() as u64;
+                *bytes += block.len() as u64;
                 block.clear();
                 let _ = spent.try_send(block);
             }
@@ -412,7 +422,7 @@ fn run_writer(
                 own.clear();
                 for (record, is_pending) in &records {
                     let start = own.len();
-                    serde_json::to_writer(&mut own, record).map_err(io::Error::other)?;
+                    serde_json::to_writer(&mut *own, record).map_err(io::Error::other)?;
                     own.push(b'\n');
                     if *is_pending {
                         let provenances = record.header().provenance.len();
@@ -420,15 +430,15 @@ fn run_writer(
                             placeholder_offset(&own[start..], provenances).ok_or_else(|| {
                                 io::Error::other("a pending record has no file hash placeholder")
                             })?;
-                        pending.push(bytes + (start + off) as u64)?;
-                        hasher = None;
+                        pending.push(*bytes + (start + off) as u64)?;
+                        *hasher = None;
                     }
                 }
-                if let Some(h) = &mut hasher {
-                    h.update(&own);
+                if let Some(h) = hasher {
+                    h.update(&*own);
                 }
-                out.write_all(&own)?;
-                bytes += own.len() as u64;
+                out.write_all(own)?;
+                *bytes += own.len() as u64;
                 // Back to the sink's thread, which dropped them (or here,
                 // when it is not taking them).
                 let _ = done.try_send(records);
@@ -439,12 +449,16 @@ fn run_writer(
             }
             Work::Forget => pending.clear(),
         }
+        Ok(())
     }
-    Ok(Written {
-        out,
-        bytes,
-        sha256: hasher.map(|h| Sha256(h.finalize().into())),
-    })
+
+    fn end(self) -> io::Result<Written> {
+        Ok(Written {
+            out: self.out,
+            bytes: self.bytes,
+            sha256: self.hasher.map(|h| Sha256(h.finalize().into())),
+        })
+    }
 }
 
 /// The offsets of the placeholders written since the last fill, in
@@ -567,12 +581,18 @@ impl JsonlSink {
     /// Creates the sink's temporary file beside `path`.
     pub fn create(path: &Path) -> Result<JsonlSink, SinkError> {
         let out = OutputFile::create(path).map_err(|e| SinkError::Output(Box::new(e)))?;
-        let (to_writer, work) = std::sync::mpsc::sync_channel(BLOCKS);
         let (give_back, spent) = std::sync::mpsc::sync_channel(BLOCKS + 1);
         let (batch_done, done) = std::sync::mpsc::sync_channel(BLOCKS + 1);
-        let writer = std::thread::Builder::new()
-            .name("jsonl-writer".into())
-            .spawn(move || run_writer(out, work, give_back, batch_done))
+        let writing = Writing {
+            out,
+            hasher: Some(sha2::Sha256::new()),
+            bytes: 0,
+            pending: Placeholders::default(),
+            own: Vec::with_capacity(BLOCK_BYTES + (64 << 10)),
+            spent: give_back,
+            done: batch_done,
+        };
+        let worker = Worker::spawn("jsonl-writer", BLOCKS, writing, Writing::step, Writing::end)
             .map_err(|e| SinkError::Io {
                 target: path.display().to_string(),
                 source: e,
@@ -584,10 +604,9 @@ impl JsonlSink {
             block_pending: Vec::new(),
             batch: Vec::with_capacity(BATCH),
             unfilled: false,
-            to_writer: Some(to_writer),
+            worker: Some(worker),
             spent,
             done,
-            writer: Some(writer),
         })
     }
 
@@ -600,27 +619,19 @@ impl JsonlSink {
 
     /// Hands work to the writer thread; its error if it has stopped.
     fn send(&mut self, work: Work) -> Result<(), SinkError> {
-        let sent = self.to_writer.as_ref().map(|t| t.send(work).is_ok());
-        if sent == Some(true) {
-            return Ok(());
-        }
-        // The writer stopped: its error says why.
-        match self.join() {
-            Err(e) => Err(e),
-            Ok(_) => Err(self.err(io::Error::other("the writer thread stopped"))),
+        match self.worker.as_mut().map(|w| w.send(work)) {
+            Some(Ok(())) => Ok(()),
+            Some(Err(e)) => Err(self.err(e)),
+            None => Err(self.err(io::Error::other("the writer thread stopped"))),
         }
     }
 
     /// Ends the writer thread, returning what it wrote.
     fn join(&mut self) -> Result<Written, SinkError> {
-        self.to_writer = None;
-        let Some(writer) = self.writer.take() else {
-            return Err(self.err(io::Error::other("the writer thread stopped")));
-        };
-        match writer.join() {
-            Ok(Ok(w)) => Ok(w),
-            Ok(Err(e)) => Err(self.err(e)),
-            Err(_) => Err(self.err(io::Error::other("the writer thread panicked"))),
+        match self.worker.take().map(Worker::finish) {
+            Some(Ok(w)) => Ok(w),
+            Some(Err(e)) => Err(self.err(e)),
+            None => Err(self.err(io::Error::other("the writer thread stopped"))),
         }
     }
 
@@ -766,17 +777,6 @@ impl JsonlSink {
         let w = self.close()?;
         w.out.finish().map_err(|e| SinkError::Output(Box::new(e)))?;
         Ok(self.records)
-    }
-}
-
-impl Drop for JsonlSink {
-    fn drop(&mut self) {
-        // Not finished: the writer thread ends and drops (removes) the
-        // temporary file before the sink is gone.
-        self.to_writer = None;
-        if let Some(w) = self.writer.take() {
-            let _ = w.join();
-        }
     }
 }
 

@@ -47,8 +47,10 @@ mod hashing;
 mod outdir;
 mod output;
 mod signals;
+mod worker;
 
 pub use error::{Error, Result};
 pub use hashing::{HashingReader, DEFAULT_BLOCK};
 pub use outdir::OutputDir;
 pub use output::{OutputFile, TEMP_MARKER};
+pub use worker::Worker;
