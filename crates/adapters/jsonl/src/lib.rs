@@ -444,8 +444,15 @@ impl Writing {
                 let _ = done.try_send(records);
             }
             Work::Fill(hex) => {
-                let file = out.get_ref()?;
-                pending.drain(|off| write_at(file, &hex, off))?;
+                let mut patch = Patch {
+                    file: out.get_ref()?,
+                    hex: &hex,
+                    start: 0,
+                    at: Vec::new(),
+                    buf: Vec::new(),
+                };
+                pending.drain(|off| patch.add(off))?;
+                patch.flush()?;
             }
             Work::Forget => pending.clear(),
         }
@@ -780,6 +787,68 @@ impl JsonlSink {
     }
 }
 
+/// Writes the file's hash over its placeholders, given in ascending order,
+/// a window at a time: the placeholders within [`Patch::WINDOW`] bytes of
+/// each other are patched in one read and one write of the bytes they
+/// span, not one write each (a write per record cost a second a million
+/// records, at the end of the file).
+struct Patch<'a> {
+    file: &'a File,
+    hex: &'a [u8; 64],
+    /// Where the window starts in the file.
+    start: u64,
+    /// The window's placeholders, from its start.
+    at: Vec<usize>,
+    buf: Vec<u8>,
+}
+
+impl Patch<'_> {
+    const WINDOW: u64 = 1 << 20;
+
+    fn add(&mut self, off: u64) -> io::Result<()> {
+        if !self.at.is_empty() && off + 64 - self.start > Self::WINDOW {
+            self.flush()?;
+        }
+        if self.at.is_empty() {
+            self.start = off;
+        }
+        // Within the window: fits a usize.
+        self.at
+            .push(usize::try_from(off - self.start).map_err(io::Error::other)?);
+        Ok(())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self.at.as_slice() {
+            [] => {}
+            [_] => write_at(self.file, self.hex, self.start)?,
+            [.., last] => {
+                self.buf.resize(last + self.hex.len(), 0);
+                read_at(self.file, &mut self.buf, self.start)?;
+                for &o in &self.at {
+                    self.buf[o..o + self.hex.len()].copy_from_slice(self.hex);
+                }
+                write_at(self.file, &self.buf, self.start)?;
+            }
+        }
+        self.at.clear();
+        Ok(())
+    }
+}
+
+#[cfg(unix)]
+fn read_at(file: &File, buf: &mut [u8], off: u64) -> io::Result<()> {
+    std::os::unix::fs::FileExt::read_exact_at(file, buf, off)
+}
+
+#[cfg(not(unix))]
+fn read_at(mut file: &File, buf: &mut [u8], off: u64) -> io::Result<()> {
+    use std::io::{Seek, SeekFrom};
+    file.seek(SeekFrom::Start(off))?;
+    file.read_exact(buf)?;
+    file.seek(SeekFrom::End(0)).map(|_| ())
+}
+
 #[cfg(unix)]
 fn write_at(file: &File, bytes: &[u8], off: u64) -> io::Result<()> {
     std::os::unix::fs::FileExt::write_all_at(file, bytes, off)
@@ -1008,6 +1077,45 @@ mod tests {
         let mut want_b = b.clone();
         want_b.header_mut().provenance[0].source.sha256 = h2;
         assert_eq!(lines, vec![want_a, person("3"), want_b]);
+    }
+
+    #[test]
+    fn placeholders_dense_sparse_and_alone_are_all_filled_window_by_window() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.jsonl");
+        let h = Sha256::digest(b"whole file");
+        let mut sink = Box::new(JsonlSink::create(&path).unwrap());
+        let mut want = Vec::new();
+        // Runs of pending records (many to a window), then records with
+        // no placeholder past a window's length, then a pending one alone.
+        let padding = "p".repeat(3000);
+        for i in 0..3000 {
+            let mut r = person(&i.to_string());
+            let pending = i % 1000 < 600 || i == 2999;
+            if !pending {
+                if let Record::Person(p) = &mut r {
+                    p.first_name = Some(padding.clone());
+                }
+            }
+            let mut w = r.clone();
+            if pending {
+                r.header_mut().provenance = vec![provenance("a.csv")];
+                w.header_mut().provenance = vec![provenance("a.csv")];
+                w.header_mut().provenance[0].source.sha256 = h;
+            }
+            want.push(w);
+            sink.write_owned(r, pending).unwrap();
+        }
+        sink.fill_pending(&h).unwrap();
+        sink.finish().unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        assert!(bytes.len() as u64 > 2 * Patch::WINDOW);
+        let got: Vec<Record> = String::from_utf8(bytes)
+            .unwrap()
+            .lines()
+            .map(|l| Record::from_json_line(l).unwrap())
+            .collect();
+        assert!(got == want);
     }
 
     #[test]

@@ -212,7 +212,9 @@ pub(crate) fn temp_prefix(name: &str) -> String {
 
 pub(crate) fn open_exclusive(tmp: &Path) -> io::Result<File> {
     let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create_new(true);
+    // Readable too: a JSON Lines sink reads back the windows of bytes it
+    // patches in place.
+    opts.read(true).write(true).create_new(true);
     #[cfg(unix)]
     {
         use std::os::unix::fs::OpenOptionsExt;
