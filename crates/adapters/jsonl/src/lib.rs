@@ -806,7 +806,8 @@ impl Patch<'_> {
     const WINDOW: u64 = 1 << 20;
 
     fn add(&mut self, off: u64) -> io::Result<()> {
-        if !self.at.is_empty() && off + 64 - self.start > Self::WINDOW {
+        let end = off + self.hex.len() as u64;
+        if !self.at.is_empty() && end - self.start > Self::WINDOW {
             self.flush()?;
         }
         if self.at.is_empty() {

@@ -142,7 +142,7 @@ mod tests {
         assert_eq!(failed.unwrap().to_string(), "disk full");
         // Stopped: later work is refused, not lost silently.
         assert!(w.send(7).is_err());
-        let w2 = Worker::spawn(
+        let mut w2 = Worker::spawn(
             "test",
             4,
             (),
@@ -150,7 +150,6 @@ mod tests {
             |()| Ok(()),
         )
         .unwrap();
-        let mut w2 = w2;
         let _ = w2.send(1);
         assert!(w2.finish().is_err());
     }
