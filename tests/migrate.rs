@@ -821,6 +821,84 @@ fn a_ledger_among_the_inputs_is_refused_and_left_untouched() {
     );
 }
 
+// A wrong `[ledger] path` (another application's database, a CSV that is
+// not an input) used to be taken over: the ledger's tables were added to
+// the other database, and a CSV got an SQLite error that named no file and
+// said its cause twice.
+#[test]
+fn a_ledger_path_that_is_no_ledger_is_refused_and_left_untouched() {
+    let site = Site::new("26", "");
+    let base = std::fs::read_to_string(site.path("run.toml")).unwrap();
+    let db = site.path("invoices.sqlite");
+    {
+        let c = rusqlite::Connection::open(&db).unwrap();
+        c.execute_batch("CREATE TABLE invoices (id INTEGER, amount INTEGER); INSERT INTO invoices VALUES (1, 100);")
+            .unwrap();
+    }
+    std::fs::write(site.path("notes.csv"), "ID,NOTE\n1,Mum attended\n").unwrap();
+    for (file, why) in [
+        (
+            "invoices.sqlite",
+            "an SQLite database of other tables: invoices",
+        ),
+        ("notes.csv", "not an SQLite database"),
+    ] {
+        let before = std::fs::read(site.path(file)).unwrap();
+        site.with_ledger(&base, &format!("path = \"{file}\""));
+        let (code, text) = site.migrate();
+        assert_eq!(code, 2, "{text}");
+        assert!(
+            text.contains(&format!("{file}: not a casebridge ledger ({why})")),
+            "{text}"
+        );
+        assert_eq!(
+            text.matches("not a casebridge ledger").count(),
+            1,
+            "said once: {text}"
+        );
+        assert!(!text.contains("Error code"), "SQLite's cause again: {text}");
+        assert_eq!(
+            std::fs::read(site.path(file)).unwrap(),
+            before,
+            "{file} changed"
+        );
+        assert!(
+            !site.path(&format!("{file}.lock")).exists(),
+            "a lock beside {file}"
+        );
+        assert!(!site.path("out").exists(), "outputs written: {text}");
+        // The readers say the same.
+        for args in [
+            vec!["reconcile", "--ledger", file],
+            vec!["ledger", "verify", "--ledger", file],
+            vec!["provenance", "person:x", "--ledger", file],
+        ] {
+            let out = site.run(&args);
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+            assert!(
+                err.contains(&format!("{file}: not a casebridge ledger ({why})")),
+                "{args:?}: {err}"
+            );
+        }
+    }
+    let c = rusqlite::Connection::open(&db).unwrap();
+    let tables: i64 = c
+        .query_row(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'table'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(tables, 1, "tables added to another application's database");
+    // A file that is not there yet becomes the ledger, as before.
+    site.with_ledger(&base, "path = \"new.sqlite\"");
+    let (code, text) = site.migrate();
+    assert_eq!(code, 0, "{text}");
+    let out = site.run(&["reconcile", "--ledger", "new.sqlite"]);
+    assert_eq!(out.status.code(), Some(0));
+}
+
 #[test]
 fn validate_takes_a_migration_run_file() {
     let site = Site::new("25", "");

@@ -155,10 +155,16 @@ impl Sqlite {
     pub fn open_with(path: &Path, cache_bytes: u64, journal: Journal) -> Result<Sqlite, Error> {
         let conn = rusqlite::Connection::open(path).map_err(|e| Error::Db {
             path: path.to_path_buf(),
-            source: e,
+            cause: e,
         })?;
         conn.busy_timeout(std::time::Duration::from_secs(30))
             .map_err(Error::Sql)?;
+        // Before anything is written to it (the journal mode is).
+        if let Some(tables) = tables(&conn, path)? {
+            if !tables.is_empty() && !tables.iter().any(|t| t == "runs") {
+                return Err(other_tables(path, &tables));
+            }
+        }
         // A killed run's transaction is absent at the next open: rolled
         // back from the journal, or never checkpointed from the log. (A
         // reader still holding a WAL ledger open keeps it WAL: it answers
@@ -192,7 +198,7 @@ impl Sqlite {
         }
         let db_err = |e| Error::Db {
             path: path.to_path_buf(),
-            source: e,
+            cause: e,
         };
         let conn = rusqlite::Connection::open_with_flags(
             path,
@@ -208,7 +214,97 @@ impl Sqlite {
         .map_err(db_err)?;
         conn.busy_timeout(std::time::Duration::from_secs(30))
             .map_err(Error::Sql)?;
+        match tables(&conn, path)? {
+            Some(t) if t.is_empty() => return Err(Error::NoLedger(path.to_path_buf())),
+            Some(t) if !t.iter().any(|n| n == "runs") => return Err(other_tables(path, &t)),
+            _ => {}
+        }
         Ok(Sqlite { conn })
+    }
+}
+
+/// Whether `path`, if it exists, is a ledger or an SQLite file with no
+/// tables yet (which a run makes a ledger): checked before a run takes the
+/// ledger's lock, so that a wrong path (an input, another application's
+/// database) gets neither a lock file nor a ledger's tables. A file that
+/// cannot be read now (another run is writing it) passes: the lock then
+/// says who holds it.
+pub fn check_ledger(path: &Path) -> Result<(), Error> {
+    use rusqlite::OpenFlags;
+    if !path.exists() {
+        return Ok(());
+    }
+    if !path.is_file() {
+        return Err(Error::NotALedger {
+            path: path.to_path_buf(),
+            why: "a folder".into(),
+        });
+    }
+    let Ok(conn) = rusqlite::Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    ) else {
+        return Ok(());
+    };
+    match tables(&conn, path) {
+        Ok(Some(t)) if !t.is_empty() && !t.iter().any(|n| n == "runs") => {
+            Err(other_tables(path, &t))
+        }
+        Err(e @ Error::NotALedger { .. }) => Err(e),
+        _ => Ok(()),
+    }
+}
+
+/// The tables of the database; `None` when it cannot be read now (busy,
+/// locked: not a verdict); a file that is not an SQLite database is
+/// [`Error::NotALedger`].
+fn tables(conn: &rusqlite::Connection, path: &Path) -> Result<Option<Vec<String>>, Error> {
+    let got = conn
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+        .and_then(|mut s| {
+            s.query_map([], |r| r.get::<_, String>(0))?
+                .collect::<Result<Vec<_>, _>>()
+        });
+    match got {
+        Ok(t) => Ok(Some(t)),
+        Err(rusqlite::Error::SqliteFailure(f, _))
+            if f.code == rusqlite::ErrorCode::NotADatabase =>
+        {
+            Err(Error::NotALedger {
+                path: path.to_path_buf(),
+                why: "not an SQLite database".into(),
+            })
+        }
+        Err(_) => Ok(None),
+    }
+}
+
+/// [`Error::NotALedger`] for a database of other tables (their names are
+/// a schema's, not data).
+fn other_tables(path: &Path, tables: &[String]) -> Error {
+    const SHOWN: usize = 5;
+    let mut names = tables
+        .iter()
+        .take(SHOWN)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(", ");
+    if tables.len() > SHOWN {
+        names.push_str(&format!(" and {} more", tables.len() - SHOWN));
+    }
+    Error::NotALedger {
+        path: path.to_path_buf(),
+        why: format!("an SQLite database of other tables: {names}"),
+    }
+}
+
+/// SQLite's message for an error, once: `rusqlite` gives the message and
+/// then, as its cause, the code's description, which says it again.
+pub(crate) fn sql_message(e: &rusqlite::Error) -> String {
+    match e {
+        rusqlite::Error::SqliteFailure(_, Some(m)) => m.clone(),
+        rusqlite::Error::SqliteFailure(f, None) => f.to_string(),
+        other => other.to_string(),
     }
 }
 

@@ -30,7 +30,7 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256 as Hasher};
 
-pub use backend::{Backend, Journal, Sqlite, Value, DEFAULT_CACHE};
+pub use backend::{check_ledger, Backend, Journal, Sqlite, Value, DEFAULT_CACHE};
 pub use lock::{lock_path, Holder, Lock};
 pub use query::{
     hash_file, FileBalance, Lineage, LineageRead, LineageVersion, MergeRow, Problem,
@@ -42,16 +42,25 @@ pub use query::{
 #[non_exhaustive]
 pub enum Error {
     /// The ledger file cannot be opened.
-    #[error("{}: cannot open the ledger", path.display())]
+    #[error("{}: cannot open the ledger: {}", path.display(), backend::sql_message(cause))]
     Db {
         /// The file.
         path: PathBuf,
-        /// Why.
-        source: rusqlite::Error,
+        /// Why (in the message: SQLite's own error repeats its cause).
+        cause: rusqlite::Error,
+    },
+    /// The file is not a ledger: not an SQLite database, or one that
+    /// holds other tables and none of a ledger's. Nothing is written to it.
+    #[error("{}: not a casebridge ledger ({why}); give the path of a ledger, or of a file that does not exist yet", path.display())]
+    NotALedger {
+        /// The file.
+        path: PathBuf,
+        /// What it is instead.
+        why: String,
     },
     /// A statement failed.
-    #[error("ledger database error")]
-    Sql(#[source] rusqlite::Error),
+    #[error("ledger database error: {}", backend::sql_message(.0))]
+    Sql(rusqlite::Error),
     /// No ledger at the path.
     #[error("{}: no ledger here (a ledger is made by the first `casebridge migrate`)", .0.display())]
     NoLedger(PathBuf),

@@ -132,6 +132,7 @@ pub fn migrate(
             })
         })?;
     }
+    casebridge_ledger::check_ledger(&opts.ledger)?;
     let _lock = Lock::acquire(&opts.ledger, &holder)?;
     let mut ledger = Ledger::open_with(&opts.ledger, opts.ledger_cache, opts.ledger_journal)?;
     std::fs::create_dir_all(&opts.out_dir).map_err(|source| {
