@@ -152,6 +152,54 @@ fn a_fifo_in_a_folder_is_skipped_and_a_named_device_refused_never_opened() {
     assert_eq!(findings(&v, "file.not-regular").len(), 1, "{v}");
 }
 
+// A folder's files are read, not its folders': a folder inside an input
+// folder used to be passed over without a word, so its files (here one that
+// fits a mapping) were neither read nor reported.
+#[test]
+fn a_folder_inside_an_input_folder_is_reported_not_passed_over() {
+    let dir = tempfile::tempdir().unwrap();
+    let persons = root().join("examples/mosaic-clean/DM_PERSONS.csv");
+    std::fs::copy(&persons, dir.path().join("DM_PERSONS.csv")).unwrap();
+    std::fs::create_dir(dir.path().join("2024")).unwrap();
+    std::fs::copy(&persons, dir.path().join("2024/DM_PERSONS_2024.csv")).unwrap();
+    let m = root().join("mappings/mosaic");
+    let (code, v, _) = validate(&[os(dir.path()), os("-m"), os(&m)]);
+    assert_eq!(code, 0, "{v}");
+    let skipped = findings(&v, "file.skipped");
+    let folder: Vec<_> = skipped
+        .iter()
+        .filter(|f| f["file"].as_str().unwrap().ends_with("2024"))
+        .collect();
+    assert_eq!(folder.len(), 1, "{v}");
+    assert!(
+        folder[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("not read recursively"),
+        "{v}"
+    );
+    let files = v["summary"]["files"].as_array().unwrap();
+    assert!(
+        files
+            .iter()
+            .any(|f| f["file"].as_str().unwrap().ends_with("2024") && f["status"] == "skipped"),
+        "{v}"
+    );
+    // Named as an input, its files are read.
+    let (code, v, _) = validate(&[
+        os(dir.path()),
+        os(&dir.path().join("2024")),
+        os("-m"),
+        os(&m),
+    ]);
+    assert_eq!(code, 1, "the same persons twice: {v}");
+    assert!(!findings(&v, "key.duplicate").is_empty(), "{v}");
+    assert!(
+        findings(&v, "file.skipped").is_empty(),
+        "read, so not skipped: {v}"
+    );
+}
+
 #[test]
 fn a_file_given_twice_is_read_once_with_a_warning() {
     let persons = root().join("examples/mosaic/DM_PERSONS.csv");

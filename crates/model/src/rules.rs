@@ -53,7 +53,7 @@ rules! {
     FILE_UNREADABLE = "file.unreadable", Error, "The input file cannot be opened or read.";
     FILE_EMPTY = "file.empty", Error, "The input file is empty (no header).";
     FILE_NO_MAPPING = "file.no-mapping", Error, "No mapping's source glob fits the file's name.";
-    FILE_SKIPPED = "file.skipped", Warning, "A file in an input directory that no mapping fits was skipped.";
+    FILE_SKIPPED = "file.skipped", Warning, "A file in an input directory that no mapping fits, or a folder in one (folders are not read recursively), was skipped.";
     FILE_AMBIGUOUS_MAPPING = "file.ambiguous-mapping", Error, "Several mappings' source globs fit the file's name.";
     FILE_HEADER = "file.header", Error, "The file's header lacks a column that the mapping reads.";
     FILE_ENCODING = "file.encoding", Error, "The file is in an encoding casebridge does not read (e.g. UTF-16).";

@@ -83,6 +83,10 @@ pub struct Plan<'m> {
     /// device): never opened, so a run cannot hang on one; (path, named on
     /// the command line). A FIFO named on the command line is read.
     pub not_files: Vec<(PathBuf, bool)>,
+    /// Folders inside an input folder: not read (a folder's files are
+    /// read, not its folders'), each reported so that no file in one goes
+    /// unaccounted for.
+    pub folders: Vec<PathBuf>,
     /// The source globs of the set's mappings (to say which were tried).
     pub globs: Vec<String>,
     /// Mappings of a folder set that no input file fits: (id, glob).
@@ -100,7 +104,8 @@ impl Plan<'_> {
     }
 }
 
-/// Expands directories (their files, sorted; not recursive) and matches
+/// Expands directories (their files, sorted; not recursive: the folders in
+/// them are listed in [`Plan::folders`]) and matches
 /// every file to a mapping. A named file that does not exist is kept, so
 /// that opening it reports it; a directory that cannot be listed is an error.
 pub fn plan_inputs<'m>(inputs: &[PathBuf], mappings: &'m MappingSet) -> Result<Plan<'m>, Error> {
@@ -110,6 +115,7 @@ pub fn plan_inputs<'m>(inputs: &[PathBuf], mappings: &'m MappingSet) -> Result<P
         missing: Vec::new(),
         repeated: Vec::new(),
         not_files: Vec::new(),
+        folders: Vec::new(),
         globs: mappings
             .mappings
             .iter()
@@ -120,13 +126,14 @@ pub fn plan_inputs<'m>(inputs: &[PathBuf], mappings: &'m MappingSet) -> Result<P
     let mut expanded: Vec<(PathBuf, bool)> = Vec::new();
     for p in inputs {
         if p.is_dir() {
-            let mut files: Vec<PathBuf> = std::fs::read_dir(p)
+            let (mut folders, mut files): (Vec<PathBuf>, Vec<PathBuf>) = std::fs::read_dir(p)
                 .map_err(|_| Error::NoInput(p.clone()))?
                 .flatten()
                 .map(|e| e.path())
-                .filter(|p| !p.is_dir())
-                .collect();
+                .partition(|p| p.is_dir());
             files.sort();
+            folders.sort();
+            plan.folders.extend(folders);
             expanded.extend(files.into_iter().map(|f| (f, true)));
         } else if std::fs::symlink_metadata(p).is_err() {
             plan.missing.push(p.clone());
@@ -134,6 +141,14 @@ pub fn plan_inputs<'m>(inputs: &[PathBuf], mappings: &'m MappingSet) -> Result<P
             expanded.push((p.clone(), false));
         }
     }
+    // A folder that is itself an input is read, not passed over.
+    let named: Vec<PathBuf> = inputs
+        .iter()
+        .filter(|p| p.is_dir())
+        .filter_map(|p| std::fs::canonicalize(p).ok())
+        .collect();
+    plan.folders
+        .retain(|f| std::fs::canonicalize(f).map_or(true, |c| !named.contains(&c)));
     // Each file once, whichever way it was named; never a FIFO or device.
     let mut seen: Vec<PathBuf> = Vec::new();
     expanded.retain(|(path, from_dir)| {

@@ -293,6 +293,7 @@ pub fn migrate(
             missing: plan.missing.clone(),
             repeated: plan.repeated.clone(),
             not_files: plan.not_files.clone(),
+            folders: plan.folders.clone(),
             globs: plan.globs.clone(),
             unused: plan.unused.clone(),
         };

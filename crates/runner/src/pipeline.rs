@@ -316,6 +316,7 @@ impl<'r> Pipeline<'r> {
 
     /// Reports what the plan found before any file is read: missing
     /// inputs, files given twice, entries that are not regular files,
+    /// folders inside input folders,
     /// files no mapping fits (`what` is added to that message) and
     /// mappings that read no file.
     pub fn plan_findings(&mut self, plan: &Plan<'_>, what: &str) -> Result<(), Error> {
@@ -344,6 +345,18 @@ impl<'r> Pipeline<'r> {
                 )?;
                 self.finish(id, &FileOutcome::Skipped { reason }, None, 0, 0)?;
             }
+        }
+        for p in &plan.folders {
+            let name = display(p);
+            let reason = "a folder inside an input folder: not read (folders are not read \
+                          recursively; give it as an input to read its files)"
+                .to_string();
+            let id = self.start(&name, None, None)?;
+            self.file_finding(
+                id,
+                Finding::new(rules::FILE_SKIPPED, &name, None, None, reason.clone()),
+            )?;
+            self.finish(id, &FileOutcome::Skipped { reason }, None, 0, 0)?;
         }
         self.unmatched(&plan.unmatched, what)?;
         for (id, glob) in &plan.unused {
