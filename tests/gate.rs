@@ -200,6 +200,93 @@ fn a_folder_inside_an_input_folder_is_reported_not_passed_over() {
     );
 }
 
+// A header with a column name twice used to be read as if it were not:
+// the first column read, the second carried under the same name and lost
+// when written back.
+#[test]
+fn a_column_name_twice_in_a_header_stops_that_file_and_the_rest_is_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("DM_PERSONS.csv");
+    std::fs::write(
+        &p,
+        "PERSON_ID,FIRST_NAME,LAST_NAME,FIRST_NAME,DATE_OF_BIRTH,GENDER\n\
+         100001,Ann,Smith,Ann Smith,01/02/2015,F\n",
+    )
+    .unwrap();
+    let notes = root().join("examples/mosaic-clean/CASE_NOTES.csv");
+    let m = root().join("mappings/mosaic");
+    let (code, v, _) = validate(&[os(&p), os(&notes), os("-m"), os(&m)]);
+    assert_eq!(code, 2, "{v}");
+    let header = findings(&v, "file.header");
+    assert_eq!(header.len(), 1, "{v}");
+    let message = header[0]["message"].as_str().unwrap();
+    assert!(
+        message.contains("column `FIRST_NAME` is in the file's header 2 times (columns 2, 4)"),
+        "{message}"
+    );
+    assert!(
+        !message.contains("Ann"),
+        "values stay out of messages: {message}"
+    );
+    assert!(
+        v["summary"]["records_read"].as_u64().unwrap() > 0,
+        "the notes are read: {v}"
+    );
+}
+
+// A column with no name cannot be read by a mapping, nor carried by its
+// name: its values used to vanish without a word.
+#[test]
+fn values_in_a_column_with_no_name_are_a_warning_and_empty_ones_none() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("DM_PERSONS.csv");
+    std::fs::write(
+        &p,
+        "PERSON_ID,FIRST_NAME,LAST_NAME,DATE_OF_BIRTH,GENDER,, ,\n\
+         100001,Ann,Smith,01/02/2015,F,,,\n\
+         100002,Bob,Jones,03/04/2016,M,Care leaver,,\n\
+         100003,Cat,Brown,05/06/2017,F,Adopted,,\n",
+    )
+    .unwrap();
+    let m = root().join("mappings/mosaic");
+    let (code, v, _) = validate(&[os(&p), os("-m"), os(&m)]);
+    assert_eq!(code, 0, "{v}");
+    let w = findings(&v, "file.column-unnamed");
+    assert_eq!(w.len(), 1, "only the column that holds values: {v}");
+    assert_eq!(w[0]["line"], 3, "{v}");
+    let message = w[0]["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("column 6 has no name in the header but holds values in 2 records"),
+        "{message}"
+    );
+    assert!(
+        !message.contains("Care") && !message.contains("Adopted"),
+        "values stay out: {message}"
+    );
+    // Export, which builds records (and carries named columns), says so too.
+    let out = tempfile::tempdir().unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_casebridge"))
+        .args([
+            "--no-audit",
+            "-q",
+            "export",
+            "--as-of",
+            "2026-11-01",
+            "--to",
+            "jsonl",
+        ])
+        .arg(&p)
+        .arg("-m")
+        .arg(&m)
+        .arg("--out")
+        .arg(out.path().join("o"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(0), "{text}");
+    assert_eq!(text.matches("column 6 has no name").count(), 1, "{text}");
+}
+
 #[test]
 fn a_file_given_twice_is_read_once_with_a_warning() {
     let persons = root().join("examples/mosaic/DM_PERSONS.csv");

@@ -922,7 +922,7 @@ impl Mapping {
                     .position(|h| h.trim().eq_ignore_ascii_case(name))
             })
         };
-        let mut diags = Vec::new();
+        let mut diags = duplicate_columns(&self.path, header);
         let mut missing = Vec::new();
         // A renamed column is most likely one no other field reads.
         let claimed: Vec<&str> = self.columns().into_iter().map(|(c, _)| c).collect();
@@ -1026,6 +1026,12 @@ impl Mapping {
                 .iter()
                 .filter_map(|f| f.extra.as_ref().map(|n| (n.clone(), f.def.ty)))
                 .collect();
+            let unnamed: Vec<usize> = (0..header.len())
+                .filter(|&i| header[i].trim().is_empty() && wanted[i] == Want::Skip)
+                .collect();
+            for &i in &unnamed {
+                wanted[i] = Want::Presence;
+            }
             Ok(BoundMapping {
                 mapping: self,
                 inputs,
@@ -1034,12 +1040,49 @@ impl Mapping {
                 missing,
                 extras: Arc::from(extras),
                 carried: Vec::new(),
+                unnamed,
                 header: header.to_vec(),
             })
         } else {
             Err(diags)
         }
     }
+}
+
+/// A column name the header holds more than once (blank names aside): no
+/// mapping can tell which to read, and a column no field reads is carried
+/// by its name, so one would be lost. One diagnostic per name, with the
+/// columns' numbers (from 1).
+fn duplicate_columns(path: &Path, header: &[String]) -> Vec<Diagnostic> {
+    let mut seen: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    for (i, h) in header.iter().enumerate() {
+        let name = h.trim();
+        if !name.is_empty() {
+            seen.entry(name).or_default().push(i + 1);
+        }
+    }
+    let mut out: Vec<(usize, Diagnostic)> = seen
+        .into_iter()
+        .filter(|(_, at)| at.len() > 1)
+        .map(|(name, at)| {
+            let cols: Vec<String> = at.iter().map(usize::to_string).collect();
+            (
+                at[0],
+                Diagnostic::new(
+                    path,
+                    None,
+                    format!(
+                        "column `{name}` is in the file's header {} times (columns {}): \
+                         which to read cannot be told; rename all but one",
+                        at.len(),
+                        cols.join(", ")
+                    ),
+                ),
+            )
+        })
+        .collect();
+    out.sort_by_key(|(first, _)| *first);
+    out.into_iter().map(|(_, d)| d).collect()
 }
 
 /// The type errors of every table of a mapping file that parses as TOML,
@@ -1463,6 +1506,9 @@ pub struct BoundMapping<'m> {
     extras: Arc<[(String, FieldType)]>,
     /// Header columns carried as text extras (see [`BoundMapping::carry_unmapped`]).
     carried: Vec<usize>,
+    /// Header columns with no name: read for their presence only, so that
+    /// values in them are reported (see [`BoundMapping::unnamed`]).
+    unnamed: Vec<usize>,
     header: Vec<String>,
 }
 
@@ -1471,6 +1517,14 @@ impl BoundMapping<'_> {
     /// line: a `file.column-missing` warning each.
     pub fn missing(&self) -> &[Diagnostic] {
         &self.missing
+    }
+
+    /// The header's columns with no name (from 0). No field can read one
+    /// and none is carried (it has no name to travel by): a value in one
+    /// is a `file.column-unnamed` warning, not a silent loss. Read for
+    /// their presence only.
+    pub fn unnamed(&self) -> &[usize] {
+        &self.unnamed
     }
 
     /// Carries every header column that no field or extra reads as a text
@@ -2210,6 +2264,29 @@ column = "/Message/Header/Source/LEA"
         assert_eq!(d.len(), 1);
         assert_eq!(d[0].line, Some(24));
         assert_eq!(d[0].suggestion.as_deref(), Some("LAST_NAME"));
+    }
+
+    #[test]
+    fn a_column_name_twice_in_the_header_is_an_error_naming_both_places() {
+        let m = load(PERSONS).unwrap();
+        // A column a field reads, and one no field reads (which would be
+        // carried by its name): each ambiguous; blank names are not names.
+        let mut h = header();
+        h.push(" FIRST_NAME ".into());
+        h.extend(["LOCAL".into(), String::new(), "LOCAL".into(), String::new()]);
+        let d = m.bind(&h).unwrap_err();
+        let messages: Vec<&str> = d.iter().map(|d| d.message.as_str()).collect();
+        assert_eq!(
+            messages,
+            [
+                "column `FIRST_NAME` is in the file's header 2 times (columns 2, 7): which to read cannot be told; rename all but one",
+                "column `LOCAL` is in the file's header 2 times (columns 8, 10): which to read cannot be told; rename all but one",
+            ]
+        );
+        // Names differing in case are told apart.
+        let mut h = header();
+        h.extend(["Local".into(), "LOCAL".into(), String::new(), String::new()]);
+        assert!(m.bind(&h).is_ok());
     }
 
     #[test]

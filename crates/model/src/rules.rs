@@ -55,7 +55,7 @@ rules! {
     FILE_NO_MAPPING = "file.no-mapping", Error, "No mapping's source glob fits the file's name.";
     FILE_SKIPPED = "file.skipped", Warning, "A file in an input directory that no mapping fits, or a folder in one (folders are not read recursively), was skipped.";
     FILE_AMBIGUOUS_MAPPING = "file.ambiguous-mapping", Error, "Several mappings' source globs fit the file's name.";
-    FILE_HEADER = "file.header", Error, "The file's header lacks a column that the mapping reads.";
+    FILE_HEADER = "file.header", Error, "The file's header does not fit the mapping: it lacks a column the mapping reads, or holds a column name twice.";
     FILE_ENCODING = "file.encoding", Error, "The file is in an encoding casebridge does not read (e.g. UTF-16).";
     ENCODING_FALLBACK = "encoding.fallback", Warning, "Fields that are not valid UTF-8 are read as Windows-1252 (auto encoding).";
     ENCODING_INVALID = "encoding.invalid", Error, "A field's bytes are not valid in the declared encoding.";
@@ -93,6 +93,7 @@ rules! {
     LIMIT_FINDINGS = "limit.findings", Warning, "Too many findings: the rest are counted, not listed.";
     FILE_UNSUPPORTED = "file.unsupported", Error, "The file is in a format casebridge does not read (.xls, .xlsb, .ods).";
     JSONL_RECORD = "jsonl.record", Error, "A JSON Lines line is not a canonical record of a kind that can be read.";
+    FILE_COLUMN_UNNAMED = "file.column-unnamed", Warning, "A column with no name in the header holds values: no mapping can name it, so they are not read.";
     FILE_COLUMN_MISSING = "file.column-missing", Warning, "The file lacks the column of an optional field: that field is left empty, the rest is read.";
     FILE_REPEATED = "file.repeated", Warning, "The same file was given more than once (by name, folder or link): it is read once.";
     FILE_NOT_REGULAR = "file.not-regular", Error, "An input is not a regular file (a FIFO, socket or device): it is never opened.";

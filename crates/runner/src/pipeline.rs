@@ -734,6 +734,9 @@ impl<'r> Pipeline<'r> {
         let mut fatal: Option<String> = None;
         let mut stage_findings: Vec<Finding> = Vec::new();
         let show_values = self.opts.show_values;
+        // Per column with no name: records with a value there, and the
+        // first one's line.
+        let mut unnamed: Vec<(u64, Option<u64>)> = vec![(0, None); bound.unnamed().len()];
         loop {
             let got = source.read_row(&mut row, wanted);
             if let Some(w) = source.take_warning() {
@@ -760,6 +763,12 @@ impl<'r> Pipeline<'r> {
                 }
             }
             records += 1;
+            for (n, &c) in unnamed.iter_mut().zip(bound.unnamed()) {
+                if row.get(c).is_some_and(|v| !v.trim().is_empty()) {
+                    n.0 += 1;
+                    n.1 = n.1.or_else(|| row.locator.as_ref().and_then(Locator::line));
+                }
+            }
             if needs.raw {
                 raw.clear();
                 raw.extend((0..row.len()).map(|i| row.get(i).unwrap_or("").to_string()));
@@ -892,6 +901,23 @@ impl<'r> Pipeline<'r> {
             if records.is_multiple_of(4096) {
                 self.progress.advance(source.bytes_read());
             }
+        }
+        for (&(n, first), &c) in unnamed.iter().zip(bound.unnamed()) {
+            if n == 0 {
+                continue;
+            }
+            let message = format!(
+                "column {} has no name in the header but holds values in {n} record{}, the \
+                 first on line {}: no mapping can read it, so they are not read; give the \
+                 column a name to carry them",
+                c + 1,
+                if n == 1 { "" } else { "s" },
+                first.map_or_else(|| "-".to_string(), |l| l.to_string()),
+            );
+            self.file_finding(
+                file.id,
+                Finding::new(rules::FILE_COLUMN_UNNAMED, &file.name, first, None, message),
+            )?;
         }
         let info = source.finish();
         if let (Ok(i), None) = (&info, &fatal) {
