@@ -226,6 +226,64 @@ fn rejected_records_are_listed_not_written() {
     assert!(text.contains("rejected"), "{text}");
 }
 
+// A note longer than an XLSX cell holds (32,767 characters) used to stop
+// the whole export (exit 2, no workbook), naming a temporary file.
+#[test]
+fn a_value_too_long_for_an_xlsx_cell_rejects_its_record_and_the_rest_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    fs::create_dir(&src).unwrap();
+    fs::copy(
+        root().join("examples/mosaic-clean/DM_PERSONS.csv"),
+        src.join("DM_PERSONS.csv"),
+    )
+    .unwrap();
+    let long = "Home visit. ".repeat(3000);
+    fs::write(
+        src.join("CASE_NOTES.csv"),
+        format!(
+            "ID,PERSON_ID,NOTE_TYPE,TITLE,EFFECTIVE_DATE,CREATED_ON,CREATED_BY,NOTE,SIGNIFICANT_EVENT,STATUS\n\
+             3000001,100002,PHONE,Call,11/03/2025 08:23,11/03/2025 08:25,sw01,Short note,N,COMPLETE\n\
+             3000002,100002,HOMEVISIT,Visit,12/03/2025 10:00,12/03/2025 12:00,sw01,{long},N,COMPLETE\n\
+             3000003,100002,PHONE,Call,13/03/2025 09:00,13/03/2025 09:05,sw01,Another note,N,COMPLETE\n"
+        ),
+    )
+    .unwrap();
+    for (to, extra, book, column) in [
+        ("xlsx", &[][..], "case_note.xlsx", "[text]"),
+        (
+            "mosaic",
+            &["--format", "xlsx"][..],
+            "CASE_NOTES.xlsx",
+            "[NOTE]",
+        ),
+    ] {
+        let out = dir.path().join(to);
+        let (code, text) = export(&[&src], "mappings/mosaic", to, &out, extra);
+        assert_eq!(code, 1, "one record rejected: {text}");
+        assert!(
+            text.contains(&format!(
+                "CASE_NOTES.csv:3 {column}: cannot be written: 35999 characters, more than an XLSX cell holds (32767)"
+            )),
+            "{text}"
+        );
+        assert!(!text.contains("casebridge-tmp"), "{text}");
+        use casebridge_model::{RecordSource, TextRow, Want};
+        let mut s = casebridge_sheet::SheetSource::open(
+            &out.join(book),
+            casebridge_sheet::SheetSourceConfig::default(),
+        )
+        .expect("open workbook");
+        let want = vec![Want::Text; s.columns().len()];
+        let mut row = TextRow::new();
+        let mut rows = 0;
+        while s.read_row(&mut row, &want).expect("a row") {
+            rows += 1;
+        }
+        assert_eq!(rows, 2, "the other notes are written: {text}");
+    }
+}
+
 #[test]
 fn a_local_column_travels_as_an_extra_and_comes_back() {
     let dir = tempfile::tempdir().unwrap();

@@ -797,6 +797,13 @@ impl<'t> Export<'t> {
                 if single {
                     many.push(std::mem::take(&mut cells));
                 }
+                if issues.is_empty() && matches!(sink, Table::Sheet(_)) {
+                    let names = match &*how {
+                        Columns::Canonical(cols, _) => &cols[..],
+                        Columns::Mapping(rw) => rw.columns(),
+                    };
+                    too_long_for_a_sheet(&many, names, &mut issues);
+                }
                 if issues.is_empty() {
                     // A Windows-1252 export read back through its own
                     // mapping (`encoding = "auto"`) comes back Windows-1252.
@@ -872,6 +879,34 @@ fn writes(kind: RecordKind) -> RecordKind {
     match kind {
         RecordKind::WorkbookForm => RecordKind::FormAnswer,
         k => k,
+    }
+}
+
+/// The cells of `rows` longer than an XLSX cell holds: an `export.value`
+/// issue each, so that the record is rejected at its place and the rest
+/// written (the sheet would refuse the cell, and with it the whole file).
+fn too_long_for_a_sheet(rows: &[Vec<Cell>], names: &[String], issues: &mut Vec<FieldIssue>) {
+    use casebridge_sheet::MAX_CELL_CHARS;
+    for row in rows {
+        for (i, c) in row.iter().enumerate() {
+            let Cell::Text(t) = c else { continue };
+            // Bytes first: no text of fewer bytes has more characters.
+            if t.len() <= MAX_CELL_CHARS {
+                continue;
+            }
+            let n = t.chars().count();
+            if n > MAX_CELL_CHARS {
+                issues.push(FieldIssue {
+                    rule: rules::EXPORT_VALUE,
+                    field: "-",
+                    column: names.get(i).cloned().unwrap_or_default(),
+                    message: format!(
+                        "{n} characters, more than an XLSX cell holds ({MAX_CELL_CHARS})"
+                    ),
+                    value: None,
+                });
+            }
+        }
     }
 }
 
