@@ -52,7 +52,7 @@ pub enum Error {
         path: PathBuf,
     },
     /// Another run is writing the same output folder.
-    #[error("{}: another run (pid {pid}, since {since}) is writing this output folder", path.display())]
+    #[error("{}: another run (pid {pid}, since {}) is writing this output folder", path.display(), utc(*since))]
     Locked {
         /// The folder.
         path: PathBuf,
@@ -90,3 +90,32 @@ impl Error {
 
 /// A `Result` with this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Seconds since the Unix epoch as a UTC time a person reads.
+fn utc(secs: u64) -> String {
+    i64::try_from(secs)
+        .ok()
+        .and_then(|s| chrono::DateTime::from_timestamp(s, 0))
+        .map_or_else(
+            || secs.to_string(),
+            |t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
+        )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_locked_folder_says_since_when_as_a_time_not_a_count_of_seconds() {
+        let e = Error::Locked {
+            path: PathBuf::from("out"),
+            pid: 42,
+            since: 1_796_234_340,
+        };
+        assert_eq!(
+            e.to_string(),
+            "out: another run (pid 42, since 2026-12-02 17:59:00 UTC) is writing this output folder"
+        );
+    }
+}
