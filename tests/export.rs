@@ -284,6 +284,57 @@ fn a_value_too_long_for_an_xlsx_cell_rejects_its_record_and_the_rest_is_written(
     }
 }
 
+// A Windows-1252 export (read `auto`) holding UTF-8 rows with letters
+// Windows-1252 lacks used to be written back with `&#321;` in their place,
+// exit 0: names garbled without a word.
+#[test]
+fn a_letter_windows_1252_lacks_rejects_its_record_rather_than_garble_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("DM_PERSONS.csv");
+    let mut bytes = b"PERSON_ID,FIRST_NAME,LAST_NAME,DATE_OF_BIRTH,GENDER\r\n\
+        100001,Ann,Smith,01/02/2015,F\r\n100003,Zo\xeb,Brown,05/06/2017,F\r\n"
+        .to_vec();
+    bytes.extend_from_slice("100002,Łukasz,Nowak,03/04/2016,M\r\n".as_bytes());
+    bytes.extend_from_slice("100004,Zoë,Ďurová,03/04/2016,F\r\n".as_bytes());
+    fs::write(&src, bytes).unwrap();
+    let out = dir.path().join("mosaic");
+    let (code, text) = export(&[&src], "mappings/mosaic", "mosaic", &out, &[]);
+    assert_eq!(code, 1, "{text}");
+    for (line, column, point) in [(4, "FIRST_NAME", "U+0141"), (5, "LAST_NAME", "U+010E")] {
+        assert!(
+            text.contains(&format!(
+                "DM_PERSONS.csv:{line} [{column}]: cannot be written: {point} is not in Windows-1252"
+            )),
+            "{text}"
+        );
+    }
+    assert!(
+        !text.contains("Łukasz") && !text.contains("Nowak"),
+        "values stay out: {text}"
+    );
+    let written = fs::read(out.join("DM_PERSONS.csv")).unwrap();
+    assert!(
+        !written.windows(2).any(|w| w == b"&#"),
+        "a character reference written"
+    );
+    assert_eq!(
+        table(&out.join("DM_PERSONS.csv")).len(),
+        3,
+        "header and the two that fit"
+    );
+    assert!(
+        written.windows(4).any(|w| w == b"Zo\xeb,"),
+        "Windows-1252 kept"
+    );
+    // Canonical CSV is UTF-8: every record is written.
+    let canonical = dir.path().join("canonical");
+    let (code, text) = export(&[&src], "mappings/mosaic", "csv", &canonical, &[]);
+    assert_eq!(code, 0, "{text}");
+    assert!(fs::read_to_string(canonical.join("person.csv"))
+        .unwrap()
+        .contains("Łukasz"));
+}
+
 #[test]
 fn a_local_column_travels_as_an_extra_and_comes_back() {
     let dir = tempfile::tempdir().unwrap();

@@ -814,6 +814,17 @@ impl<'t> Export<'t> {
                             s.set_encoding(Encoding::Windows1252).map_err(sink_err)?;
                         }
                     }
+                    if let Table::Csv(s) = &*sink {
+                        if s.encoding() == Encoding::Windows1252 {
+                            let names = match &*how {
+                                Columns::Canonical(cols, _) => &cols[..],
+                                Columns::Mapping(rw) => rw.columns(),
+                            };
+                            not_in_windows_1252(&many, names, &mut issues);
+                        }
+                    }
+                }
+                if issues.is_empty() {
                     for cells in &many {
                         match sink {
                             Table::Csv(s) => {
@@ -879,6 +890,29 @@ fn writes(kind: RecordKind) -> RecordKind {
     match kind {
         RecordKind::WorkbookForm => RecordKind::FormAnswer,
         k => k,
+    }
+}
+
+/// The cells of `rows` with a character that Windows-1252 has no byte
+/// for, for a file written in it: an `export.value` issue each, naming the
+/// character by its code point, so that no name comes out as `&#321;ukasz`.
+fn not_in_windows_1252(rows: &[Vec<Cell>], names: &[String], issues: &mut Vec<FieldIssue>) {
+    for row in rows {
+        for (i, c) in row.iter().enumerate() {
+            if let Some(ch) = casebridge_csv::windows_1252_lacks(c.text()) {
+                issues.push(FieldIssue {
+                    rule: rules::EXPORT_VALUE,
+                    field: "-",
+                    column: names.get(i).cloned().unwrap_or_default(),
+                    message: format!(
+                        "U+{:04X} is not in Windows-1252, the encoding the file is written in \
+                         (as its input was read)",
+                        u32::from(ch)
+                    ),
+                    value: None,
+                });
+            }
+        }
     }
 }
 

@@ -21,7 +21,7 @@ mod reader;
 mod writer;
 
 pub use config::{CsvOptions, Delimiter, DESCRIPTOR};
-pub use reader::{CsvSource, CsvSourceConfig};
+pub use reader::{windows_1252_lacks, CsvSource, CsvSourceConfig};
 pub use writer::{CsvSink, CsvSinkConfig};
 
 use std::path::PathBuf;

@@ -416,6 +416,27 @@ const CP1252_HIGH: [char; 32] = [
     '\u{2DC}', '\u{2122}', '\u{161}', '\u{203A}', '\u{153}', '\u{9D}', '\u{17E}', '\u{178}',
 ];
 
+/// The first character of `s` that Windows-1252 has no byte for, if any
+/// (written anyway, an encoder would put `&#321;` in its place). Only the
+/// non-ASCII bytes are looked at one by one.
+pub fn windows_1252_lacks(s: &str) -> Option<char> {
+    let b = s.as_bytes();
+    let mut i = 0;
+    while let Some(j) = b
+        .get(i..)
+        .and_then(|rest| rest.iter().position(|&x| x >= 0x80))
+    {
+        let at = i + j;
+        let c = s.get(at..).and_then(|t| t.chars().next())?;
+        let u = u32::from(c);
+        if !((0xA0..=0xFF).contains(&u) || CP1252_HIGH.contains(&c)) {
+            return Some(c);
+        }
+        i = at + c.len_utf8();
+    }
+    None
+}
+
 /// Appends Windows-1252 bytes to `out` as UTF-8, without an intermediate
 /// allocation. Short fields (codes, dates, names) go through a table, which
 /// costs less than setting up a decoder; long ones through `encoding_rs`,
@@ -1002,6 +1023,23 @@ mod tests {
         let mut row = TextRow::new();
         assert!(src.read_row(&mut row, &[Want::Text; 2]).unwrap());
         assert_eq!(row.locator.unwrap().line(), Some(4));
+    }
+
+    #[test]
+    fn windows_1252_lacks_what_it_has_no_byte_for() {
+        assert_eq!(windows_1252_lacks("Ann Smith"), None);
+        // Latin-1, and the characters of 0x80..0x9F (euro, curly quotes, dash).
+        assert_eq!(windows_1252_lacks("Zoë owes £3 – “so” €5 ŒŸ"), None);
+        assert_eq!(windows_1252_lacks("Zoë Łukasz"), Some('Ł'));
+        assert_eq!(windows_1252_lacks("Ďurová"), Some('Ď'));
+        assert_eq!(windows_1252_lacks("ok 😀"), Some('😀'));
+        // Every character a Windows-1252 byte decodes to is one it has.
+        let mut all = String::new();
+        let bytes: Vec<u8> = (0u8..=255).collect();
+        push_windows_1252(&mut all, &bytes);
+        assert_eq!(windows_1252_lacks(&all), None);
+        // U+0080..U+009F that no byte decodes to (0x80 is the euro sign).
+        assert_eq!(windows_1252_lacks("\u{80}"), Some('\u{80}'));
     }
 
     // See: issue 9 (an unclosed quote used to be reported as a short row).

@@ -193,6 +193,12 @@ impl CsvSink {
         self.worker.send(full).map_err(|e| self.err(e))
     }
 
+    /// The encoding rows are written in now (a text it cannot spell is the
+    /// caller's to refuse: see [`crate::windows_1252_lacks`]).
+    pub fn encoding(&self) -> Encoding {
+        self.encoding
+    }
+
     /// Encodes the rows written from now on in `encoding`: a source read
     /// with `auto` that turns out to be Windows-1252 is written back so.
     /// (The rows before were valid UTF-8 in the input, in practice ASCII,
