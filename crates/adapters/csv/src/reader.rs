@@ -417,22 +417,32 @@ const CP1252_HIGH: [char; 32] = [
 ];
 
 /// The first character of `s` that Windows-1252 has no byte for, if any
-/// (written anyway, an encoder would put `&#321;` in its place). Only the
-/// non-ASCII bytes are looked at one by one.
+/// (written anyway, an encoder would put `&#321;` in its place). Latin-1
+/// runs are crossed with `encoding_rs`'s SIMD scan; only the characters
+/// past them, and the rare C1 controls inside them, are looked at.
 pub fn windows_1252_lacks(s: &str) -> Option<char> {
-    let b = s.as_bytes();
     let mut i = 0;
-    while let Some(j) = b
-        .get(i..)
-        .and_then(|rest| rest.iter().position(|&x| x >= 0x80))
-    {
-        let at = i + j;
-        let c = s.get(at..).and_then(|t| t.chars().next())?;
-        let u = u32::from(c);
-        if !((0xA0..=0xFF).contains(&u) || CP1252_HIGH.contains(&c)) {
+    while i < s.len() {
+        let rest = s.get(i..)?;
+        let k = encoding_rs::mem::str_latin1_up_to(rest);
+        // U+0080..U+009F are Latin-1 but, five aside, not Windows-1252.
+        let run = rest.as_bytes().get(..k)?;
+        let mut at = 0;
+        while let Some(j) = run.get(at..).and_then(|r| memchr::memchr(0xC2, r)) {
+            let second = run.get(at + j + 1).copied().unwrap_or(0);
+            if (0x80..=0x9F).contains(&second) {
+                let c = char::from(second);
+                if !CP1252_HIGH.contains(&c) {
+                    return Some(c);
+                }
+            }
+            at += j + 1;
+        }
+        let c = rest.get(k..)?.chars().next()?;
+        if !CP1252_HIGH.contains(&c) {
             return Some(c);
         }
-        i = at + c.len_utf8();
+        i += k + c.len_utf8();
     }
     None
 }
@@ -1260,6 +1270,14 @@ mod tests {
     }
 
     proptest::proptest! {
+        #[test]
+        fn windows_1252_lacks_agrees_with_encoding_rs(s in "(\\PC|[\u{80}-\u{9f}\u{a0}-\u{ff}\u{152}\u{20ac}\u{2018}-\u{201e}]){0,40}") {
+            let (_, _, lossy) = encoding_rs::WINDOWS_1252.encode(&s);
+            let first = s.chars().find(|c| encoding_rs::WINDOWS_1252.encode(&c.to_string()).2);
+            proptest::prop_assert_eq!(windows_1252_lacks(&s).is_some(), lossy);
+            proptest::prop_assert_eq!(windows_1252_lacks(&s), first);
+        }
+
         #[test]
         fn parser_agrees_with_csv_core(data in proptest::collection::vec(proptest::sample::select(b"ab,\"\r\n \xe9".to_vec()), 0..300)) {
             // csv_core strips a leading BOM; this alphabet has none.
