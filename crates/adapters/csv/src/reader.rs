@@ -417,34 +417,76 @@ const CP1252_HIGH: [char; 32] = [
 ];
 
 /// The first character of `s` that Windows-1252 has no byte for, if any
-/// (written anyway, an encoder would put `&#321;` in its place). Latin-1
-/// runs are crossed with `encoding_rs`'s SIMD scan; only the characters
-/// past them, and the rare C1 controls inside them, are looked at.
+/// (written anyway, an encoder would put `&#321;` in its place). ASCII is
+/// crossed eight bytes at a time; each other character is told by its
+/// UTF-8 bytes (Latin-1's two-byte forms at once, the rest by a `match`).
+/// A property test checks it against `encoding_rs`'s encoder.
 pub fn windows_1252_lacks(s: &str) -> Option<char> {
+    let b = s.as_bytes();
     let mut i = 0;
-    while i < s.len() {
-        let rest = s.get(i..)?;
-        let k = encoding_rs::mem::str_latin1_up_to(rest);
-        // U+0080..U+009F are Latin-1 but, five aside, not Windows-1252.
-        let run = rest.as_bytes().get(..k)?;
-        let mut at = 0;
-        while let Some(j) = run.get(at..).and_then(|r| memchr::memchr(0xC2, r)) {
-            let second = run.get(at + j + 1).copied().unwrap_or(0);
-            if (0x80..=0x9F).contains(&second) {
-                let c = char::from(second);
-                if !CP1252_HIGH.contains(&c) {
-                    return Some(c);
-                }
-            }
-            at += j + 1;
+    loop {
+        i = next_non_ascii(b, i)?;
+        let (lead, second) = (b[i], b.get(i + 1).copied().unwrap_or(0));
+        if lead == 0xC3 || (lead == 0xC2 && second >= 0xA0) {
+            // U+00A0..U+00FF: Latin-1, all in Windows-1252.
+            i += 2;
+            continue;
         }
-        let c = rest.get(k..)?.chars().next()?;
-        if !CP1252_HIGH.contains(&c) {
+        let c = s.get(i..).and_then(|t| t.chars().next())?;
+        let has = matches!(
+            u32::from(c),
+            0x81 | 0x8D
+                | 0x8F
+                | 0x90
+                | 0x9D
+                | 0x152
+                | 0x153
+                | 0x160
+                | 0x161
+                | 0x178
+                | 0x17D
+                | 0x17E
+                | 0x192
+                | 0x2C6
+                | 0x2DC
+                | 0x2013
+                | 0x2014
+                | 0x2018
+                | 0x2019
+                | 0x201A
+                | 0x201C
+                | 0x201D
+                | 0x201E
+                | 0x2020
+                | 0x2021
+                | 0x2022
+                | 0x2026
+                | 0x2030
+                | 0x2039
+                | 0x203A
+                | 0x20AC
+                | 0x2122
+        );
+        if !has {
             return Some(c);
         }
-        i += k + c.len_utf8();
+        i += c.len_utf8();
     }
-    None
+}
+
+/// The index of the first byte from `i` that is not ASCII.
+fn next_non_ascii(b: &[u8], mut i: usize) -> Option<usize> {
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    while let Some(chunk) = b.get(i..i + 8) {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(chunk);
+        let m = u64::from_le_bytes(w) & HIGH;
+        if m != 0 {
+            return Some(i + (m.trailing_zeros() / 8) as usize);
+        }
+        i += 8;
+    }
+    b.get(i..)?.iter().position(|&x| x >= 0x80).map(|j| i + j)
 }
 
 /// Appends Windows-1252 bytes to `out` as UTF-8, without an intermediate
