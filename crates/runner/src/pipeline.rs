@@ -323,14 +323,8 @@ impl<'r> Pipeline<'r> {
         self.globs.clone_from(&plan.globs);
         self.missing(&plan.missing)?;
         for p in &plan.repeated {
-            let name = display(p);
-            let id = self.start(&name, None, None)?;
             let reason = "given more than once: read once".to_string();
-            self.file_finding(
-                id,
-                Finding::new(rules::FILE_REPEATED, &name, None, None, reason.clone()),
-            )?;
-            self.finish(id, &FileOutcome::Skipped { reason }, None, 0, 0)?;
+            self.skipped_unread(&display(p), rules::FILE_REPEATED, reason)?;
         }
         for (p, named) in &plan.not_files {
             let name = display(p);
@@ -338,25 +332,14 @@ impl<'r> Pipeline<'r> {
             if *named {
                 self.left_out(&name, rules::FILE_NOT_REGULAR, reason)?;
             } else {
-                let id = self.start(&name, None, None)?;
-                self.file_finding(
-                    id,
-                    Finding::new(rules::FILE_SKIPPED, &name, None, None, reason.clone()),
-                )?;
-                self.finish(id, &FileOutcome::Skipped { reason }, None, 0, 0)?;
+                self.skipped_unread(&name, rules::FILE_SKIPPED, reason)?;
             }
         }
         for p in &plan.folders {
-            let name = display(p);
             let reason = "a folder inside an input folder: not read (folders are not read \
                           recursively; give it as an input to read its files)"
                 .to_string();
-            let id = self.start(&name, None, None)?;
-            self.file_finding(
-                id,
-                Finding::new(rules::FILE_SKIPPED, &name, None, None, reason.clone()),
-            )?;
-            self.finish(id, &FileOutcome::Skipped { reason }, None, 0, 0)?;
+            self.skipped_unread(&display(p), rules::FILE_SKIPPED, reason)?;
         }
         self.unmatched(&plan.unmatched, what)?;
         for (id, glob) in &plan.unused {
@@ -398,6 +381,19 @@ impl<'r> Pipeline<'r> {
             None,
             format!("no record was checked: {why}"),
         ))
+    }
+
+    /// An entry of the plan that is not read: a `rule` finding with
+    /// `reason`, and the outcome skipped.
+    fn skipped_unread(
+        &mut self,
+        name: &str,
+        rule: &'static str,
+        reason: String,
+    ) -> Result<(), Error> {
+        let id = self.start(name, None, None)?;
+        self.file_finding(id, Finding::new(rule, name, None, None, reason.clone()))?;
+        self.finish(id, &FileOutcome::Skipped { reason }, None, 0, 0)
     }
 
     /// Reports the named inputs that do not exist, as missing.
