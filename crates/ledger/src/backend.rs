@@ -161,7 +161,7 @@ impl Sqlite {
             .map_err(Error::Sql)?;
         // Before anything is written to it (the journal mode is).
         if let Some(tables) = tables(&conn, path)? {
-            if !tables.is_empty() && !tables.iter().any(|t| t == "runs") {
+            if foreign(&tables) {
                 return Err(other_tables(path, &tables));
             }
         }
@@ -216,7 +216,7 @@ impl Sqlite {
             .map_err(Error::Sql)?;
         match tables(&conn, path)? {
             Some(t) if t.is_empty() => return Err(Error::NoLedger(path.to_path_buf())),
-            Some(t) if !t.iter().any(|n| n == "runs") => return Err(other_tables(path, &t)),
+            Some(t) if foreign(&t) => return Err(other_tables(path, &t)),
             _ => {}
         }
         Ok(Sqlite { conn })
@@ -247,9 +247,7 @@ pub fn check_ledger(path: &Path) -> Result<(), Error> {
         return Ok(());
     };
     match tables(&conn, path) {
-        Ok(Some(t)) if !t.is_empty() && !t.iter().any(|n| n == "runs") => {
-            Err(other_tables(path, &t))
-        }
+        Ok(Some(t)) if foreign(&t) => Err(other_tables(path, &t)),
         Err(e @ Error::NotALedger { .. }) => Err(e),
         _ => Ok(()),
     }
@@ -277,6 +275,12 @@ fn tables(conn: &rusqlite::Connection, path: &Path) -> Result<Option<Vec<String>
         }
         Err(_) => Ok(None),
     }
+}
+
+/// Tables, and none of them a ledger's `runs`: another application's
+/// database. (No tables at all: a new file, which a run makes a ledger.)
+fn foreign(tables: &[String]) -> bool {
+    !tables.is_empty() && !tables.iter().any(|t| t == "runs")
 }
 
 /// [`Error::NotALedger`] for a database of other tables (their names are

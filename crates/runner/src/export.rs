@@ -212,6 +212,16 @@ enum Columns<'t> {
     Mapping(RowWriter<'t>),
 }
 
+impl Columns<'_> {
+    /// The table's column names, in order.
+    fn names(&self) -> &[String] {
+        match self {
+            Columns::Canonical(cols, _) => cols,
+            Columns::Mapping(rw) => rw.columns(),
+        }
+    }
+}
+
 /// A sink's error, its chain of causes kept (each said once).
 pub(crate) fn sink_err(e: impl std::error::Error + Send + Sync + 'static) -> Error {
     Error::Sink(SinkError::Output(Box::new(e)))
@@ -797,13 +807,6 @@ impl<'t> Export<'t> {
                 if single {
                     many.push(std::mem::take(&mut cells));
                 }
-                if issues.is_empty() && matches!(sink, Table::Sheet(_)) {
-                    let names = match &*how {
-                        Columns::Canonical(cols, _) => &cols[..],
-                        Columns::Mapping(rw) => rw.columns(),
-                    };
-                    too_long_for_a_sheet(&many, names, &mut issues);
-                }
                 if issues.is_empty() {
                     // A Windows-1252 export read back through its own
                     // mapping (`encoding = "auto"`) comes back Windows-1252.
@@ -814,15 +817,14 @@ impl<'t> Export<'t> {
                             s.set_encoding(Encoding::Windows1252).map_err(sink_err)?;
                         }
                     }
-                    if let Table::Csv(s) = &*sink {
-                        if s.encoding() == Encoding::Windows1252 {
-                            let names = match &*how {
-                                Columns::Canonical(cols, _) => &cols[..],
-                                Columns::Mapping(rw) => rw.columns(),
-                            };
-                            not_in_windows_1252(&many, names, &mut issues);
+                    let holds = match &*sink {
+                        Table::Sheet(_) => Holds::SheetCells,
+                        Table::Csv(s) if s.encoding() == Encoding::Windows1252 => {
+                            Holds::Windows1252
                         }
-                    }
+                        Table::Csv(_) => Holds::Anything,
+                    };
+                    unwritable_cells(&many, how.names(), holds, &mut issues);
                 }
                 if issues.is_empty() {
                     for cells in &many {
@@ -893,50 +895,58 @@ fn writes(kind: RecordKind) -> RecordKind {
     }
 }
 
-/// The cells of `rows` with a character that Windows-1252 has no byte
-/// for, for a file written in it: an `export.value` issue each, naming the
-/// character by its code point, so that no name comes out as `&#321;ukasz`.
-fn not_in_windows_1252(rows: &[Vec<Cell>], names: &[String], issues: &mut Vec<FieldIssue>) {
+/// What a table's cells can hold, beyond what every table can.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Holds {
+    /// Any text (a UTF-8 CSV).
+    Anything,
+    /// Texts of at most 32,767 characters (an XLSX sheet, which refuses a
+    /// longer one, and with it the whole file).
+    SheetCells,
+    /// Characters Windows-1252 has a byte for (a CSV written in it: an
+    /// encoder would write `&#321;` for the rest).
+    Windows1252,
+}
+
+/// The cells of `rows` the table cannot hold: an `export.value` issue
+/// each, naming the column, so that the record is rejected at its place
+/// and the rest written.
+fn unwritable_cells(
+    rows: &[Vec<Cell>],
+    names: &[String],
+    holds: Holds,
+    issues: &mut Vec<FieldIssue>,
+) {
+    use casebridge_sheet::MAX_CELL_CHARS;
+    if holds == Holds::Anything {
+        return;
+    }
     for row in rows {
         for (i, c) in row.iter().enumerate() {
-            if let Some(ch) = casebridge_csv::windows_1252_lacks(c.text()) {
-                issues.push(FieldIssue {
-                    rule: rules::EXPORT_VALUE,
-                    field: "-",
-                    column: names.get(i).cloned().unwrap_or_default(),
-                    message: format!(
+            let t = c.text();
+            let message = match holds {
+                // Bytes first: no text of fewer bytes has more characters.
+                Holds::SheetCells if t.len() > MAX_CELL_CHARS => {
+                    let n = t.chars().count();
+                    (n > MAX_CELL_CHARS).then(|| {
+                        format!("{n} characters, more than an XLSX cell holds ({MAX_CELL_CHARS})")
+                    })
+                }
+                Holds::Windows1252 => casebridge_csv::windows_1252_lacks(t).map(|ch| {
+                    format!(
                         "U+{:04X} is not in Windows-1252, the encoding the file is written in \
                          (as its input was read)",
                         u32::from(ch)
-                    ),
-                    value: None,
-                });
-            }
-        }
-    }
-}
-
-/// The cells of `rows` longer than an XLSX cell holds: an `export.value`
-/// issue each, so that the record is rejected at its place and the rest
-/// written (the sheet would refuse the cell, and with it the whole file).
-fn too_long_for_a_sheet(rows: &[Vec<Cell>], names: &[String], issues: &mut Vec<FieldIssue>) {
-    use casebridge_sheet::MAX_CELL_CHARS;
-    for row in rows {
-        for (i, c) in row.iter().enumerate() {
-            let Cell::Text(t) = c else { continue };
-            // Bytes first: no text of fewer bytes has more characters.
-            if t.len() <= MAX_CELL_CHARS {
-                continue;
-            }
-            let n = t.chars().count();
-            if n > MAX_CELL_CHARS {
+                    )
+                }),
+                _ => None,
+            };
+            if let Some(message) = message {
                 issues.push(FieldIssue {
                     rule: rules::EXPORT_VALUE,
                     field: "-",
                     column: names.get(i).cloned().unwrap_or_default(),
-                    message: format!(
-                        "{n} characters, more than an XLSX cell holds ({MAX_CELL_CHARS})"
-                    ),
+                    message,
                     value: None,
                 });
             }

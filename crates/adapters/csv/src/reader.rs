@@ -418,8 +418,8 @@ const CP1252_HIGH: [char; 32] = [
 
 /// The first character of `s` that Windows-1252 has no byte for, if any
 /// (written anyway, an encoder would put `&#321;` in its place). ASCII is
-/// crossed eight bytes at a time; each other character is told by its
-/// UTF-8 bytes (Latin-1's two-byte forms at once, the rest by a `match`).
+/// crossed eight bytes at a time; Latin-1's two-byte forms are told by
+/// their bytes, the rest looked up in the table of bytes 0x80..0x9F.
 /// A property test checks it against `encoding_rs`'s encoder.
 pub fn windows_1252_lacks(s: &str) -> Option<char> {
     let b = s.as_bytes();
@@ -432,41 +432,9 @@ pub fn windows_1252_lacks(s: &str) -> Option<char> {
             i += 2;
             continue;
         }
+        // The rest: the characters of bytes 0x80..0x9F.
         let c = s.get(i..).and_then(|t| t.chars().next())?;
-        let has = matches!(
-            u32::from(c),
-            0x81 | 0x8D
-                | 0x8F
-                | 0x90
-                | 0x9D
-                | 0x152
-                | 0x153
-                | 0x160
-                | 0x161
-                | 0x178
-                | 0x17D
-                | 0x17E
-                | 0x192
-                | 0x2C6
-                | 0x2DC
-                | 0x2013
-                | 0x2014
-                | 0x2018
-                | 0x2019
-                | 0x201A
-                | 0x201C
-                | 0x201D
-                | 0x201E
-                | 0x2020
-                | 0x2021
-                | 0x2022
-                | 0x2026
-                | 0x2030
-                | 0x2039
-                | 0x203A
-                | 0x20AC
-                | 0x2122
-        );
+        let has = CP1252_HIGH.contains(&c);
         if !has {
             return Some(c);
         }
