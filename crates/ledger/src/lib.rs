@@ -166,11 +166,9 @@ CREATE TABLE IF NOT EXISTS dispositions (
     record_id TEXT, disposition TEXT NOT NULL, detail TEXT);
 CREATE INDEX IF NOT EXISTS dispositions_run ON dispositions (run, file);
 DROP INDEX IF EXISTS dispositions_record;
-CREATE INDEX IF NOT EXISTS dispositions_run_record ON dispositions (run, record_id);
 CREATE TABLE IF NOT EXISTS versions (
     run INTEGER NOT NULL, record_id TEXT NOT NULL, kind TEXT NOT NULL, version INTEGER NOT NULL,
     change TEXT NOT NULL, content_sha TEXT NOT NULL, provenance TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS versions_record ON versions (record_id);
 CREATE TABLE IF NOT EXISTS merges (
     run INTEGER NOT NULL, record_id TEXT NOT NULL, into_id TEXT NOT NULL, evidence TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS merges_into ON merges (into_id);
@@ -184,6 +182,18 @@ CREATE TABLE IF NOT EXISTS current (
     withdrawn INTEGER NOT NULL, seen INTEGER NOT NULL, record TEXT NOT NULL);
 DROP INDEX IF EXISTS current_scope;
 CREATE INDEX IF NOT EXISTS current_present ON current (scope, withdrawn, run);
+";
+
+/// The indexes keyed by record id, whose rows a run adds in random
+/// order: a first run drops them and makes them again at its end (see
+/// [`RunTxn::indexed`]).
+const BY_RECORD: &str = "
+CREATE INDEX IF NOT EXISTS dispositions_run_record ON dispositions (run, record_id);
+CREATE INDEX IF NOT EXISTS versions_record ON versions (record_id);
+";
+const DROP_BY_RECORD: &str = "
+DROP INDEX IF EXISTS dispositions_run_record;
+DROP INDEX IF EXISTS versions_record;
 ";
 
 /// A record of `current c` that source `?1` no longer holds in run `?2`:
@@ -366,6 +376,7 @@ impl Ledger {
     pub fn open_with(path: &Path, cache_bytes: u64, journal: Journal) -> Result<Ledger, Error> {
         let mut db = Sqlite::open_with(path, cache_bytes, journal)?;
         db.batch(SCHEMA)?;
+        db.batch(BY_RECORD)?;
         db.batch(&append_only())?;
         Ok(Ledger {
             db: Box::new(db),
@@ -445,9 +456,19 @@ impl Ledger {
         let seq = self.next_seq()?;
         let prev = self.last_digest()?;
         self.db.begin()?;
+        // The first run adds every row the ledger will hold of its
+        // records, in random order of their ids: the indexes by record
+        // are made once at its end, each by one sort, rather than grown
+        // row by row (in the run's transaction: a killed run leaves them
+        // as they were).
+        let unindexed = seq == 1;
+        if unindexed {
+            self.db.batch(DROP_BY_RECORD)?;
+        }
         Ok(RunTxn {
             ledger: self,
             seq,
+            unindexed,
             start,
             prev,
             tables: CHAINED.iter().map(|_| Hasher::new()).collect(),
@@ -476,6 +497,8 @@ pub struct RunTxn {
     tables: Vec<Hasher>,
     /// Each chained table's insert statement.
     inserts: Vec<String>,
+    /// The indexes by record are still to be made (a first run).
+    unindexed: bool,
 }
 
 impl std::fmt::Debug for RunTxn {
@@ -493,6 +516,16 @@ impl RunTxn {
     /// The run's id as records' provenance carries it.
     pub fn run_id(&self) -> String {
         run_id(self.seq)
+    }
+
+    /// Makes the indexes by record a first run put off, before anything
+    /// that looks rows up by them, and before the commit.
+    fn indexed(&mut self) -> Result<(), Error> {
+        if self.unindexed {
+            self.ledger.db.batch(BY_RECORD)?;
+            self.unindexed = false;
+        }
+        Ok(())
     }
 
     fn insert(&mut self, table: usize, values: Vec<Value>) -> Result<(), Error> {
@@ -662,6 +695,7 @@ impl RunTxn {
     /// aside: the caller leaves out the records of those), in the order
     /// given: a search by id for each, where a few may be absent of many.
     pub fn absent_among(&mut self, scope: &str, ids: &[String]) -> Result<Vec<String>, Error> {
+        self.indexed()?;
         let seq = self.seq;
         let mut out = Vec::new();
         for id in ids {
@@ -708,6 +742,7 @@ impl RunTxn {
     /// being unchanged). Nothing is written for the records that are there:
     /// a nightly run of a large extract updates no row per unchanged record.
     pub fn absent(&mut self, scope: &str, skipped: &[String]) -> Result<Vec<String>, Error> {
+        self.indexed()?;
         let seq = self.seq;
         let mut sql = format!("SELECT record_id FROM current c WHERE {ABSENT}");
         let mut params: Vec<Value> = vec![scope.into(), seq.into()];
@@ -795,6 +830,7 @@ impl RunTxn {
         outcome: &str,
         summary: &str,
     ) -> Result<(Ledger, RunInfo), Error> {
+        self.indexed()?;
         let fields = self.fields(ended, outcome, summary);
         let tables: Vec<[u8; 32]> = self
             .tables

@@ -307,3 +307,85 @@ fn a_new_version_of_a_record_the_store_holds_is_refused_and_adds_nothing() {
     let mut l = Ledger::open_read_only(&path).unwrap();
     assert_eq!(l.verify().unwrap(), vec![]);
 }
+
+/// The indexes the run's own connection sees.
+fn txn_indexes(t: &mut RunTxn) -> Vec<String> {
+    let mut names = Vec::new();
+    t.ledger
+        .db
+        .query(
+            "SELECT name FROM sqlite_master WHERE type = 'index' AND name NOT LIKE 'sqlite_%'",
+            &[],
+            &mut |r| {
+                names.push(r[0].str().to_string());
+                Ok(())
+            },
+        )
+        .unwrap();
+    names
+}
+
+#[test]
+fn a_first_run_makes_the_indexes_by_record_at_its_end_and_later_runs_keep_them() {
+    let by_record = ["dispositions_run_record", "versions_record"];
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("l.sqlite");
+    let has_all = |names: &[String]| by_record.iter().all(|i| names.iter().any(|n| n == i));
+    let has_none = |names: &[String]| !by_record.iter().any(|i| names.iter().any(|n| n == i));
+
+    // A first run abandoned (rolled back, or its process killed: the
+    // connection closed mid-transaction) leaves the indexes as they were.
+    let mut t = Ledger::open(&path).unwrap().begin(start()).unwrap();
+    assert!(has_none(&txn_indexes(&mut t)));
+    t.rollback().unwrap();
+    assert!(has_all(&indexes(&path)));
+    let mut t = Ledger::open(&path).unwrap().begin(start()).unwrap();
+    t.disposition(0, "person", "{}", Some("p0"), "valid", None)
+        .unwrap();
+    drop(t);
+    assert!(has_all(&indexes(&path)));
+
+    // Committed: made, and used at once by the absence query.
+    let mut t = Ledger::open(&path).unwrap().begin(start()).unwrap();
+    assert_eq!(t.seq(), 1);
+    t.file(file(0)).unwrap();
+    t.disposition(0, "person", "{}", Some("p0"), "valid", None)
+        .unwrap();
+    assert!(t
+        .version("p0", "person", "new", "01", "[]", "m", "f0.csv", "p0", "{}", 1)
+        .unwrap());
+    assert!(has_none(&txn_indexes(&mut t)));
+    assert!(t.absent("m", &[]).unwrap().is_empty());
+    assert!(has_all(&txn_indexes(&mut t)));
+    t.commit("2026-12-01T00:00:01Z", "clean", "{}").unwrap();
+    assert!(has_all(&indexes(&path)));
+
+    // A later run does not drop them.
+    let mut t = Ledger::open(&path).unwrap().begin(start()).unwrap();
+    assert_eq!(t.seq(), 2);
+    assert!(has_all(&txn_indexes(&mut t)));
+    t.commit("2026-12-01T00:00:02Z", "clean", "{}").unwrap();
+    let mut l = Ledger::open_read_only(&path).unwrap();
+    assert_eq!(l.verify().unwrap(), vec![]);
+    assert_eq!(l.lineage("p0").unwrap().unwrap().versions.len(), 1);
+}
+
+#[test]
+fn a_new_ledger_has_larger_pages_and_an_existing_one_keeps_its_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let page = |path: &Path| -> i64 {
+        rusqlite::Connection::open(path)
+            .unwrap()
+            .query_row("PRAGMA page_size", [], |r| r.get(0))
+            .unwrap()
+    };
+    let new = two_runs(dir.path());
+    assert_eq!(page(&new), backend::PAGE_SIZE);
+    let old = dir.path().join("old.sqlite");
+    raw(
+        &old,
+        "PRAGMA page_size = 4096; CREATE TABLE runs (seq INTEGER);",
+    );
+    drop(Ledger::open(&old).unwrap());
+    assert_eq!(page(&old), 4096);
+}
