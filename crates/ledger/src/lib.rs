@@ -518,9 +518,10 @@ impl RunTxn {
         run_id(self.seq)
     }
 
-    /// Makes the indexes by record a first run put off, before anything
-    /// that looks rows up by them, and before the commit.
-    fn indexed(&mut self) -> Result<(), Error> {
+    /// Makes the indexes by record a first run put off (called before
+    /// anything that looks rows up by them, and by the commit; a caller
+    /// may make them earlier, while it waits for other work).
+    pub fn indexed(&mut self) -> Result<(), Error> {
         if self.unindexed {
             self.ledger.db.batch(BY_RECORD)?;
             self.unindexed = false;

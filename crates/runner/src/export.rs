@@ -24,8 +24,8 @@ use casebridge_mapping::{
     AnswerRow, Cell, FieldIssue, FormPivot, Mapping, MappingSet, RowWriter, SourceFormat,
 };
 use casebridge_model::{
-    rules, Disposition, Encoding, FieldType, Finding, Locator, Record, RecordKind, RecordSink,
-    Sha256, SinkError,
+    rules, Disposition, Encoding, FieldType, Finding, Locator, Provenance, Record, RecordKind,
+    RecordSink, Sha256, SinkError,
 };
 use casebridge_sheet::{SheetCell, SheetSink};
 use casebridge_validate::Report;
@@ -148,8 +148,15 @@ pub(crate) trait Gate {
     /// `Some(reason)`: the record is not written (unchanged), and is
     /// skipped with that reason.
     fn admit(&mut self, file: &FileCtx<'_>, record: &Record) -> Result<Option<String>, Error>;
-    /// The record was written.
-    fn written(&mut self, file: &FileCtx<'_>, record: &Record) -> Result<(), Error>;
+    /// The record was written, with `provenance`. The stage may have
+    /// taken the provenance out of `record` (so that it is not copied to
+    /// be left out), or left it in.
+    fn written(
+        &mut self,
+        file: &FileCtx<'_>,
+        record: &Record,
+        provenance: &[Provenance],
+    ) -> Result<(), Error>;
     /// The record is in the input but broke a rule: not written.
     fn present(&mut self, _record: &Record) -> Result<(), Error> {
         Ok(())
@@ -675,7 +682,7 @@ impl<'t> Export<'t> {
         }
         let verdict = self.write_now(file, record, locator, encoding, pending)?;
         if let (Some(gate), Verdict::Done(Disposition::Valid)) = (&mut self.gate, &verdict) {
-            gate.written(file, record)?;
+            gate.written(file, record, &record.header().provenance)?;
         }
         Ok(verdict)
     }
@@ -686,7 +693,7 @@ impl<'t> Export<'t> {
     fn write_owned(
         &mut self,
         file: &FileCtx<'_>,
-        record: Record,
+        mut record: Record,
         locator: &Locator,
         encoding: Option<Encoding>,
         pending: bool,
@@ -702,7 +709,10 @@ impl<'t> Export<'t> {
             }
             // A JSON Lines line is always written: the gate hears of it
             // before the record is handed over.
-            gate.written(file, &record)?;
+            let provenance = std::mem::take(&mut record.header_mut().provenance);
+            let heard = gate.written(file, &record, &provenance);
+            record.header_mut().provenance = provenance;
+            heard?;
         }
         match self.writer(record.kind(), Some(&record))? {
             Ok(Writer::Jsonl(s, n)) => {

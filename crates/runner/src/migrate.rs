@@ -29,7 +29,8 @@ use casebridge_csv::{CsvSink, CsvSinkConfig};
 use casebridge_ledger::{Absent, FileRow, Ledger, Lock, RunInfo, RunStart, RunTxn};
 use casebridge_mapping::{Mapping, MappingSet};
 use casebridge_model::{
-    rules, Disposition, Event, EventSink, FileId, FileOutcome, Finding, Record, RecordKind, Sha256,
+    rules, Disposition, Event, EventSink, FileId, FileOutcome, Finding, Provenance, Record,
+    RecordKind, Sha256,
 };
 use casebridge_validate::Report;
 use chrono::NaiveDate;
@@ -326,6 +327,24 @@ pub fn migrate(
         }
     }
 
+    // Tonight's records are all written: their files are hashed for the
+    // ledger on a thread of their own while the withdrawals are found and
+    // written, and a first run's indexes made.
+    let mut files = stage.export.finish()?;
+    let hashing = (!opts.dry_run).then(|| {
+        let dir = out.path().to_path_buf();
+        let names: Vec<String> = files.iter().map(|(n, _)| n.clone()).collect();
+        std::thread::spawn(move || {
+            names
+                .into_iter()
+                .map(|n| {
+                    let hashed = hash_output(&dir.join(&n));
+                    (n, hashed)
+                })
+                .collect::<BTreeMap<_, _>>()
+        })
+    });
+
     // Withdrawals: records of a full extract that tonight's files of the
     // same source no longer hold.
     let scopes: Vec<(String, ScopeState)> = shared
@@ -389,7 +408,6 @@ pub fn migrate(
         }
     }
 
-    let mut files = stage.export.finish()?;
     for (name, n) in withdrawn_export.finish()? {
         files.push((format!("withdrawn/{name}"), n));
     }
@@ -417,19 +435,17 @@ pub fn migrate(
     };
     summary.changes = changes;
     summary.files.clone_from(&files);
-    if opts.dry_run {
+    let Some(hashing) = hashing else {
         txn.rollback()?;
         return Ok((outcome, summary));
-    }
+    };
+    txn.indexed()?;
+    let mut hashed = hashing.join().map_err(|_| Error::LedgerState)?;
     for (name, records) in &files {
-        let p = out.path().join(name);
-        let size = std::fs::metadata(&p).map(|m| m.len()).unwrap_or(0);
-        let sha = casebridge_ledger::hash_file(&p).map_err(|source| {
-            Error::Output(casebridge_io::Error::Create {
-                path: p.clone(),
-                source,
-            })
-        })?;
+        let (size, sha) = match hashed.remove(name) {
+            Some(h) => h,
+            None => hash_output(&out.path().join(name)),
+        }?;
         txn.output(&format!("{folder}/{name}"), size, &sha, *records)?;
     }
     let run_summary = serde_json::json!({
@@ -613,6 +629,18 @@ fn recover(ledger: &mut Ledger, out_dir: &Path) -> Result<(), Error> {
         }
     }
     Ok(())
+}
+
+/// An output file's size and SHA-256 (hex), for the ledger.
+fn hash_output(path: &Path) -> Result<(u64, String), Error> {
+    std::fs::metadata(path)
+        .and_then(|m| Ok((m.len(), casebridge_ledger::hash_file(path)?)))
+        .map_err(|source| {
+            Error::Output(casebridge_io::Error::Create {
+                path: path.to_path_buf(),
+                source,
+            })
+        })
 }
 
 fn put_in_place(from: &Path, to: &Path) -> Result<(), Error> {
@@ -906,7 +934,12 @@ impl Gate for Versioning {
         }
     }
 
-    fn written(&mut self, file: &FileCtx<'_>, record: &Record) -> Result<(), Error> {
+    fn written(
+        &mut self,
+        file: &FileCtx<'_>,
+        record: &Record,
+        provenance: &[Provenance],
+    ) -> Result<(), Error> {
         let h = record.header();
         // What admit found of it (a form or survivor written without
         // admit is hashed and looked up).
@@ -924,13 +957,15 @@ impl Gate for Versioning {
         let kind = record.kind().as_str();
         // The store keeps the record without its provenance, which the
         // version row holds.
-        let provenance = serde_json::to_string(&h.provenance).unwrap_or_default();
-        let json = {
+        let provenance = serde_json::to_string(provenance).unwrap_or_default();
+        let json = if h.provenance.is_empty() {
+            record.to_json_line()
+        } else {
             let mut bare = record.clone();
             bare.header_mut().provenance.clear();
             bare.to_json_line()
-                .map_err(|e| Error::Sink(casebridge_model::SinkError::Output(Box::new(e))))?
-        };
+        }
+        .map_err(|e| Error::Sink(casebridge_model::SinkError::Output(Box::new(e))))?;
         let mut s = self.shared.borrow_mut();
         let t = s.txn()?;
         let current = match last {
