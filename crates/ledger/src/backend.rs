@@ -5,24 +5,36 @@
 //! `ON CONFLICT DO UPDATE`; the lock becomes an advisory lock) and
 //! nothing above this module changes.
 
+use std::borrow::Cow;
 use std::path::Path;
 
 use rusqlite::types::{ToSqlOutput, ValueRef};
 
 use crate::Error;
 
-/// A value in a ledger row.
+/// A value in a ledger row: text borrowed where it can be (a run's rows
+/// are bound straight from the caller's strings, a row read is lent from
+/// the database's own buffer), owned where it must outlive either.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Value {
+pub enum Value<'a> {
     /// SQL NULL.
     Null,
     /// An integer.
     Int(i64),
     /// Text.
-    Text(String),
+    Text(Cow<'a, str>),
 }
 
-impl Value {
+impl Value<'_> {
+    /// The value, owning its text.
+    pub fn into_owned(self) -> Value<'static> {
+        match self {
+            Value::Null => Value::Null,
+            Value::Int(i) => Value::Int(i),
+            Value::Text(s) => Value::Text(Cow::Owned(s.into_owned())),
+        }
+    }
+
     /// The text, if it is text.
     pub fn text(&self) -> Option<&str> {
         match self {
@@ -45,32 +57,32 @@ impl Value {
     }
 }
 
-impl From<&str> for Value {
-    fn from(s: &str) -> Self {
-        Value::Text(s.to_string())
+impl<'a> From<&'a str> for Value<'a> {
+    fn from(s: &'a str) -> Self {
+        Value::Text(Cow::Borrowed(s))
     }
 }
-impl From<String> for Value {
+impl From<String> for Value<'_> {
     fn from(s: String) -> Self {
-        Value::Text(s)
+        Value::Text(Cow::Owned(s))
     }
 }
-impl From<i64> for Value {
+impl From<i64> for Value<'_> {
     fn from(i: i64) -> Self {
         Value::Int(i)
     }
 }
-impl From<u64> for Value {
+impl From<u64> for Value<'_> {
     fn from(i: u64) -> Self {
         Value::Int(i64::try_from(i).unwrap_or(i64::MAX))
     }
 }
-impl From<u32> for Value {
+impl From<u32> for Value<'_> {
     fn from(i: u32) -> Self {
         Value::Int(i64::from(i))
     }
 }
-impl<T: Into<Value>> From<Option<T>> for Value {
+impl<'a, T: Into<Value<'a>>> From<Option<T>> for Value<'a> {
     fn from(v: Option<T>) -> Self {
         v.map_or(Value::Null, Into::into)
     }
@@ -81,13 +93,14 @@ pub trait Backend {
     /// Runs statements with no parameters (schema).
     fn batch(&mut self, sql: &str) -> Result<(), Error>;
     /// Runs one statement; returns the rows changed.
-    fn execute(&mut self, sql: &str, params: &[Value]) -> Result<usize, Error>;
-    /// Runs a query, calling `each` with every row's values.
+    fn execute(&mut self, sql: &str, params: &[Value<'_>]) -> Result<usize, Error>;
+    /// Runs a query, calling `each` with every row's values (lent for
+    /// the call: [`Value::into_owned`] keeps one).
     fn query(
         &mut self,
         sql: &str,
-        params: &[Value],
-        each: &mut dyn FnMut(&[Value]) -> Result<(), Error>,
+        params: &[Value<'_>],
+        each: &mut dyn FnMut(&[Value<'_>]) -> Result<(), Error>,
     ) -> Result<(), Error>;
     /// Starts the run's one transaction.
     fn begin(&mut self) -> Result<(), Error>;
@@ -324,9 +337,9 @@ pub(crate) fn sql_message(e: &rusqlite::Error) -> String {
     }
 }
 
-struct P<'a>(&'a Value);
+struct P<'a, 'v>(&'a Value<'v>);
 
-impl rusqlite::ToSql for P<'_> {
+impl rusqlite::ToSql for P<'_, '_> {
     fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
         Ok(match self.0 {
             Value::Null => ToSqlOutput::Borrowed(ValueRef::Null),
@@ -336,14 +349,12 @@ impl rusqlite::ToSql for P<'_> {
     }
 }
 
-fn value_of(v: ValueRef<'_>) -> Value {
+fn value_of(v: ValueRef<'_>) -> Value<'_> {
     match v {
         ValueRef::Null => Value::Null,
         ValueRef::Integer(i) => Value::Int(i),
-        ValueRef::Real(f) => Value::Text(f.to_string()),
-        ValueRef::Text(t) | ValueRef::Blob(t) => {
-            Value::Text(String::from_utf8_lossy(t).into_owned())
-        }
+        ValueRef::Real(f) => Value::Text(Cow::Owned(f.to_string())),
+        ValueRef::Text(t) | ValueRef::Blob(t) => Value::Text(String::from_utf8_lossy(t)),
     }
 }
 
@@ -352,31 +363,28 @@ impl Backend for Sqlite {
         self.conn.execute_batch(sql).map_err(Error::Sql)
     }
 
-    fn execute(&mut self, sql: &str, params: &[Value]) -> Result<usize, Error> {
+    fn execute(&mut self, sql: &str, params: &[Value<'_>]) -> Result<usize, Error> {
         let mut st = self.conn.prepare_cached(sql).map_err(Error::Sql)?;
-        let ps: Vec<P<'_>> = params.iter().map(P).collect();
-        st.execute(rusqlite::params_from_iter(ps.iter()))
+        st.execute(rusqlite::params_from_iter(params.iter().map(P)))
             .map_err(Error::Sql)
     }
 
     fn query(
         &mut self,
         sql: &str,
-        params: &[Value],
-        each: &mut dyn FnMut(&[Value]) -> Result<(), Error>,
+        params: &[Value<'_>],
+        each: &mut dyn FnMut(&[Value<'_>]) -> Result<(), Error>,
     ) -> Result<(), Error> {
         let mut st = self.conn.prepare_cached(sql).map_err(Error::Sql)?;
         let n = st.column_count();
-        let ps: Vec<P<'_>> = params.iter().map(P).collect();
         let mut rows = st
-            .query(rusqlite::params_from_iter(ps.iter()))
+            .query(rusqlite::params_from_iter(params.iter().map(P)))
             .map_err(Error::Sql)?;
-        let mut vals = Vec::with_capacity(n);
         while let Some(row) = rows.next().map_err(Error::Sql)? {
-            vals.clear();
-            for i in 0..n {
-                vals.push(value_of(row.get_ref(i).map_err(Error::Sql)?));
-            }
+            let vals = (0..n)
+                .map(|i| row.get_ref(i).map(value_of))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(Error::Sql)?;
             each(&vals)?;
         }
         Ok(())

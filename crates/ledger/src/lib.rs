@@ -874,21 +874,22 @@ impl RunTxn {
         Ok(self.ledger)
     }
 
-    fn fields(&self, ended: &str, outcome: &str, summary: &str) -> Vec<Value> {
+    /// The run's row (once a run: owned).
+    fn fields(&self, ended: &str, outcome: &str, summary: &str) -> Vec<Value<'static>> {
         let s = &self.start;
         vec![
             run_id(self.seq).into(),
             s.name.clone().into(),
-            s.started.as_str().into(),
-            ended.into(),
-            s.tool.as_str().into(),
+            s.started.clone().into(),
+            ended.to_string().into(),
+            s.tool.clone().into(),
             s.config_sha.clone().into(),
             s.config.clone().into(),
-            s.mappings.as_str().into(),
-            s.out_dir.as_str().into(),
-            outcome.into(),
-            summary.into(),
-            self.prev.as_str().into(),
+            s.mappings.clone().into(),
+            s.out_dir.clone().into(),
+            outcome.to_string().into(),
+            summary.to_string().into(),
+            self.prev.clone().into(),
         ]
     }
 }

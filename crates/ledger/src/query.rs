@@ -358,7 +358,7 @@ impl Ledger {
     /// Returns the problems found (none: the ledger is intact).
     pub fn verify(&mut self) -> Result<Vec<Problem>, Error> {
         let mut problems = Vec::new();
-        let mut runs: Vec<(i64, Vec<Value>, String)> = Vec::new();
+        let mut runs: Vec<(i64, Vec<Value<'static>>, String)> = Vec::new();
         let cols = RUN_FIELDS.join(", ");
         self.db().query(
             &format!("SELECT seq, {cols}, digest FROM runs ORDER BY rowid"),
@@ -367,7 +367,7 @@ impl Ledger {
                 let n = r.len();
                 runs.push((
                     r[0].int().unwrap_or(0),
-                    r[1..n - 1].to_vec(),
+                    r[1..n - 1].iter().cloned().map(Value::into_owned).collect(),
                     r[n - 1].str().to_string(),
                 ));
                 Ok(())
