@@ -654,3 +654,69 @@ fn a_form_missing_a_required_answer_is_a_finding() {
     assert!(text.contains("workbook.required-missing"), "{text}");
     assert!(text.contains("no answer to `FSW_CHAPTER_ROLE`"), "{text}");
 }
+
+// An XLSX sheet takes 1,048,576 rows; past them the whole export used to
+// stop (exit 2, no workbook at all) with an error naming the staging
+// folder's temporary file. Now the records past them are rejected, each
+// with its place, and the rest is written. (`--max-sheet-rows` stands in
+// for Excel's limit: a test cannot write a million rows in time.)
+#[test]
+fn records_past_what_a_sheet_takes_are_rejected_and_the_rest_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = root().join("examples/mosaic-clean/DM_PERSONS.csv");
+    let persons = table(&src).len() - 1;
+    assert!(persons > 6, "the example has persons to spare: {persons}");
+    for (to, extra, book) in [
+        ("xlsx", &[][..], "person.xlsx"),
+        ("mosaic", &["--format", "xlsx"][..], "DM_PERSONS.xlsx"),
+    ] {
+        let out = dir.path().join(to);
+        let mut args = vec!["--max-sheet-rows", "6"];
+        args.extend_from_slice(extra);
+        let (code, text) = export(&[&src], "mappings/mosaic", to, &out, &args);
+        assert_eq!(code, 1, "records rejected: {text}");
+        let full = format!("cannot be written: {book} is full: its sheet takes 6 rows");
+        assert_eq!(
+            text.matches(&full).count(),
+            (persons - 5).min(5),
+            "one finding a record past the sheet (examples shown: 5): {text}"
+        );
+        assert!(
+            text.contains(&format!("DM_PERSONS.csv:7: {full}")),
+            "the first record past it, at its line: {text}"
+        );
+        assert!(
+            text.contains(&format!(
+                "{persons} record(s) read, 5 written, {} rejected",
+                persons - 5
+            )),
+            "every record accounted for: {text}"
+        );
+        assert!(text.contains("export.sheet-full"), "{text}");
+        assert!(!text.contains("casebridge-tmp"), "{text}");
+        use casebridge_model::{RecordSource, TextRow, Want};
+        let mut s = casebridge_sheet::SheetSource::open(
+            &out.join(book),
+            casebridge_sheet::SheetSourceConfig::default(),
+        )
+        .expect("open workbook");
+        let want = vec![Want::Text; s.columns().len()];
+        let mut row = TextRow::new();
+        let mut rows = 0;
+        while s.read_row(&mut row, &want).expect("a row") {
+            rows += 1;
+        }
+        assert_eq!(rows, 5, "the sheet is full, and nothing else lost: {text}");
+    }
+    // Not a sheet's size: refused before anything is read.
+    let (code, text) = export(
+        &[&src],
+        "mappings/mosaic",
+        "xlsx",
+        &dir.path().join("none"),
+        &["--max-sheet-rows", "1048577"],
+    );
+    assert_eq!(code, 2, "{text}");
+    assert!(text.contains("--max-sheet-rows"), "{text}");
+    assert!(!dir.path().join("none").exists());
+}

@@ -53,6 +53,12 @@ pub struct ExportArgs {
     /// "64MiB"; 0: always there.
     #[arg(long, value_parser = crate::validate::parse_size_or_zero, default_value = "64MiB")]
     pub key_memory: u64,
+    /// Rows an XLSX sheet written takes, its header's among them (from 2
+    /// to Excel's 1048576, the default; fewer for a spreadsheet that holds
+    /// fewer). A record past them is rejected (`export.sheet-full`).
+    #[arg(long, default_value_t = casebridge_sheet::MAX_ROWS,
+          value_parser = clap::value_parser!(u32).range(2..=i64::from(casebridge_sheet::MAX_ROWS)))]
+    pub max_sheet_rows: u32,
 }
 
 /// The folder of a shipped mapping set: `mappings/NAME` in the working
@@ -149,6 +155,7 @@ pub fn run(args: ExportArgs, quiet: bool, facts: &mut crate::RunFacts) -> anyhow
         limits: casebridge_runner::Limits {
             max_record_bytes: args.max_record_bytes,
             key_memory: args.key_memory,
+            max_sheet_rows: args.max_sheet_rows,
             ..casebridge_runner::Limits::default()
         },
     };

@@ -103,6 +103,7 @@ rules! {
     RUN_NOTHING_CHECKED = "run.nothing-checked", Error, "No record was checked: a gate never passes by reading nothing.";
     EXPORT_NO_TARGET = "export.no-target", Warning, "The export target has no mapping (or writer) for a record's kind: the record is skipped, not written.";
     EXPORT_VALUE = "export.value", Error, "A value cannot be written through the target mapping (no code for it, a key that does not split, a text longer than an XLSX cell holds, a character the file's encoding lacks): the record is not written.";
+    EXPORT_SHEET_FULL = "export.sheet-full", Error, "An XLSX sheet written holds all the rows it takes (Excel's 1,048,576, or `[limits] max_sheet_rows`): the record is not written; write the table as CSV.";
     FILE_CHANGED = "file.changed", Error, "The file changed between its hashing and its reading: its records' provenance names the hash taken first.";
     MIGRATE_WITHDRAWN = "migrate.withdrawn", Warning, "A record of the last full extract is absent from tonight's: it is written as withdrawn.";
     MIGRATE_WITHDRAWAL_HELD = "migrate.withdrawal-held", Warning, "A source of a full extract was not read through tonight: records absent from it are not withdrawn.";

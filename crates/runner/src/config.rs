@@ -27,6 +27,7 @@
 //! max_xlsx_ratio = 200
 //! max_xlsx_entries = 10000
 //! key_memory = "64 MiB"         # source keys held for key.duplicate; beyond: a temporary database (0: always)
+//! max_sheet_rows = 1048576      # rows an XLSX sheet written takes, its header's among them (at most Excel's limit)
 //!
 //! [report]
 //! format = "json"               # human | json
@@ -131,6 +132,7 @@ struct RawLimits {
     max_xlsx_ratio: Option<Spanned<i64>>,
     max_xlsx_entries: Option<Spanned<i64>>,
     key_memory: Option<Spanned<Size>>,
+    max_sheet_rows: Option<Spanned<i64>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -374,6 +376,17 @@ impl RunConfig {
         if let Some(n) = sized(&l.key_memory, "key_memory", true, &mut diags) {
             limits.key_memory = n;
         }
+        if let Some(v) = &l.max_sheet_rows {
+            let most = casebridge_sheet::MAX_ROWS;
+            match u32::try_from(*v.get_ref()) {
+                Ok(n) if (2..=most).contains(&n) => limits.max_sheet_rows = n,
+                _ => diags.push(Diagnostic::new(
+                    path,
+                    at(v.span().start),
+                    format!("max_sheet_rows must be a whole number from 2 to {most} (a sheet's header and at least one row; Excel's limit)"),
+                )),
+            }
+        }
         let max_findings = count(&l.max_findings, "max_findings", &mut diags);
 
         let r = &raw.report;
@@ -580,6 +593,24 @@ output = "out/report.json"
         let msg = e[0].to_string();
         assert!(msg.contains("CASEBRIDGE_HTTP_TOKEN"), "{msg}");
         assert!(!msg.contains("abc123secret"));
+    }
+
+    #[test]
+    fn a_sheet_row_limit_is_taken_within_what_a_sheet_holds() {
+        let base = "[inputs]\npaths = ['a']\nmappings = 'm'\n[limits]\n";
+        let c = load(&format!("{base}max_sheet_rows = 1000\n")).unwrap();
+        assert_eq!(c.limits.max_sheet_rows, 1000);
+        let c = load(base).unwrap();
+        assert_eq!(c.limits.max_sheet_rows, casebridge_sheet::MAX_ROWS);
+        for bad in ["1", "0", "-5", "1048577"] {
+            let e = load(&format!("{base}max_sheet_rows = {bad}\n")).unwrap_err();
+            assert_eq!(e[0].line, Some(5), "{bad}");
+            assert!(
+                e[0].to_string().contains("from 2 to 1048576"),
+                "{bad}: {}",
+                e[0]
+            );
+        }
     }
 
     #[test]

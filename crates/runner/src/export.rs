@@ -100,7 +100,8 @@ pub fn export(
         out.path().to_path_buf(),
         opts.show_values,
         BTreeMap::new(),
-    );
+    )
+    .with_sheet_rows(opts.limits.max_sheet_rows);
     let could_not_run;
     {
         let mut pipeline = Pipeline::new(popts, report, progress);
@@ -193,6 +194,8 @@ pub(crate) struct Export<'t> {
     /// name is worked out (mapping found, glob turned into a file name)
     /// once, not for every record.
     names: BTreeMap<RecordKind, String>,
+    /// Rows a sheet written takes ([`Limits::max_sheet_rows`]).
+    sheet_rows: u32,
 }
 
 /// One output file.
@@ -522,7 +525,14 @@ impl<'t> Export<'t> {
             encoding: None,
             issues: Vec::new(),
             names: BTreeMap::new(),
+            sheet_rows: casebridge_sheet::MAX_ROWS,
         }
+    }
+
+    /// At most `rows` rows a sheet written, its header's among them.
+    pub(crate) fn with_sheet_rows(mut self, rows: u32) -> Export<'t> {
+        self.sheet_rows = rows;
+        self
     }
 
     /// Closes every output file: each file's name and records, in name order.
@@ -558,6 +568,7 @@ impl<'t> Export<'t> {
                 .get_mut(name)
                 .ok_or_else(|| "no writer".to_string()));
         }
+        let sheet_rows = self.sheet_rows;
         let (name, make): (String, MakeWriter<'_, 't>) = match self.target {
             ExportTarget::Jsonl => (
                 format!("{kind}.jsonl"),
@@ -575,6 +586,7 @@ impl<'t> Export<'t> {
                             Table::Sheet(Box::new(
                                 SheetSink::create(p, kind.as_str(), &header)
                                     .and_then(SheetSink::as_table)
+                                    .map(|s| s.with_max_rows(sheet_rows))
                                     .map_err(sink_err)?,
                             ))
                         } else {
@@ -628,6 +640,7 @@ impl<'t> Export<'t> {
                                 Table::Sheet(Box::new(
                                     SheetSink::create(p, sheet, &header)
                                         .and_then(SheetSink::as_table)
+                                        .map(|s| s.with_max_rows(sheet_rows))
                                         .map_err(sink_err)?,
                                 ))
                             }
@@ -836,6 +849,22 @@ impl<'t> Export<'t> {
                     };
                     unwritable_cells(&many, how.names(), holds, &mut issues);
                 }
+                if let (true, Table::Sheet(s)) = (issues.is_empty(), &*sink) {
+                    if usize::try_from(s.rows_left()).unwrap_or(usize::MAX) < many.len() {
+                        issues.push(FieldIssue {
+                            rule: rules::EXPORT_SHEET_FULL,
+                            field: "-",
+                            column: String::new(),
+                            message: format!(
+                                "{} is full: its sheet takes {} rows, the header's among them \
+                                 (write this table as CSV)",
+                                s.file_name(),
+                                s.max_rows()
+                            ),
+                            value: None,
+                        });
+                    }
+                }
                 if issues.is_empty() {
                     for cells in &many {
                         match sink {
@@ -878,10 +907,21 @@ fn rejected(
     locator: &Locator,
     issues: &mut Vec<FieldIssue>,
 ) -> Verdict {
+    let mut broken = Vec::new();
     for i in issues.drain(..) {
+        // A full sheet is the table's limit, not the value's; the rest
+        // (a code the target lacks, a value its type refuses) is a value
+        // the target cannot write.
+        let rule = match i.rule {
+            rules::EXPORT_SHEET_FULL => rules::EXPORT_SHEET_FULL,
+            _ => rules::EXPORT_VALUE,
+        };
+        if !broken.contains(&rule) {
+            broken.push(rule);
+        }
         findings.push(
             Finding::new(
-                rules::EXPORT_VALUE,
+                rule,
                 file,
                 locator.line(),
                 (!i.column.is_empty()).then_some(i.column.as_str()),
@@ -892,7 +932,7 @@ fn rejected(
         );
     }
     Verdict::Done(Disposition::Rejected {
-        rules: vec![rules::EXPORT_VALUE.to_string()],
+        rules: broken.into_iter().map(str::to_string).collect(),
     })
 }
 

@@ -28,6 +28,10 @@ pub struct Limits {
     /// Memory the source keys of `key.duplicate` may hold; beyond it they
     /// move to a temporary database (0: always there).
     pub key_memory: u64,
+    /// Rows an XLSX sheet written takes, its header's among them (at
+    /// most Excel's 1,048,576): a record past them is rejected
+    /// (`export.sheet-full`), not the whole export stopped.
+    pub max_sheet_rows: u32,
 }
 
 /// The default of [`Limits::key_memory`]: about two million keys.
@@ -42,6 +46,7 @@ impl Default for Limits {
             max_xml_token_bytes: xml.max_token_bytes,
             archive: ArchiveLimits::default(),
             key_memory: KEY_MEMORY,
+            max_sheet_rows: casebridge_sheet::MAX_ROWS,
         }
     }
 }

@@ -235,7 +235,8 @@ pub fn migrate(
             out.path().to_path_buf(),
             opts.show_values,
             hashes.clone(),
-        ),
+        )
+        .with_sheet_rows(opts.limits.max_sheet_rows),
         deduper: opts.dedup.clone().map(casebridge_dedup::Deduper::new),
         files: BTreeMap::new(),
         hashes: hashes.clone(),
@@ -358,7 +359,8 @@ pub fn migrate(
         out.path().join("withdrawn"),
         opts.show_values,
         BTreeMap::new(),
-    );
+    )
+    .with_sheet_rows(opts.limits.max_sheet_rows);
     let mut withdrawn_any = false;
     for (scope, state) in scopes {
         let Some(mapping) = mappings.mappings.iter().find(|m| m.id == scope) else {

@@ -36,6 +36,8 @@ pub struct SheetSink {
     workbook: Workbook,
     path: PathBuf,
     next_row: u32,
+    /// The most rows this sheet takes, its header's among them.
+    max_rows: u32,
     width: usize,
     table: bool,
     date: rust_xlsxwriter::Format,
@@ -73,6 +75,7 @@ impl SheetSink {
             workbook,
             path: path.to_path_buf(),
             next_row: 0,
+            max_rows: MAX_ROWS,
             width: header.len(),
             table: false,
             date: rust_xlsxwriter::Format::new().set_num_format("yyyy-mm-dd"),
@@ -83,12 +86,42 @@ impl SheetSink {
         Ok(sink)
     }
 
+    /// At most `rows` rows, the header's among them (fewer than Excel's
+    /// [`MAX_ROWS`], for a spreadsheet that holds fewer; at least the
+    /// header and one row, at most `MAX_ROWS`).
+    pub fn with_max_rows(mut self, rows: u32) -> SheetSink {
+        self.max_rows = rows.clamp(2, MAX_ROWS);
+        self
+    }
+
+    /// The most rows the sheet takes, its header's among them.
+    pub fn max_rows(&self) -> u32 {
+        self.max_rows
+    }
+
+    /// The file's name (without its folder: a staging folder's while
+    /// the export runs).
+    pub fn file_name(&self) -> String {
+        self.path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    }
+
+    /// Rows the sheet still takes.
+    pub fn rows_left(&self) -> u32 {
+        self.max_rows.saturating_sub(self.next_row)
+    }
+
     /// Appends a row of text cells (empty cells are left blank).
     pub fn write_row(&mut self, cells: &[String]) -> Result<(), Error> {
-        if self.next_row >= MAX_ROWS {
+        if self.next_row >= self.max_rows {
             return Err(write_err(
                 &self.path,
-                format!("more than {MAX_ROWS} rows: past what a sheet holds"),
+                format!(
+                    "more than {} rows: past what the sheet holds",
+                    self.max_rows
+                ),
             ));
         }
         if cells.len() > usize::from(u16::MAX) || cells.len() > self.width.max(1) * 2 + 1024 {
@@ -134,10 +167,13 @@ impl SheetSink {
     /// Appends a row of typed cells: dates as date cells, numbers as
     /// numbers, the rest as text.
     pub fn write_cells(&mut self, cells: &[SheetCell<'_>]) -> Result<(), Error> {
-        if self.next_row >= MAX_ROWS {
+        if self.next_row >= self.max_rows {
             return Err(write_err(
                 &self.path,
-                format!("more than {MAX_ROWS} rows: past what a sheet holds"),
+                format!(
+                    "more than {} rows: past what the sheet holds",
+                    self.max_rows
+                ),
             ));
         }
         let row = self.next_row;
@@ -209,6 +245,26 @@ mod tests {
     use super::*;
     use crate::{SheetSource, SheetSourceConfig};
     use casebridge_model::{RecordSource, TextRow, Want};
+
+    #[test]
+    fn a_sheet_takes_its_rows_and_no_more() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.xlsx");
+        let sink = SheetSink::create(&path, "t", &["A"]).unwrap();
+        assert_eq!(sink.max_rows(), MAX_ROWS);
+        assert_eq!(sink.rows_left(), MAX_ROWS - 1);
+        let mut sink = sink.with_max_rows(3);
+        assert_eq!(sink.rows_left(), 2);
+        sink.write_row(&["1".into()]).unwrap();
+        sink.write_cells(&[SheetCell::Text("2")]).unwrap();
+        assert_eq!(sink.rows_left(), 0);
+        let e = sink.write_row(&["3".into()]).unwrap_err().to_string();
+        assert!(e.contains("more than 3 rows"), "{e}");
+        assert!(sink.write_cells(&[SheetCell::Text("3")]).is_err());
+        sink.finish().unwrap();
+        let clamped = SheetSink::create(&dir.path().join("u.xlsx"), "u", &["A"]).unwrap();
+        assert_eq!(clamped.with_max_rows(u32::MAX).max_rows(), MAX_ROWS);
+    }
 
     #[test]
     fn rows_read_back_exactly_the_file_is_private_and_complete() {
