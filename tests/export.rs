@@ -69,6 +69,21 @@ fn table(path: &Path) -> Vec<Vec<String>> {
         .collect()
 }
 
+/// The rows of a workbook's sheet under its header, read back.
+fn sheet_rows(path: &Path) -> usize {
+    use casebridge_model::{RecordSource, TextRow, Want};
+    let mut s =
+        casebridge_sheet::SheetSource::open(path, casebridge_sheet::SheetSourceConfig::default())
+            .expect("open workbook");
+    let want = vec![Want::Text; s.columns().len()];
+    let mut row = TextRow::new();
+    let mut rows = 0;
+    while s.read_row(&mut row, &want).expect("a row") {
+        rows += 1;
+    }
+    rows
+}
+
 /// Canonical records of a JSON Lines folder by id, provenance left out
 /// (each read adds to it).
 fn records(dir: &Path) -> BTreeMap<String, serde_json::Value> {
@@ -268,18 +283,7 @@ fn a_value_too_long_for_an_xlsx_cell_rejects_its_record_and_the_rest_is_written(
             "{text}"
         );
         assert!(!text.contains("casebridge-tmp"), "{text}");
-        use casebridge_model::{RecordSource, TextRow, Want};
-        let mut s = casebridge_sheet::SheetSource::open(
-            &out.join(book),
-            casebridge_sheet::SheetSourceConfig::default(),
-        )
-        .expect("open workbook");
-        let want = vec![Want::Text; s.columns().len()];
-        let mut row = TextRow::new();
-        let mut rows = 0;
-        while s.read_row(&mut row, &want).expect("a row") {
-            rows += 1;
-        }
+        let rows = sheet_rows(&out.join(book));
         assert_eq!(rows, 2, "the other notes are written: {text}");
     }
 }
@@ -694,18 +698,7 @@ fn records_past_what_a_sheet_takes_are_rejected_and_the_rest_is_written() {
         );
         assert!(text.contains("export.sheet-full"), "{text}");
         assert!(!text.contains("casebridge-tmp"), "{text}");
-        use casebridge_model::{RecordSource, TextRow, Want};
-        let mut s = casebridge_sheet::SheetSource::open(
-            &out.join(book),
-            casebridge_sheet::SheetSourceConfig::default(),
-        )
-        .expect("open workbook");
-        let want = vec![Want::Text; s.columns().len()];
-        let mut row = TextRow::new();
-        let mut rows = 0;
-        while s.read_row(&mut row, &want).expect("a row") {
-            rows += 1;
-        }
+        let rows = sheet_rows(&out.join(book));
         assert_eq!(rows, 5, "the sheet is full, and nothing else lost: {text}");
     }
     // Not a sheet's size: refused before anything is read.
