@@ -346,16 +346,28 @@ fn an_out_folder_with_files_is_refused_unless_replaced_whole_and_never_shared() 
     assert_eq!(replaced.status.code(), Some(0), "{}", stderr(&replaced));
     assert!(!out.join("STALE.csv").exists(), "the old set is gone whole");
     assert!(out.join("DM_PERSONS.csv").exists());
-    // A second run while a first holds the folder's lock fails, naming it.
+    // A lock file left by a killed run, naming a pid alive now (this
+    // one's), holds nothing: the folder is written.
     let lock = tmp.path().join(".extract.casebridge-lock");
     std::fs::write(&lock, format!("{} 1764633600\n", std::process::id())).unwrap();
+    let after_kill = run(&["--replace"]);
+    assert_eq!(after_kill.status.code(), Some(0), "{}", stderr(&after_kill));
+    assert!(!lock.exists(), "the lock file is gone with the run");
+    // A second run while a first holds the folder's lock fails, naming it.
+    std::fs::write(&lock, format!("{} 1764633600\n", std::process::id())).unwrap();
+    let held = std::fs::OpenOptions::new().write(true).open(&lock).unwrap();
+    held.lock().unwrap();
     let second = run(&["--replace"]);
     assert_eq!(second.status.code(), Some(2));
+    let text = stderr(&second);
     assert!(
-        stderr(&second).contains("another run"),
-        "{}",
-        stderr(&second)
+        text.contains(&format!(
+            "another run (pid {}, since 2025-12-02 00:00:00 UTC)",
+            std::process::id()
+        )),
+        "{text}"
     );
+    drop(held);
     std::fs::remove_file(&lock).unwrap();
     // And --replace never deletes an input: the data folder is refused.
     let over = casebridge()

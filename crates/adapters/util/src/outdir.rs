@@ -1,8 +1,9 @@
 //! Output folders: a run's whole set of files appears at once or not at all.
 //!
-//! [`OutputDir::create`] takes the folder's lock (`.NAME.casebridge-lock`
-//! beside it, created exclusively; held by a live process, the second run
-//! fails saying which and since when; left by a killed one, taken over),
+//! [`OutputDir::create`] takes the folder's lock (an OS file lock on
+//! `.NAME.casebridge-lock` beside it: held, the second run fails saying
+//! which process and since when; the kernel lets go however the holder
+//! ends, so a killed run's file is taken over),
 //! refuses a folder that already holds files unless asked to replace it,
 //! and makes a staging folder `.NAME.casebridge-tmp.PID.RANDOM` (0700)
 //! beside it. Files are written into [`OutputDir::path`] (each through
@@ -12,7 +13,8 @@
 //! the staging folder is removed; so stale files of an earlier set are never
 //! mixed with a new one.
 
-use std::io::{self, Write};
+use std::fs::{File, TryLockError};
+use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
@@ -24,6 +26,8 @@ pub struct OutputDir {
     target: PathBuf,
     staging: PathBuf,
     lock: PathBuf,
+    /// The lock file, held (locked) until the folder is dropped.
+    held: Option<File>,
     committed: bool,
 }
 
@@ -53,45 +57,74 @@ fn alive(pid: u32) -> bool {
     !proc.join("self").exists() || proc.join(pid.to_string()).exists()
 }
 
-/// Takes the lock file, or says who holds it.
-fn take_lock(target: &Path, lock: &Path) -> Result<()> {
+/// Opens (creating, owner-only, never through a symlink) the lock file.
+fn open_lock(lock: &Path) -> io::Result<File> {
+    let mut opts = std::fs::OpenOptions::new();
+    opts.read(true).write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600).custom_flags(libc::O_NOFOLLOW);
+    }
+    opts.open(lock)
+}
+
+/// Whether `file` is still the file `path` names (a holder removes the
+/// lock file before it lets go: a run that opened it just before then
+/// holds a file no longer there, and tries again).
+fn still_named(file: &File, path: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        match (file.metadata(), std::fs::symlink_metadata(path)) {
+            (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+            _ => false,
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (file, path);
+        true
+    }
+}
+
+/// Takes the folder's lock: an OS file lock on the lock file, released by
+/// the kernel however the holder ends (a killed run's lock is free, and a
+/// pid the system gave to another process since holds nothing). The file
+/// names the holder and since when, for the run that finds it held.
+fn take_lock(target: &Path, lock: &Path) -> Result<File> {
     let create_err = |source| Error::Create {
         path: target.to_path_buf(),
         source,
     };
-    for _ in 0..2 {
+    for _ in 0..16 {
         let mut live = signals::live();
-        match crate::output::open_exclusive(lock) {
-            Ok(mut f) => {
+        let mut f = open_lock(lock).map_err(create_err)?;
+        match f.try_lock() {
+            Ok(()) if still_named(&f, lock) => {
                 live.insert(std::path::absolute(lock).unwrap_or_else(|_| lock.to_path_buf()));
                 drop(live);
                 let line = format!("{} {}\n", std::process::id(), now());
-                return f.write_all(line.as_bytes()).map_err(create_err);
+                f.set_len(0).map_err(create_err)?;
+                f.write_all(line.as_bytes()).map_err(create_err)?;
+                return Ok(f);
             }
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+            // Held a moment ago by a run that has since removed it.
+            Ok(()) => continue,
+            Err(TryLockError::WouldBlock) => {
                 drop(live);
-                let text = std::fs::read_to_string(lock).unwrap_or_default();
+                let mut text = String::new();
+                let _ = f.read_to_string(&mut text);
                 let mut parts = text.split_whitespace();
                 let pid = parts.next().and_then(|p| p.parse::<u32>().ok());
-                let since = parts
-                    .next()
-                    .and_then(|p| p.parse::<u64>().ok())
-                    .unwrap_or(0);
-                match pid {
-                    Some(pid) if alive(pid) => {
-                        return Err(Error::Locked {
-                            path: target.to_path_buf(),
-                            pid,
-                            since,
-                        })
-                    }
-                    // A killed run's lock: taken over.
-                    _ => {
-                        let _ = std::fs::remove_file(lock);
-                    }
-                }
+                let since = parts.next().and_then(|p| p.parse::<u64>().ok());
+                return Err(Error::Locked {
+                    path: target.to_path_buf(),
+                    pid: pid.unwrap_or(0),
+                    since: since.unwrap_or(0),
+                });
             }
-            Err(e) => return Err(create_err(e)),
+            Err(TryLockError::Error(e)) => return Err(create_err(e)),
         }
     }
     Err(create_err(io::Error::new(
@@ -154,7 +187,8 @@ impl OutputDir {
         let (parent, name) = name_of(target)?;
         signals::install();
         let lock = parent.join(format!(".{name}.casebridge-lock"));
-        take_lock(target, &lock)?;
+        let held = take_lock(target, &lock)?;
+        // Removed while still held, then let go (see `still_named`).
         let release = |e: Error| {
             let _ = std::fs::remove_file(&lock);
             signals::live().remove(&std::path::absolute(&lock).unwrap_or_else(|_| lock.clone()));
@@ -205,6 +239,7 @@ impl OutputDir {
             target: target.to_path_buf(),
             staging,
             lock,
+            held: Some(held),
             committed: false,
         })
     }
@@ -265,6 +300,8 @@ impl Drop for OutputDir {
         }
         let _ = std::fs::remove_file(&self.lock);
         live.remove(&std::path::absolute(&self.lock).unwrap_or_else(|_| self.lock.clone()));
+        // Let go only once the file is gone (see `still_named`).
+        drop(self.held.take());
     }
 }
 
@@ -336,5 +373,48 @@ mod tests {
         std::fs::write(tmp.path().join(".extract.casebridge-lock"), "999999999 1\n").unwrap();
         OutputDir::create(&target, false).unwrap().commit().unwrap();
         assert_eq!(names(tmp.path()), ["extract"]);
+    }
+
+    // A killed run's lock file naming a pid the system has since given to
+    // a live process (here: this one, and pid 1) used to hold the folder
+    // until someone removed the file by hand. Only an OS lock holds it.
+    #[test]
+    fn a_lock_file_naming_a_live_pid_but_held_by_nobody_is_taken_over() {
+        let tmp = tempfile::tempdir().unwrap();
+        let target = tmp.path().join("extract");
+        let lock = tmp.path().join(".extract.casebridge-lock");
+        for pid in [std::process::id(), 1] {
+            std::fs::write(&lock, format!("{pid} 1\n")).unwrap();
+            let out = OutputDir::create(&target, true).unwrap();
+            let text = std::fs::read_to_string(&lock).unwrap();
+            assert!(
+                text.starts_with(&format!("{} ", std::process::id())),
+                "{text}"
+            );
+            out.commit().unwrap();
+            assert_eq!(names(tmp.path()), ["extract"]);
+        }
+        // Held: refused, and the holder's lock file left as it is.
+        let first = OutputDir::create(&target, true).unwrap();
+        let before = std::fs::read_to_string(&lock).unwrap();
+        assert!(matches!(
+            OutputDir::create(&target, true),
+            Err(Error::Locked { .. })
+        ));
+        assert_eq!(std::fs::read_to_string(&lock).unwrap(), before);
+        drop(first);
+        assert!(!lock.exists());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_symlink_in_the_lock_files_place_is_not_followed() {
+        let tmp = tempfile::tempdir().unwrap();
+        let target = tmp.path().join("extract");
+        let victim = tmp.path().join("victim.txt");
+        std::fs::write(&victim, "keep me").unwrap();
+        std::os::unix::fs::symlink(&victim, tmp.path().join(".extract.casebridge-lock")).unwrap();
+        assert!(OutputDir::create(&target, false).is_err());
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep me");
     }
 }
