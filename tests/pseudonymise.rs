@@ -167,6 +167,41 @@ fn windows_1252_input_is_written_back_in_windows_1252() {
     assert!(!bad && text.contains("no answer"));
 }
 
+// An `auto` file mixing Windows-1252 rows with UTF-8 rows holding letters
+// Windows-1252 lacks: the copy, written in Windows-1252, used to carry
+// `&#321;` for `Ł` (exit 0). Such a row is written in UTF-8, as it was read.
+#[test]
+fn a_utf8_row_of_a_windows_1252_file_keeps_its_letters() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    copy_dir(&root().join("examples/mosaic-clean"), &data);
+    let notes = data.join("CASE_NOTES.csv");
+    assert!(std::str::from_utf8(&std::fs::read(&notes).unwrap()).is_err());
+    append(
+        &notes,
+        concat!(
+            "3999993,100002,PHONE,Call,11/03/2025 08:23,11/03/2025 08:25,egallagher01,",
+            "\"Moved to Łódź, keeps bees\",N,COMPLETE\r\n"
+        ),
+    );
+    let out = tmp.path().join("out");
+    let o = run(&data, &mappings(), &out, &[]);
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    let bytes = std::fs::read(out.join("CASE_NOTES.csv")).unwrap();
+    let text = String::from_utf8_lossy(&bytes);
+    assert!(!text.contains("&#"), "a letter garbled");
+    let row = bytes
+        .split(|b| *b == b'\n')
+        .find(|l| l.windows(10).any(|w| w == b"keeps bees"))
+        .expect("the note is written");
+    let row = std::str::from_utf8(row).expect("the row is UTF-8, as read");
+    assert!(row.contains("Łódź, keeps bees"), "{row}");
+    // The rest of the copy is still Windows-1252, as the input.
+    let (all, _, _) = encoding_rs::WINDOWS_1252.decode(&bytes);
+    assert!(all.contains("no answer"));
+    assert!(std::str::from_utf8(&bytes).is_err(), "still Windows-1252");
+}
+
 #[test]
 fn the_pseudonymise_summary_says_written_not_valid() {
     let tmp = tempfile::tempdir().unwrap();

@@ -333,6 +333,10 @@ struct RewriteFile {
     treat: Vec<Option<(Treatment, Option<DateFormats>)>>,
     out: Vec<String>,
     written: u64,
+    /// The copy's encoding: the input's, so far as it is known.
+    encoding: Encoding,
+    /// Rows written in UTF-8 in a Windows-1252 copy (see `record`).
+    utf8_rows: u64,
 }
 
 /// Second pass for a CSV or workbook file: every row written back, in the
@@ -409,6 +413,8 @@ impl Stage for Rewrite<'_> {
             treat,
             out: vec![String::new(); header.len()],
             written: 0,
+            encoding: sink_cfg.encoding,
+            utf8_rows: 0,
         });
         Ok(())
     }
@@ -419,10 +425,10 @@ impl Stage for Rewrite<'_> {
                 reason: "no output open for this file".into(),
             }));
         };
-        if let (Sink::Csv(s), Some(Encoding::Windows1252)) = (&mut f.sink, item.encoding) {
+        if item.encoding == Some(Encoding::Windows1252) {
             // The input held a field that is not UTF-8: the copy keeps
             // the input's encoding.
-            s.set_encoding(Encoding::Windows1252).map_err(sink_err)?;
+            f.encoding = Encoding::Windows1252;
         }
         let rec = item.mapped;
         let people = people(rec, self.index);
@@ -447,6 +453,19 @@ impl Stage for Rewrite<'_> {
             };
         }
         f.out.truncate(f.treat.len());
+        if let Sink::Csv(s) = &mut f.sink {
+            // A letter Windows-1252 has no byte for (`Ł`) came from a
+            // field that was UTF-8 in the input (an `auto` file mixing
+            // both): its row is written in UTF-8, as it was read, rather
+            // than with `&#321;` in its place.
+            let lacks = f.encoding == Encoding::Windows1252
+                && f.out
+                    .iter()
+                    .any(|v| casebridge_csv::windows_1252_lacks(v).is_some());
+            f.utf8_rows += u64::from(lacks);
+            let row = if lacks { Encoding::Utf8 } else { f.encoding };
+            s.set_encoding(row).map_err(sink_err)?;
+        }
         f.sink.write_row(&f.out)?;
         f.written += 1;
         Ok(Verdict::Done(Disposition::Valid))
@@ -460,7 +479,7 @@ impl Stage for Rewrite<'_> {
         if let Some(f) = self.file.take() {
             let blanked = f.treat.iter().filter(|t| t.is_none()).count();
             f.sink.finish()?;
-            tracing::info!(file = %file.name, written = f.written, blanked_columns = blanked, "File pseudonymised.");
+            tracing::info!(file = %file.name, written = f.written, blanked_columns = blanked, utf8_rows = f.utf8_rows, "File pseudonymised.");
         }
         Ok(())
     }
