@@ -389,3 +389,20 @@ fn a_new_ledger_has_larger_pages_and_an_existing_one_keeps_its_own() {
     drop(Ledger::open(&old).unwrap());
     assert_eq!(page(&old), 4096);
 }
+
+// `.cargo/config.toml` builds SQLite without its memory statistics (a
+// global mutex on each of its allocations): a first run's rows cost less.
+#[test]
+fn sqlite_is_built_without_its_memory_statistics() {
+    let c = rusqlite::Connection::open_in_memory().unwrap();
+    let mut s = c.prepare("PRAGMA compile_options").unwrap();
+    let options: Vec<String> = s
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert!(
+        options.iter().any(|o| o == "DEFAULT_MEMSTATUS=0"),
+        "{options:?}"
+    );
+}
