@@ -9,7 +9,7 @@ mod common;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -424,4 +424,64 @@ fn a_killed_dedups_temporary_survivors_file_is_removed_by_the_next_run() {
     assert!(!planted.exists(), "the stale temporary is removed");
     assert_eq!(temporaries(tmp.path()), Vec::<String>::new());
     assert_eq!(mode(&survivors), 0o600);
+}
+
+// A write that fails part-way (here: a file-size limit, as a full disk
+// would) used to be reported at the staging folder's temporary path,
+// `.out.casebridge-tmp.PID.RANDOM/...`, which the run removes. It is
+// named at its place in the output folder, once, and nothing is left.
+#[cfg(unix)]
+#[test]
+fn a_write_that_fails_names_the_file_at_its_place_in_the_output_folder() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    generate(&data, 5);
+    for (command, extra, file) in [
+        (
+            "export",
+            &["--to", "jsonl"][..],
+            "out/case_note.jsonl: cannot write",
+        ),
+        ("pseudonymise", &[][..], "out/CASE_NOTES.csv: cannot write"),
+    ] {
+        let out = tmp.path().join("out");
+        let mut cmd = casebridge();
+        cmd.arg("--no-audit")
+            .arg(command)
+            .arg(data.join("CASE_NOTES.csv"))
+            .arg(data.join("DM_PERSONS.csv"))
+            .arg("--mapping")
+            .arg(mappings())
+            .arg("--out")
+            .arg(&out)
+            .args(extra)
+            .env("CASEBRIDGE_PSEUDONYM_KEY", "test-key-0123456789abcdef");
+        // At most 8 KiB a file written, the signal that would kill the
+        // process ignored: the write fails with EFBIG.
+        let o = Command::new("sh")
+            .arg("-c")
+            .arg("ulimit -f 8; trap '' XFSZ; exec \"$0\" \"$@\"")
+            .arg(cmd.get_program())
+            .args(cmd.get_args())
+            .envs(cmd.get_envs().filter_map(|(k, v)| v.map(|v| (k, v))))
+            .current_dir(root())
+            .output()
+            .unwrap();
+        let text = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{command}: {text}");
+        assert!(text.contains(file), "{command}: {text}");
+        assert!(!text.contains("casebridge-tmp"), "{command}: {text}");
+        assert_eq!(
+            text.matches("File too large").count(),
+            1,
+            "{command}: the cause said once: {text}"
+        );
+        let left: Vec<_> = std::fs::read_dir(tmp.path())
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n != "data")
+            .collect();
+        assert!(left.is_empty(), "{command}: left behind: {left:?}");
+    }
 }

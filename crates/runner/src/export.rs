@@ -103,14 +103,15 @@ pub fn export(
     )
     .with_sheet_rows(opts.limits.max_sheet_rows);
     let could_not_run;
+    let staged = |e: Error| e.at_target(out.path(), out.target());
     {
         let mut pipeline = Pipeline::new(popts, report, progress);
-        pipeline.run(&plan, "", &mut stage)?;
-        pipeline.end()?;
+        pipeline.run(&plan, "", &mut stage).map_err(staged)?;
+        pipeline.end().map_err(staged)?;
         could_not_run = pipeline.could_not_run();
     }
     let summary = ExportSummary {
-        files: stage.finish()?,
+        files: stage.finish().map_err(staged)?,
     };
     out.commit()?;
     check_balance(report)?;

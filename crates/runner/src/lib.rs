@@ -58,6 +58,12 @@ pub enum Error {
     /// An output file could not be written (the error names it).
     #[error(transparent)]
     Output(#[from] casebridge_io::Error),
+    /// An output file in the run's staging folder could not be written:
+    /// the error and its causes on one line, the file named at its place
+    /// in the output folder (the staging folder is gone when the run
+    /// ends). See [`Error::at_target`].
+    #[error("cannot write an output: {0}")]
+    Staged(String),
     /// A replaced output folder would delete an input.
     #[error("{}: the output folder holds the input {}; choose another --out", folder.display(), input.display())]
     OutputHoldsInput {
@@ -146,6 +152,25 @@ impl Outcome {
         } else {
             0
         }
+    }
+}
+
+impl Error {
+    /// This error, where it names a file in the staging folder `staging`,
+    /// told of that file at its place in `target` instead (a user looks
+    /// for `out/person.xlsx`, not `.out.casebridge-tmp.4242.../person.xlsx`,
+    /// which the run removes). Other errors are left as they are.
+    pub(crate) fn at_target(self, staging: &Path, target: &Path) -> Error {
+        let text = chain(&self);
+        let staged = display(staging);
+        if staged.is_empty() || !text.contains(&staged) {
+            return self;
+        }
+        let text = text.replace(&staged, &display(target));
+        Error::Staged(
+            text.strip_prefix("cannot write an output: ")
+                .map_or(text.clone(), str::to_string),
+        )
     }
 }
 

@@ -209,6 +209,9 @@ pub fn migrate(
     let folder = run_folder(seq);
     let pending = opts.out_dir.join(format!("{PENDING}{folder}"));
     let out = casebridge_io::OutputDir::create(&pending, true)?;
+    // Errors of files in the staging folder name them in `run-N`.
+    let final_dir = opts.out_dir.join(&folder);
+    let at_target = |e: Error| e.at_target(out.path(), &final_dir);
     let changes_log = CsvSink::create(
         &out.path().join("changes.csv"),
         &["id", "kind", "change", "version", "content_sha256"],
@@ -303,8 +306,8 @@ pub fn migrate(
             let mut s = shared.borrow_mut();
             s.known = Known::load(s.txn()?, opts.store_memory / Known::BYTES)?;
         }
-        pipeline.run(&reduced, "", &mut stage)?;
-        pipeline.end()?;
+        pipeline.run(&reduced, "", &mut stage).map_err(at_target)?;
+        pipeline.end().map_err(at_target)?;
         could_not_run = pipeline.could_not_run();
     }
     if let Some(e) = shared.borrow_mut().error.take() {
@@ -331,7 +334,7 @@ pub fn migrate(
     // Tonight's records are all written: their files are hashed for the
     // ledger on a thread of their own while the withdrawals are found and
     // written, and a first run's indexes made.
-    let mut files = stage.export.finish()?;
+    let mut files = stage.export.finish().map_err(at_target)?;
     let hashing = (!opts.dry_run).then(|| {
         let dir = out.path().to_path_buf();
         let names: Vec<String> = files.iter().map(|(n, _)| n.clone()).collect();
@@ -410,7 +413,7 @@ pub fn migrate(
         }
     }
 
-    for (name, n) in withdrawn_export.finish()? {
+    for (name, n) in withdrawn_export.finish().map_err(at_target)? {
         files.push((format!("withdrawn/{name}"), n));
     }
     let log = shared.borrow_mut().log.take();

@@ -202,6 +202,7 @@ pub fn pseudonymise(
     }
     let out = casebridge_io::OutputDir::create(&opts.out_dir, opts.replace)?;
     let staging = out.path().to_path_buf();
+    let at_target = |e: Error| e.at_target(out.path(), out.target());
     let mut pipeline = Pipeline::new(popts, report, progress);
     // A file no single mapping reads cannot be pseudonymised: it is left
     // out of the extract, never copied as it is.
@@ -211,7 +212,8 @@ pub fn pseudonymise(
             .iter()
             .all(|m| m.source.format_of(&path) == SourceFormat::Xml);
         if xml {
-            rewrite_xml(&path, &ms, pseudo, opts, &staging, &index, &mut pipeline)?;
+            rewrite_xml(&path, &ms, pseudo, opts, &staging, &index, &mut pipeline)
+                .map_err(at_target)?;
         } else if ms.len() == 1 {
             let mut stage = Rewrite {
                 pseudo,
@@ -220,7 +222,9 @@ pub fn pseudonymise(
                 index: &index,
                 file: None,
             };
-            pipeline.run_file(&path, ms[0], &mut stage)?;
+            pipeline
+                .run_file(&path, ms[0], &mut stage)
+                .map_err(at_target)?;
         } else {
             pipeline.left_out(
                 &display(&path),
@@ -232,7 +236,7 @@ pub fn pseudonymise(
             )?;
         }
     }
-    pipeline.end()?;
+    pipeline.end().map_err(at_target)?;
     let could_not_run = pipeline.could_not_run();
     drop(pipeline);
     crate::check_balance(report)?;
