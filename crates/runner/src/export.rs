@@ -850,8 +850,9 @@ impl<'t> Export<'t> {
                     };
                     unwritable_cells(&many, how.names(), holds, &mut issues);
                 }
-                if let (true, Table::Sheet(s)) = (issues.is_empty(), &*sink) {
-                    if usize::try_from(s.rows_left()).unwrap_or(usize::MAX) < many.len() {
+                if let Table::Sheet(s) = &*sink {
+                    let left = usize::try_from(s.rows_left()).unwrap_or(usize::MAX);
+                    if issues.is_empty() && left < many.len() {
                         issues.push(FieldIssue {
                             rule: rules::EXPORT_SHEET_FULL,
                             field: "-",
@@ -910,12 +911,13 @@ fn rejected(
 ) -> Verdict {
     let mut broken = Vec::new();
     for i in issues.drain(..) {
-        // A full sheet is the table's limit, not the value's; the rest
-        // (a code the target lacks, a value its type refuses) is a value
-        // the target cannot write.
-        let rule = match i.rule {
-            rules::EXPORT_SHEET_FULL => rules::EXPORT_SHEET_FULL,
-            _ => rules::EXPORT_VALUE,
+        // The export's own rules (a value a table cannot hold, a full
+        // sheet) as they are; a writer's (a code the target lacks, a value
+        // its type refuses) are a value the target cannot write.
+        let rule = if i.rule.starts_with("export.") {
+            i.rule
+        } else {
+            rules::EXPORT_VALUE
         };
         if !broken.contains(&rule) {
             broken.push(rule);

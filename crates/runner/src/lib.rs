@@ -167,10 +167,11 @@ impl Error {
             return self;
         }
         let text = text.replace(&staged, &display(target));
-        Error::Staged(
-            text.strip_prefix("cannot write an output: ")
-                .map_or(text.clone(), str::to_string),
-        )
+        // Said once: the variant says it.
+        match text.strip_prefix("cannot write an output: ") {
+            Some(rest) => Error::Staged(rest.to_string()),
+            None => Error::Staged(text),
+        }
     }
 }
 

@@ -57,18 +57,6 @@ fn alive(pid: u32) -> bool {
     !proc.join("self").exists() || proc.join(pid.to_string()).exists()
 }
 
-/// Opens (creating, owner-only, never through a symlink) the lock file.
-fn open_lock(lock: &Path) -> io::Result<File> {
-    let mut opts = std::fs::OpenOptions::new();
-    opts.read(true).write(true).create(true).truncate(false);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(0o600).custom_flags(libc::O_NOFOLLOW);
-    }
-    opts.open(lock)
-}
-
 /// Whether `file` is still the file `path` names (a holder removes the
 /// lock file before it lets go: a run that opened it just before then
 /// holds a file no longer there, and tries again).
@@ -99,7 +87,7 @@ fn take_lock(target: &Path, lock: &Path) -> Result<File> {
     };
     for _ in 0..16 {
         let mut live = signals::live();
-        let mut f = open_lock(lock).map_err(create_err)?;
+        let mut f = crate::output::open_private(lock, false).map_err(create_err)?;
         match f.try_lock() {
             Ok(()) if still_named(&f, lock) => {
                 live.insert(std::path::absolute(lock).unwrap_or_else(|_| lock.to_path_buf()));

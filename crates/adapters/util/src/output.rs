@@ -211,16 +211,28 @@ pub(crate) fn temp_prefix(name: &str) -> String {
 }
 
 pub(crate) fn open_exclusive(tmp: &Path) -> io::Result<File> {
+    open_private(tmp, true)
+}
+
+/// Opens `path` readable and writable, owner-only and never through a
+/// symlink: created new (`exclusive`: failing if it is there) or opened
+/// as it is, created if missing (an output folder's lock file).
+pub(crate) fn open_private(path: &Path, exclusive: bool) -> io::Result<File> {
     let mut opts = std::fs::OpenOptions::new();
     // Readable too: a JSON Lines sink reads back the windows of bytes it
-    // patches in place.
-    opts.read(true).write(true).create_new(true);
+    // patches in place, a lock's second run reads who holds it.
+    opts.read(true).write(true);
+    if exclusive {
+        opts.create_new(true);
+    } else {
+        opts.create(true).truncate(false);
+    }
     #[cfg(unix)]
     {
         use std::os::unix::fs::OpenOptionsExt;
         opts.mode(0o600).custom_flags(libc::O_NOFOLLOW);
     }
-    opts.open(tmp)
+    opts.open(path)
 }
 
 /// The name is someone else's: a file, or a symlink (`O_NOFOLLOW` reports
